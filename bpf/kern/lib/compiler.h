@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+#ifndef PS_LIB_COMPILER_H
+#define PS_LIB_COMPILER_H
+
+/* libbpf 1.1's headers do not provide it. */
+#ifndef READ_ONCE
+#define READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
+#endif
+
+#endif /* PS_LIB_COMPILER_H */

@@ -1,0 +1,64 @@
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "common/event_loop.h"
+#include "common/net.h"
+
+namespace pathsteer {
+namespace {
+
+TEST(Prefix, ParsesBothFamiliesAndRejectsHostBits) {
+  auto v4 = Prefix::parse("192.168.1.0/24");
+  ASSERT_TRUE(v4);
+  EXPECT_EQ(v4->to_string(), "192.168.1.0/24");
+  EXPECT_TRUE(v4->contains(*IpAddr::parse("192.168.1.77")));
+  EXPECT_FALSE(v4->contains(*IpAddr::parse("192.168.2.1")));
+
+  auto v6 = Prefix::parse("2001:db8::/32");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->addr.family, AF_INET6);
+  EXPECT_TRUE(v6->contains(*IpAddr::parse("2001:db8:1::1")));
+
+  auto host = Prefix::parse("10.0.0.1");
+  ASSERT_TRUE(host);
+  EXPECT_EQ(host->len, 32);
+
+  std::string why;
+  EXPECT_FALSE(Prefix::parse("192.168.1.1/24", &why));
+  EXPECT_NE(why.find("host bits"), std::string::npos);
+  EXPECT_FALSE(Prefix::parse("10.0.0.0/33", &why));
+  EXPECT_NE(why.find("out of range"), std::string::npos);
+  EXPECT_FALSE(Prefix::parse("banana/8", &why));
+  EXPECT_FALSE(Prefix::parse("10.0.0.0/", &why));
+}
+
+TEST(EventLoop, RunsTimersAndPostedWorkInOrder) {
+  auto loop = EventLoop::create();
+  ASSERT_TRUE(loop);
+  std::vector<int> seen;
+  int ticks = 0;
+  auto periodic = (*loop)->add_timer(std::chrono::milliseconds(1), std::chrono::milliseconds(1),
+                                     [&] { ++ticks; });
+  ASSERT_TRUE(periodic);
+  ASSERT_TRUE((*loop)->add_timer(std::chrono::milliseconds(20), {}, [&] {
+    seen.push_back(2);
+    (*loop)->stop();
+  }));
+  std::thread poster([&] { (*loop)->post([&] { seen.push_back(1); }); });
+  ASSERT_TRUE((*loop)->run());
+  poster.join();
+  EXPECT_EQ(seen, (std::vector<int>{1, 2}));
+  EXPECT_GE(ticks, 5);
+}
+
+TEST(EventLoop, StopFromAnotherThread) {
+  auto loop = EventLoop::create();
+  ASSERT_TRUE(loop);
+  std::thread stopper([&] { (*loop)->stop_from_any_thread(); });
+  ASSERT_TRUE((*loop)->run());
+  stopper.join();
+}
+
+}  // namespace
+}  // namespace pathsteer

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages that pathsteer's build, lab and tests need.
+# Idempotent: when every package is present it changes nothing and exits 0.
+set -euo pipefail
+
+packages=(
+  # build
+  cmake make g++ pkg-config clang llvm clang-format clang-tidy
+  libbpf-dev bpftool linux-libc-dev
+  libnl-3-dev libnl-route-3-dev libmnl-dev
+  libboost-graph-dev libcpprest-dev libssl-dev
+  libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev
+  # lab and tests
+  iproute2 nftables conntrack iperf3 procps python3 curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "install-deps: run as root (or with sudo) to install them" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
