@@ -25,6 +25,7 @@ struct IpAddr {
   bool is_unspecified() const;
 
   friend bool operator==(const IpAddr&, const IpAddr&) = default;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 false positive on defaulted <=>
   friend auto operator<=>(const IpAddr&, const IpAddr&) = default;
 };
 
@@ -41,6 +42,7 @@ struct Prefix {
   bool contains(const IpAddr& a) const;
 
   friend bool operator==(const Prefix&, const Prefix&) = default;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 false positive on defaulted <=>
   friend auto operator<=>(const Prefix&, const Prefix&) = default;
 };
 

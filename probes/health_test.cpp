@@ -1,0 +1,199 @@
+#include <gtest/gtest.h>
+
+#include "probes/health.h"
+#include "probes/stats.h"
+
+namespace pathsteer {
+namespace {
+
+HealthSpec spec(uint32_t down_after, uint32_t up_after) {
+  return HealthSpec{.interval_ms = 100,
+                    .timeout_ms = 200,
+                    .down_after = down_after,
+                    .up_after = up_after,
+                    .reliability = 1};
+}
+
+TEST(HealthTracker, StartsUnknownAndFirstGoodRoundIsUp) {
+  HealthTracker t(spec(3, 5));
+  EXPECT_EQ(t.state(), HealthState::kUnknown);
+  EXPECT_EQ(t.reason(), "probes");
+  EXPECT_TRUE(t.on_round(true));
+  EXPECT_EQ(t.state(), HealthState::kUp);
+}
+
+TEST(HealthTracker, UnknownGoesDownAfterDownAfterBadRounds) {
+  HealthTracker t(spec(3, 5));
+  EXPECT_FALSE(t.on_round(false));
+  EXPECT_FALSE(t.on_round(false));
+  EXPECT_EQ(t.state(), HealthState::kUnknown);
+  EXPECT_TRUE(t.on_round(false));
+  EXPECT_EQ(t.state(), HealthState::kDown);
+}
+
+TEST(HealthTracker, UpNeedsConsecutiveBadRoundsToGoDown) {
+  HealthTracker t(spec(3, 5));
+  t.on_round(true);
+  t.on_round(false);
+  t.on_round(false);
+  EXPECT_FALSE(t.on_round(true));  // streak broken
+  t.on_round(false);
+  t.on_round(false);
+  EXPECT_EQ(t.state(), HealthState::kUp);
+  EXPECT_TRUE(t.on_round(false));
+  EXPECT_EQ(t.state(), HealthState::kDown);
+  EXPECT_EQ(t.reason(), "probes");
+}
+
+TEST(HealthTracker, DownNeedsConsecutiveGoodRoundsToGoUp) {
+  HealthTracker t(spec(1, 3));
+  t.on_round(false);
+  ASSERT_EQ(t.state(), HealthState::kDown);
+  t.on_round(true);
+  t.on_round(true);
+  t.on_round(false);  // streak broken
+  t.on_round(true);
+  t.on_round(true);
+  EXPECT_EQ(t.state(), HealthState::kDown);
+  EXPECT_TRUE(t.on_round(true));
+  EXPECT_EQ(t.state(), HealthState::kUp);
+}
+
+TEST(HealthTracker, CarrierDownForcesDownAtOnceAndBlocksProbes) {
+  HealthTracker t(spec(3, 2));
+  t.on_round(true);
+  ASSERT_EQ(t.state(), HealthState::kUp);
+  EXPECT_TRUE(t.set_carrier(false));
+  EXPECT_EQ(t.state(), HealthState::kDown);
+  EXPECT_EQ(t.reason(), "carrier");
+  EXPECT_FALSE(t.carrier());
+  for (int i = 0; i < 10; ++i)
+    EXPECT_FALSE(t.on_round(true));  // probes cannot bring it up
+  EXPECT_EQ(t.state(), HealthState::kDown);
+  EXPECT_FALSE(t.set_carrier(false));  // no change
+
+  EXPECT_TRUE(t.set_carrier(true));  // reason changes, state stays down
+  EXPECT_EQ(t.state(), HealthState::kDown);
+  EXPECT_EQ(t.reason(), "probes");
+  EXPECT_FALSE(t.on_round(true));
+  EXPECT_TRUE(t.on_round(true));  // up_after fresh good rounds
+  EXPECT_EQ(t.state(), HealthState::kUp);
+}
+
+TEST(HealthTracker, CarrierDownFromUnknown) {
+  HealthTracker t(spec(3, 2));
+  EXPECT_TRUE(t.set_carrier(false));
+  EXPECT_EQ(t.state(), HealthState::kDown);
+  t.set_carrier(true);
+  EXPECT_FALSE(t.on_round(true));  // not the "first good round from unknown" rule
+  EXPECT_TRUE(t.on_round(true));
+  EXPECT_EQ(t.state(), HealthState::kUp);
+}
+
+TEST(HealthTracker, CarrierTakesPrecedenceOverBlocker) {
+  HealthTracker t(spec(3, 1));
+  EXPECT_TRUE(t.set_blocker("no interface"));
+  EXPECT_EQ(t.state(), HealthState::kDown);
+  EXPECT_EQ(t.reason(), "no interface");
+  EXPECT_TRUE(t.set_carrier(false));
+  EXPECT_EQ(t.reason(), "carrier");
+  EXPECT_FALSE(t.set_blocker(""));  // reason stays carrier, state down: no change
+  EXPECT_EQ(t.reason(), "carrier");
+  EXPECT_FALSE(t.on_round(true));
+  EXPECT_TRUE(t.set_carrier(true));
+  EXPECT_EQ(t.reason(), "probes");
+  EXPECT_EQ(t.state(), HealthState::kDown);
+  EXPECT_TRUE(t.on_round(true));
+  EXPECT_EQ(t.state(), HealthState::kUp);
+}
+
+TEST(HealthTracker, BlockerForcesDownAndRestartsStreaks) {
+  HealthTracker t(spec(3, 2));
+  t.on_round(true);
+  EXPECT_TRUE(t.set_blocker("no interface"));
+  EXPECT_EQ(t.state(), HealthState::kDown);
+  EXPECT_FALSE(t.on_round(true));
+  EXPECT_TRUE(t.set_blocker(""));  // reason "no interface" -> "probes"
+  EXPECT_FALSE(t.on_round(true));
+  EXPECT_TRUE(t.on_round(true));
+  EXPECT_EQ(t.state(), HealthState::kUp);
+}
+
+TEST(HealthTracker, WithoutProbesFollowsCarrier) {
+  HealthTracker t(spec(3, 5), /*has_probes=*/false);
+  EXPECT_EQ(t.state(), HealthState::kUp);
+  EXPECT_EQ(t.reason(), "no probes");
+  EXPECT_FALSE(t.on_round(false));
+  EXPECT_TRUE(t.set_carrier(false));
+  EXPECT_EQ(t.state(), HealthState::kDown);
+  EXPECT_EQ(t.reason(), "carrier");
+  EXPECT_TRUE(t.set_carrier(true));
+  EXPECT_EQ(t.state(), HealthState::kUp);  // at once, nothing to wait for
+}
+
+TEST(HealthTracker, ZeroThresholdsActLikeOne) {
+  HealthTracker t(spec(0, 0));
+  EXPECT_TRUE(t.on_round(false));
+  EXPECT_EQ(t.state(), HealthState::kDown);
+  EXPECT_TRUE(t.on_round(true));
+  EXPECT_EQ(t.state(), HealthState::kUp);
+}
+
+TEST(RoundGood, Reliability) {
+  EXPECT_TRUE(round_good(1, 3, 1));
+  EXPECT_FALSE(round_good(0, 3, 1));
+  EXPECT_FALSE(round_good(1, 3, 2));
+  EXPECT_TRUE(round_good(2, 3, 2));
+  EXPECT_TRUE(round_good(3, 3, 3));
+  EXPECT_TRUE(round_good(2, 2, 5));  // clamped to the number of targets
+  EXPECT_FALSE(round_good(1, 2, 5));
+  EXPECT_TRUE(round_good(1, 2, 0));  // 0 acts like 1
+  EXPECT_FALSE(round_good(0, 2, 0));
+  EXPECT_FALSE(round_good(0, 0, 1));  // no targets
+}
+
+TEST(HealthState, Names) {
+  EXPECT_STREQ(to_string(HealthState::kUnknown), "unknown");
+  EXPECT_STREQ(to_string(HealthState::kUp), "up");
+  EXPECT_STREQ(to_string(HealthState::kDown), "down");
+}
+
+TEST(ProbeStats, RttMeanOverLastTenAndJitter) {
+  ProbeStats s;
+  EXPECT_EQ(s.rtt_ms(), 0);
+  s.on_reply(10);
+  EXPECT_EQ(s.jitter_ms(), 0);  // needs two replies
+  s.on_reply(26);
+  EXPECT_DOUBLE_EQ(s.jitter_ms(), 1.0);  // (|16| - 0) / 16
+  s.on_reply(10);
+  EXPECT_DOUBLE_EQ(s.jitter_ms(), 1.0 + (16.0 - 1.0) / 16.0);
+  EXPECT_DOUBLE_EQ(s.last_rtt_ms(), 10);
+  EXPECT_DOUBLE_EQ(s.rtt_ms(), 46.0 / 3);
+  for (int i = 0; i < 10; ++i)
+    s.on_reply(5);
+  EXPECT_DOUBLE_EQ(s.rtt_ms(), 5);  // older replies left the window
+  EXPECT_EQ(s.received(), 13u);
+}
+
+TEST(ProbeStats, LossOverLastHundredDecidedProbes) {
+  ProbeStats s;
+  EXPECT_EQ(s.loss_pct(), 0);
+  for (int i = 0; i < 4; ++i) {
+    s.on_sent();
+    s.on_reply(1);
+  }
+  s.on_sent();
+  s.on_failed();
+  EXPECT_DOUBLE_EQ(s.loss_pct(), 20);
+  for (int i = 0; i < 100; ++i)
+    s.on_reply(1);
+  EXPECT_DOUBLE_EQ(s.loss_pct(), 0);  // the failure slid out
+  for (int i = 0; i < 100; ++i)
+    s.on_failed();
+  EXPECT_DOUBLE_EQ(s.loss_pct(), 100);
+  EXPECT_EQ(s.sent(), 5u);
+  EXPECT_EQ(s.failed(), 101u);
+}
+
+}  // namespace
+}  // namespace pathsteer

@@ -1,0 +1,48 @@
+#include "probes/stats.h"
+
+#include <cmath>
+#include <numeric>
+
+namespace pathsteer {
+
+void ProbeStats::on_reply(double rtt_ms) {
+  ++received_;
+  if (have_rtt_)
+    jitter_ms_ += (std::fabs(rtt_ms - last_rtt_ms_) - jitter_ms_) / 16.0;
+  have_rtt_ = true;
+  last_rtt_ms_ = rtt_ms;
+  rtts_.push_back(rtt_ms);
+  if (rtts_.size() > kRttWindow)
+    rtts_.pop_front();
+  record_outcome(true);
+}
+
+void ProbeStats::on_failed() {
+  ++failed_;
+  record_outcome(false);
+}
+
+void ProbeStats::record_outcome(bool answered) {
+  outcomes_.push_back(answered);
+  if (!answered)
+    ++outcome_failures_;
+  if (outcomes_.size() > kLossWindow) {
+    if (!outcomes_.front())
+      --outcome_failures_;
+    outcomes_.pop_front();
+  }
+}
+
+double ProbeStats::rtt_ms() const {
+  if (rtts_.empty())
+    return 0;
+  return std::accumulate(rtts_.begin(), rtts_.end(), 0.0) / static_cast<double>(rtts_.size());
+}
+
+double ProbeStats::loss_pct() const {
+  if (outcomes_.empty())
+    return 0;
+  return 100.0 * static_cast<double>(outcome_failures_) / static_cast<double>(outcomes_.size());
+}
+
+}  // namespace pathsteer

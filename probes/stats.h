@@ -1,0 +1,49 @@
+// ProbeStats: per-uplink measurements over decided probes (DESIGN §5).
+//
+//   last_rtt_ms  RTT of the latest reply
+//   rtt_ms       mean RTT over the last kRttWindow replies
+//   jitter_ms    RFC 3550 §6.4.1 style: J += (|D| - J) / 16, D = difference
+//                between consecutive replies' RTTs (across all targets)
+//   loss_pct     failed / decided over the last kLossWindow decided probes
+// Counters: sent (every attempt), received (in-time replies), failed
+// (timeouts and send errors). Pure; no clocks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+
+namespace pathsteer {
+
+class ProbeStats {
+ public:
+  static constexpr size_t kRttWindow = 10;
+  static constexpr size_t kLossWindow = 100;
+
+  void on_sent() { ++sent_; }
+  void on_reply(double rtt_ms);
+  void on_failed();
+
+  double last_rtt_ms() const { return last_rtt_ms_; }
+  double rtt_ms() const;
+  double jitter_ms() const { return jitter_ms_; }
+  double loss_pct() const;
+  uint64_t sent() const { return sent_; }
+  uint64_t received() const { return received_; }
+  uint64_t failed() const { return failed_; }
+
+ private:
+  void record_outcome(bool answered);
+
+  std::deque<double> rtts_;      // newest at the back
+  std::deque<bool> outcomes_;    // true = answered; newest at the back
+  size_t outcome_failures_ = 0;  // failures inside outcomes_
+  bool have_rtt_ = false;
+  double last_rtt_ms_ = 0;
+  double jitter_ms_ = 0;
+  uint64_t sent_ = 0;
+  uint64_t received_ = 0;
+  uint64_t failed_ = 0;
+};
+
+}  // namespace pathsteer
