@@ -35,9 +35,15 @@ class LogLine {
   std::ostringstream os_;
 };
 
+struct LogVoidify {
+  void operator&(const LogLine&) {}
+};
+
 }  // namespace pathsteer
 
-#define PS_LOG(level)                                            \
-  if (::pathsteer::LogLevel::level < ::pathsteer::log_level()) { \
-  } else                                                         \
-    ::pathsteer::LogLine(::pathsteer::LogLevel::level)
+// `cond ? (void)0 : Voidify() & line`, as glog does: safe inside an unbraced
+// if/else, and the message is not built when the level is filtered out.
+#define PS_LOG(level)                                       \
+  (::pathsteer::LogLevel::level < ::pathsteer::log_level()) \
+      ? (void)0                                             \
+      : ::pathsteer::LogVoidify() & ::pathsteer::LogLine(::pathsteer::LogLevel::level)

@@ -7,6 +7,19 @@
 // value. Unknown keys are errors. Order of `wans` and `classes` is file order;
 // classes are evaluated first-match in that order. Nothing here touches the
 // kernel or the file system except parse_policy_file() reading the file.
+//
+// Validation beyond types (all reported as PolicyErrors): version is 1; names
+// of wans and classes are [A-Za-z0-9_-]{1,32}; interface names are valid Linux
+// names (1-15 chars, no '/', ':' or whitespace, not "." or ".."); no interface
+// is used by two wans or by a wan and the LAN; at least one wan and one class;
+// paths are non-empty without duplicates; sport/dport need proto tcp or udp; a
+// match entry whose src/dst/proto families cannot agree is rejected; a class
+// without `match` (matches everything) must be the last class; `sla` is given
+// exactly when strategy is sla; mark_mask is one contiguous run of bits wide
+// enough for 1 + number of wans values; route_protocol >= 5 (0-4 belong to the
+// kernel). Omitted optional keys take the defaults below; `gateway` omitted
+// means `auto`, probe `method` omitted means icmp, udp probe port defaults to
+// 862 (STAMP), tcp probes need a port.
 #pragma once
 
 #include <cstdint>
@@ -19,19 +32,15 @@
 
 namespace pathsteer {
 
-struct PortRange {
-  uint16_t lo = 0;
-  uint16_t hi = 65535;
-  friend bool operator==(const PortRange&, const PortRange&) = default;
-};
-
+// PortRange lives in common/net.h (shared with policy matches).
 // One `match` entry: all present fields must hold. Empty lists = any.
 struct MatchEntry {
-  std::optional<uint8_t> proto;   // IPPROTO_TCP / IPPROTO_UDP / IPPROTO_ICMP / IPPROTO_ICMPV6
-  std::vector<PortRange> sport;   // any of these
-  std::vector<PortRange> dport;   // any of these
-  std::vector<Prefix> src;        // any of these (both families may appear)
-  std::vector<Prefix> dst;        // any of these
+  std::optional<uint8_t> proto{};  // IPPROTO_TCP / IPPROTO_UDP / IPPROTO_ICMP / IPPROTO_ICMPV6
+  std::vector<PortRange> sport{};  // any of these
+  std::vector<PortRange> dport{};  // any of these
+  std::vector<Prefix> src{};       // any of these (both families may appear)
+  std::vector<Prefix> dst{};       // any of these
+  std::optional<uint8_t> dscp{};   // 0..63 (names ef, afXY, csN accepted in the file)
   friend bool operator==(const MatchEntry&, const MatchEntry&) = default;
 };
 
@@ -39,9 +48,17 @@ enum class ProbeMethod { kIcmp, kUdp, kTcp };
 
 struct ProbeSpec {
   ProbeMethod method = ProbeMethod::kIcmp;
-  IpAddr target;
+  IpAddr target{};
   uint16_t port = 0;  // udp/tcp only
   friend bool operator==(const ProbeSpec&, const ProbeSpec&) = default;
+};
+
+// Quality thresholds: an uplink whose measurement exceeds any set one is degraded.
+struct DegradedIf {
+  std::optional<uint32_t> rtt_ms{};
+  std::optional<uint32_t> jitter_ms{};
+  std::optional<double> loss_pct{};  // 0..100
+  friend bool operator==(const DegradedIf&, const DegradedIf&) = default;
 };
 
 struct HealthSpec {
@@ -49,40 +66,63 @@ struct HealthSpec {
   uint32_t timeout_ms = 400;
   uint32_t down_after = 3;
   uint32_t up_after = 5;
-  uint32_t reliability = 1;  // how many targets must answer in a round
+  uint32_t reliability = 1;  // how many targets must answer in a round (<= probes)
+  DegradedIf degraded_if{};  // all unset = never degraded
   friend bool operator==(const HealthSpec&, const HealthSpec&) = default;
 };
 
 struct Wan {
-  std::string name;
-  std::string interface;
+  std::string name{};
+  std::string interface = "";
   // `gateway: auto` learns both families from the interface's default routes;
   // `gateway: ADDR` or `gateway: [ADDR4, ADDR6]` fixes them (one per family).
+  // The parser sets gateway_auto when `gateway` is omitted.
   bool gateway_auto = false;
-  std::optional<IpAddr> gateway4;
-  std::optional<IpAddr> gateway6;
+  std::optional<IpAddr> gateway4{};
+  std::optional<IpAddr> gateway6{};
   uint32_t weight = 1;
   uint32_t cost = 0;
-  std::vector<ProbeSpec> probes;
-  HealthSpec health;
+  std::vector<ProbeSpec> probes{};
+  HealthSpec health{};
   friend bool operator==(const Wan&, const Wan&) = default;
 };
 
 enum class Strategy { kFailover, kBalance, kLowestLatency, kSla };
 
+// Constraints of strategy sla; at least one is set.
+struct SlaSpec {
+  std::optional<uint32_t> max_rtt_ms{};
+  std::optional<uint32_t> max_jitter_ms{};
+  std::optional<double> max_loss_pct{};  // 0..100
+  friend bool operator==(const SlaSpec&, const SlaSpec&) = default;
+};
+
 struct ClassSpec {
-  std::string name;
-  std::vector<MatchEntry> match;  // empty = matches everything
+  std::string name{};
+  std::vector<MatchEntry> match{};  // empty = matches everything
   Strategy strategy = Strategy::kFailover;
-  std::vector<std::string> paths;  // wan names, in preference order
+  std::optional<SlaSpec> sla{};      // set iff strategy == kSla
+  uint32_t hold_down_s = 0;          // wait before failing back to a preferred path
+  std::vector<std::string> paths{};  // wan names, in preference order
   friend bool operator==(const ClassSpec&, const ClassSpec&) = default;
 };
 
+// The slice of kernel state pathsteer owns (DESIGN §2). Parser limits:
+// mark_mask non-zero and contiguous; rule_priority_base 1..31000 (the range is
+// [base, base+1000)); table_base 1..2^32-257 (the range is [base, base+256));
+// route_protocol 5..255.
 struct Ownership {
   uint32_t mark_mask = 0x0ff00000;
   uint32_t rule_priority_base = 10000;
   uint32_t table_base = 200;
   uint8_t route_protocol = 201;
+
+  // 0 (unspec), 253 (default), 254 (main), 255 (local): never ours, even when
+  // [table_base, +256) covers them (as the default base 200 does).
+  static bool is_reserved_table(uint32_t id) { return id == 0 || (id >= 253 && id <= 255); }
+  bool owns_table(uint32_t id) const {
+    return id >= table_base && id - table_base < 256 && !is_reserved_table(id);
+  }
   friend bool operator==(const Ownership&, const Ownership&) = default;
 };
 
@@ -91,31 +131,36 @@ enum class LastResort { kMain, kUnreachable, kBlackhole };
 
 struct Policy {
   int version = 1;
-  std::vector<std::string> lan_interfaces;
+  std::vector<std::string> lan_interfaces{};
   DatapathMode mode = DatapathMode::kMark;
   LastResort last_resort = LastResort::kMain;
-  Ownership ownership;
-  std::vector<Wan> wans;          // file order
-  std::vector<ClassSpec> classes; // file order = evaluation order
+  Ownership ownership{};
+  std::vector<Wan> wans{};           // file order
+  std::vector<ClassSpec> classes{};  // file order = evaluation order
 
   const Wan* find_wan(const std::string& name) const;
+  const ClassSpec* find_class(const std::string& name) const;
   friend bool operator==(const Policy&, const Policy&) = default;
 };
 
 struct PolicyError {
-  std::string file;
-  int line = 0;    // 1-based; 0 if unknown
-  int column = 0;  // 1-based; 0 if unknown
-  std::string message;  // names the offending key or value
-  std::string to_string() const;  // "file:line:col: message"
+  std::string file{};
+  int line = 0;                   // 1-based; 0 if unknown
+  int column = 0;                 // 1-based; 0 if unknown
+  std::string message{};          // names the offending key or value
+  std::string to_string() const;  // "file:line:col: message" ("file: message" if line is 0)
 };
 
 using PolicyResult = std::variant<Policy, std::vector<PolicyError>>;
 
+// `file_name` only labels the errors. Errors come sorted by position.
 PolicyResult parse_policy(const std::string& text, const std::string& file_name);
 PolicyResult parse_policy_file(const std::string& path);
 
+// The spellings used in the policy file.
 const char* to_string(Strategy s);
 const char* to_string(ProbeMethod m);
+const char* to_string(DatapathMode m);
+const char* to_string(LastResort r);
 
 }  // namespace pathsteer

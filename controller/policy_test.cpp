@@ -1,0 +1,734 @@
+#include "controller/policy.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace pathsteer {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+// DESIGN.md §7, verbatim.
+constexpr const char* kDesignExample = R"(version: 1
+lan_interfaces: [br-lan]            # classifier attaches here (ingress)
+datapath: { mode: mark }            # mark | redirect
+ownership:                          # optional; defaults shown
+  mark_mask: 0x0ff00000
+  rule_priority_base: 10000
+  table_base: 200
+  route_protocol: 201
+
+wans:
+  wan1:
+    interface: eth1
+    gateway: auto                   # learn from the interface's default route, or an address
+    weight: 3                       # for balance
+    cost: 0                         # higher = avoid when others meet the SLA
+    probes:
+      - { method: icmp, target: 192.0.2.10 }
+      - { method: udp, target: 192.0.2.11, port: 862 }
+    health:
+      interval_ms: 200
+      timeout_ms: 400
+      down_after: 3
+      up_after: 5
+      reliability: 1
+      degraded_if: { rtt_ms: 250, jitter_ms: 50, loss_pct: 10 }
+  wan2:
+    interface: eth2
+    gateway: 198.51.100.1
+    weight: 1
+    probes: [ { method: icmp, target: 198.51.100.10 } ]
+
+classes:                            # evaluated in file order, first match wins
+  voip:
+    match:
+      - { proto: udp, dport: "5060-5061,10000-20000" }
+      - { dscp: ef }
+    strategy: sla
+    sla: { max_rtt_ms: 150, max_jitter_ms: 30, max_loss_pct: 1 }
+    paths: [wan1, wan2]
+  bulk:
+    match:
+      - { src: 192.168.1.50/32 }
+      - { dst: [203.0.113.0/24, "2001:db8::/32"], proto: tcp, dport: 443 }
+    strategy: balance
+    paths: [wan1, wan2]
+  default:                          # everything else
+    strategy: failover
+    paths: [wan1, wan2]
+)";
+
+IpAddr addr(const char* s) {
+  return *IpAddr::parse(s);
+}
+Prefix prefix(const char* s) {
+  return *Prefix::parse(s);
+}
+
+std::string errors_text(const PolicyResult& r) {
+  std::string out;
+  if (auto* errs = std::get_if<std::vector<PolicyError>>(&r)) {
+    for (const auto& e : *errs)
+      out += e.to_string() + "\n";
+  }
+  return out;
+}
+
+Policy parse_ok(const std::string& text) {
+  auto r = parse_policy(text, "t.yaml");
+  EXPECT_TRUE(std::holds_alternative<Policy>(r)) << errors_text(r);
+  if (auto* p = std::get_if<Policy>(&r))
+    return *p;
+  return {};
+}
+
+std::vector<std::string> errors_of(const PolicyResult& r) {
+  std::vector<std::string> out;
+  if (auto* errs = std::get_if<std::vector<PolicyError>>(&r)) {
+    for (const auto& e : *errs)
+      out.push_back(e.to_string());
+  }
+  return out;
+}
+
+std::vector<std::string> errors_of(const std::string& text) {
+  return errors_of(parse_policy(text, "t.yaml"));
+}
+
+std::filesystem::path policies_dir() {
+  if (const char* src = std::getenv("PATHSTEER_SOURCE_DIR")) {
+    return std::filesystem::path(src) / "policies";
+  }
+  return std::filesystem::path(__FILE__).parent_path() / ".." / "policies";
+}
+
+Policy design_policy() {
+  Wan wan1{
+      .name = "wan1",
+      .interface = "eth1",
+      .gateway_auto = true,
+      .weight = 3,
+      .cost = 0,
+      .probes = {{.method = ProbeMethod::kIcmp, .target = addr("192.0.2.10")},
+                 {.method = ProbeMethod::kUdp, .target = addr("192.0.2.11"), .port = 862}},
+      .health = {.interval_ms = 200,
+                 .timeout_ms = 400,
+                 .down_after = 3,
+                 .up_after = 5,
+                 .reliability = 1,
+                 .degraded_if = {.rtt_ms = 250, .jitter_ms = 50, .loss_pct = 10}},
+  };
+  Wan wan2{
+      .name = "wan2",
+      .interface = "eth2",
+      .gateway4 = addr("198.51.100.1"),
+      .weight = 1,
+      .probes = {{.method = ProbeMethod::kIcmp, .target = addr("198.51.100.10")}},
+  };
+  ClassSpec voip{
+      .name = "voip",
+      .match = {{.proto = 17, .dport = {{.lo = 5060, .hi = 5061}, {.lo = 10000, .hi = 20000}}},
+                {.dscp = 46}},
+      .strategy = Strategy::kSla,
+      .sla = SlaSpec{.max_rtt_ms = 150, .max_jitter_ms = 30, .max_loss_pct = 1},
+      .paths = {"wan1", "wan2"},
+  };
+  ClassSpec bulk{
+      .name = "bulk",
+      .match = {{.src = {prefix("192.168.1.50/32")}},
+                {.proto = 6,
+                 .dport = {{.lo = 443, .hi = 443}},
+                 .dst = {prefix("203.0.113.0/24"), prefix("2001:db8::/32")}}},
+      .strategy = Strategy::kBalance,
+      .paths = {"wan1", "wan2"},
+  };
+  ClassSpec dflt{.name = "default", .strategy = Strategy::kFailover, .paths = {"wan1", "wan2"}};
+  return Policy{
+      .version = 1,
+      .lan_interfaces = {"br-lan"},
+      .mode = DatapathMode::kMark,
+      .last_resort = LastResort::kMain,
+      .ownership = {.mark_mask = 0x0ff00000,
+                    .rule_priority_base = 10000,
+                    .table_base = 200,
+                    .route_protocol = 201},
+      .wans = {wan1, wan2},
+      .classes = {voip, bulk, dflt},
+  };
+}
+
+TEST(Policy, DesignExampleParsesToExpectedValues) {
+  Policy p = parse_ok(kDesignExample);
+  Policy want = design_policy();
+  // Field by field first, so that a failure says where.
+  ASSERT_EQ(p.wans.size(), 2u);
+  EXPECT_EQ(p.wans[0], want.wans[0]);
+  EXPECT_EQ(p.wans[1], want.wans[1]);
+  ASSERT_EQ(p.classes.size(), 3u);
+  EXPECT_EQ(p.classes[0], want.classes[0]);
+  EXPECT_EQ(p.classes[1], want.classes[1]);
+  EXPECT_EQ(p.classes[2], want.classes[2]);
+  EXPECT_EQ(p.ownership, want.ownership);
+  EXPECT_EQ(p, want);
+  EXPECT_EQ(p.find_wan("wan2")->gateway4, addr("198.51.100.1"));
+  EXPECT_EQ(p.find_wan("wan3"), nullptr);
+  EXPECT_EQ(p.find_class("bulk")->strategy, Strategy::kBalance);
+}
+
+constexpr const char* kMinimal = R"(version: 1
+lan_interfaces: [lan0]
+wans:
+  wan1: { interface: eth1 }
+classes:
+  default: { paths: [wan1] }
+)";
+
+TEST(Policy, OmittedKeysTakeDefaults) {
+  Policy p = parse_ok(kMinimal);
+  EXPECT_EQ(p.mode, DatapathMode::kMark);
+  EXPECT_EQ(p.last_resort, LastResort::kMain);
+  EXPECT_EQ(p.ownership, Ownership{});
+  ASSERT_EQ(p.wans.size(), 1u);
+  const Wan& w = p.wans[0];
+  EXPECT_TRUE(w.gateway_auto);  // gateway omitted = auto
+  EXPECT_FALSE(w.gateway4);
+  EXPECT_EQ(w.weight, 1u);
+  EXPECT_EQ(w.cost, 0u);
+  EXPECT_THAT(w.probes, IsEmpty());
+  EXPECT_EQ(w.health, HealthSpec{});
+  ASSERT_EQ(p.classes.size(), 1u);
+  EXPECT_THAT(p.classes[0].match, IsEmpty());
+  EXPECT_EQ(p.classes[0].strategy, Strategy::kFailover);
+  EXPECT_FALSE(p.classes[0].sla);
+  EXPECT_EQ(p.classes[0].hold_down_s, 0u);
+}
+
+TEST(Policy, KeepsFileOrderOfWansAndClasses) {
+  Policy p = parse_ok(R"(version: 1
+lan_interfaces: [lan0, lan1]
+wans:
+  zulu: { interface: eth3 }
+  alpha: { interface: eth1 }
+  mike: { interface: eth2 }
+classes:
+  zz: { match: [ { proto: tcp } ], paths: [mike] }
+  aa: { match: [ { proto: udp } ], paths: [alpha, zulu] }
+  default: { paths: [zulu] }
+)");
+  std::vector<std::string> wans, classes;
+  for (const auto& w : p.wans)
+    wans.push_back(w.name);
+  for (const auto& c : p.classes)
+    classes.push_back(c.name);
+  EXPECT_THAT(wans, ElementsAre("zulu", "alpha", "mike"));
+  EXPECT_THAT(classes, ElementsAre("zz", "aa", "default"));
+  EXPECT_THAT(p.lan_interfaces, ElementsAre("lan0", "lan1"));
+}
+
+TEST(Policy, AcceptsValueVariants) {
+  Policy p = parse_ok(R"(version: 1
+lan_interfaces: [lan0]
+datapath: { mode: redirect }
+last_resort: blackhole
+ownership: { mark_mask: "0x00000300", table_base: 0x1000, route_protocol: 5 }
+wans:
+  a:
+    interface: eth1
+    gateway: [192.0.2.1, "fe80::1"]
+    probes:
+      - { target: 192.0.2.9 }
+      - { method: udp, target: "2001:db8::9" }
+      - { method: tcp, target: 192.0.2.9, port: 443 }
+    health: { reliability: 3, degraded_if: { loss_pct: 2.5 } }
+  b: { interface: eth2, gateway: "2001:db8::1", cost: 10 }
+  c: { interface: eth3 }
+classes:
+  c1:
+    match:
+      - { proto: udp, sport: 53, dport: [80, "443", "8000-8080"] }
+      - { proto: 132, src: [10.0.0.0/8, "fd00::/8"], dst: "2001:db8::/32" }
+      - { dscp: af41 }
+      - { dscp: CS7 }
+      - { dscp: 10 }
+      - { proto: any, dst: 0.0.0.0/0 }
+      - { proto: icmpv6 }
+    strategy: lowest-latency
+    hold_down_s: 30
+    paths: [c, a]
+  default: { strategy: balance, paths: [a, b, c] }
+)");
+  EXPECT_EQ(p.mode, DatapathMode::kRedirect);
+  EXPECT_EQ(p.last_resort, LastResort::kBlackhole);
+  EXPECT_EQ(p.ownership.mark_mask, 0x300u);
+  EXPECT_EQ(p.ownership.table_base, 0x1000u);
+  EXPECT_EQ(p.ownership.route_protocol, 5);
+  ASSERT_EQ(p.wans.size(), 3u);
+  EXPECT_FALSE(p.wans[0].gateway_auto);
+  EXPECT_EQ(p.wans[0].gateway4, addr("192.0.2.1"));
+  EXPECT_EQ(p.wans[0].gateway6, addr("fe80::1"));
+  ASSERT_EQ(p.wans[0].probes.size(), 3u);
+  EXPECT_EQ(p.wans[0].probes[0].method, ProbeMethod::kIcmp);
+  EXPECT_EQ(p.wans[0].probes[1].port, 862);  // STAMP default
+  EXPECT_EQ(p.wans[0].probes[2].port, 443);
+  EXPECT_EQ(p.wans[0].health.reliability, 3u);
+  EXPECT_EQ(p.wans[0].health.degraded_if.loss_pct, 2.5);
+  EXPECT_FALSE(p.wans[0].health.degraded_if.rtt_ms);
+  EXPECT_EQ(p.wans[1].gateway6, addr("2001:db8::1"));
+  EXPECT_FALSE(p.wans[1].gateway4);
+  EXPECT_EQ(p.wans[1].cost, 10u);
+  const auto& m = p.classes[0].match;
+  ASSERT_EQ(m.size(), 7u);
+  EXPECT_EQ(m[0].sport, (std::vector<PortRange>{{53, 53}}));
+  EXPECT_EQ(m[0].dport, (std::vector<PortRange>{{80, 80}, {443, 443}, {8000, 8080}}));
+  EXPECT_EQ(m[1].proto, 132);
+  EXPECT_EQ(m[1].src.size(), 2u);
+  EXPECT_EQ(m[2].dscp, 34);
+  EXPECT_EQ(m[3].dscp, 56);
+  EXPECT_EQ(m[4].dscp, 10);
+  EXPECT_FALSE(m[5].proto);
+  EXPECT_EQ(m[6].proto, 58);
+  EXPECT_EQ(p.classes[0].strategy, Strategy::kLowestLatency);
+  EXPECT_EQ(p.classes[0].hold_down_s, 30u);
+  EXPECT_THAT(p.classes[0].paths, ElementsAre("c", "a"));
+  EXPECT_EQ(p.classes[1].strategy, Strategy::kBalance);
+}
+
+TEST(Policy, OwnershipOwnsItsTablesButNeverTheKernelOnes) {
+  Ownership o;  // base 200
+  EXPECT_TRUE(o.owns_table(200));
+  EXPECT_TRUE(o.owns_table(252));
+  EXPECT_FALSE(o.owns_table(253));
+  EXPECT_FALSE(o.owns_table(254));
+  EXPECT_FALSE(o.owns_table(255));
+  EXPECT_TRUE(o.owns_table(455));
+  EXPECT_FALSE(o.owns_table(456));
+  EXPECT_FALSE(o.owns_table(199));
+}
+
+// One mistake per case: the exact "file:line:col: message" of every error.
+struct ErrorCase {
+  const char* name;
+  std::string text;
+  std::vector<std::string> want;
+};
+
+// A policy with pieces inserted: `wan1_extra` goes inside wans.wan1 from line
+// 6; with it empty, `class_body` (the body of class c, the only class) starts
+// at line 9, and `top` (more top-level keys) follows it.
+std::string doc(const std::string& wan1_extra, const std::string& class_body,
+                const std::string& top = "") {
+  return "version: 1\n"                   // 1
+         "lan_interfaces: [lan0]\n"       // 2
+         "wans:\n"                        // 3
+         "  wan1:\n"                      // 4
+         "    interface: eth1\n" +        // 5
+         wan1_extra +                     // 6..
+         "  wan2: { interface: eth2 }\n"  // n
+         "classes:\n"                     // n+1
+         "  c:\n" +                       // n+2
+         class_body +                     // n+3..
+         top;
+}
+
+std::string replaced(std::string s, const std::string& from, const std::string& to) {
+  return s.replace(s.find(from), from.size(), to);
+}
+
+const std::vector<ErrorCase>& error_cases() {
+  static const std::vector<ErrorCase> cases = {
+      // --- structure, keys and types ---
+      {"UnknownKeyWithSuggestion",
+       doc("    health:\n      intervl_ms: 100\n", "    paths: [wan1]\n"),
+       {"t.yaml:7:7: unknown key 'intervl_ms' in wans.wan1.health (did you mean 'interval_ms'?)"}},
+      {"UnknownKeyWithoutSuggestion",
+       doc("", "    colour: blue\n    paths: [wan1]\n"),
+       {"t.yaml:9:5: unknown key 'colour' in classes.c"}},
+      {"UnknownTopLevelKey",
+       doc("", "    paths: [wan1]\n", "last_resrt: main\n"),
+       {"t.yaml:10:1: unknown key 'last_resrt' at top level (did you mean 'last_resort'?)"}},
+      {"DuplicateKey",
+       doc("    weight: 2\n    weight: 3\n", "    paths: [wan1]\n"),
+       {"t.yaml:7:5: duplicate key 'weight' in wans.wan1 (first at line 6)"}},
+      {"DuplicateWan",
+       doc("  wan1: { interface: eth9 }\n", "    paths: [wan1]\n"),
+       {"t.yaml:6:3: duplicate key 'wan1' in wans (first at line 4)"}},
+      {"WrongTypeNumber",
+       doc("    weight: abc\n", "    paths: [wan1]\n"),
+       {"t.yaml:6:13: expected an integer for wans.wan1.weight, got 'abc'"}},
+      {"WrongTypeList",
+       doc("", "    paths: wan1\n"),
+       {"t.yaml:9:12: expected a list for classes.c.paths, got 'wan1'"}},
+      {"WrongTypeMap",
+       doc("    health: [1, 2]\n", "    paths: [wan1]\n"),
+       {"t.yaml:6:13: expected a map for wans.wan1.health, got a list"}},
+      {"NullValueReportedAtKey",
+       doc("    health:\n", "    paths: [wan1]\n"),
+       {"t.yaml:6:5: expected a map for wans.wan1.health, got nothing"}},
+      {"MissingRequiredKey",
+       doc("", "    strategy: failover\n"),
+       {"t.yaml:8:3: missing required key 'paths' in classes.c"}},
+      {"MissingVersion",
+       "lan_interfaces: [lan0]\nwans: { w: { interface: e1 } }\n"
+       "classes: { d: { paths: [w] } }\n",
+       {"t.yaml:1:1: missing required key 'version' at top level"}},
+      {"UnsupportedVersion",
+       "version: 2\nlan_interfaces: [lan0]\nwans: { w: { interface: e1 } }\n"
+       "classes: { d: { paths: [w] } }\n",
+       {"t.yaml:1:10: unsupported policy version 2 (this pathsteer reads version 1)"}},
+      {"NotAMap", "- version: 1\n", {"t.yaml:1:1: expected a map for the top level, got a list"}},
+      {"EmptyDocument", "# nothing\n", {"t.yaml:1:1: the policy is empty"}},
+      {"SyntaxError",
+       "version: 1\nlan_interfaces: [lan0\nwans: {}\n",
+       {"t.yaml:3:5: YAML syntax error: end of sequence flow not found"}},
+      {"TwoDocuments",
+       std::string(kMinimal) + "---\nversion: 1\n",
+       {"t.yaml:8:1: expected one YAML document, found 2"}},
+
+      // --- top level ---
+      {"LanInterfacesNotEmpty",
+       "version: 1\nlan_interfaces: []\nwans: { w: { interface: e1 } }\n"
+       "classes: { d: { paths: [w] } }\n",
+       {"t.yaml:2:17: lan_interfaces must not be empty"}},
+      {"LanInterfaceName",
+       "version: 1\nlan_interfaces: [lan0, this-is-too-long0]\n"
+       "wans: { w: { interface: e1 } }\nclasses: { d: { paths: [w] } }\n",
+       {"t.yaml:2:24: invalid interface name 'this-is-too-long0' in lan_interfaces (1-15 "
+        "characters, no '/', ':' or whitespace)"}},
+      {"DatapathMode",
+       doc("", "    paths: [wan1]\n", "datapath: { mode: marc }\n"),
+       {"t.yaml:10:19: invalid value 'marc' for datapath.mode (expected one of: mark, redirect; "
+        "did you mean 'mark'?)"}},
+      {"LastResort",
+       doc("", "    paths: [wan1]\n", "last_resort: drop\n"),
+       {"t.yaml:10:14: invalid value 'drop' for last_resort (expected one of: main, unreachable, "
+        "blackhole)"}},
+
+      // --- ownership ---
+      {"MarkMaskZero",
+       doc("", "    paths: [wan1]\n", "ownership: { mark_mask: 0 }\n"),
+       {"t.yaml:10:25: ownership.mark_mask must not be 0"}},
+      {"MarkMaskNotContiguous",
+       doc("", "    paths: [wan1]\n", "ownership: { mark_mask: 0x0f0f0000 }\n"),
+       {"t.yaml:10:25: ownership.mark_mask 0x0f0f0000 is not one contiguous run of bits"}},
+      {"MarkMaskTooNarrow",
+       doc("", "    paths: [wan1]\n", "ownership: { mark_mask: 0x10 }\n"),
+       {"t.yaml:10:25: ownership.mark_mask 0x00000010 has 1 bit(s), too few for 2 wans (needs 2)"}},
+      {"RulePriorityBase",
+       doc("", "    paths: [wan1]\n", "ownership: { rule_priority_base: 31001 }\n"),
+       {"t.yaml:10:34: ownership.rule_priority_base must be between 1 and 31000, got 31001"}},
+      {"TableBase",
+       doc("", "    paths: [wan1]\n", "ownership: { table_base: 4294967040 }\n"),
+       {"t.yaml:10:26: ownership.table_base must be between 1 and 4294967039, got 4294967040"}},
+      {"RouteProtocolReserved",
+       doc("", "    paths: [wan1]\n", "ownership: { route_protocol: 4 }\n"),
+       {"t.yaml:10:30: ownership.route_protocol 4 is reserved for the kernel (0-4: unspec, "
+        "redirect, kernel, boot, static); use 5..255"}},
+      {"RouteProtocolRange",
+       doc("", "    paths: [wan1]\n", "ownership: { route_protocol: 256 }\n"),
+       {"t.yaml:10:30: ownership.route_protocol must be between 0 and 255, got 256"}},
+
+      // --- wans ---
+      {"NoWans",
+       "version: 1\nlan_interfaces: [lan0]\nwans: {}\nclasses: { d: { paths: [w] } }\n",
+       {"t.yaml:3:7: wans must define at least one wan",
+        "t.yaml:4:25: class 'd' paths: unknown wan 'w'"}},
+      {"WanName",
+       "version: 1\nlan_interfaces: [lan0]\nwans: { w.1: { interface: e1 } }\n"
+       "classes: { d: { paths: [w.1] } }\n",
+       {"t.yaml:3:9: invalid wan name 'w.1' (1-32 characters of A-Z a-z 0-9 _ -)",
+        "t.yaml:4:25: class 'd' paths: unknown wan 'w.1'"}},
+      {"WanMissingInterface",
+       "version: 1\nlan_interfaces: [lan0]\nwans:\n  w: { weight: 2 }\n"
+       "classes: { d: { paths: [w] } }\n",
+       {"t.yaml:4:3: missing required key 'interface' in wans.w"}},
+      {"TwoWansOneInterface",
+       replaced(doc("", "    paths: [wan1]\n", ""), "wan2: { interface: eth2 }",
+                "wan2: { interface: eth1 }"),
+       {"t.yaml:6:22: wans 'wan1' and 'wan2' both use interface 'eth1'"}},
+      {"WanOnLanInterface",
+       replaced(doc("", "    paths: [wan1]\n"), "eth2 }", "lan0 }"),
+       {"t.yaml:6:22: interface 'lan0' of wan 'wan2' is also in lan_interfaces"}},
+      {"WanInterfaceName",
+       replaced(doc("", "    paths: [wan1]\n"), "eth2 }", "\"a/b\" }"),
+       {"t.yaml:6:22: invalid interface name 'a/b' in wans.wan2.interface (1-15 characters, no "
+        "'/', ':' or whitespace)"}},
+      {"GatewayNotAnAddress",
+       doc("    gateway: 192.0.2.0/24\n", "    paths: [wan1]\n"),
+       {"t.yaml:6:14: invalid gateway '192.0.2.0/24' in wans.wan1.gateway (expected 'auto', an "
+        "IP address, or a list of one IPv4 and one IPv6 address)"}},
+      {"GatewayTwoV4",
+       doc("    gateway: [192.0.2.1, 192.0.2.2]\n", "    paths: [wan1]\n"),
+       {"t.yaml:6:26: two inet gateways in wans.wan1.gateway (expected 'auto', an IP address, "
+        "or a list of one IPv4 and one IPv6 address)"}},
+      {"WeightZero",
+       doc("    weight: 0\n", "    paths: [wan1]\n"),
+       {"t.yaml:6:13: wans.wan1.weight must be >= 1, got 0"}},
+      {"CostNegative",
+       doc("    cost: -1\n", "    paths: [wan1]\n"),
+       {"t.yaml:6:11: wans.wan1.cost must be >= 0, got -1"}},
+      {"ProbeMethod",
+       doc("    probes: [ { method: icmpp, target: 192.0.2.1 } ]\n", "    paths: [wan1]\n"),
+       {"t.yaml:6:25: invalid value 'icmpp' for wans.wan1.probes[0].method (expected one of: "
+        "icmp, udp, tcp; did you mean 'icmp'?)"}},
+      {"ProbeTarget",
+       doc("    probes: [ { method: icmp, target: example.com } ]\n", "    paths: [wan1]\n"),
+       {"t.yaml:6:39: invalid probe target 'example.com' in wans.wan1.probes[0].target "
+        "(expected an IP address)"}},
+      {"ProbeMissingTarget",
+       doc("    probes:\n      - { method: icmp }\n", "    paths: [wan1]\n"),
+       {"t.yaml:7:9: missing required key 'target' in wans.wan1.probes[0]"}},
+      {"TcpProbeNeedsPort",
+       doc("    probes:\n      - { method: tcp, target: 192.0.2.1 }\n", "    paths: [wan1]\n"),
+       {"t.yaml:7:9: missing required key 'port' in wans.wan1.probes[0] (tcp probes need a "
+        "port)"}},
+      {"IcmpProbeNoPort",
+       doc("    probes:\n      - { method: icmp, target: 192.0.2.1, port: 7 }\n",
+           "    paths: [wan1]\n"),
+       {"t.yaml:7:44: 'port' in wans.wan1.probes[0] is only valid for udp and tcp probes"}},
+      {"HealthInterval",
+       doc("    health: { interval_ms: 5 }\n", "    paths: [wan1]\n"),
+       {"t.yaml:6:28: wans.wan1.health.interval_ms must be >= 10, got 5"}},
+      {"HealthDownAfter",
+       doc("    health: { down_after: 0 }\n", "    paths: [wan1]\n"),
+       {"t.yaml:6:27: wans.wan1.health.down_after must be >= 1, got 0"}},
+      {"HealthReliability",
+       doc("    probes: [ { target: 192.0.2.1 } ]\n    health: { reliability: 2 }\n",
+           "    paths: [wan1]\n"),
+       {"t.yaml:7:28: wans.wan1.health.reliability 2 exceeds the number of probes (1)"}},
+      {"DegradedLoss",
+       doc("    health: { degraded_if: { loss_pct: 150 } }\n", "    paths: [wan1]\n"),
+       {"t.yaml:6:40: wans.wan1.health.degraded_if.loss_pct must be between 0 and 100, got 150"}},
+      {"DegradedUnknownKey",
+       doc("    health: { degraded_if: { rtt: 150 } }\n", "    paths: [wan1]\n"),
+       {"t.yaml:6:30: unknown key 'rtt' in wans.wan1.health.degraded_if"}},
+
+      // --- classes ---
+      {"UnknownWanInPaths",
+       doc("", "    paths: [wan1, wan3]\n"),
+       {"t.yaml:9:19: class 'c' paths: unknown wan 'wan3'"}},
+      {"DuplicateWanInPaths",
+       doc("", "    paths: [wan1, wan1]\n"),
+       {"t.yaml:9:19: class 'c' paths: wan 'wan1' is listed twice"}},
+      {"EmptyPaths",
+       doc("", "    paths: []\n"),
+       {"t.yaml:9:12: classes.c.paths must not be empty"}},
+      {"NoClasses",
+       "version: 1\nlan_interfaces: [lan0]\nwans: { w: { interface: e1 } }\n"
+       "classes: {}\n",
+       {"t.yaml:4:10: classes must define at least one class"}},
+      {"ClassName",
+       replaced(doc("", "    paths: [wan1]\n"), "  c:\n", "  \"c c\":\n"),
+       {"t.yaml:8:3: invalid class name 'c c' (1-32 characters of A-Z a-z 0-9 _ -)"}},
+      {"ClassAfterCatchAll",
+       "version: 1\nlan_interfaces: [lan0]\nwans: { w: { interface: e1 } }\nclasses:\n"
+       "  default: { paths: [w] }\n  late: { match: [ { proto: tcp } ], paths: [w] }\n",
+       {"t.yaml:6:3: class 'late' can never match: class 'default' before it has no 'match' and "
+        "takes all traffic"}},
+      {"Strategy",
+       doc("", "    strategy: fail-over\n    paths: [wan1]\n"),
+       {"t.yaml:9:15: invalid value 'fail-over' for classes.c.strategy (expected one of: "
+        "failover, balance, lowest-latency, sla; did you mean 'failover'?)"}},
+      {"SlaNeedsBlock",
+       doc("", "    strategy: sla\n    paths: [wan1]\n"),
+       {"t.yaml:9:15: strategy sla in classes.c needs an 'sla' block"}},
+      {"SlaWithoutStrategySla",
+       doc("", "    strategy: balance\n    sla: { max_rtt_ms: 100 }\n    paths: [wan1]\n"),
+       {"t.yaml:10:5: 'sla' in classes.c is only used with strategy sla (strategy is balance)"}},
+      {"SlaEmpty",
+       doc("", "    strategy: sla\n    sla: {}\n    paths: [wan1]\n"),
+       {"t.yaml:10:10: classes.c.sla sets no constraint (max_rtt_ms, max_jitter_ms, "
+        "max_loss_pct)"}},
+      {"SlaWrongType",
+       doc("", "    strategy: sla\n    sla: { max_rtt_ms: fast }\n    paths: [wan1]\n"),
+       {"t.yaml:10:24: expected an integer for classes.c.sla.max_rtt_ms, got 'fast'"}},
+      {"EmptyMatchList",
+       doc("", "    match: []\n    paths: [wan1]\n"),
+       {"t.yaml:9:12: classes.c.match must not be empty"}},
+      {"EmptyMatchEntry",
+       doc("", "    match: [ {} ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:14: empty match entry classes.c.match[0] (omit 'match' to match everything)"}},
+      {"MatchUnknownKey",
+       doc("", "    match: [ { proto: tcp, dprot: 80 } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:28: unknown key 'dprot' in classes.c.match[0] (did you mean 'dport'?)"}},
+      {"Proto",
+       doc("", "    match: [ { proto: tpc } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:23: invalid value 'tpc' for classes.c.match[0].proto (expected tcp, udp, "
+        "icmp, icmpv6, any or a number 0-255; did you mean 'tcp'?)"}},
+      {"ProtoNumberRange",
+       doc("", "    match: [ { proto: 300 } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:23: classes.c.match[0].proto must be between 0 and 255, got 300"}},
+      {"PortsNeedTcpOrUdp",
+       doc("", "    match: [ { proto: icmp, dport: 80 } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:29: 'dport' in classes.c.match[0] needs proto tcp or udp"}},
+      {"PortsNeedProto",
+       doc("", "    match: [ { sport: 80 } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:16: 'sport' in classes.c.match[0] needs proto tcp or udp"}},
+      {"PortRangeReversed",
+       doc("", "    match: [ { proto: udp, dport: \"5061-5060\" } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:35: port range '5061-5060' in classes.c.match[0].dport has low > high"}},
+      {"PortZero",
+       doc("", "    match: [ { proto: udp, dport: 0 } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:35: port '0' in classes.c.match[0].dport is out of range 1-65535"}},
+      {"PortTooHigh",
+       doc("", "    match: [ { proto: tcp, dport: [80, 70000] } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:40: port '70000' in classes.c.match[0].dport[1] is out of range 1-65535"}},
+      {"PortNotANumber",
+       doc("", "    match: [ { proto: tcp, dport: \"80,http\" } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:35: invalid port 'http' in classes.c.match[0].dport (expected a port 1-65535 "
+        "or a range lo-hi)"}},
+      {"PrefixHostBits",
+       doc("", "    match: [ { src: 192.168.1.1/24 } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:21: invalid prefix in classes.c.match[0].src: '192.168.1.1/24' has host bits "
+        "set beyond /24"}},
+      {"PrefixInList",
+       doc("", "    match: [ { dst: [10.0.0.0/8, \"2001:db8::/129\"] } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:34: invalid prefix in classes.c.match[0].dst[1]: prefix length 129 is out of "
+        "range 0-128"}},
+      {"FamiliesNeverAgree",
+       doc("",
+           "    match:\n      - { src: 10.0.0.0/8, dst: \"2001:db8::/32\" }\n    paths: [wan1]\n"),
+       {"t.yaml:10:9: classes.c.match[0] can never match: src is only IPv4 and dst is only IPv6"}},
+      {"IcmpWithV6Prefix",
+       doc("", "    match: [ { proto: icmp, dst: \"2001:db8::/32\" } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:23: classes.c.match[0] can never match: proto icmp is IPv4 only but the "
+        "prefixes are IPv6"}},
+      {"DscpName",
+       doc("", "    match: [ { dscp: af44 } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:22: invalid value 'af44' for classes.c.match[0].dscp (expected ef, af11..af43, "
+        "cs0..cs7 or a number 0-63)"}},
+      {"DscpRange",
+       doc("", "    match: [ { dscp: 64 } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:22: invalid value '64' for classes.c.match[0].dscp (expected ef, af11..af43, "
+        "cs0..cs7 or a number 0-63)"}},
+  };
+  return cases;
+}
+
+// gtest looks this name up; it prints the case name instead of bytes.
+// NOLINTNEXTLINE(readability-identifier-naming)
+void PrintTo(const ErrorCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class PolicyErrors : public ::testing::TestWithParam<ErrorCase> {};
+
+TEST_P(PolicyErrors, ReportsPositionAndMessage) {
+  const ErrorCase& c = GetParam();
+  EXPECT_EQ(errors_of(c.text), c.want) << c.text;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, PolicyErrors, ::testing::ValuesIn(error_cases()),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Policy, SurvivesEveryTruncationOfTheExample) {
+  // Cut the example at every byte: each cut either parses or gives errors
+  // with a position, and never throws or crashes.
+  std::string text = kDesignExample;
+  for (size_t n = 0; n < text.size(); ++n) {
+    auto r = parse_policy(text.substr(0, n), "t.yaml");
+    if (auto* errs = std::get_if<std::vector<PolicyError>>(&r)) {
+      ASSERT_FALSE(errs->empty());
+      for (const auto& e : *errs) {
+        EXPECT_GT(e.line, 0) << "cut at " << n << ": " << e.to_string();
+      }
+    }
+  }
+}
+
+TEST(Policy, NumbersBeyond32BitsAreRangeErrors) {
+  EXPECT_THAT(errors_of(doc("    weight: 4294967296\n", "    paths: [wan1]\n")),
+              ElementsAre("t.yaml:6:13: wans.wan1.weight must be between 1 and 4294967295, got "
+                          "4294967296"));
+  EXPECT_THAT(errors_of(doc("    weight: 99999999999999999999\n", "    paths: [wan1]\n")),
+              ElementsAre("t.yaml:6:13: expected an integer for wans.wan1.weight, got "
+                          "'99999999999999999999'"));
+}
+
+TEST(Policy, CollectsManyErrorsInFileOrder) {
+  auto r = parse_policy_file((policies_dir() / "invalid" / "many-errors.yaml").string());
+  auto errs = errors_of(r);
+  ASSERT_FALSE(errs.empty()) << "many-errors.yaml parsed";
+  std::string file = (policies_dir() / "invalid" / "many-errors.yaml").string();
+  std::vector<std::string> want = {
+      file + ":2:10: unsupported policy version 2 (this pathsteer reads version 1)",
+      file +
+          ":4:19: invalid value 'marc' for datapath.mode (expected one of: mark, redirect; did "
+          "you mean 'mark'?)",
+      file + ":8:13: expected an integer for wans.wan1.weight, got 'abc'",
+      file + ":10:16: wans 'wan1' and 'wan2' both use interface 'wan1'",
+      file + ":14:24: 'dport' in classes.default.match[0] needs proto tcp or udp",
+      file + ":15:19: class 'default' paths: wan 'wan1' is listed twice",
+  };
+  EXPECT_EQ(errs, want);
+}
+
+TEST(Policy, InvalidFilesReportTheirErrors) {
+  auto dir = policies_dir() / "invalid";
+  auto path = [&](const char* f) { return (dir / f).string(); };
+  EXPECT_THAT(errors_of(parse_policy_file(path("unknown-key.yaml"))),
+              ElementsAre(path("unknown-key.yaml") +
+                          ":7:7: unknown key 'intervl_ms' in wans.wan1.health (did you mean "
+                          "'interval_ms'?)"));
+  EXPECT_THAT(
+      errors_of(parse_policy_file(path("unknown-wan.yaml"))),
+      ElementsAre(path("unknown-wan.yaml") + ":9:19: class 'voip' paths: unknown wan 'wan3'"));
+  EXPECT_THAT(errors_of(parse_policy_file(path("syntax-error.yaml"))),
+              ElementsAre(path("syntax-error.yaml") +
+                          ":3:5: YAML syntax error: end of sequence flow not found"));
+  // Every file in invalid/ must fail: a new file without a test still counts.
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    EXPECT_FALSE(errors_of(parse_policy_file(entry.path().string())).empty()) << entry.path();
+  }
+}
+
+TEST(Policy, MissingFileIsAnError) {
+  auto errs = errors_of(parse_policy_file("/nonexistent/pathsteer.yaml"));
+  EXPECT_THAT(errs,
+              ElementsAre("/nonexistent/pathsteer.yaml: cannot open: No such file or directory"));
+}
+
+TEST(Policy, ExampleFileIsTheDesignExample) {
+  auto r = parse_policy_file((policies_dir() / "example.yaml").string());
+  ASSERT_TRUE(std::holds_alternative<Policy>(r)) << errors_text(r);
+  EXPECT_EQ(std::get<Policy>(r), design_policy());
+}
+
+TEST(Policy, TwoWanLabPolicy) {
+  auto r = parse_policy_file((policies_dir() / "two-wan.yaml").string());
+  ASSERT_TRUE(std::holds_alternative<Policy>(r)) << errors_text(r);
+  const Policy& p = std::get<Policy>(r);
+  EXPECT_THAT(p.lan_interfaces, ElementsAre("lan0"));
+  ASSERT_EQ(p.wans.size(), 2u);
+  for (const char* name : {"wan1", "wan2"}) {
+    const Wan* w = p.find_wan(name);
+    ASSERT_NE(w, nullptr);
+    EXPECT_EQ(w->interface, name);
+    EXPECT_TRUE(w->gateway_auto);
+    EXPECT_EQ(
+        w->probes,
+        (std::vector<ProbeSpec>{{.method = ProbeMethod::kIcmp, .target = addr("203.0.113.10")}}));
+    EXPECT_EQ(w->health, (HealthSpec{.interval_ms = 100,
+                                     .timeout_ms = 300,
+                                     .down_after = 3,
+                                     .up_after = 3,
+                                     .reliability = 1}));
+  }
+  ASSERT_EQ(p.classes.size(), 2u);
+  EXPECT_EQ(p.classes[0], (ClassSpec{.name = "video",
+                                     .match = {{.proto = 17, .dport = {{.lo = 5001, .hi = 5001}}}},
+                                     .strategy = Strategy::kFailover,
+                                     .paths = {"wan2", "wan1"}}));
+  EXPECT_EQ(
+      p.classes[1],
+      (ClassSpec{.name = "default", .strategy = Strategy::kFailover, .paths = {"wan1", "wan2"}}));
+}
+
+}  // namespace
+}  // namespace pathsteer
