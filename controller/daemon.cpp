@@ -1,0 +1,522 @@
+#include "controller/daemon.h"
+
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/log.h"
+#include "netlink/gateway.h"
+
+namespace pathsteer {
+
+namespace {
+
+constexpr auto kReconcileDebounce = std::chrono::milliseconds(20);
+
+Result<std::string> read_token_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return system_error("--token-file " + path, errno);
+  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    return policy_error("--token-file " + path +
+                        " is accessible by group or others; chmod 600 it first");
+  }
+  std::ifstream in(path);
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' '))
+    token.pop_back();
+  if (token.empty())
+    return policy_error("--token-file " + path + " is empty");
+  return token;
+}
+
+Result<void> make_dir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0750) != 0 && errno != EEXIST) {
+    return system_error("creating state directory " + path, errno);
+  }
+  return ok();
+}
+
+const char* health_name(const UplinkHealth* h) {
+  return h == nullptr ? "unknown" : to_string(h->state);
+}
+
+}  // namespace
+
+Daemon::Daemon(DaemonOptions opts) : opts_(std::move(opts)) {}
+
+Daemon::~Daemon() = default;
+
+Result<std::unique_ptr<Daemon>> Daemon::create(DaemonOptions opts, Policy policy) {
+  std::unique_ptr<Daemon> d(new Daemon(std::move(opts)));
+  auto r = d->start(std::move(policy));
+  if (!r)
+    return r.take_error();
+  return d;
+}
+
+Result<void> Daemon::start(Policy policy) {
+  started_at_ = EventLoop::now();
+  if (!opts_.token_file.empty()) {
+    auto token = read_token_file(opts_.token_file);
+    if (!token)
+      return token.take_error();
+    token_ = *token;
+  }
+  if (auto r = make_dir(opts_.state_dir); !r)
+    return r;
+
+  auto loop = EventLoop::create();
+  if (!loop)
+    return loop.take_error();
+  loop_ = std::move(*loop);
+
+  // Subscribe before dumping so that no change falls between the two.
+  auto watcher = Watcher::open();
+  if (!watcher)
+    return watcher.take_error();
+  watcher_.emplace(std::move(*watcher));
+  auto nl = NetlinkSocket::open();
+  if (!nl)
+    return nl.take_error();
+  nl_.emplace(std::move(*nl));
+  if (auto r = resync_from_kernel(); !r)
+    return r;
+
+  auto dp = Datapath::open(opts_.pin_dir);
+  if (!dp)
+    return dp.take_error();
+  datapath_ = std::move(*dp);
+
+  prober_ =
+      std::make_unique<Prober>(*loop_, [this](const std::string& uplink, const UplinkHealth& h) {
+        PS_LOG(kInfo) << "uplink " << uplink << " is " << to_string(h.state) << " (" << h.reason
+                      << ")";
+        apply();
+      });
+
+  if (auto r = adopt_policy(std::move(policy)); !r)
+    return r;
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
+  if (sigprocmask(SIG_BLOCK, &mask, nullptr) != 0)
+    return system_error("sigprocmask", errno);
+  signal_fd_ = Fd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!signal_fd_.valid())
+    return system_error("signalfd", errno);
+  if (auto r = loop_->add_fd(signal_fd_.get(), EPOLLIN, [this](uint32_t) { on_signal(); }); !r) {
+    return r;
+  }
+  if (auto r = loop_->add_fd(watcher_->fd(), EPOLLIN, [this](uint32_t) { on_netlink_readable(); });
+      !r) {
+    return r;
+  }
+
+  apply();
+
+  auto http = HttpServer::start(opts_.listen, *loop_,
+                                [this](const HttpRequest& req, HttpServer::Reply reply) {
+                                  handle_http(req, std::move(reply));
+                                });
+  if (!http)
+    return http.take_error();
+  http_ = std::move(*http);
+  return ok();
+}
+
+Result<void> Daemon::adopt_policy(Policy policy) {
+  UplinkIds ids(max_uplink_id(policy.ownership), policy.ownership.table_base);
+  std::string ids_path = opts_.state_dir + "/uplink-ids.json";
+  if (auto r = ids.load(ids_path); !r)
+    return r;
+  std::vector<std::string> names;
+  for (const auto& w : policy.wans)
+    names.push_back(w.name);
+  if (auto r = ids.assign(names); !r)
+    return r;
+  if (auto r = ids.save(ids_path); !r) {
+    // Steering goes on; only the numbering's persistence is at risk.
+    PS_LOG(kError) << "cannot persist uplink numbers: " << r.error().to_string();
+  }
+  ids_ = std::move(ids);
+  policy_ = std::move(policy);
+  ++generation_;
+
+  std::vector<UplinkProbeConfig> probe_cfg;
+  for (const auto& w : policy_.wans) {
+    UplinkProbeConfig c;
+    c.uplink = w.name;
+    c.ifname = w.interface;
+    c.fwmark = mark_for(policy_.ownership, ids_.ids().at(w.name));
+    c.health = w.health;
+    c.probes = w.probes;
+    probe_cfg.push_back(std::move(c));
+  }
+  if (auto r = prober_->configure(probe_cfg); !r)
+    return r;
+  for (const auto& w : policy_.wans) {
+    for (const auto& [ifindex, link] : links_) {
+      if (link.name == w.interface)
+        prober_->set_carrier(w.name, link.carrier && link.admin_up);
+    }
+  }
+  return ok();
+}
+
+Result<void> Daemon::resync_from_kernel() {
+  auto links = nl_->dump_links();
+  if (!links)
+    return links.take_error();
+  links_.clear();
+  for (auto& l : *links)
+    links_[l.ifindex] = l;
+  main_default_routes_.clear();
+  for (int family : {AF_INET, AF_INET6}) {
+    auto routes = nl_->dump_routes(family);
+    if (!routes)
+      return routes.take_error();
+    for (auto& r : *routes) {
+      if (r.table == RT_TABLE_MAIN && r.dst.len == 0)
+        main_default_routes_.push_back(r);
+    }
+  }
+  return ok();
+}
+
+const Wan* Daemon::wan_by_interface(const std::string& ifname) const {
+  for (const auto& w : policy_.wans) {
+    if (w.interface == ifname)
+      return &w;
+  }
+  return nullptr;
+}
+
+OwnedSlice Daemon::owned_slice() const {
+  const auto& own = policy_.ownership;
+  OwnedSlice s;
+  s.rule_priority_lo = own.rule_priority_base;
+  s.rule_priority_hi = own.rule_priority_base + 1000;
+  s.table_lo = own.table_base;
+  s.table_hi = own.table_base + 256;
+  s.protocol = own.route_protocol;
+  return s;
+}
+
+void Daemon::apply() {
+  PlanInput in;
+  in.policy = &policy_;
+  in.uplink_ids = &ids_.ids();
+  for (const auto& w : policy_.wans) {
+    UplinkView v;
+    for (const auto& [ifindex, link] : links_) {
+      if (link.name == w.interface)
+        v.ifindex = ifindex;
+    }
+    const UplinkHealth* h = prober_->health(w.name);
+    v.usable = h == nullptr || h->state != HealthState::kDown;
+    if (v.ifindex != 0) {
+      v.learned_gateway4 = find_default_gateway(main_default_routes_, v.ifindex, AF_INET,
+                                                policy_.ownership.route_protocol);
+      v.learned_gateway6 = find_default_gateway(main_default_routes_, v.ifindex, AF_INET6,
+                                                policy_.ownership.route_protocol);
+    }
+    in.uplinks[w.name] = v;
+  }
+  DesiredState next = plan(in);
+  std::vector<std::string> errors;
+
+  // The data plane first: it is what moves traffic after a failure.
+  if (auto r = datapath_->program(next.datapath); !r) {
+    errors.push_back("data plane: " + r.error().to_string());
+  }
+  for (size_t i = 0; i < next.classes.size(); ++i) {
+    const auto& c = next.classes[i];
+    bool changed = !have_plan_ || i >= desired_.classes.size() ||
+                   desired_.classes[i].uplink != c.uplink || desired_.classes[i].name != c.name;
+    if (changed) {
+      PS_LOG(kInfo) << "class " << c.name << " -> " << c.uplink.value_or("last_resort") << " ("
+                    << c.reason << ")";
+    }
+  }
+  desired_ = std::move(next);
+  have_plan_ = true;
+
+  DesiredKernel kernel{.rules = desired_.rules, .routes = desired_.routes};
+  auto report = Reconciler().reconcile(*nl_, kernel, owned_slice());
+  conflicts_.clear();
+  if (!report) {
+    errors.push_back("kernel: " + report.error().to_string());
+  } else {
+    for (const auto& f : report->failed)
+      errors.push_back(f.result.error().to_string());
+    for (const auto& c : report->conflicts)
+      conflicts_.push_back(c.what);
+    if (!report->conflicts.empty()) {
+      for (const auto& c : report->conflicts)
+        PS_LOG(kWarn) << "conflict: " << c.what;
+    }
+  }
+  attach_lan_interfaces();
+  for (const auto& e : errors)
+    PS_LOG(kError) << e;
+  synced_ = errors.empty();
+  last_errors_ = std::move(errors);
+}
+
+void Daemon::schedule_reconcile() {
+  if (reconcile_timer_)
+    return;
+  auto t = loop_->add_timer(kReconcileDebounce, {}, [this] {
+    reconcile_timer_.reset();
+    apply();
+  });
+  if (t)
+    reconcile_timer_ = *t;
+}
+
+void Daemon::attach_lan_interfaces() {
+  for (const auto& name : policy_.lan_interfaces) {
+    int ifindex = 0;
+    for (const auto& [idx, link] : links_) {
+      if (link.name == name)
+        ifindex = idx;
+    }
+    if (ifindex == 0) {
+      PS_LOG(kDebug) << "LAN interface " << name << " not present yet";
+      continue;
+    }
+    if (attached_.count(ifindex))
+      continue;
+    if (auto r = datapath_->attach(ifindex); !r) {
+      last_errors_.push_back("attaching classifier to " + name + ": " + r.error().to_string());
+      continue;
+    }
+    PS_LOG(kInfo) << "classifier attached to " << name << " (ifindex " << ifindex << ")";
+    attached_.insert(ifindex);
+  }
+}
+
+void Daemon::on_netlink_readable() {
+  auto events = watcher_->read_events();
+  if (!events) {
+    PS_LOG(kError) << "netlink watcher: " << events.error().to_string();
+    return;
+  }
+  bool kernel_touched = false;
+  for (const auto& ev : *events) {
+    switch (ev.kind) {
+      case Event::Kind::kOverrun:
+        PS_LOG(kWarn) << "netlink event socket overrun: full resync";
+        if (auto r = resync_from_kernel(); !r)
+          PS_LOG(kError) << r.error().to_string();
+        for (const auto& w : policy_.wans) {
+          for (const auto& [idx, link] : links_) {
+            if (link.name == w.interface) {
+              prober_->set_carrier(w.name, link.carrier && link.admin_up);
+            }
+          }
+        }
+        kernel_touched = true;
+        break;
+      case Event::Kind::kNewLink:
+      case Event::Kind::kDelLink:
+        on_link(std::get<Link>(ev.object), ev.kind == Event::Kind::kDelLink);
+        break;
+      case Event::Kind::kNewRoute:
+      case Event::Kind::kDelRoute: {
+        const auto& route = std::get<Route>(ev.object);
+        on_route(route, ev.kind == Event::Kind::kDelRoute);
+        if (route.table == RT_TABLE_MAIN || (route.table >= policy_.ownership.table_base &&
+                                             route.table < policy_.ownership.table_base + 256)) {
+          kernel_touched = true;
+        }
+        break;
+      }
+      case Event::Kind::kNewRule:
+      case Event::Kind::kDelRule: {
+        const auto& rule = std::get<Rule>(ev.object);
+        auto slice = owned_slice();
+        if (rule.priority >= slice.rule_priority_lo && rule.priority < slice.rule_priority_hi) {
+          kernel_touched = true;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  if (kernel_touched)
+    schedule_reconcile();
+}
+
+void Daemon::on_link(const Link& link, bool deleted) {
+  auto old = links_.find(link.ifindex);
+  bool was_up = old != links_.end() && old->second.carrier && old->second.admin_up;
+  if (deleted) {
+    links_.erase(link.ifindex);
+    attached_.erase(link.ifindex);
+  } else {
+    links_[link.ifindex] = link;
+  }
+  bool is_up = !deleted && link.carrier && link.admin_up;
+  if (const Wan* w = wan_by_interface(link.name)) {
+    if (was_up != is_up || deleted || old == links_.end()) {
+      PS_LOG(kInfo) << "uplink " << w->name << " interface " << link.name
+                    << (is_up     ? " has carrier"
+                        : deleted ? " deleted"
+                                  : " lost carrier");
+      prober_->set_carrier(w->name, is_up);  // calls back into apply() on a state change
+      schedule_reconcile();
+    }
+  }
+  for (const auto& lan : policy_.lan_interfaces) {
+    if (lan == link.name && !deleted && !attached_.count(link.ifindex))
+      schedule_reconcile();
+  }
+}
+
+void Daemon::on_route(const Route& route, bool deleted) {
+  if (route.table != RT_TABLE_MAIN || route.dst.len != 0)
+    return;
+  auto same = [&](const Route& r) {
+    return r.family == route.family && r.oif == route.oif && r.priority == route.priority &&
+           r.gateway == route.gateway;
+  };
+  std::erase_if(main_default_routes_, same);
+  if (!deleted)
+    main_default_routes_.push_back(route);
+}
+
+void Daemon::on_signal() {
+  signalfd_siginfo si{};
+  while (::read(signal_fd_.get(), &si, sizeof(si)) == sizeof(si)) {
+    if (si.ssi_signo == SIGHUP) {
+      reload();
+    } else {
+      PS_LOG(kInfo) << "signal " << si.ssi_signo << ": stopping";
+      loop_->stop();
+    }
+  }
+}
+
+void Daemon::reload() {
+  PS_LOG(kInfo) << "reloading " << opts_.policy_path;
+  auto parsed = parse_policy_file(opts_.policy_path);
+  if (auto* errs = std::get_if<std::vector<PolicyError>>(&parsed)) {
+    PS_LOG(kError) << "reload rejected; the running policy stays in force:";
+    for (const auto& e : *errs)
+      PS_LOG(kError) << e.to_string();
+    return;
+  }
+  if (auto r = adopt_policy(std::get<Policy>(std::move(parsed))); !r) {
+    PS_LOG(kError) << "reload failed: " << r.error().to_string();
+    return;
+  }
+  apply();
+}
+
+void Daemon::handle_http(const HttpRequest& req, HttpServer::Reply reply) {
+  if (req.path == "/healthz") {
+    if (req.method != "GET")
+      return reply(json_error(405, "method_not_allowed", "use GET"));
+    return reply(HttpResponse{.status = 200, .body = R"({"status":"ok"})"});
+  }
+  if (req.path == "/v1/status") {
+    if (req.method != "GET")
+      return reply(json_error(405, "method_not_allowed", "use GET"));
+    return reply(HttpResponse{.status = 200, .body = status_json()});
+  }
+  reply(json_error(404, "not_found", "no such endpoint: " + req.path));
+}
+
+std::string Daemon::status_json() const {
+  using nlohmann::json;
+  json j;
+  j["version"] = PATHSTEER_VERSION;
+  j["uptime_s"] = std::chrono::duration<double>(EventLoop::now() - started_at_).count();
+  j["policy_generation"] = generation_;
+  j["synced"] = synced_;
+  j["errors"] = last_errors_;
+  j["conflicts"] = conflicts_;
+  j["wans"] = json::array();
+  for (const auto& u : desired_.uplinks) {
+    const Wan* w = policy_.find_wan(u.name);
+    const UplinkHealth* h = prober_->health(u.name);
+    json wj;
+    wj["name"] = u.name;
+    wj["interface"] = w ? w->interface : "";
+    wj["ifindex"] = u.ifindex;
+    wj["state"] = health_name(h);
+    wj["reason"] = h ? h->reason : "";
+    wj["carrier"] = h ? h->carrier : false;
+    wj["rtt_ms"] = h ? h->rtt_ms : 0.0;
+    wj["jitter_ms"] = h ? h->jitter_ms : 0.0;
+    wj["loss_pct"] = h ? h->loss_pct : 0.0;
+    wj["gateway4"] = u.gateway4 ? json(u.gateway4->to_string()) : json(nullptr);
+    wj["gateway6"] = u.gateway6 ? json(u.gateway6->to_string()) : json(nullptr);
+    wj["mark"] = u.mark;
+    wj["table"] = u.table;
+    j["wans"].push_back(wj);
+  }
+  j["classes"] = json::array();
+  for (size_t i = 0; i < desired_.classes.size(); ++i) {
+    const auto& c = desired_.classes[i];
+    json cj;
+    cj["name"] = c.name;
+    cj["strategy"] = i < policy_.classes.size() ? to_string(policy_.classes[i].strategy) : "";
+    cj["uplink"] = c.uplink ? json(*c.uplink) : json(nullptr);
+    cj["reason"] = c.reason;
+    cj["mark"] = c.mark;
+    j["classes"].push_back(cj);
+  }
+  if (datapath_) {
+    if (auto counters = datapath_->read_counters(); counters) {
+      for (size_t i = 0; i < j["classes"].size() && i < counters->classes.size(); ++i) {
+        j["classes"][i]["packets"] = counters->classes[i].packets;
+        j["classes"][i]["bytes"] = counters->classes[i].bytes;
+      }
+    }
+  }
+  return j.dump();
+}
+
+void Daemon::shutdown() {
+  http_.reset();
+  if (!opts_.flush_on_exit) {
+    PS_LOG(kInfo) << "stopped; the data plane and owned rules stay as last planned";
+    return;
+  }
+  PS_LOG(kInfo) << "flushing owned kernel state (--flush-on-exit)";
+  auto report = Reconciler().reconcile(*nl_, DesiredKernel{}, owned_slice());
+  if (!report)
+    PS_LOG(kError) << report.error().to_string();
+  for (int ifindex : attached_) {
+    if (auto r = datapath_->detach(ifindex); !r)
+      PS_LOG(kError) << r.error().to_string();
+  }
+  if (auto r = datapath_->unpin(); !r)
+    PS_LOG(kError) << r.error().to_string();
+}
+
+Result<void> Daemon::run() {
+  PS_LOG(kInfo) << "pathsteerd " << PATHSTEER_VERSION << " running policy " << opts_.policy_path
+                << " (generation " << generation_ << ")";
+  auto r = loop_->run();
+  shutdown();
+  return r;
+}
+
+}  // namespace pathsteer

@@ -1,0 +1,102 @@
+// pathsteerd: wires policy, planner, netlink, probes, the data plane and the
+// REST API around one EventLoop (DESIGN §1).
+//
+// Threading: everything here runs on the loop thread, except HttpServer's
+// workers, which only post() to the loop. Lifecycle: create() does every
+// fallible start-up step and returns an error naming what failed; run()
+// programs the first plan, then serves until SIGTERM/SIGINT. SIGHUP reloads
+// the policy (an invalid one is rejected whole and the running one stays).
+// On exit the data plane and owned kernel state stay as last planned (hitless
+// restart) unless flush_on_exit.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "api/http.h"
+#include "bpf/datapath.h"
+#include "common/event_loop.h"
+#include "common/fd.h"
+#include "controller/planner.h"
+#include "controller/policy.h"
+#include "controller/uplink_ids.h"
+#include "netlink/reconcile.h"
+#include "netlink/socket.h"
+#include "netlink/types.h"
+#include "netlink/watcher.h"
+#include "probes/prober.h"
+
+namespace pathsteer {
+
+struct DaemonOptions {
+  std::string policy_path;
+  std::string state_dir = "/var/lib/pathsteer";
+  std::string pin_dir = "/sys/fs/bpf/pathsteer";
+  std::string listen = "127.0.0.1:9370";
+  std::string token_file;
+  bool flush_on_exit = false;
+};
+
+class Daemon {
+ public:
+  static Result<std::unique_ptr<Daemon>> create(DaemonOptions opts, Policy policy);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  Result<void> run();
+
+ private:
+  explicit Daemon(DaemonOptions opts);
+
+  Result<void> start(Policy policy);
+  Result<void> adopt_policy(Policy policy);
+  void apply();  // plan, program the data plane, reconcile the kernel
+  void schedule_reconcile();
+  Result<void> resync_from_kernel();
+  void on_netlink_readable();
+  void on_link(const Link& link, bool deleted);
+  void on_route(const Route& route, bool deleted);
+  void on_signal();
+  void reload();
+  void attach_lan_interfaces();
+  void shutdown();
+  void handle_http(const HttpRequest& req, HttpServer::Reply reply);
+  std::string status_json() const;
+  OwnedSlice owned_slice() const;
+  const Wan* wan_by_interface(const std::string& ifname) const;
+
+  DaemonOptions opts_;
+  std::unique_ptr<EventLoop> loop_;
+  std::optional<NetlinkSocket> nl_;
+  std::optional<Watcher> watcher_;
+  std::unique_ptr<Datapath> datapath_;
+  std::unique_ptr<Prober> prober_;
+  std::unique_ptr<HttpServer> http_;
+  Fd signal_fd_;
+
+  Policy policy_;
+  uint64_t generation_ = 0;
+  UplinkIds ids_{1};
+  std::string token_;
+  std::chrono::steady_clock::time_point started_at_;
+
+  // Observed kernel state (kept current by the watcher).
+  std::map<int, Link> links_;               // by ifindex
+  std::vector<Route> main_default_routes_;  // main-table default routes, for `gateway: auto`
+  std::set<int> attached_;                  // LAN ifindexes carrying our classifier
+
+  DesiredState desired_;
+  bool have_plan_ = false;
+  bool synced_ = false;
+  std::vector<std::string> last_errors_;
+  std::vector<std::string> conflicts_;
+  std::optional<EventLoop::TimerId> reconcile_timer_;
+};
+
+}  // namespace pathsteer

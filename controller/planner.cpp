@@ -1,0 +1,142 @@
+#include "controller/planner.h"
+
+#include <linux/fib_rules.h>
+#include <linux/rtnetlink.h>
+
+namespace pathsteer {
+
+uint32_t mark_shift(uint32_t mark_mask) {
+  return mark_mask == 0 ? 0 : static_cast<uint32_t>(__builtin_ctz(mark_mask));
+}
+
+uint32_t mark_for(const Ownership& own, uint32_t n) {
+  return (n << mark_shift(own.mark_mask)) & own.mark_mask;
+}
+
+uint32_t max_uplink_id(const Ownership& own) {
+  uint32_t field_max = own.mark_mask >> mark_shift(own.mark_mask);
+  return field_max - 1;  // the top value is reserved for last_resort
+}
+
+namespace {
+
+constexpr uint32_t kLastResortRuleOffset = 999;
+
+Rule fwmark_rule(int family, const Ownership& own, uint32_t priority, uint32_t mark) {
+  Rule r;
+  r.family = family;
+  r.priority = priority;
+  r.fwmark = mark;
+  r.fwmask = own.mark_mask;
+  r.protocol = own.route_protocol;
+  return r;
+}
+
+void add_uplink_kernel_state(const Ownership& own, const PlannedUplink& u, DesiredState& out) {
+  for (int family : {AF_INET, AF_INET6}) {
+    Rule suppress = fwmark_rule(family, own, own.rule_priority_base + 2 * u.id, u.mark);
+    suppress.table = RT_TABLE_MAIN;
+    suppress.suppress_prefixlen = 0;
+    out.rules.push_back(suppress);
+
+    Rule lookup = fwmark_rule(family, own, own.rule_priority_base + 2 * u.id + 1, u.mark);
+    lookup.table = u.table;
+    out.rules.push_back(lookup);
+
+    const auto& gw = family == AF_INET ? u.gateway4 : u.gateway6;
+    if (u.ifindex == 0 || !gw)
+      continue;
+    Route route;
+    route.family = family;
+    route.table = u.table;
+    route.dst = Prefix::default_route(family);
+    route.gateway = *gw;
+    route.oif = u.ifindex;
+    route.protocol = own.route_protocol;
+    route.type = RTN_UNICAST;
+    route.scope = RT_SCOPE_UNIVERSE;
+    out.routes.push_back(route);
+  }
+}
+
+std::optional<IpAddr> effective_gateway(const Wan& wan, const UplinkView& view, int family) {
+  if (!wan.gateway_auto)
+    return family == AF_INET ? wan.gateway4 : wan.gateway6;
+  return family == AF_INET ? view.learned_gateway4 : view.learned_gateway6;
+}
+
+}  // namespace
+
+DesiredState plan(const PlanInput& in) {
+  const Policy& policy = *in.policy;
+  const Ownership& own = policy.ownership;
+  DesiredState out;
+  std::map<std::string, const PlannedUplink*> by_name;
+
+  out.uplinks.reserve(policy.wans.size());
+  for (const auto& wan : policy.wans) {
+    auto id_it = in.uplink_ids->find(wan.name);
+    if (id_it == in.uplink_ids->end())
+      continue;  // caller assigns ids first
+    auto view_it = in.uplinks.find(wan.name);
+    UplinkView view = view_it == in.uplinks.end() ? UplinkView{} : view_it->second;
+    PlannedUplink u;
+    u.name = wan.name;
+    u.id = id_it->second;
+    u.mark = mark_for(own, u.id);
+    u.table = own.table_base + u.id;
+    u.ifindex = view.ifindex;
+    u.usable = view.ifindex != 0 && view.usable;
+    u.gateway4 = effective_gateway(wan, view, AF_INET);
+    u.gateway6 = effective_gateway(wan, view, AF_INET6);
+    u.usable = u.usable && (u.gateway4 || u.gateway6);
+    out.uplinks.push_back(u);
+  }
+  for (const auto& u : out.uplinks) {
+    by_name[u.name] = &u;
+    add_uplink_kernel_state(own, u, out);
+  }
+
+  uint32_t last_resort_mark = 0;
+  if (policy.last_resort != LastResort::kMain) {
+    last_resort_mark = mark_for(own, max_uplink_id(own) + 1);
+    for (int family : {AF_INET, AF_INET6}) {
+      Rule r = fwmark_rule(family, own, own.rule_priority_base + kLastResortRuleOffset,
+                           last_resort_mark);
+      r.action =
+          policy.last_resort == LastResort::kUnreachable ? FR_ACT_UNREACHABLE : FR_ACT_BLACKHOLE;
+      out.rules.push_back(r);
+    }
+  }
+
+  out.datapath.mark_mask = own.mark_mask;
+  for (const auto& cls : policy.classes) {
+    PlannedClass pc;
+    pc.name = cls.name;
+    // Failover (the only strategy of the skeleton; the others choose the same
+    // way until the controller issue gives them their own logic): the first
+    // usable path in preference order.
+    for (size_t i = 0; i < cls.paths.size(); ++i) {
+      auto it = by_name.find(cls.paths[i]);
+      if (it == by_name.end() || !it->second->usable)
+        continue;
+      pc.uplink = it->second->name;
+      pc.mark = it->second->mark;
+      pc.reason = i == 0 ? kReasonPreferred : kReasonPreferredDown;
+      break;
+    }
+    if (!pc.uplink) {
+      pc.mark = last_resort_mark;
+      pc.reason = kReasonAllDown;
+    }
+    DatapathClass dc;
+    dc.name = cls.name;
+    dc.match = cls.match;
+    dc.mark = pc.mark;
+    out.datapath.classes.push_back(std::move(dc));
+    out.classes.push_back(std::move(pc));
+  }
+  return out;
+}
+
+}  // namespace pathsteer

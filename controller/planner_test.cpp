@@ -1,0 +1,215 @@
+#include "controller/planner.h"
+
+#include <gtest/gtest.h>
+#include <linux/fib_rules.h>
+#include <linux/rtnetlink.h>
+
+#include <algorithm>
+
+#include "controller/uplink_ids.h"
+
+namespace pathsteer {
+namespace {
+
+Policy two_wan_policy() {
+  Policy p;
+  p.lan_interfaces = {"lan0"};
+  Wan w1;
+  w1.name = "wan1";
+  w1.interface = "eth1";
+  w1.gateway_auto = true;
+  Wan w2;
+  w2.name = "wan2";
+  w2.interface = "eth2";
+  w2.gateway4 = IpAddr::parse("198.51.100.1");
+  p.wans = {w1, w2};
+  ClassSpec video;
+  video.name = "video";
+  MatchEntry m;
+  m.proto = 17;
+  m.dport = {PortRange{.lo = 5001, .hi = 5001}};
+  video.match = {m};
+  video.paths = {"wan2", "wan1"};
+  ClassSpec dflt;
+  dflt.name = "default";
+  dflt.paths = {"wan1", "wan2"};
+  p.classes = {video, dflt};
+  return p;
+}
+
+struct Fixture {
+  Policy policy = two_wan_policy();
+  std::map<std::string, uint32_t> ids{{"wan1", 1}, {"wan2", 2}};
+  PlanInput input() {
+    PlanInput in;
+    in.policy = &policy;
+    in.uplink_ids = &ids;
+    in.uplinks["wan1"] = UplinkView{.ifindex = 11,
+                                    .usable = true,
+                                    .learned_gateway4 = IpAddr::parse("100.64.1.1"),
+                                    .learned_gateway6 = IpAddr::parse("2001:db8:1::1")};
+    in.uplinks["wan2"] = UplinkView{.ifindex = 12, .usable = true};
+    return in;
+  }
+};
+
+TEST(Planner, MarksTablesAndRulesFollowTheStableIds) {
+  Fixture f;
+  auto out = plan(f.input());
+  ASSERT_EQ(out.uplinks.size(), 2u);
+  EXPECT_EQ(out.uplinks[0].mark, 0x00100000u);
+  EXPECT_EQ(out.uplinks[0].table, 201u);
+  EXPECT_EQ(out.uplinks[1].mark, 0x00200000u);
+  EXPECT_EQ(out.uplinks[1].table, 202u);
+  // Two rules per uplink per family, all in the owned band with our protocol.
+  ASSERT_EQ(out.rules.size(), 8u);
+  for (const auto& r : out.rules) {
+    EXPECT_GE(r.priority, 10000u);
+    EXPECT_LT(r.priority, 11000u);
+    EXPECT_EQ(r.protocol, 201);
+    EXPECT_EQ(r.fwmask, 0x0ff00000u);
+  }
+  auto suppress = std::find_if(out.rules.begin(), out.rules.end(), [](const Rule& r) {
+    return r.priority == 10002 && r.family == AF_INET;
+  });
+  ASSERT_NE(suppress, out.rules.end());
+  EXPECT_EQ(suppress->table, static_cast<uint32_t>(RT_TABLE_MAIN));
+  EXPECT_EQ(suppress->suppress_prefixlen, 0);
+  auto lookup = std::find_if(out.rules.begin(), out.rules.end(), [](const Rule& r) {
+    return r.priority == 10003 && r.family == AF_INET6;
+  });
+  ASSERT_NE(lookup, out.rules.end());
+  EXPECT_EQ(lookup->table, 201u);
+  EXPECT_EQ(lookup->fwmark, 0x00100000u);
+
+  // Routes: wan1 learned v4+v6, wan2 explicit v4 only.
+  ASSERT_EQ(out.routes.size(), 3u);
+  EXPECT_EQ(out.routes[0].table, 201u);
+  EXPECT_EQ(out.routes[0].gateway, IpAddr::parse("100.64.1.1"));
+  EXPECT_EQ(out.routes[0].oif, 11);
+  EXPECT_EQ(out.routes[1].family, AF_INET6);
+  EXPECT_EQ(out.routes[2].table, 202u);
+  EXPECT_EQ(out.routes[2].gateway, IpAddr::parse("198.51.100.1"));
+}
+
+TEST(Planner, ReorderingWansInTheFileChangesNothingInTheKernel) {
+  Fixture f;
+  auto before = plan(f.input());
+  std::swap(f.policy.wans[0], f.policy.wans[1]);
+  auto after = plan(f.input());
+  auto sorted = [](std::vector<Rule> v) {
+    std::sort(v.begin(), v.end(), [](const Rule& a, const Rule& b) {
+      return std::tie(a.family, a.priority) < std::tie(b.family, b.priority);
+    });
+    return v;
+  };
+  EXPECT_EQ(sorted(before.rules), sorted(after.rules));
+}
+
+TEST(Planner, FailoverPicksFirstUsablePathWithReason) {
+  Fixture f;
+  auto out = plan(f.input());
+  EXPECT_EQ(out.classes[0].uplink, "wan2");
+  EXPECT_EQ(out.classes[0].reason, kReasonPreferred);
+  EXPECT_EQ(out.classes[1].uplink, "wan1");
+  EXPECT_EQ(out.datapath.classes[0].mark, 0x00200000u);
+  EXPECT_EQ(out.datapath.classes[1].mark, 0x00100000u);
+  EXPECT_EQ(out.datapath.mark_mask, 0x0ff00000u);
+  EXPECT_EQ(out.datapath.classes[0].match, f.policy.classes[0].match);
+
+  auto in = f.input();
+  in.uplinks["wan1"].usable = false;
+  out = plan(in);
+  EXPECT_EQ(out.classes[1].uplink, "wan2");
+  EXPECT_EQ(out.classes[1].reason, kReasonPreferredDown);
+  EXPECT_EQ(out.datapath.classes[1].mark, 0x00200000u);
+}
+
+TEST(Planner, MissingInterfaceOrGatewayMakesAnUplinkUnusableButKeepsItsRules) {
+  Fixture f;
+  auto in = f.input();
+  in.uplinks["wan1"].ifindex = 0;
+  auto out = plan(in);
+  EXPECT_FALSE(out.uplinks[0].usable);
+  EXPECT_EQ(out.rules.size(), 8u);
+  EXPECT_EQ(out.routes.size(), 1u);  // only wan2's
+  EXPECT_EQ(out.classes[1].uplink, "wan2");
+
+  in = f.input();
+  in.uplinks["wan1"].learned_gateway4.reset();
+  in.uplinks["wan1"].learned_gateway6.reset();
+  out = plan(in);
+  EXPECT_FALSE(out.uplinks[0].usable);
+}
+
+TEST(Planner, AllDownFallsBackToLastResort) {
+  Fixture f;
+  auto in = f.input();
+  in.uplinks["wan1"].usable = false;
+  in.uplinks["wan2"].usable = false;
+  auto out = plan(in);
+  EXPECT_FALSE(out.classes[0].uplink);
+  EXPECT_EQ(out.classes[0].reason, kReasonAllDown);
+  EXPECT_EQ(out.datapath.classes[0].mark, 0u);  // main: our bits cleared
+
+  f.policy.last_resort = LastResort::kUnreachable;
+  out = plan(in);
+  EXPECT_EQ(out.datapath.classes[0].mark, 0x0ff00000u);
+  auto unreachable = std::count_if(out.rules.begin(), out.rules.end(), [](const Rule& r) {
+    return r.action == FR_ACT_UNREACHABLE && r.priority == 10999 && r.fwmark == 0x0ff00000u;
+  });
+  EXPECT_EQ(unreachable, 2);
+}
+
+TEST(UplinkIds, StableAcrossReorderAndAdditions) {
+  UplinkIds ids(254);
+  ASSERT_TRUE(ids.assign({"b", "a"}));
+  EXPECT_EQ(ids.ids().at("b"), 1u);
+  EXPECT_EQ(ids.ids().at("a"), 2u);
+  ASSERT_TRUE(ids.assign({"a", "c", "b"}));
+  EXPECT_EQ(ids.ids().at("b"), 1u);
+  EXPECT_EQ(ids.ids().at("a"), 2u);
+  EXPECT_EQ(ids.ids().at("c"), 3u);
+  ASSERT_TRUE(ids.assign({"c"}));
+  ASSERT_TRUE(ids.assign({"c", "d"}));
+  EXPECT_EQ(ids.ids().at("c"), 3u);
+  EXPECT_EQ(ids.ids().at("d"), 1u);
+
+  UplinkIds small(2);
+  EXPECT_FALSE(small.assign({"x", "y", "z"}));
+}
+
+TEST(UplinkIds, NeverMapsAnUplinkOntoTheKernelsOwnTables) {
+  UplinkIds ids(254, /*table_base=*/200);
+  std::vector<std::string> names;
+  for (int i = 0; i < 60; ++i)
+    names.push_back("wan" + std::to_string(i));
+  ASSERT_TRUE(ids.assign(names));
+  for (const auto& [name, n] : ids.ids()) {
+    EXPECT_FALSE(Ownership::is_reserved_table(200 + n)) << name << " got table " << 200 + n;
+  }
+  EXPECT_EQ(ids.ids().at("wan52"), 56u);  // 53, 54, 55 (tables 253-255) skipped
+}
+
+TEST(UplinkIds, PersistsAtomicallyAndRejectsCorruptFiles) {
+  std::string dir = ::testing::TempDir();
+  std::string path = dir + "/uplink-ids-test.json";
+  UplinkIds ids(254);
+  ASSERT_TRUE(ids.assign({"wan1", "wan2"}));
+  ASSERT_TRUE(ids.save(path));
+  UplinkIds loaded(254);
+  ASSERT_TRUE(loaded.load(path));
+  EXPECT_EQ(loaded.ids(), ids.ids());
+
+  ASSERT_TRUE(write_file_atomic(path, "{not json"));
+  auto r = loaded.load(path);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().to_string().find(path), std::string::npos);
+
+  UplinkIds fresh(254);
+  EXPECT_TRUE(fresh.load(dir + "/does-not-exist.json"));
+  EXPECT_TRUE(fresh.ids().empty());
+}
+
+}  // namespace
+}  // namespace pathsteer
