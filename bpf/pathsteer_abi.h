@@ -52,22 +52,22 @@
 #define PS_FAMILY_IPV6 6
 
 struct ps_config {
-	__u32 magic;	   /* PS_ABI_MAGIC once initialised by a loader */
-	__u32 abi_version; /* PS_ABI_VERSION of the loader that initialised it */
-	__u32 active_gen;  /* 0 or 1 */
-	__u32 mark_mask;   /* the skb->mark bits we own */
-	__u32 rule_count[PS_GENERATIONS];
-	__u32 class_count[PS_GENERATIONS];
-	__u32 reserved[8];
+  __u32 magic;       /* PS_ABI_MAGIC once initialised by a loader */
+  __u32 abi_version; /* PS_ABI_VERSION of the loader that initialised it */
+  __u32 active_gen;  /* 0 or 1 */
+  __u32 mark_mask;   /* the skb->mark bits we own */
+  __u32 rule_count[PS_GENERATIONS];
+  __u32 class_count[PS_GENERATIONS];
+  __u32 reserved[8];
 };
 
 /* An address prefix, network byte order. IPv4 uses addr[0] only. The loader
  * fills mask from len; the program compares (pkt & mask) == addr. */
 struct ps_prefix {
-	__u32 addr[4];
-	__u32 mask[4];
-	__u8 len;
-	__u8 pad[3];
+  __u32 addr[4];
+  __u32 mask[4];
+  __u8 len;
+  __u8 pad[3];
 };
 
 /* The rule constrains ports: a packet without ports (non-TCP/UDP, a non-first
@@ -76,39 +76,39 @@ struct ps_prefix {
 
 /* One flattened match: all fields must hold. 0 in family/proto = any. */
 struct ps_rule {
-	__u32 class_id;
-	__u32 flags; /* PS_RULE_F_* */
-	__u8 family; /* PS_FAMILY_* */
-	__u8 proto;  /* IPPROTO_* */
-	__u16 pad;
-	__u16 sport_lo; /* host byte order, inclusive */
-	__u16 sport_hi;
-	__u16 dport_lo;
-	__u16 dport_hi;
-	struct ps_prefix src;
-	struct ps_prefix dst;
-	__u32 reserved[4];
+  __u32 class_id;
+  __u32 flags; /* PS_RULE_F_* */
+  __u8 family; /* PS_FAMILY_* */
+  __u8 proto;  /* IPPROTO_* */
+  __u16 pad;
+  __u16 sport_lo; /* host byte order, inclusive */
+  __u16 sport_hi;
+  __u16 dport_lo;
+  __u16 dport_hi;
+  struct ps_prefix src;
+  struct ps_prefix dst;
+  __u32 reserved[4];
 };
 
 /* Set (mark & ~mask) | value; without it the class leaves skb->mark alone. */
 #define PS_ACTION_F_SET_MARK (1U << 0)
 
 struct ps_action {
-	__u32 flags; /* PS_ACTION_F_* */
-	__u32 mark;  /* only bits inside ps_config.mark_mask */
-	__u32 reserved[2];
+  __u32 flags; /* PS_ACTION_F_* */
+  __u32 mark;  /* only bits inside ps_config.mark_mask */
+  __u32 reserved[2];
 };
 
 struct ps_counter {
-	__u64 packets;
-	__u64 bytes;
+  __u64 packets;
+  __u64 bytes;
 };
 
 enum ps_gcnt {
-	PS_GCNT_PARSE_ERROR = 0,  /* truncated or malformed IP packet */
-	PS_GCNT_NOT_IP = 1,	  /* EtherType neither IPv4 nor IPv6 */
-	PS_GCNT_UNCLASSIFIED = 2, /* parsed, but no rule matched */
-	PS_GCNT_MAX = 8,
+  PS_GCNT_PARSE_ERROR = 0,  /* truncated or malformed IP packet */
+  PS_GCNT_NOT_IP = 1,       /* EtherType neither IPv4 nor IPv6 */
+  PS_GCNT_UNCLASSIFIED = 2, /* parsed, but no rule matched */
+  PS_GCNT_MAX = 8,
 };
 
 /* NOLINTEND(readability-identifier-naming) */

@@ -1,6 +1,8 @@
 // pathsteer: the command-line tool. `validate` works offline; the other
 // commands are clients of the daemon's REST API (DESIGN §8).
 #include <cstdio>
+#include <cstdlib>
+#include <exception>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -49,7 +51,8 @@ std::string fmt_ms(const nlohmann::json& v) {
 
 int cmd_status(const std::vector<std::string>& args) {
   bool as_json = false;
-  std::string api = std::getenv("PATHSTEER_API") ? std::getenv("PATHSTEER_API") : kDefaultApi;
+  const char* env_api = std::getenv("PATHSTEER_API");
+  std::string api = env_api != nullptr ? env_api : kDefaultApi;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--json") {
       as_json = true;
@@ -109,7 +112,7 @@ int cmd_status(const std::vector<std::string>& args) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   if (argc < 2) {
     usage(stderr);
     return 2;
@@ -127,4 +130,14 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "pathsteer: unknown command '%s'\n", cmd.c_str());
   usage(stderr);
   return 2;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    // A malformed reply from the daemon (JSON of an unexpected shape).
+    std::fprintf(stderr, "pathsteer: %s\n", e.what());
+    return 1;
+  }
 }

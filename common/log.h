@@ -43,7 +43,10 @@ struct LogVoidify {
 
 // `cond ? (void)0 : Voidify() & line`, as glog does: safe inside an unbraced
 // if/else, and the message is not built when the level is filtered out.
+// The trailing `<< ...` must bind to LogLine, so no outer parentheses.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define PS_LOG(level)                                       \
   (::pathsteer::LogLevel::level < ::pathsteer::log_level()) \
       ? (void)0                                             \
       : ::pathsteer::LogVoidify() & ::pathsteer::LogLine(::pathsteer::LogLevel::level)
+// NOLINTEND(bugprone-macro-parentheses)
