@@ -20,6 +20,10 @@ namespace pathsteer {
 namespace {
 
 constexpr auto kReconcileDebounce = std::chrono::milliseconds(20);
+// After an event-socket overrun the full dump is rate-limited: a storm of
+// changes that overruns the socket again and again costs at most one dump per
+// interval, and the last overrun is always followed by one.
+constexpr auto kResyncMinInterval = std::chrono::milliseconds(200);
 
 Result<std::string> read_token_file(const std::string& path) {
   struct stat st {};
@@ -81,7 +85,7 @@ Result<void> Daemon::start(Policy policy) {
   loop_ = std::move(*loop);
 
   // Subscribe before dumping so that no change falls between the two.
-  auto watcher = Watcher::open();
+  auto watcher = Watcher::open(opts_.netlink_rcvbuf);
   if (!watcher)
     return watcher.take_error();
   watcher_.emplace(std::move(*watcher));
@@ -183,6 +187,10 @@ Result<void> Daemon::resync_from_kernel() {
   links_.clear();
   for (auto& l : *links)
     links_[l.ifindex] = l;
+  auto addrs = nl_->dump_addresses(AF_UNSPEC);
+  if (!addrs)
+    return addrs.take_error();
+  addresses_ = std::move(*addrs);
   main_default_routes_.clear();
   for (int family : {AF_INET, AF_INET6}) {
     auto routes = nl_->dump_routes(family);
@@ -319,21 +327,16 @@ void Daemon::on_netlink_readable() {
   for (const auto& ev : *events) {
     switch (ev.kind) {
       case Event::Kind::kOverrun:
-        PS_LOG(kWarn) << "netlink event socket overrun: full resync";
-        if (auto r = resync_from_kernel(); !r)
-          PS_LOG(kError) << r.error().to_string();
-        for (const auto& w : policy_.wans) {
-          for (const auto& [idx, link] : links_) {
-            if (link.name == w.interface) {
-              prober_->set_carrier(w.name, link.carrier && link.admin_up);
-            }
-          }
-        }
-        kernel_touched = true;
+        PS_LOG(kWarn) << "netlink event socket overrun: events were lost; full resync";
+        request_resync();
         break;
       case Event::Kind::kNewLink:
       case Event::Kind::kDelLink:
         on_link(std::get<Link>(ev.object), ev.kind == Event::Kind::kDelLink);
+        break;
+      case Event::Kind::kNewAddr:
+      case Event::Kind::kDelAddr:
+        on_address(std::get<Address>(ev.object), ev.kind == Event::Kind::kDelAddr);
         break;
       case Event::Kind::kNewRoute:
       case Event::Kind::kDelRoute: {
@@ -364,27 +367,94 @@ void Daemon::on_netlink_readable() {
 
 void Daemon::on_link(const Link& link, bool deleted) {
   auto old = links_.find(link.ifindex);
-  bool was_up = old != links_.end() && old->second.carrier && old->second.admin_up;
+  std::optional<Link> before;
+  if (old != links_.end())
+    before = old->second;
   if (deleted) {
     links_.erase(link.ifindex);
     attached_.erase(link.ifindex);
+    std::erase_if(addresses_, [&](const Address& a) { return a.ifindex == link.ifindex; });
   } else {
     links_[link.ifindex] = link;
   }
-  bool is_up = !deleted && link.carrier && link.admin_up;
-  if (const Wan* w = wan_by_interface(link.name)) {
-    if (was_up != is_up || deleted || old == links_.end()) {
-      PS_LOG(kInfo) << "uplink " << w->name << " interface " << link.name
-                    << (is_up     ? " has carrier"
-                        : deleted ? " deleted"
-                                  : " lost carrier");
-      prober_->set_carrier(w->name, is_up);  // calls back into apply() on a state change
-      schedule_reconcile();
-    }
+  auto usable = [](const std::optional<Link>& l) { return l && l->carrier && l->admin_up; };
+  std::optional<Link> after;
+  if (!deleted)
+    after = link;
+
+  // An uplink's interface may appear, vanish, change carrier or be renamed
+  // (to or from the uplink's name): look at both names.
+  std::set<std::string> names{link.name};
+  if (before)
+    names.insert(before->name);
+  for (const auto& name : names) {
+    const Wan* w = wan_by_interface(name);
+    if (w == nullptr)
+      continue;
+    bool was = before && before->name == name && usable(before);
+    bool is = after && after->name == name && usable(after);
+    bool present_changed = (before && before->name == name) != (after && after->name == name);
+    if (was == is && !present_changed)
+      continue;
+    PS_LOG(kInfo) << "uplink " << w->name << " interface " << name << " (ifindex " << link.ifindex
+                  << ")"
+                  << (is                                ? " has carrier"
+                      : !(after && after->name == name) ? " is gone"
+                                                        : " lost carrier");
+    prober_->set_carrier(w->name, is);  // calls back on a state change
+    schedule_reconcile();
   }
   for (const auto& lan : policy_.lan_interfaces) {
     if (lan == link.name && !deleted && !attached_.count(link.ifindex))
       schedule_reconcile();
+  }
+}
+
+void Daemon::on_address(const Address& addr, bool deleted) {
+  std::erase(addresses_, addr);
+  if (!deleted)
+    addresses_.push_back(addr);
+}
+
+void Daemon::request_resync() {
+  if (resync_timer_)
+    return;  // one is already due
+  auto since = EventLoop::now() - last_resync_;
+  auto delay = since >= kResyncMinInterval
+                   ? EventLoop::Duration(0)
+                   : std::chrono::duration_cast<EventLoop::Duration>(kResyncMinInterval - since);
+  auto t = loop_->add_timer(delay, {}, [this] {
+    resync_timer_.reset();
+    last_resync_ = EventLoop::now();
+    if (auto r = resync_from_kernel(); !r) {
+      PS_LOG(kError) << "resync after overrun: " << r.error().to_string() << "; retrying";
+      request_resync();
+      return;
+    }
+    for (const auto& w : policy_.wans) {
+      bool up = false;
+      for (const auto& [idx, link] : links_) {
+        if (link.name == w.interface)
+          up = link.carrier && link.admin_up;
+      }
+      prober_->set_carrier(w.name, up);
+    }
+    PS_LOG(kInfo) << "resync after overrun done: " << links_.size() << " links, "
+                  << main_default_routes_.size() << " default routes";
+    apply();
+  });
+  if (t)
+    resync_timer_ = *t;
+}
+
+void Daemon::on_uplink_health(const std::string& uplink, const UplinkHealth& h) {
+  PS_LOG(kInfo) << "uplink " << uplink << " is " << to_string(h.state) << " (" << h.reason << ")";
+  HealthState before = last_health_.count(uplink) ? last_health_[uplink] : HealthState::kUnknown;
+  last_health_[uplink] = h.state;
+  apply();  // traffic moves first; conntrack cleanup follows
+  if (h.state == HealthState::kDown && before != HealthState::kDown &&
+      policy_.conntrack_flush_on_down) {
+    flush_conntrack(uplink);
   }
 }
 
@@ -398,6 +468,10 @@ void Daemon::on_route(const Route& route, bool deleted) {
   std::erase_if(main_default_routes_, same);
   if (!deleted)
     main_default_routes_.push_back(route);
+}
+
+void Daemon::flush_conntrack(const std::string& uplink) {
+  PS_LOG(kDebug) << "conntrack cleanup for " << uplink << " pending (netlink/conntrack)";
 }
 
 void Daemon::on_signal() {
@@ -449,6 +523,7 @@ std::string Daemon::status_json() const {
   j["uptime_s"] = std::chrono::duration<double>(EventLoop::now() - started_at_).count();
   j["policy_generation"] = generation_;
   j["synced"] = synced_;
+  j["sync_state"] = !have_plan_ ? "awaiting" : synced_ ? "synced" : "syncing";
   j["errors"] = last_errors_;
   j["conflicts"] = conflicts_;
   j["wans"] = json::array();

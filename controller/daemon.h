@@ -40,6 +40,7 @@ struct DaemonOptions {
   std::string listen = "127.0.0.1:9370";
   std::string token_file;
   bool flush_on_exit = false;
+  int netlink_rcvbuf = 4 << 20;  // the event socket's receive buffer (tests shrink it)
 };
 
 class Daemon {
@@ -61,6 +62,10 @@ class Daemon {
   Result<void> resync_from_kernel();
   void on_netlink_readable();
   void on_link(const Link& link, bool deleted);
+  void on_address(const Address& addr, bool deleted);
+  void on_uplink_health(const std::string& uplink, const UplinkHealth& h);
+  void flush_conntrack(const std::string& uplink);
+  void request_resync();
   void on_route(const Route& route, bool deleted);
   void on_signal();
   void reload();
@@ -88,6 +93,7 @@ class Daemon {
 
   // Observed kernel state (kept current by the watcher).
   std::map<int, Link> links_;               // by ifindex
+  std::vector<Address> addresses_;          // every interface's, for conntrack scoping
   std::vector<Route> main_default_routes_;  // main-table default routes, for `gateway: auto`
   std::set<int> attached_;                  // LAN ifindexes carrying our classifier
 
@@ -97,6 +103,9 @@ class Daemon {
   std::vector<std::string> last_errors_;
   std::vector<std::string> conflicts_;
   std::optional<EventLoop::TimerId> reconcile_timer_;
+  std::optional<EventLoop::TimerId> resync_timer_;
+  std::chrono::steady_clock::time_point last_resync_{};
+  std::map<std::string, HealthState> last_health_;  // for down transitions (conntrack)
 };
 
 }  // namespace pathsteer

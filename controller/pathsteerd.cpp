@@ -16,6 +16,7 @@ void usage(FILE* out) {
                "usage: pathsteerd --policy FILE [--state-dir DIR] [--pin-dir DIR]\n"
                "                  [--listen ADDR:PORT] [--token-file FILE]\n"
                "                  [--log-level debug|info|warn|error] [--flush-on-exit]\n"
+               "                  [--netlink-rcvbuf BYTES]\n"
                "defaults: --state-dir /var/lib/pathsteer --pin-dir /sys/fs/bpf/pathsteer\n"
                "          --listen 127.0.0.1:9370\n");
 }
@@ -52,6 +53,12 @@ int main(int argc, char** argv) {
         return 2;
       }
       set_log_level(*level);
+    } else if (a == "--netlink-rcvbuf") {
+      opts.netlink_rcvbuf = std::atoi(value("--netlink-rcvbuf").c_str());
+      if (opts.netlink_rcvbuf <= 0) {
+        std::fprintf(stderr, "pathsteerd: --netlink-rcvbuf needs a positive number of bytes\n");
+        return 2;
+      }
     } else if (a == "--flush-on-exit") {
       opts.flush_on_exit = true;
     } else if (a == "--help" || a == "-h") {

@@ -98,7 +98,9 @@ constexpr int64_t kU32Max = std::numeric_limits<uint32_t>::max();
 using Keys = std::span<const std::string_view>;
 
 constexpr std::string_view kTopKeys[] = {"version",   "lan_interfaces", "datapath", "last_resort",
-                                         "ownership", "wans",           "classes"};
+                                         "conntrack", "ownership",      "wans",     "classes"};
+constexpr std::string_view kConntrackKeys[] = {"flush_on_down"};
+constexpr std::string_view kBooleans[] = {"false", "true"};
 constexpr std::string_view kDatapathKeys[] = {"mode"};
 constexpr std::string_view kOwnershipKeys[] = {"mark_mask", "rule_priority_base", "table_base",
                                                "route_protocol"};
@@ -655,6 +657,13 @@ PolicyResult Parser::run(const std::string& text) {
     if (auto f = get(root, "last_resort")) {
       if (auto i = choice(*f, kLastResorts)) {
         p.last_resort = static_cast<LastResort>(*i);
+      }
+    }
+
+    if (auto f = get(root, "conntrack"); f && expect_map(*f, kConntrackKeys)) {
+      if (auto b = get(*f, "flush_on_down")) {
+        if (auto i = choice(*b, kBooleans))
+          p.conntrack_flush_on_down = *i == 1;
       }
     }
 

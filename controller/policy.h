@@ -134,6 +134,10 @@ struct Policy {
   std::vector<std::string> lan_interfaces{};
   DatapathMode mode = DatapathMode::kMark;
   LastResort last_resort = LastResort::kMain;
+  // `conntrack: { flush_on_down: true }`: when an uplink goes down, delete the
+  // conntrack entries NAT'ed through it (and only those), so clients reconnect
+  // over a live uplink at once instead of waiting for their flows to time out.
+  bool conntrack_flush_on_down = true;
   Ownership ownership{};
   std::vector<Wan> wans{};           // file order
   std::vector<ClassSpec> classes{};  // file order = evaluation order

@@ -732,3 +732,35 @@ TEST(Policy, TwoWanLabPolicy) {
 
 }  // namespace
 }  // namespace pathsteer
+
+namespace pathsteer {
+namespace {
+
+TEST(PolicyConntrack, FlushOnDownDefaultsOnAndCanBeTurnedOff) {
+  const std::string base =
+      "version: 1\nlan_interfaces: [lan0]\nwans:\n  wan1: { interface: eth1 }\n"
+      "classes:\n  default: { paths: [wan1] }\n";
+  auto on = parse_policy(base, "p.yaml");
+  ASSERT_TRUE(std::holds_alternative<Policy>(on));
+  EXPECT_TRUE(std::get<Policy>(on).conntrack_flush_on_down);
+
+  auto off = parse_policy(base + "conntrack: { flush_on_down: false }\n", "p.yaml");
+  ASSERT_TRUE(std::holds_alternative<Policy>(off));
+  EXPECT_FALSE(std::get<Policy>(off).conntrack_flush_on_down);
+
+  auto bad = parse_policy(base + "conntrack: { flush_on_down: maybe }\n", "p.yaml");
+  ASSERT_TRUE(std::holds_alternative<std::vector<PolicyError>>(bad));
+  auto errs = std::get<std::vector<PolicyError>>(bad);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].to_string().rfind("p.yaml:7:", 0), 0u) << errs[0].to_string();
+  EXPECT_NE(errs[0].message.find("maybe"), std::string::npos);
+
+  auto typo = parse_policy(base + "conntrack: { flush_on_dwn: true }\n", "p.yaml");
+  ASSERT_TRUE(std::holds_alternative<std::vector<PolicyError>>(typo));
+  EXPECT_NE(
+      std::get<std::vector<PolicyError>>(typo)[0].message.find("did you mean 'flush_on_down'"),
+      std::string::npos);
+}
+
+}  // namespace
+}  // namespace pathsteer
