@@ -230,8 +230,10 @@ void Daemon::apply() {
   for (const auto& w : policy_.wans) {
     UplinkView v;
     for (const auto& [ifindex, link] : links_) {
-      if (link.name == w.interface)
+      if (link.name == w.interface) {
         v.ifindex = ifindex;
+        v.admin_up = link.admin_up;
+      }
     }
     const UplinkHealth* h = prober_->health(w.name);
     v.usable = h == nullptr || h->state != HealthState::kDown;
@@ -370,6 +372,11 @@ void Daemon::on_link(const Link& link, bool deleted) {
   std::optional<Link> before;
   if (old != links_.end())
     before = old->second;
+  // The kernel flushes IPv4 routes via a link that goes admin-down or away
+  // without sending RTM_DELROUTE, so forget the learned defaults via it here.
+  if (deleted || !link.admin_up) {
+    std::erase_if(main_default_routes_, [&](const Route& r) { return r.oif == link.ifindex; });
+  }
   if (deleted) {
     links_.erase(link.ifindex);
     attached_.erase(link.ifindex);

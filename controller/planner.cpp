@@ -44,7 +44,7 @@ void add_uplink_kernel_state(const Ownership& own, const PlannedUplink& u, Desir
     out.rules.push_back(lookup);
 
     const auto& gw = family == AF_INET ? u.gateway4 : u.gateway6;
-    if (u.ifindex == 0 || !gw)
+    if (u.ifindex == 0 || !u.admin_up || !gw)
       continue;
     Route route;
     route.family = family;
@@ -86,7 +86,8 @@ DesiredState plan(const PlanInput& in) {
     u.mark = mark_for(own, u.id);
     u.table = own.table_base + u.id;
     u.ifindex = view.ifindex;
-    u.usable = view.ifindex != 0 && view.usable;
+    u.admin_up = view.admin_up;
+    u.usable = view.ifindex != 0 && view.admin_up && view.usable;
     u.gateway4 = effective_gateway(wan, view, AF_INET);
     u.gateway6 = effective_gateway(wan, view, AF_INET6);
     u.usable = u.usable && (u.gateway4 || u.gateway6);

@@ -30,6 +30,7 @@ namespace pathsteer {
 // What the controller observed of one uplink.
 struct UplinkView {
   int ifindex = 0;                         // 0: the interface does not exist
+  bool admin_up = true;                    // false: the kernel refuses routes via it
   bool usable = true;                      // health: not down (unknown counts as usable)
   std::optional<IpAddr> learned_gateway4;  // for `gateway: auto`
   std::optional<IpAddr> learned_gateway6;
@@ -47,6 +48,7 @@ struct PlannedUplink {
   uint32_t mark = 0;
   uint32_t table = 0;
   int ifindex = 0;
+  bool admin_up = false;
   bool usable = false;
   std::optional<IpAddr> gateway4;  // effective (explicit or learned)
   std::optional<IpAddr> gateway6;

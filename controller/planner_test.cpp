@@ -142,6 +142,18 @@ TEST(Planner, MissingInterfaceOrGatewayMakesAnUplinkUnusableButKeepsItsRules) {
   EXPECT_FALSE(out.uplinks[0].usable);
 }
 
+TEST(Planner, AnAdminDownInterfaceGetsNoRoutes) {
+  Fixture f;
+  auto in = f.input();
+  in.uplinks["wan1"].admin_up = false;  // the kernel would refuse a route via it
+  auto out = plan(in);
+  EXPECT_FALSE(out.uplinks[0].usable);
+  EXPECT_EQ(out.rules.size(), 8u);
+  ASSERT_EQ(out.routes.size(), 1u);
+  EXPECT_EQ(out.routes[0].table, 202u);
+  EXPECT_EQ(out.classes[1].uplink, "wan2");
+}
+
 TEST(Planner, AllDownFallsBackToLastResort) {
   Fixture f;
   auto in = f.input();
