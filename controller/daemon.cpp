@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "common/log.h"
+#include "netlink/conntrack.h"
 #include "netlink/gateway.h"
 
 namespace pathsteer {
@@ -101,12 +102,9 @@ Result<void> Daemon::start(Policy policy) {
     return dp.take_error();
   datapath_ = std::move(*dp);
 
-  prober_ =
-      std::make_unique<Prober>(*loop_, [this](const std::string& uplink, const UplinkHealth& h) {
-        PS_LOG(kInfo) << "uplink " << uplink << " is " << to_string(h.state) << " (" << h.reason
-                      << ")";
-        apply();
-      });
+  prober_ = std::make_unique<Prober>(
+      *loop_,
+      [this](const std::string& uplink, const UplinkHealth& h) { on_uplink_health(uplink, h); });
 
   if (auto r = adopt_policy(std::move(policy)); !r)
     return r;
@@ -264,26 +262,49 @@ void Daemon::apply() {
   desired_ = std::move(next);
   have_plan_ = true;
 
-  DesiredKernel kernel{.rules = desired_.rules, .routes = desired_.routes};
-  auto report = Reconciler().reconcile(*nl_, kernel, owned_slice());
-  conflicts_.clear();
-  if (!report) {
-    errors.push_back("kernel: " + report.error().to_string());
-  } else {
-    for (const auto& f : report->failed)
-      errors.push_back(f.result.error().to_string());
-    for (const auto& c : report->conflicts)
-      conflicts_.push_back(c.what);
-    if (!report->conflicts.empty()) {
-      for (const auto& c : report->conflicts)
+  // Data-plane and attach errors are ours to report; the kernel's rules and
+  // routes are the sync state machine's (it retries failed objects with backoff).
+  dataplane_errors_ = std::move(errors);
+  attach_lan_interfaces();
+  for (const auto& e : dataplane_errors_)
+    PS_LOG(kError) << e;
+  sync_.set_desired(DesiredKernel{.rules = desired_.rules, .routes = desired_.routes});
+  run_sync();
+}
+
+void Daemon::run_sync() {
+  if (sync_timer_) {
+    loop_->cancel_timer(*sync_timer_);
+    sync_timer_.reset();
+  }
+  auto now = SyncClock::now();
+  if (sync_.needs_run(now)) {
+    auto conflicts_before = sync_.conflicts();
+    SyncReport report = sync_.run(*nl_, owned_slice(), now);
+    if (report.dump_error)
+      PS_LOG(kError) << "reading the kernel's rules and routes: " << report.dump_error->to_string();
+    for (const auto& f : report.failed)
+      PS_LOG(kError) << f.result.error().to_string();
+    if (!report.applied.empty()) {
+      PS_LOG(kInfo) << "kernel: " << report.applied.size() << " change(s) applied, now "
+                    << to_string(report.state);
+    }
+    if (sync_.conflicts() != conflicts_before) {
+      for (const auto& c : sync_.conflicts())
         PS_LOG(kWarn) << "conflict: " << c.what;
     }
   }
-  attach_lan_interfaces();
-  for (const auto& e : errors)
-    PS_LOG(kError) << e;
-  synced_ = errors.empty();
-  last_errors_ = std::move(errors);
+  if (auto next = sync_.next_run_at()) {
+    auto delay =
+        std::max(EventLoop::Duration(0),
+                 std::chrono::duration_cast<EventLoop::Duration>(*next - SyncClock::now()));
+    auto t = loop_->add_timer(delay, {}, [this] {
+      sync_timer_.reset();  // one-shot: already gone from the loop
+      run_sync();
+    });
+    if (t)
+      sync_timer_ = *t;
+  }
 }
 
 void Daemon::schedule_reconcile() {
@@ -311,7 +332,7 @@ void Daemon::attach_lan_interfaces() {
     if (attached_.count(ifindex))
       continue;
     if (auto r = datapath_->attach(ifindex); !r) {
-      last_errors_.push_back("attaching classifier to " + name + ": " + r.error().to_string());
+      dataplane_errors_.push_back("attaching classifier to " + name + ": " + r.error().to_string());
       continue;
     }
     PS_LOG(kInfo) << "classifier attached to " << name << " (ifindex " << ifindex << ")";
@@ -329,7 +350,6 @@ void Daemon::on_netlink_readable() {
   for (const auto& ev : *events) {
     switch (ev.kind) {
       case Event::Kind::kOverrun:
-        PS_LOG(kWarn) << "netlink event socket overrun: events were lost; full resync";
         request_resync();
         break;
       case Event::Kind::kNewLink:
@@ -343,7 +363,7 @@ void Daemon::on_netlink_readable() {
       case Event::Kind::kNewRoute:
       case Event::Kind::kDelRoute: {
         const auto& route = std::get<Route>(ev.object);
-        on_route(route, ev.kind == Event::Kind::kDelRoute);
+        on_route(route, ev.kind == Event::Kind::kDelRoute, (ev.nlmsg_flags & NLM_F_REPLACE) != 0);
         if (route.table == RT_TABLE_MAIN || (route.table >= policy_.ownership.table_base &&
                                              route.table < policy_.ownership.table_base + 256)) {
           kernel_touched = true;
@@ -424,8 +444,11 @@ void Daemon::on_address(const Address& addr, bool deleted) {
 }
 
 void Daemon::request_resync() {
+  ++overruns_;
   if (resync_timer_)
-    return;  // one is already due
+    return;  // one is already due; it will see these changes too
+  PS_LOG(kWarn) << "netlink event socket overrun: events were lost; full resync (" << overruns_
+                << " overruns so far)";
   auto since = EventLoop::now() - last_resync_;
   auto delay = since >= kResyncMinInterval
                    ? EventLoop::Duration(0)
@@ -465,20 +488,61 @@ void Daemon::on_uplink_health(const std::string& uplink, const UplinkHealth& h) 
   }
 }
 
-void Daemon::on_route(const Route& route, bool deleted) {
+void Daemon::on_route(const Route& route, bool deleted, bool replaced) {
   if (route.table != RT_TABLE_MAIN || route.dst.len != 0)
     return;
-  auto same = [&](const Route& r) {
-    return r.family == route.family && r.oif == route.oif && r.priority == route.priority &&
-           r.gateway == route.gateway;
+  // A route's identity in the FIB is (family, table, dst, metric); a replace
+  // (DHCP renew, `ip route replace`) swaps the gateway without a delete event.
+  auto same_slot = [&](const Route& r) {
+    return r.family == route.family && r.priority == route.priority;
   };
-  std::erase_if(main_default_routes_, same);
+  auto same_route = [&](const Route& r) {
+    return same_slot(r) && r.oif == route.oif && r.gateway == route.gateway;
+  };
+  if (replaced) {
+    std::erase_if(main_default_routes_, same_slot);
+  } else {
+    std::erase_if(main_default_routes_, same_route);
+  }
   if (!deleted)
     main_default_routes_.push_back(route);
 }
 
+// Deletes the conntrack entries NAT'ed through the uplink (reply direction
+// addressed to one of its addresses), so their clients reconnect over a live
+// uplink at once. Nothing else is touched: never a global flush.
 void Daemon::flush_conntrack(const std::string& uplink) {
-  PS_LOG(kDebug) << "conntrack cleanup for " << uplink << " pending (netlink/conntrack)";
+  const Wan* w = policy_.find_wan(uplink);
+  if (w == nullptr)
+    return;
+  ConntrackFilter filter;
+  for (const auto& [ifindex, link] : links_) {
+    if (link.name != w->interface)
+      continue;
+    for (const auto& a : addresses_) {
+      if (a.ifindex == ifindex)
+        filter.reply_dst.push_back(a.addr);
+    }
+  }
+  if (filter.reply_dst.empty()) {
+    PS_LOG(kInfo) << "uplink " << uplink
+                  << " has no addresses left: no conntrack entries to delete";
+    return;
+  }
+  auto ct = ConntrackSocket::open();
+  if (!ct) {
+    PS_LOG(kError) << "conntrack: " << ct.error().to_string();
+    return;
+  }
+  auto report = ct->delete_matching(filter);
+  if (!report) {
+    PS_LOG(kError) << "conntrack cleanup for uplink " << uplink << ": "
+                   << report.error().to_string();
+    return;
+  }
+  PS_LOG(kInfo) << "conntrack: deleted " << report->deleted << " of " << report->examined
+                << " entries NAT'ed through uplink " << uplink
+                << (report->failed ? " (" + std::to_string(report->failed) + " failed)" : "");
 }
 
 void Daemon::on_signal() {
@@ -529,10 +593,23 @@ std::string Daemon::status_json() const {
   j["version"] = PATHSTEER_VERSION;
   j["uptime_s"] = std::chrono::duration<double>(EventLoop::now() - started_at_).count();
   j["policy_generation"] = generation_;
-  j["synced"] = synced_;
-  j["sync_state"] = !have_plan_ ? "awaiting" : synced_ ? "synced" : "syncing";
-  j["errors"] = last_errors_;
-  j["conflicts"] = conflicts_;
+  j["synced"] = sync_.state() == SyncState::kSynced && dataplane_errors_.empty();
+  j["sync_state"] = to_string(sync_.state());
+  std::vector<std::string> errors = dataplane_errors_;
+  for (auto& e : sync_.errors())
+    errors.push_back(std::move(e));
+  j["errors"] = errors;
+  j["conflicts"] = json::array();
+  for (const auto& c : sync_.conflicts())
+    j["conflicts"].push_back(c.what);
+  const auto& counters = sync_.counters();
+  j["reconcile"] = {{"runs", counters.runs},
+                    {"changes_applied", counters.changes_applied},
+                    {"changes_failed", counters.changes_failed},
+                    {"dump_failures", counters.dump_failures},
+                    {"overruns", overruns_},
+                    {"last_run_ms",
+                     std::chrono::duration<double, std::milli>(sync_.last_run_duration()).count()}};
   j["wans"] = json::array();
   for (const auto& u : desired_.uplinks) {
     const Wan* w = policy_.find_wan(u.name);

@@ -27,6 +27,7 @@
 #include "controller/uplink_ids.h"
 #include "netlink/reconcile.h"
 #include "netlink/socket.h"
+#include "netlink/sync.h"
 #include "netlink/types.h"
 #include "netlink/watcher.h"
 #include "probes/prober.h"
@@ -59,6 +60,7 @@ class Daemon {
   Result<void> adopt_policy(Policy policy);
   void apply();  // plan, program the data plane, reconcile the kernel
   void schedule_reconcile();
+  void run_sync();  // one reconcile pass if due; arms the retry timer
   Result<void> resync_from_kernel();
   void on_netlink_readable();
   void on_link(const Link& link, bool deleted);
@@ -66,7 +68,7 @@ class Daemon {
   void on_uplink_health(const std::string& uplink, const UplinkHealth& h);
   void flush_conntrack(const std::string& uplink);
   void request_resync();
-  void on_route(const Route& route, bool deleted);
+  void on_route(const Route& route, bool deleted, bool replaced);
   void on_signal();
   void reload();
   void attach_lan_interfaces();
@@ -99,9 +101,10 @@ class Daemon {
 
   DesiredState desired_;
   bool have_plan_ = false;
-  bool synced_ = false;
-  std::vector<std::string> last_errors_;
-  std::vector<std::string> conflicts_;
+  std::vector<std::string> dataplane_errors_;  // of the last apply()
+  SyncStateMachine sync_;                      // the kernel's rules and routes
+  std::optional<EventLoop::TimerId> sync_timer_;
+  uint64_t overruns_ = 0;
   std::optional<EventLoop::TimerId> reconcile_timer_;
   std::optional<EventLoop::TimerId> resync_timer_;
   std::chrono::steady_clock::time_point last_resync_{};

@@ -165,24 +165,44 @@ KernelDiff diff_kernel(const DesiredKernel& desired, const std::vector<Rule>& ac
   return diff;
 }
 
-Result<ReconcileReport> Reconciler::reconcile(NetlinkSocket& sock, const DesiredKernel& desired,
-                                              const OwnedSlice& slice) {
-  std::vector<Rule> rules;
-  std::vector<Route> routes;
+std::string identity_of(const Rule& r) {
+  return "rule " + family_name(r.family) + " pref " + std::to_string(r.priority);
+}
+
+std::string identity_of(const Route& r) {
+  Route n = normalized(r);
+  return "route " + family_name(n.family) + " table " + std::to_string(n.table) + " " +
+         n.dst.to_string() + " metric " + std::to_string(n.priority);
+}
+
+std::string identity_of(const std::variant<Rule, Route>& object) {
+  return std::visit([](const auto& o) { return identity_of(o); }, object);
+}
+
+Result<KernelSnapshot> read_kernel(KernelPort& port) {
+  KernelSnapshot snap;
   for (int family : {AF_INET, AF_INET6}) {
-    auto r = sock.dump_rules(family);
+    auto r = port.dump_rules(family);
     if (!r)
       return r.take_error();
-    rules.insert(rules.end(), r->begin(), r->end());
-    auto rt = sock.dump_routes(family);
+    snap.rules.insert(snap.rules.end(), r->begin(), r->end());
+    auto rt = port.dump_routes(family);
     if (!rt)
       return rt.take_error();
-    routes.insert(routes.end(), rt->begin(), rt->end());
+    snap.routes.insert(snap.routes.end(), rt->begin(), rt->end());
   }
-  KernelDiff diff = diff_kernel(desired, rules, routes, slice);
+  return snap;
+}
+
+Result<ReconcileReport> Reconciler::reconcile(KernelPort& port, const DesiredKernel& desired,
+                                              const OwnedSlice& slice) {
+  auto snap = read_kernel(port);
+  if (!snap)
+    return snap.take_error();
+  KernelDiff diff = diff_kernel(desired, snap->rules, snap->routes, slice);
   ReconcileReport report;
   report.conflicts = std::move(diff.conflicts);
-  for (ChangeResult& cr : sock.apply(diff.changes)) {
+  for (ChangeResult& cr : port.apply(diff.changes)) {
     if (cr.result.ok()) {
       report.applied.push_back(std::move(cr.change));
     } else {

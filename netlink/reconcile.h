@@ -1,8 +1,10 @@
 // Reconciling pathsteer's slice of ip rules and routes with the kernel.
 //
 // diff_kernel() is pure: desired state + what the kernel has now -> the
-// changes to make and the conflicts to report. Reconciler runs it against the
-// live kernel (dump both families, diff, apply) and reports what happened.
+// changes to make and the conflicts to report. Reconciler runs it once against
+// a KernelPort (dump both families, diff, apply) and reports what happened;
+// SyncStateMachine (netlink/sync.h) adds the lifecycle: dirty tracking,
+// per-object retries with backoff, and the awaiting/syncing/synced state.
 //
 // Ownership (DESIGN.md §2): a rule is ours iff its priority is in
 // [rule_priority_lo, rule_priority_hi) AND its protocol is ours; a route is
@@ -33,10 +35,11 @@
 
 #include <cstdint>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "common/result.h"
-#include "netlink/socket.h"
+#include "netlink/kernel_port.h"
 #include "netlink/types.h"
 
 namespace pathsteer {
@@ -80,8 +83,24 @@ struct KernelDiff {
 Rule normalized(Rule r);
 Route normalized(Route r);
 
+// The identity the diff keys objects by, as text ("rule inet pref 10000",
+// "route inet6 table 300 ::/0 metric 1024"; the route is normalised first, so
+// an IPv6 metric 0 is 1024). Retries and fault injection are keyed by it.
+std::string identity_of(const Rule& r);
+std::string identity_of(const Route& r);
+std::string identity_of(const std::variant<Rule, Route>& object);
+
 KernelDiff diff_kernel(const DesiredKernel& desired, const std::vector<Rule>& actual_rules,
                        const std::vector<Route>& actual_routes, const OwnedSlice& slice);
+
+// What the kernel has now: rules and routes of both families.
+struct KernelSnapshot {
+  std::vector<Rule> rules;
+  std::vector<Route> routes;
+};
+
+// Dumps rules and routes, inet then inet6. An error if any dump fails.
+Result<KernelSnapshot> read_kernel(KernelPort& port);
 
 struct ReconcileReport {
   std::vector<Change> applied;
@@ -94,7 +113,7 @@ class Reconciler {
  public:
   // Dumps rules and routes (inet and inet6), diffs, applies. An error only if
   // a dump fails (nothing is applied then); per-change failures are in the report.
-  Result<ReconcileReport> reconcile(NetlinkSocket& sock, const DesiredKernel& desired,
+  Result<ReconcileReport> reconcile(KernelPort& port, const DesiredKernel& desired,
                                     const OwnedSlice& slice);
 };
 

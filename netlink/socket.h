@@ -1,4 +1,5 @@
-// NetlinkSocket: the request/ack rtnetlink socket (dumps and batched writes).
+// NetlinkSocket: the request/ack rtnetlink socket (dumps and batched writes);
+// the real KernelPort (netlink/kernel_port.h: Change, ChangeResult).
 //
 // Threading: not thread-safe; owned and used by the event-loop thread only.
 // Every call is synchronous: it sends, then waits (poll) for the kernel's
@@ -33,33 +34,12 @@
 
 #include "common/fd.h"
 #include "common/result.h"
+#include "netlink/kernel_port.h"
 #include "netlink/types.h"
 
 namespace pathsteer {
 
-struct Change {
-  // kAdd: NLM_F_CREATE|NLM_F_EXCL (fails with EEXIST if present).
-  // kReplace: routes only, NLM_F_CREATE|NLM_F_REPLACE on (table, dst, metric).
-  //   fib rules have no replace; a kReplace of a Rule fails with EOPNOTSUPP.
-  // kDelete: removes exactly the object named (protocol, gateway, oif, selectors
-  //   are all sent, so a foreign object with the same key is not hit).
-  enum class Op { kAdd, kDelete, kReplace };
-  Op op = Op::kAdd;
-  std::variant<Rule, Route> object;
-
-  std::string to_string() const;  // "add rule inet pref 10000 ..."
-  friend bool operator==(const Change&, const Change&) = default;
-};
-
-struct ChangeResult {
-  Change change;
-  // On failure: kind kSystem, err_no from the kernel's ack (or ETIMEDOUT /
-  // ENOBUFS when the ack never came), context = change.to_string(),
-  // kernel_message = extack text.
-  Result<void> result;
-};
-
-class NetlinkSocket {
+class NetlinkSocket : public KernelPort {
  public:
   struct Options {
     std::chrono::milliseconds timeout{2000};  // per request / per batch chunk
@@ -80,11 +60,11 @@ class NetlinkSocket {
   Result<std::vector<Link>> dump_links();
   // family: AF_INET, AF_INET6 or AF_UNSPEC (both).
   Result<std::vector<Address>> dump_addresses(int family);
-  Result<std::vector<Route>> dump_routes(int family);
-  Result<std::vector<Rule>> dump_rules(int family);
+  Result<std::vector<Route>> dump_routes(int family) override;
+  Result<std::vector<Rule>> dump_rules(int family) override;
 
   // One result per change, same order. Never stops at the first error.
-  std::vector<ChangeResult> apply(const std::vector<Change>& changes);
+  std::vector<ChangeResult> apply(const std::vector<Change>& changes) override;
 
   int fd() const { return fd_.get(); }
 

@@ -134,8 +134,10 @@ Result<std::vector<Event>> Watcher::read_events() {
     int len = static_cast<int>(n);
     for (auto* m = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(m, len);
          m = mnl_nlmsg_next(m, &len)) {
-      if (auto e = decode(m))
+      if (auto e = decode(m)) {
+        e->nlmsg_flags = m->nlmsg_flags;
         events.push_back(std::move(*e));
+      }
     }
   }
   if (overrun) {

@@ -36,6 +36,10 @@ struct Event {
   };
   Kind kind = Kind::kOverrun;
   std::variant<std::monostate, Link, Address, Route, Rule> object;  // monostate for kOverrun
+  // The notification's nlmsg_flags. NLM_F_REPLACE on kNewRoute means it took
+  // the place of a route with the same identity (family, table, dst, metric,
+  // and tos for IPv4) and no kDelRoute is sent for the old one.
+  uint16_t nlmsg_flags = 0;
 
   std::string to_string() const;
 };

@@ -726,6 +726,30 @@ class Topology:
         return {4: json.loads(self.ip("gw", "-j", "-d", "-4", "rule", "show").stdout),
                 6: json.loads(self.ip("gw", "-j", "-d", "-6", "rule", "show").stdout)}
 
+    def kernel_routes(self, table="all"):
+        """{4: [...], 6: [...]}: `ip -j -d route show table <table>` of the GW."""
+        return {4: json.loads(self.ip("gw", "-j", "-d", "-4", "route", "show", "table",
+                                      str(table)).stdout or "[]"),
+                6: json.loads(self.ip("gw", "-j", "-d", "-6", "route", "show", "table",
+                                      str(table)).stdout or "[]")}
+
+    def owned_state(self, rule_priority_base=10000, protocol="201"):
+        """The GW's rules in [base, base+1000) with `protocol` and its routes (any table) with
+        `protocol`: {"rules": {4: [...], 6: [...]}, "routes": {4: [...], 6: [...]}}, each list
+        sorted so that two snapshots compare with ==."""
+        def key(obj):
+            return json.dumps(obj, sort_keys=True)
+
+        rules, routes = self.kernel_rules(), self.kernel_routes()
+        return {
+            "rules": {f: sorted((r for r in rules[f]
+                                 if rule_priority_base <= r["priority"] < rule_priority_base + 1000
+                                 and str(r.get("protocol")) == protocol), key=key)
+                      for f in (4, 6)},
+            "routes": {f: sorted((r for r in routes[f] if str(r.get("protocol")) == protocol),
+                                 key=key) for f in (4, 6)},
+        }
+
     def http_get(self, path, timeout=2.0):
         """(status code, body bytes) of GET path on the daemon's API inside the GW."""
         sock = in_netns(self.ns["gw"], lambda: socket.create_connection(
