@@ -42,52 +42,34 @@ std::string PolicyError::to_string() const {
   return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
 }
 
+namespace {
+
+// Enum spellings, indexed by the enum's value.
+constexpr std::string_view kModes[] = {"mark", "redirect"};
+constexpr std::string_view kLastResorts[] = {"main", "unreachable", "blackhole"};
+constexpr std::string_view kProbeMethods[] = {"icmp", "udp", "tcp"};
+constexpr std::string_view kStrategies[] = {"failover", "balance", "lowest-latency", "sla"};
+
+// The spellings above are literals, so .data() is NUL-terminated.
+template <typename E, size_t N>
+const char* spelling(const std::string_view (&names)[N], E value) {
+  auto i = static_cast<size_t>(value);
+  return i < N ? names[i].data() : "?";
+}
+
+}  // namespace
+
 const char* to_string(Strategy s) {
-  switch (s) {
-    case Strategy::kFailover:
-      return "failover";
-    case Strategy::kBalance:
-      return "balance";
-    case Strategy::kLowestLatency:
-      return "lowest-latency";
-    case Strategy::kSla:
-      return "sla";
-  }
-  return "?";
+  return spelling(kStrategies, s);
 }
-
 const char* to_string(ProbeMethod m) {
-  switch (m) {
-    case ProbeMethod::kIcmp:
-      return "icmp";
-    case ProbeMethod::kUdp:
-      return "udp";
-    case ProbeMethod::kTcp:
-      return "tcp";
-  }
-  return "?";
+  return spelling(kProbeMethods, m);
 }
-
 const char* to_string(DatapathMode m) {
-  switch (m) {
-    case DatapathMode::kMark:
-      return "mark";
-    case DatapathMode::kRedirect:
-      return "redirect";
-  }
-  return "?";
+  return spelling(kModes, m);
 }
-
 const char* to_string(LastResort r) {
-  switch (r) {
-    case LastResort::kMain:
-      return "main";
-    case LastResort::kUnreachable:
-      return "unreachable";
-    case LastResort::kBlackhole:
-      return "blackhole";
-  }
-  return "?";
+  return spelling(kLastResorts, r);
 }
 
 namespace {
@@ -113,12 +95,6 @@ constexpr std::string_view kDegradedKeys[] = {"rtt_ms", "jitter_ms", "loss_pct"}
 constexpr std::string_view kClassKeys[] = {"match", "strategy", "sla", "hold_down_s", "paths"};
 constexpr std::string_view kMatchKeys[] = {"proto", "sport", "dport", "src", "dst", "dscp"};
 constexpr std::string_view kSlaKeys[] = {"max_rtt_ms", "max_jitter_ms", "max_loss_pct"};
-
-// Enum spellings, indexed by the enum's value.
-constexpr std::string_view kModes[] = {"mark", "redirect"};
-constexpr std::string_view kLastResorts[] = {"main", "unreachable", "blackhole"};
-constexpr std::string_view kProbeMethods[] = {"icmp", "udp", "tcp"};
-constexpr std::string_view kStrategies[] = {"failover", "balance", "lowest-latency", "sla"};
 
 // Optimal string alignment distance: Levenshtein plus adjacent transpositions,
 // so that "dprot" is one typo away from "dport".

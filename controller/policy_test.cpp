@@ -764,3 +764,19 @@ TEST(PolicyConntrack, FlushOnDownDefaultsOnAndCanBeTurnedOff) {
 
 }  // namespace
 }  // namespace pathsteer
+
+namespace pathsteer {
+namespace {
+
+TEST(PolicySpellings, ToStringGivesThePolicyFilesOwnWords) {
+  EXPECT_STREQ(to_string(Strategy::kFailover), "failover");
+  EXPECT_STREQ(to_string(Strategy::kLowestLatency), "lowest-latency");
+  EXPECT_STREQ(to_string(Strategy::kSla), "sla");
+  EXPECT_STREQ(to_string(ProbeMethod::kUdp), "udp");
+  EXPECT_STREQ(to_string(DatapathMode::kRedirect), "redirect");
+  EXPECT_STREQ(to_string(LastResort::kBlackhole), "blackhole");
+  EXPECT_STREQ(to_string(static_cast<Strategy>(99)), "?");
+}
+
+}  // namespace
+}  // namespace pathsteer
