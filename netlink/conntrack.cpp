@@ -5,8 +5,6 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
@@ -15,68 +13,18 @@
 #include <cstring>
 #include <map>
 
+#include "netlink/nl_io.h"
+
 namespace pathsteer {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-constexpr size_t kRxBufferSize = 64 * 1024;
+constexpr char kLabel[] = "conntrack socket";
 // A delete is a header plus an original tuple (< 128 bytes for IPv6), zone and id.
 constexpr size_t kMaxDeleteSize = 512;
 constexpr size_t kMaxRawTuple = 256;
 
 constexpr uint16_t ct_msg(uint8_t type) {
   return static_cast<uint16_t>((NFNL_SUBSYS_CTNETLINK << 8) | type);
-}
-
-struct Ack {
-  int err_no = 0;
-  std::string message;
-};
-
-int collect_ack_attr(const nlattr* attr, void* data) {
-  if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG) {
-    static_cast<Ack*>(data)->message = mnl_attr_get_str(attr);
-  }
-  return MNL_CB_OK;
-}
-
-// Reads an NLMSG_ERROR (or the int of an NLMSG_DONE) and its extack TLVs.
-Ack parse_ack(const nlmsghdr* nlh) {
-  Ack ack;
-  size_t payload = mnl_nlmsg_get_payload_len(nlh);
-  size_t tlv_offset = 0;
-  if (nlh->nlmsg_type == NLMSG_ERROR) {
-    if (payload < sizeof(nlmsgerr))
-      return Ack{.err_no = EBADMSG, .message = "short ack"};
-    const auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-    ack.err_no = -e->error;
-    tlv_offset = sizeof(nlmsgerr);
-    if ((nlh->nlmsg_flags & NLM_F_CAPPED) == 0) {
-      tlv_offset += e->msg.nlmsg_len - sizeof(nlmsghdr);
-    }
-  } else {  // NLMSG_DONE
-    if (payload < sizeof(int))
-      return ack;
-    ack.err_no = -*static_cast<const int*>(mnl_nlmsg_get_payload(nlh));
-    tlv_offset = sizeof(int);
-  }
-  if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) != 0 && MNL_ALIGN(tlv_offset) < payload) {
-    mnl_attr_parse(nlh, tlv_offset, collect_ack_attr, &ack);
-  }
-  return ack;
-}
-
-Result<void> set_int_opt(int fd, int level, int name, int value, const char* what) {
-  if (setsockopt(fd, level, name, &value, sizeof(value)) < 0) {
-    return system_error(std::string("conntrack socket: setsockopt ") + what, errno);
-  }
-  return ok();
-}
-
-int remaining_ms(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  return left.count() < 0 ? 0 : static_cast<int>(left.count());
 }
 
 // Indexes the attributes of one nest (or of a message payload) by type.
@@ -235,51 +183,12 @@ bool ConntrackFilter::matches(const ConntrackEntry& e) const {
 }
 
 Result<ConntrackSocket> ConntrackSocket::open(Options options) {
-  Fd fd(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_NETFILTER));
-  if (!fd.valid())
-    return system_error("conntrack socket: socket(NETLINK_NETFILTER)", errno);
-  sockaddr_nl local{};
-  local.nl_family = AF_NETLINK;
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof(local)) < 0) {
-    return system_error("conntrack socket: bind", errno);
-  }
-  if (auto r = set_int_opt(fd.get(), SOL_NETLINK, NETLINK_EXT_ACK, 1, "NETLINK_EXT_ACK"); !r) {
-    return r.take_error();
-  }
-  if (auto r = set_int_opt(fd.get(), SOL_NETLINK, NETLINK_CAP_ACK, 1, "NETLINK_CAP_ACK"); !r) {
-    return r.take_error();
-  }
-  // Each ack is its own skb; a full batch of them must fit (FORCE needs
-  // CAP_NET_ADMIN, which deleting needs anyway).
-  if (!set_int_opt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, options.rcvbuf_bytes, "SO_RCVBUFFORCE")) {
-    (void)set_int_opt(fd.get(), SOL_SOCKET, SO_RCVBUF, options.rcvbuf_bytes, "SO_RCVBUF");
-  }
-  ConntrackSocket s(std::move(fd), options);
-  s.rx_.resize(kRxBufferSize);
+  auto fd = nlio::open_socket(NETLINK_NETFILTER, "NETLINK_NETFILTER", options.rcvbuf_bytes, kLabel);
+  if (!fd)
+    return fd.take_error();
+  ConntrackSocket s(std::move(*fd), options);
+  s.rx_.resize(nlio::kRxBufferSize);
   return s;
-}
-
-Result<size_t> ConntrackSocket::recv_until(Clock::time_point deadline) {
-  while (true) {
-    ssize_t n = recv(fd_.get(), rx_.data(), rx_.size(), MSG_DONTWAIT | MSG_TRUNC);
-    if (n >= 0) {
-      if (static_cast<size_t>(n) > rx_.size()) {
-        return system_error("conntrack socket: reply truncated", EMSGSIZE);
-      }
-      return static_cast<size_t>(n);
-    }
-    if (errno == EINTR)
-      continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      return system_error("conntrack socket: recv", errno);
-    }
-    pollfd p{.fd = fd_.get(), .events = POLLIN, .revents = 0};
-    int rc = poll(&p, 1, remaining_ms(deadline));
-    if (rc < 0 && errno != EINTR)
-      return system_error("conntrack socket: poll", errno);
-    if (rc == 0)
-      return system_error("conntrack socket: no reply from the kernel", ETIMEDOUT);
-  }
 }
 
 Result<void> ConntrackSocket::dump_raw(const std::function<void(const nlmsghdr*)>& on_msg) {
@@ -292,39 +201,8 @@ Result<void> ConntrackSocket::dump_raw(const std::function<void(const nlmsghdr*)
   auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
   nfg->nfgen_family = AF_UNSPEC;  // both IPv4 and IPv6
   nfg->version = NFNETLINK_V0;
-  uint32_t seq = nlh->nlmsg_seq;
-
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (sendto(fd_.get(), nlh, nlh->nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel),
-             sizeof(kernel)) < 0) {
-    return system_error(what + ": send", errno);
-  }
-  while (true) {
-    auto n = recv_until(Clock::now() + options_.timeout);
-    if (!n) {
-      Error e = n.take_error();
-      e.context = what + ": " + e.context;
-      return e;
-    }
-    int len = static_cast<int>(*n);
-    for (auto* m = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(m, len);
-         m = mnl_nlmsg_next(m, &len)) {
-      if (m->nlmsg_seq != seq)
-        continue;  // a late answer to an earlier request
-      if (m->nlmsg_type == NLMSG_DONE) {
-        Ack ack = parse_ack(m);
-        if (ack.err_no != 0)
-          return system_error(what, ack.err_no, ack.message);
-        return ok();
-      }
-      if (m->nlmsg_type == NLMSG_ERROR) {
-        Ack ack = parse_ack(m);
-        return system_error(what, ack.err_no != 0 ? ack.err_no : EPROTO, ack.message);
-      }
-      on_msg(m);
-    }
-  }
+  return nlio::dump(fd_.get(), rx_, nlh, options_.timeout, nlio::DumpTimeout::kPerDatagram, kLabel,
+                    what, on_msg);
 }
 
 Result<std::vector<ConntrackEntry>> ConntrackSocket::dump() {
@@ -412,64 +290,20 @@ size_t ConntrackSocket::delete_chunk(const std::vector<Victim>& victims, size_t 
     used += NLMSG_ALIGN(nlh->nlmsg_len);
     pending[nlh->nlmsg_seq] = i;
   }
-  if (pending.empty())
-    return i;
-
-  auto fail_pending = [&](int err_no, const std::string& why) {
-    for (auto& [seq, idx] : pending)
-      fail(victims[idx], err_no, ": " + why);
-    pending.clear();
-  };
-
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  ssize_t sent;
-  do {
-    sent =
-        sendto(fd_.get(), tx.data(), used, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel));
-  } while (sent < 0 && errno == EINTR);
-  if (sent < 0) {
-    fail_pending(errno, "netlink send");
-    return i;
-  }
-
-  auto deadline = Clock::now() + options_.timeout;
-  bool overrun = false;
-  while (!pending.empty()) {
-    // nfnetlink handles the whole send before sendmsg returns, so after an
-    // overrun every ack that survived is already queued: drain without waiting.
-    auto n = recv_until(overrun ? Clock::now() : deadline);
-    if (!n) {
-      if (n.error().err_no == ENOBUFS) {
-        overrun = true;
-        continue;
-      }
-      if (overrun) {
-        fail_pending(ENOBUFS, "ack lost (netlink receive buffer overrun); state unknown");
-      } else {
-        fail_pending(n.error().err_no, n.error().context);
-      }
-      break;
-    }
-    int len = static_cast<int>(*n);
-    for (auto* m = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(m, len);
-         m = mnl_nlmsg_next(m, &len)) {
-      if (m->nlmsg_type != NLMSG_ERROR)
-        continue;
-      auto it = pending.find(m->nlmsg_seq);
-      if (it == pending.end())
-        continue;  // an answer to a request that timed out earlier
-      Ack ack = parse_ack(m);
-      if (ack.err_no == 0) {
-        ++report.deleted;
-      } else if (ack.err_no == ENOENT) {
-        ++report.already_gone;
-      } else {
-        fail(victims[it->second], ack.err_no, "", ack.message);
-      }
-      pending.erase(it);
-    }
-  }
+  nlio::send_batch(
+      fd_.get(), rx_, tx.data(), used, std::move(pending), options_.timeout, kLabel,
+      [&](size_t idx, const nlio::Ack& ack) {
+        if (ack.err_no == 0) {
+          ++report.deleted;
+        } else if (ack.err_no == ENOENT) {
+          ++report.already_gone;
+        } else {
+          fail(victims[idx], ack.err_no, "", ack.message);
+        }
+      },
+      [&](size_t idx, int err_no, const std::string& why) {
+        fail(victims[idx], err_no, ": " + why);
+      });
   return i;
 }
 

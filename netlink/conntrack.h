@@ -138,7 +138,6 @@ class ConntrackSocket {
 
   // One dump of the whole table (AF_UNSPEC); every entry message to on_msg.
   Result<void> dump_raw(const std::function<void(const nlmsghdr*)>& on_msg);
-  Result<size_t> recv_until(std::chrono::steady_clock::time_point deadline);
   // Sends victims[begin..) as one sendmsg, checks their acks into report;
   // returns the index of the first victim not sent.
   size_t delete_chunk(const std::vector<Victim>& victims, size_t begin,

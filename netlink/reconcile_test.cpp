@@ -2,43 +2,19 @@
 
 #include <gtest/gtest.h>
 
+#include "netlink/test_objects.h"
+
 namespace pathsteer {
 namespace {
 
-constexpr uint8_t kOurs = 201;
+using nltest::addr;
+using nltest::default_route;
+using nltest::kOurs;
+using nltest::kSlice;
+using nltest::mark_rule;
+using nltest::pfx;
+
 constexpr uint8_t kStatic = RTPROT_STATIC;
-
-const OwnedSlice kSlice{.rule_priority_lo = 10000,
-                        .rule_priority_hi = 11000,
-                        .table_lo = 200,
-                        .table_hi = 456,
-                        .protocol = kOurs};
-
-Prefix pfx(const char* s) {
-  return *Prefix::parse(s);
-}
-IpAddr addr(const char* s) {
-  return *IpAddr::parse(s);
-}
-
-Rule mark_rule(int family, uint32_t prio, uint32_t mark, uint32_t table, uint8_t proto = kOurs) {
-  return Rule{.family = family,
-              .priority = prio,
-              .fwmark = mark,
-              .fwmask = 0x0ff00000,
-              .table = table,
-              .protocol = proto};
-}
-
-Route default_route(int family, uint32_t table, const char* gw, int oif, uint8_t proto = kOurs) {
-  return Route{.family = family,
-               .table = table,
-               .dst = Prefix::default_route(family),
-               .gateway = addr(gw),
-               .oif = oif,
-               .protocol = proto,
-               .priority = family == AF_INET6 ? 1024u : 0u};
-}
 
 std::vector<Change::Op> ops(const KernelDiff& d) {
   std::vector<Change::Op> v;

@@ -78,8 +78,6 @@ class NetlinkSocket : public KernelPort {
   Result<void> dump_once(uint16_t type, int family,
                          const std::function<void(const nlmsghdr*)>& on_msg, bool* interrupted,
                          const std::string& what);
-  // Waits (poll, until deadline) and reads one datagram into rx_.
-  Result<size_t> recv_until(std::chrono::steady_clock::time_point deadline);
   // Sends changes[begin..) as one sendmsg (as many as fit) and collects their
   // acks into out; returns the index of the first change not sent.
   size_t apply_chunk(const std::vector<Change>& changes, size_t begin,
