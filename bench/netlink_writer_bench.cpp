@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "common/net.h"
+#include "netlink/reconcile.h"
 #include "netlink/socket.h"
 #include "netlink/types.h"
 
@@ -57,7 +58,6 @@ struct Args {
   int reps = 5;
   std::vector<size_t> sizes{1000, 5000};
   size_t per_process_max_n = 1000;
-  bool rules_descending = false;  // --rule-add-order desc
 };
 
 [[noreturn]] void die(const std::string& why) {
@@ -67,13 +67,10 @@ struct Args {
 
 void usage() {
   std::cout << "usage: netlink_writer_bench [--reps N] [--sizes N,N,...] [--per-process-max-n N]\n"
-               "                            [--rule-add-order asc|desc]\n"
                "  --reps               repetitions of every (writer, N), round-robin (default 5)\n"
                "  --sizes              object counts N (default 1000,5000)\n"
                "  --per-process-max-n  largest N the one-process-per-object writer runs for\n"
                "                       (default 1000; it spawns 2N processes per direction)\n"
-               "  --rule-add-order     priority order of the rule adds (default asc, the\n"
-               "                       reconciler's order); removes are always ascending\n"
                "Must run as root: it unshares a private network namespace.\n";
 }
 
@@ -103,11 +100,6 @@ Args parse_args(int argc, char** argv) {
         a.sizes.push_back(parse_count(item, "--sizes"));
     } else if (arg == "--per-process-max-n") {
       a.per_process_max_n = parse_count(value(), "--per-process-max-n");
-    } else if (arg == "--rule-add-order") {
-      std::string v = value();
-      if (v != "asc" && v != "desc")
-        die("--rule-add-order takes asc or desc");
-      a.rules_descending = v == "desc";
     } else if (arg == "-h" || arg == "--help") {
       usage();
       std::exit(0);
@@ -175,27 +167,36 @@ struct Step {
   size_t i = 0;
 };
 
-// The reconciler's order, the same for every writer. Install: routes first,
-// then the rules that point at their tables. Remove: rules first, then routes.
-// Rule adds run in ascending priority unless rules_descending; everything
-// else is ascending.
-std::vector<Step> steps(size_t n, bool install, bool rules_descending) {
+// The order every writer uses is the reconciler's own: diff_kernel() of all
+// N rules and routes against an empty kernel (install) or of nothing against
+// them (remove), so the benchmark measures what pathsteerd actually sends.
+std::vector<Step> steps(size_t n, bool install, int ifindex) {
+  DesiredKernel all;
+  for (size_t i = 0; i < n; ++i) {
+    all.rules.push_back(rule_of(i));
+    all.routes.push_back(route_of(i, ifindex));
+  }
+  OwnedSlice slice;
+  slice.rule_priority_lo = kPriorityBase;
+  slice.rule_priority_hi = kPriorityBase + static_cast<uint32_t>(n);
+  slice.table_lo = kTableBase;
+  slice.table_hi = kTableBase + kMarkCount;
+  slice.protocol = 201;  // as rule_of() and route_of()
+  KernelDiff d = install ? diff_kernel(all, {}, {}, slice)
+                         : diff_kernel(DesiredKernel{}, all.rules, all.routes, slice);
+  if (d.changes.size() != 2 * n || !d.conflicts.empty())
+    die("diff_kernel gave " + std::to_string(d.changes.size()) + " changes for " +
+        std::to_string(2 * n) + " objects");
   std::vector<Step> out;
   out.reserve(2 * n);
-  auto routes = [&] {
-    for (size_t i = 0; i < n; ++i)
-      out.push_back(Step{.is_rule = false, .i = i});
-  };
-  auto rules = [&](bool descending) {
-    for (size_t k = 0; k < n; ++k)
-      out.push_back(Step{.is_rule = true, .i = descending ? n - 1 - k : k});
-  };
-  if (install) {
-    routes();
-    rules(rules_descending);
-  } else {
-    rules(false);
-    routes();
+  for (const Change& c : d.changes) {
+    if (const auto* r = std::get_if<Rule>(&c.object)) {
+      out.push_back(Step{.is_rule = true, .i = r->priority - kPriorityBase});
+    } else {
+      const Route& rt = std::get<Route>(c.object);  // 10.(i/256).(i%256).0/24
+      out.push_back(
+          Step{.is_rule = false, .i = size_t{rt.dst.addr.bytes[1]} * 256 + rt.dst.addr.bytes[2]});
+    }
   }
   return out;
 }
@@ -298,10 +299,9 @@ struct Prepared {
   std::vector<std::vector<std::string>> cmd;  // ip per object
 };
 
-Prepared prepare(Writer w, size_t n, int ifindex, bool install, bool rules_descending,
-                 const std::string& dir) {
+Prepared prepare(Writer w, size_t n, int ifindex, bool install, const std::string& dir) {
   Prepared p;
-  const std::vector<Step> order = steps(n, install, rules_descending);
+  const std::vector<Step> order = steps(n, install, ifindex);
   switch (w) {
     case Writer::kOurs:
       for (const Step& s : order)
@@ -479,9 +479,8 @@ void print_machine(const Args& a) {
             << "  route i: 10.(i/256).(i%256).0/24 via " << kGateway << " dev " << kDev
             << " table 1000+(i%255) proto 201 (unicast; " << kDev << " is a veth with " << kDevAddr
             << ")\n"
-            << "  order:   install = N route adds, then N rule adds in "
-            << (a.rules_descending ? "DESCENDING" : "ascending")
-            << " priority; remove = N rule dels, then N route dels (ascending)\n"
+            << "  order:   the reconciler's (diff_kernel): install = N route adds, then N rule "
+               "adds in descending priority; remove = N rule dels, then N route dels\n"
             << "  ours:    one NetlinkSocket::apply() of 2N changes per direction (default "
                "Options: <=64 KiB and <=256 messages per send, every message acked)\n"
             << "  ip -batch: one `ip -batch FILE` per direction (FILE of 2N lines)\n"
@@ -586,8 +585,8 @@ int run(int argc, char** argv) {
         Writer w = kWriters[(k + static_cast<size_t>(rep)) % std::size(kWriters)];
         if (w == Writer::kIpPerObject && n > args.per_process_max_n)
           continue;
-        Prepared install = prepare(w, n, ifindex, true, args.rules_descending, dir);
-        Prepared remove = prepare(w, n, ifindex, false, args.rules_descending, dir);
+        Prepared install = prepare(w, n, ifindex, true, dir);
+        Prepared remove = prepare(w, n, ifindex, false, dir);
         std::string what = std::string(writer_name(w)) + " N=" + std::to_string(n) + " rep " +
                            std::to_string(rep + 1);
         double cpu0 = cpu_ms_now();

@@ -140,6 +140,9 @@ Result<void> FakeKernel::apply_rule(Change::Op op, const Rule& r, const std::str
         return system_error(context, EEXIST);
       put(r);
       return ok();
+    case Change::Op::kInsert:  // no duplicate check, as the kernel without NLM_F_EXCL
+      put(r);
+      return ok();
     case Change::Op::kReplace:
       return system_error(context + ": fib rules cannot be replaced; delete and add", EOPNOTSUPP);
     case Change::Op::kDelete:
@@ -155,6 +158,7 @@ Result<void> FakeKernel::apply_route(Change::Op op, const Route& r, const std::s
                            [&](const Route& have) { return same_identity(r, have); });
   switch (op) {
     case Change::Op::kAdd:
+    case Change::Op::kInsert:
       if (same != routes_.end())
         return system_error(context, EEXIST);
       routes_.push_back(r);

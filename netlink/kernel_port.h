@@ -24,11 +24,16 @@ namespace pathsteer {
 
 struct Change {
   // kAdd: NLM_F_CREATE|NLM_F_EXCL (fails with EEXIST if present).
+  // kInsert: rules only, NLM_F_CREATE without NLM_F_EXCL. The kernel then skips
+  //   its duplicate scan, which walks every fib rule per add (quadratic in a
+  //   large install), and an identical rule already present would be doubled.
+  //   For the reconciler, right after a dump showed the rule absent; the next
+  //   pass deletes any duplicate of ours. On a route it acts as kAdd.
   // kReplace: routes only, NLM_F_CREATE|NLM_F_REPLACE on (table, dst, metric).
   //   fib rules have no replace; a kReplace of a Rule fails with EOPNOTSUPP.
   // kDelete: removes exactly the object named (protocol, gateway, oif, selectors
   //   are all sent, so a foreign object with the same key is not hit).
-  enum class Op { kAdd, kDelete, kReplace };
+  enum class Op { kAdd, kInsert, kDelete, kReplace };
   Op op = Op::kAdd;
   std::variant<Rule, Route> object;
 

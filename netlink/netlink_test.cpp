@@ -236,7 +236,7 @@ TEST_F(NetlinkKernelTest, ReconcileIsIdempotentRepairsAndLeavesForeignAlone) {
   auto repair = rec.reconcile(*sock_, desired(), kSlice);
   ASSERT_TRUE(repair.ok());
   ASSERT_EQ(repair->applied.size(), 1u);
-  EXPECT_EQ(repair->applied[0], (Change{Change::Op::kAdd, desired().rules[1]}));
+  EXPECT_EQ(repair->applied[0], (Change{Change::Op::kInsert, desired().rules[1]}));
 
   // Foreign objects inside our slice are reported and left alone.
   ASSERT_TRUE(sh("ip rule add pref 10500 fwmark 0x5 lookup 300 proto static"));

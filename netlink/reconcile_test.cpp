@@ -31,7 +31,7 @@ TEST(DiffKernel, EmptyKernelAddsRoutesBeforeRules) {
   EXPECT_TRUE(d.conflicts.empty());
   EXPECT_EQ(d.changes[0].op, Change::Op::kAdd);
   EXPECT_TRUE(std::holds_alternative<Route>(d.changes[0].object));
-  EXPECT_EQ(d.changes[1].op, Change::Op::kAdd);
+  EXPECT_EQ(d.changes[1].op, Change::Op::kInsert);  // a rule: no kernel duplicate scan
   EXPECT_EQ(std::get<Rule>(d.changes[1].object), want.rules[0]);
 }
 
@@ -141,7 +141,7 @@ TEST(DiffKernel, ChangedRouteIsReplacedChangedRuleIsDeletedAndReAdded) {
   ASSERT_EQ(d.changes.size(), 3u);
   EXPECT_EQ(d.changes[0], (Change{Change::Op::kReplace, new_route}));
   EXPECT_EQ(d.changes[1], (Change{Change::Op::kDelete, old_rule}));
-  EXPECT_EQ(d.changes[2], (Change{Change::Op::kAdd, new_rule}));
+  EXPECT_EQ(d.changes[2], (Change{Change::Op::kInsert, new_rule}));
 }
 
 TEST(DiffKernel, DifferentMetricIsADifferentRoute) {

@@ -20,6 +20,7 @@ constexpr int kDumpAttempts = 3;
 const char* op_name(Change::Op op) {
   switch (op) {
     case Change::Op::kAdd:
+    case Change::Op::kInsert:
       return "add";
     case Change::Op::kDelete:
       return "delete";
@@ -145,6 +146,10 @@ size_t NetlinkSocket::apply_chunk(const std::vector<Change>& changes, size_t beg
     switch (c.op) {
       case Change::Op::kAdd:
         flags |= NLM_F_CREATE | NLM_F_EXCL;
+        type = is_rule ? RTM_NEWRULE : RTM_NEWROUTE;
+        break;
+      case Change::Op::kInsert:
+        flags |= NLM_F_CREATE | (is_rule ? 0 : NLM_F_EXCL);
         type = is_rule ? RTM_NEWRULE : RTM_NEWROUTE;
         break;
       case Change::Op::kReplace:

@@ -149,7 +149,8 @@ TEST(Sync, FirstSyncFromEmptyInstallsExactlyTheDesiredObjects) {
   EXPECT_EQ(report.reasons, std::vector<std::string>{"new desired state"});
   EXPECT_EQ(k.rules(), want.rules);
   EXPECT_EQ(k.routes(), want.routes);
-  EXPECT_EQ(ops(k.applied()), std::vector<Change::Op>(4, Change::Op::kAdd));
+  EXPECT_EQ(ops(k.applied()), (std::vector<Change::Op>{Change::Op::kAdd, Change::Op::kAdd,
+                                                       Change::Op::kInsert, Change::Op::kInsert}));
   EXPECT_TRUE(report.failed.empty());
   EXPECT_TRUE(report.conflicts.empty());
   EXPECT_FALSE(sync.next_run_at());
@@ -227,7 +228,7 @@ TEST(Sync, DriftIsRepairedOnTheNextRun) {
   auto report = sync.run(k, kSlice, kT0 + milliseconds(20));
 
   EXPECT_EQ(report.reasons, std::vector<std::string>{"rule deleted in our band"});
-  EXPECT_EQ(k.applied(), (std::vector<Change>{{Change::Op::kAdd, want.rules[1]}}));
+  EXPECT_EQ(k.applied(), (std::vector<Change>{{Change::Op::kInsert, want.rules[1]}}));
   EXPECT_EQ(k.rules(), want.rules);
   EXPECT_EQ(report.state, SyncState::kSynced);
   EXPECT_TRUE(sync.dirty_reasons().empty());
@@ -381,7 +382,7 @@ TEST(Sync, DumpFailureKeepsSyncingAndBacksOff) {
   EXPECT_EQ(healed.state, SyncState::kSynced);
   EXPECT_EQ(healed.reasons, (std::vector<std::string>{"overrun", "retry after a failed dump",
                                                       "rule deleted in our band"}));
-  EXPECT_EQ(k.applied(), (std::vector<Change>{{Change::Op::kAdd, want.rules[0]}}));
+  EXPECT_EQ(k.applied(), (std::vector<Change>{{Change::Op::kInsert, want.rules[0]}}));
   EXPECT_FALSE(sync.dump_error());
   EXPECT_FALSE(sync.next_run_at());
 }
