@@ -89,8 +89,8 @@ constexpr std::string_view kOwnershipKeys[] = {"mark_mask", "rule_priority_base"
 constexpr std::string_view kWanKeys[] = {"interface", "gateway", "weight",
                                          "cost",      "probes",  "health"};
 constexpr std::string_view kProbeKeys[] = {"method", "target", "port"};
-constexpr std::string_view kHealthKeys[] = {"interval_ms", "timeout_ms",  "down_after",
-                                            "up_after",    "reliability", "degraded_if"};
+constexpr std::string_view kHealthKeys[] = {"interval_ms", "timeout_ms",  "down_after", "up_after",
+                                            "reliability", "degraded_if", "recover_if"};
 constexpr std::string_view kDegradedKeys[] = {"rtt_ms", "jitter_ms", "loss_pct"};
 constexpr std::string_view kClassKeys[] = {"match", "strategy", "sla", "hold_down_s", "paths"};
 constexpr std::string_view kMatchKeys[] = {"proto", "sport", "dport", "src", "dst", "dscp"};
@@ -342,6 +342,7 @@ class Parser {
   void parse_gateway(const Field& f, Wan& w);
   std::optional<ProbeSpec> parse_probe(const Field& f);
   void parse_health(const Field& f, HealthSpec& h, std::set<std::string>& given);
+  bool parse_thresholds(const Field& health, const char* key, DegradedIf& t);
   void parse_class(const Field& f, ClassSpec& c, const Policy& p);
   std::optional<MatchEntry> parse_match(const Field& f);
   std::optional<SlaSpec> parse_sla(const Field& f);
@@ -892,20 +893,46 @@ void Parser::parse_health(const Field& f, HealthSpec& h, std::set<std::string>& 
   set_u32(f, "down_after", h.down_after, 1);
   set_u32(f, "up_after", h.up_after, 1);
   set_u32(f, "reliability", h.reliability, 1);
-  if (auto d = get(f, "degraded_if"); d && expect_map(*d, kDegradedKeys)) {
-    if (auto r = get(*d, "rtt_ms")) {
-      if (auto v = integer(*r, 1, kU32Max))
-        h.degraded_if.rtt_ms = static_cast<uint32_t>(*v);
+  parse_thresholds(f, "degraded_if", h.degraded_if);
+  std::optional<Field> r = get(f, "recover_if");
+  if (!r || !parse_thresholds(f, "recover_if", h.recover_if))
+    return;
+  // Hysteresis needs the recovery bar at or below the degraded one, and a
+  // recovery bar without a degraded one would never be used.
+  auto check = [&](const char* key, auto recover, auto degraded) {
+    if (!recover)
+      return;
+    auto field = get(*r, key);
+    if (!degraded) {
+      error(*field, r->path + "." + key + " needs degraded_if." + key);
+    } else if (*recover > *degraded) {
+      error(*field, r->path + "." + key + " must not exceed degraded_if." + key + " (" +
+                        format_number(static_cast<double>(*degraded)) + "), got " +
+                        field->value.Scalar());
     }
-    if (auto j = get(*d, "jitter_ms")) {
-      if (auto v = integer(*j, 1, kU32Max))
-        h.degraded_if.jitter_ms = static_cast<uint32_t>(*v);
-    }
-    if (auto l = get(*d, "loss_pct")) {
-      if (auto v = number(*l, 0, 100))
-        h.degraded_if.loss_pct = *v;
-    }
+  };
+  check("rtt_ms", h.recover_if.rtt_ms, h.degraded_if.rtt_ms);
+  check("jitter_ms", h.recover_if.jitter_ms, h.degraded_if.jitter_ms);
+  check("loss_pct", h.recover_if.loss_pct, h.degraded_if.loss_pct);
+}
+
+bool Parser::parse_thresholds(const Field& health, const char* key, DegradedIf& t) {
+  auto d = get(health, key);
+  if (!d || !expect_map(*d, kDegradedKeys))
+    return false;
+  if (auto r = get(*d, "rtt_ms")) {
+    if (auto v = integer(*r, 1, kU32Max))
+      t.rtt_ms = static_cast<uint32_t>(*v);
   }
+  if (auto j = get(*d, "jitter_ms")) {
+    if (auto v = integer(*j, 1, kU32Max))
+      t.jitter_ms = static_cast<uint32_t>(*v);
+  }
+  if (auto l = get(*d, "loss_pct")) {
+    if (auto v = number(*l, 0, 100))
+      t.loss_pct = *v;
+  }
+  return true;
 }
 
 void Parser::parse_class(const Field& f, ClassSpec& c, const Policy& p) {

@@ -53,7 +53,11 @@ struct ProbeSpec {
   friend bool operator==(const ProbeSpec&, const ProbeSpec&) = default;
 };
 
-// Quality thresholds: an uplink whose measurement exceeds any set one is degraded.
+// Quality thresholds (mean RTT, RFC 3550 jitter, loss over the probe windows).
+// As `degraded_if`: an uplink whose measurement exceeds any set one is
+// degraded. As `recover_if`: a degraded uplink recovers only when every
+// measurement is at or below these; an unset key defaults to 80% of the
+// corresponding degraded_if key (probes/health.h has the exact rules).
 struct DegradedIf {
   std::optional<uint32_t> rtt_ms{};
   std::optional<uint32_t> jitter_ms{};
@@ -68,6 +72,7 @@ struct HealthSpec {
   uint32_t up_after = 5;
   uint32_t reliability = 1;  // how many targets must answer in a round (<= probes)
   DegradedIf degraded_if{};  // all unset = never degraded
+  DegradedIf recover_if{};   // each key <= degraded_if's; needs that key set there
   friend bool operator==(const HealthSpec&, const HealthSpec&) = default;
 };
 

@@ -246,7 +246,7 @@ wans:
       - { target: 192.0.2.9 }
       - { method: udp, target: "2001:db8::9" }
       - { method: tcp, target: 192.0.2.9, port: 443 }
-    health: { reliability: 3, degraded_if: { loss_pct: 2.5 } }
+    health: { reliability: 3, degraded_if: { loss_pct: 2.5 }, recover_if: { loss_pct: 1 } }
   b: { interface: eth2, gateway: "2001:db8::1", cost: 10 }
   c: { interface: eth3 }
 classes:
@@ -280,6 +280,8 @@ classes:
   EXPECT_EQ(p.wans[0].health.reliability, 3u);
   EXPECT_EQ(p.wans[0].health.degraded_if.loss_pct, 2.5);
   EXPECT_FALSE(p.wans[0].health.degraded_if.rtt_ms);
+  EXPECT_EQ(p.wans[0].health.recover_if.loss_pct, 1.0);
+  EXPECT_FALSE(p.wans[0].health.recover_if.rtt_ms);
   EXPECT_EQ(p.wans[1].gateway6, addr("2001:db8::1"));
   EXPECT_FALSE(p.wans[1].gateway4);
   EXPECT_EQ(p.wans[1].cost, 10u);
@@ -505,6 +507,18 @@ const std::vector<ErrorCase>& error_cases() {
       {"DegradedLoss",
        doc("    health: { degraded_if: { loss_pct: 150 } }\n", "    paths: [wan1]\n"),
        {"t.yaml:6:40: wans.wan1.health.degraded_if.loss_pct must be between 0 and 100, got 150"}},
+      {"RecoverAboveDegraded",
+       doc("    health: { degraded_if: { rtt_ms: 100 }, recover_if: { rtt_ms: 120 } }\n",
+           "    paths: [wan1]\n"),
+       {"t.yaml:6:67: wans.wan1.health.recover_if.rtt_ms must not exceed degraded_if.rtt_ms "
+        "(100), got 120"}},
+      {"RecoverWithoutDegraded",
+       doc("    health: { degraded_if: { rtt_ms: 100 }, recover_if: { loss_pct: 1 } }\n",
+           "    paths: [wan1]\n"),
+       {"t.yaml:6:69: wans.wan1.health.recover_if.loss_pct needs degraded_if.loss_pct"}},
+      {"RecoverUnknownKey",
+       doc("    health: { recover_if: { rtt: 150 } }\n", "    paths: [wan1]\n"),
+       {"t.yaml:6:29: unknown key 'rtt' in wans.wan1.health.recover_if"}},
       {"DegradedUnknownKey",
        doc("    health: { degraded_if: { rtt: 150 } }\n", "    paths: [wan1]\n"),
        {"t.yaml:6:30: unknown key 'rtt' in wans.wan1.health.degraded_if"}},

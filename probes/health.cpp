@@ -11,6 +11,8 @@ const char* to_string(HealthState s) {
       return "unknown";
     case HealthState::kUp:
       return "up";
+    case HealthState::kDegraded:
+      return "degraded";
     case HealthState::kDown:
       return "down";
   }
@@ -27,13 +29,26 @@ bool round_good(uint32_t answered, uint32_t targets, uint32_t reliability) {
 HealthTracker::HealthTracker(const HealthSpec& spec, bool has_probes)
     : down_after_(std::max<uint32_t>(spec.down_after, 1)),
       up_after_(std::max<uint32_t>(spec.up_after, 1)),
-      has_probes_(has_probes) {}
+      has_probes_(has_probes),
+      degraded_if_(spec.degraded_if) {
+  constexpr double kDefaultRecover = 0.8;
+  auto bar = [&](auto recover, auto degraded) {
+    if (recover)
+      return static_cast<double>(*recover);
+    return degraded ? kDefaultRecover * static_cast<double>(*degraded) : 0.0;
+  };
+  recover_.rtt_ms = bar(spec.recover_if.rtt_ms, spec.degraded_if.rtt_ms);
+  recover_.jitter_ms = bar(spec.recover_if.jitter_ms, spec.degraded_if.jitter_ms);
+  recover_.loss_pct = bar(spec.recover_if.loss_pct, spec.degraded_if.loss_pct);
+}
 
 HealthState HealthTracker::state() const {
   if (!has_probes_)
     return carrier_ ? HealthState::kUp : HealthState::kDown;
   if (forced())
     return HealthState::kDown;
+  if (probe_state_ == HealthState::kUp && degraded_)
+    return HealthState::kDegraded;
   return probe_state_;
 }
 
@@ -44,6 +59,8 @@ std::string HealthTracker::reason() const {
     return "no probes";
   if (!blocker_.empty())
     return blocker_;
+  if (state() == HealthState::kDegraded)
+    return "degraded: " + degraded_by_;
   return "probes";
 }
 
@@ -51,12 +68,43 @@ void HealthTracker::reset_probe_state() {
   probe_state_ = HealthState::kDown;
   good_streak_ = 0;
   bad_streak_ = 0;
+  degraded_ = false;
+  degraded_by_.clear();
+  over_streak_ = 0;
+  under_streak_ = 0;
 }
 
-bool HealthTracker::on_round(bool good) {
+void HealthTracker::on_quality(const Quality& q) {
+  std::string over;
+  bool under = true;
+  auto check = [&](const char* key, auto threshold, double value, double recover) {
+    if (!threshold)
+      return;
+    if (value > static_cast<double>(*threshold))
+      over += over.empty() ? key : std::string(", ") + key;
+    if (value > recover)
+      under = false;
+  };
+  check("rtt_ms", degraded_if_.rtt_ms, q.rtt_ms, recover_.rtt_ms);
+  check("jitter_ms", degraded_if_.jitter_ms, q.jitter_ms, recover_.jitter_ms);
+  check("loss_pct", degraded_if_.loss_pct, q.loss_pct, recover_.loss_pct);
+  over_streak_ = over.empty() ? 0 : over_streak_ + 1;
+  under_streak_ = under ? under_streak_ + 1 : 0;
+  if (!degraded_ && over_streak_ >= down_after_) {
+    degraded_ = true;
+    degraded_by_ = over;
+  } else if (degraded_ && under_streak_ >= up_after_) {
+    degraded_ = false;
+    degraded_by_.clear();
+  }
+}
+
+bool HealthTracker::on_round(bool good, const Quality& q) {
   if (!has_probes_ || forced())
     return false;
-  HealthState before = probe_state_;
+  HealthState state_before = state();
+  std::string reason_before = reason();
+  on_quality(q);
   if (good) {
     ++good_streak_;
     bad_streak_ = 0;
@@ -72,6 +120,7 @@ bool HealthTracker::on_round(bool good) {
         probe_state_ = HealthState::kDown;
       break;
     case HealthState::kUp:
+    case HealthState::kDegraded:
       if (bad_streak_ >= down_after_)
         probe_state_ = HealthState::kDown;
       break;
@@ -80,7 +129,7 @@ bool HealthTracker::on_round(bool good) {
         probe_state_ = HealthState::kUp;
       break;
   }
-  return probe_state_ != before;
+  return state() != state_before || reason() != reason_before;
 }
 
 bool HealthTracker::set_carrier(bool up) {

@@ -139,6 +139,100 @@ TEST(HealthTracker, ZeroThresholdsActLikeOne) {
   EXPECT_EQ(t.state(), HealthState::kUp);
 }
 
+HealthSpec degraded_spec() {
+  HealthSpec h = spec(3, 2);
+  h.degraded_if = {.rtt_ms = 100, .loss_pct = 10};
+  h.recover_if = {.loss_pct = 5};  // rtt recovers at the default 80 ms
+  return h;
+}
+
+TEST(HealthTracker, DegradedAfterDownAfterRoundsOverAThreshold) {
+  HealthTracker t(degraded_spec());
+  EXPECT_TRUE(t.on_round(true, {.rtt_ms = 50}));
+  EXPECT_EQ(t.state(), HealthState::kUp);
+  EXPECT_FALSE(t.on_round(true, {.rtt_ms = 101}));
+  EXPECT_FALSE(t.on_round(true, {.rtt_ms = 120}));
+  EXPECT_FALSE(t.on_round(true, {.rtt_ms = 90}));  // streak broken
+  EXPECT_FALSE(t.on_round(true, {.rtt_ms = 101}));
+  EXPECT_FALSE(t.on_round(true, {.rtt_ms = 101}));
+  EXPECT_EQ(t.state(), HealthState::kUp);
+  EXPECT_TRUE(t.on_round(true, {.rtt_ms = 101, .loss_pct = 11}));
+  EXPECT_EQ(t.state(), HealthState::kDegraded);
+  EXPECT_EQ(t.reason(), "degraded: rtt_ms, loss_pct");
+  EXPECT_EQ(t.on_round(true, {.rtt_ms = 101}), false);  // reason keeps its entry keys
+}
+
+TEST(HealthTracker, DegradedRecoversOnlyBelowTheRecoveryBars) {
+  HealthTracker t(degraded_spec());
+  t.on_round(true);
+  for (int i = 0; i < 3; ++i)
+    t.on_round(true, {.rtt_ms = 150});
+  ASSERT_EQ(t.state(), HealthState::kDegraded);
+  // Under the degraded bar but above the default recovery bar (80): stays.
+  for (int i = 0; i < 10; ++i)
+    EXPECT_FALSE(t.on_round(true, {.rtt_ms = 90}));
+  EXPECT_EQ(t.state(), HealthState::kDegraded);
+  // RTT recovered, loss between recover_if (5) and degraded_if (10): stays.
+  for (int i = 0; i < 10; ++i)
+    EXPECT_FALSE(t.on_round(true, {.rtt_ms = 80, .loss_pct = 6}));
+  EXPECT_FALSE(t.on_round(true, {.rtt_ms = 80, .loss_pct = 5}));
+  EXPECT_TRUE(t.on_round(true, {.rtt_ms = 10, .loss_pct = 0}));  // up_after = 2 under rounds
+  EXPECT_EQ(t.state(), HealthState::kUp);
+  EXPECT_EQ(t.reason(), "probes");
+}
+
+TEST(HealthTracker, DownWinsOverDegradedAndComesBackDegradedWhileLossy) {
+  HealthTracker t(degraded_spec());
+  t.on_round(true);
+  for (int i = 0; i < 3; ++i)
+    t.on_round(true, {.rtt_ms = 150});
+  ASSERT_EQ(t.state(), HealthState::kDegraded);
+  t.on_round(false, {.rtt_ms = 150, .loss_pct = 20});
+  t.on_round(false, {.rtt_ms = 150, .loss_pct = 30});
+  EXPECT_TRUE(t.on_round(false, {.rtt_ms = 150, .loss_pct = 40}));
+  EXPECT_EQ(t.state(), HealthState::kDown);
+  EXPECT_EQ(t.reason(), "probes");
+  t.on_round(true, {.rtt_ms = 20, .loss_pct = 40});
+  EXPECT_TRUE(t.on_round(true, {.rtt_ms = 20, .loss_pct = 39}));
+  EXPECT_EQ(t.state(), HealthState::kDegraded);  // reachable, but the loss window is bad
+  t.on_round(true, {.rtt_ms = 20, .loss_pct = 4});
+  EXPECT_TRUE(t.on_round(true, {.rtt_ms = 20, .loss_pct = 4}));
+  EXPECT_EQ(t.state(), HealthState::kUp);
+}
+
+TEST(HealthTracker, CarrierLossClearsDegraded) {
+  HealthTracker t(degraded_spec());
+  t.on_round(true);
+  for (int i = 0; i < 3; ++i)
+    t.on_round(true, {.rtt_ms = 150});
+  ASSERT_EQ(t.state(), HealthState::kDegraded);
+  EXPECT_TRUE(t.set_carrier(false));
+  EXPECT_EQ(t.state(), HealthState::kDown);
+  EXPECT_TRUE(t.set_carrier(true));
+  t.on_round(true, {.rtt_ms = 10});
+  EXPECT_TRUE(t.on_round(true, {.rtt_ms = 10}));
+  EXPECT_EQ(t.state(), HealthState::kUp);
+}
+
+TEST(HealthTracker, NoThresholdsNeverDegraded) {
+  HealthTracker t(spec(1, 1));
+  t.on_round(true);
+  for (int i = 0; i < 10; ++i)
+    EXPECT_FALSE(t.on_round(true, {.rtt_ms = 1e6, .jitter_ms = 1e6, .loss_pct = 99}));
+  EXPECT_EQ(t.state(), HealthState::kUp);
+}
+
+TEST(HealthTracker, ZeroLossThresholdCanRecover) {
+  HealthSpec h = spec(1, 1);
+  h.degraded_if.loss_pct = 0;  // any loss degrades; recovery at exactly 0
+  HealthTracker t(h);
+  t.on_round(true);
+  EXPECT_TRUE(t.on_round(true, {.loss_pct = 1}));
+  EXPECT_EQ(t.state(), HealthState::kDegraded);
+  EXPECT_TRUE(t.on_round(true, {.loss_pct = 0}));
+  EXPECT_EQ(t.state(), HealthState::kUp);
+}
+
 TEST(RoundGood, Reliability) {
   EXPECT_TRUE(round_good(1, 3, 1));
   EXPECT_FALSE(round_good(0, 3, 1));
@@ -156,6 +250,7 @@ TEST(HealthState, Names) {
   EXPECT_STREQ(to_string(HealthState::kUnknown), "unknown");
   EXPECT_STREQ(to_string(HealthState::kUp), "up");
   EXPECT_STREQ(to_string(HealthState::kDown), "down");
+  EXPECT_STREQ(to_string(HealthState::kDegraded), "degraded");
 }
 
 TEST(ProbeStats, RttMeanOverLastTenAndJitter) {

@@ -7,6 +7,8 @@
 #include <optional>
 #include <vector>
 
+#include "common/net.h"
+
 namespace pathsteer {
 
 struct EchoId {
@@ -25,6 +27,20 @@ std::vector<uint8_t> build_echo_request(int family, EchoId id);
 // header, AF_INET6 data with the ICMPv6 header. Returns the id of an echo
 // reply (type 0 / 129, code 0), nothing for anything else or truncated data.
 std::optional<EchoId> parse_echo_reply(int family, const uint8_t* data, size_t len);
+
+// An ICMP error (IPv4: destination unreachable 3, time exceeded 11, parameter
+// problem 12; IPv6: destination unreachable 1, time exceeded 3, parameter
+// problem 4) quoting one of our echo requests: the quoted request's id and
+// destination, and the error's type and code. Same input conventions as
+// parse_echo_reply(); the quoted IPv6 header must be followed directly by the
+// ICMPv6 header (no extension headers, as our requests carry none).
+struct EchoError {
+  EchoId id;
+  IpAddr dst;  // the quoted request's destination (the probe target)
+  uint8_t type = 0;
+  uint8_t code = 0;
+};
+std::optional<EchoError> parse_echo_error(int family, const uint8_t* data, size_t len);
 
 // RFC 1071 Internet checksum.
 uint16_t inet_checksum(const uint8_t* data, size_t len);

@@ -52,5 +52,58 @@ TEST(Icmp, ParsesV6Reply) {
   EXPECT_FALSE(parse_echo_reply(AF_INET6, pkt.data(), 7));
 }
 
+TEST(Icmp, ParsesV4ErrorQuotingOurRequest) {
+  // outer IPv4 | ICMP 3/3 (port unreachable... any code) | quoted IPv4 to 10.0.0.9 | request
+  auto req = build_echo_request(AF_INET, {.ident = 0xabcd, .seq = 0xfffe});
+  std::vector<uint8_t> pkt(20, 0);
+  pkt[0] = 0x45;
+  std::vector<uint8_t> icmp = {3, 1, 0, 0, 0, 0, 0, 0};
+  std::vector<uint8_t> quoted(20, 0);
+  quoted[0] = 0x45;
+  quoted[9] = 1;  // ICMP
+  quoted[16] = 10;
+  quoted[19] = 9;
+  pkt.insert(pkt.end(), icmp.begin(), icmp.end());
+  pkt.insert(pkt.end(), quoted.begin(), quoted.end());
+  pkt.insert(pkt.end(), req.begin(), req.begin() + 8);  // RFC 792 quotes 8 bytes
+  auto e = parse_echo_error(AF_INET, pkt.data(), pkt.size());
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->id, (EchoId{.ident = 0xabcd, .seq = 0xfffe}));
+  EXPECT_EQ(e->dst, *IpAddr::parse("10.0.0.9"));
+  EXPECT_EQ(e->type, 3);
+  EXPECT_EQ(e->code, 1);
+  EXPECT_FALSE(parse_echo_reply(AF_INET, pkt.data(), pkt.size()));
+  EXPECT_FALSE(parse_echo_error(AF_INET, pkt.data(), pkt.size() - 1));  // truncated quote
+  pkt[20] = 11;                                                         // time exceeded
+  EXPECT_TRUE(parse_echo_error(AF_INET, pkt.data(), pkt.size()));
+  pkt[20] = 5;  // redirect: not a failure
+  EXPECT_FALSE(parse_echo_error(AF_INET, pkt.data(), pkt.size()));
+  pkt[20] = 3;
+  pkt[28 + 9] = 17;  // quotes a UDP datagram, not ours
+  EXPECT_FALSE(parse_echo_error(AF_INET, pkt.data(), pkt.size()));
+}
+
+TEST(Icmp, ParsesV6ErrorQuotingOurRequest) {
+  auto req = build_echo_request(AF_INET6, {.ident = 1, .seq = 2});
+  std::vector<uint8_t> pkt = {1, 4, 0, 0, 0, 0, 0, 0};  // dest unreachable, port unreachable
+  std::vector<uint8_t> quoted(40, 0);
+  quoted[0] = 0x60;
+  quoted[6] = 58;  // ICMPv6
+  auto dst = *IpAddr::parse("fd99::2");
+  std::copy(dst.bytes.begin(), dst.bytes.end(), quoted.begin() + 24);
+  pkt.insert(pkt.end(), quoted.begin(), quoted.end());
+  pkt.insert(pkt.end(), req.begin(), req.end());
+  auto e = parse_echo_error(AF_INET6, pkt.data(), pkt.size());
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->id, (EchoId{.ident = 1, .seq = 2}));
+  EXPECT_EQ(e->dst, dst);
+  pkt[0] = 2;  // packet too big: not a failure of the path as such
+  EXPECT_FALSE(parse_echo_error(AF_INET6, pkt.data(), pkt.size()));
+  pkt[0] = 3;
+  EXPECT_TRUE(parse_echo_error(AF_INET6, pkt.data(), pkt.size()));
+  pkt[8 + 40] = 129;  // quotes a reply
+  EXPECT_FALSE(parse_echo_error(AF_INET6, pkt.data(), pkt.size()));
+}
+
 }  // namespace
 }  // namespace pathsteer

@@ -3,10 +3,14 @@
 #include <net/if.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <linux/errqueue.h>
 #include <linux/icmp.h>
 
 #include <algorithm>
@@ -14,15 +18,16 @@
 #include <cstring>
 #include <deque>
 
-#include "common/fd.h"
 #include "common/log.h"
 #include "probes/icmp.h"
+#include "probes/stamp.h"
 #include "probes/stats.h"
 
 namespace pathsteer {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using MsD = std::chrono::duration<double, std::milli>;
 
 int64_t realtime_ns() {
   timespec ts{};
@@ -30,109 +35,210 @@ int64_t realtime_ns() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-struct InFlight {
-  uint64_t round_id = 0;
-  int64_t sent_realtime_ns = 0;
-  Clock::time_point sent_steady;
-};
+timespec to_timespec(int64_t ns) {
+  return timespec{.tv_sec = static_cast<time_t>(ns / 1000000000),
+                  .tv_nsec = static_cast<long>(ns % 1000000000)};
+}
 
 struct FamilySocket {
   Fd fd;
-  uint16_t ident = 0;
+  uint16_t ident = 0;  // icmp only
 };
 
 bool is_link_local(const IpAddr& a) {
   return a.is_v6() && a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80;
 }
 
-Result<void> set_int_opt(int fd, int level, int opt, int value, const char* what) {
+socklen_t to_sockaddr(const IpAddr& a, uint16_t port, unsigned ifindex, sockaddr_storage& out) {
+  out = {};
+  if (a.is_v4()) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&out);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(port);
+    std::memcpy(&sin->sin_addr, a.bytes.data(), 4);
+    return sizeof(sockaddr_in);
+  }
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&out);
+  sin6->sin6_family = AF_INET6;
+  sin6->sin6_port = htons(port);
+  std::memcpy(&sin6->sin6_addr, a.bytes.data(), 16);
+  if (is_link_local(a))
+    sin6->sin6_scope_id = ifindex;
+  return sizeof(sockaddr_in6);
+}
+
+// Address and port of a sockaddr from recvmsg().
+std::pair<IpAddr, uint16_t> from_sockaddr(const sockaddr_storage& s) {
+  IpAddr a;
+  a.family = s.ss_family;
+  if (s.ss_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&s);
+    std::memcpy(a.bytes.data(), &sin->sin_addr, 4);
+    return {a, ntohs(sin->sin_port)};
+  }
+  const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&s);
+  std::memcpy(a.bytes.data(), &sin6->sin6_addr, 16);
+  return {a, ntohs(sin6->sin6_port)};
+}
+
+Result<void> set_int_opt(int fd, int level, int opt, int value, const std::string& what) {
   if (setsockopt(fd, level, opt, &value, sizeof(value)) != 0)
     return system_error(what, errno);
   return ok();
 }
 
-// One raw ICMP socket bound to `ifname`, marked, timestamping, filtered to
-// echo replies. ENODEV from SO_BINDTODEVICE means the interface is missing.
-Result<Fd> open_raw_socket(int family, const std::string& ifname, uint32_t fwmark) {
-  const std::string ctx = "probe socket " + family_name(family) + " on " + ifname + ": ";
-  int proto = family == AF_INET ? int{IPPROTO_ICMP} : int{IPPROTO_ICMPV6};
-  Fd fd(socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto));
-  if (!fd.valid())
-    return system_error(ctx + "socket", errno);
-  if (setsockopt(fd.get(), SOL_SOCKET, SO_BINDTODEVICE, ifname.c_str(),
+// Binding, mark and receive timestamps, common to every probe socket.
+// ENODEV from SO_BINDTODEVICE means the interface is missing.
+Result<void> prepare_socket(int fd, const std::string& ifname, uint32_t fwmark,
+                            const std::string& ctx) {
+  if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname.c_str(),
                  static_cast<socklen_t>(ifname.size())) != 0) {
     return system_error(ctx + "SO_BINDTODEVICE", errno);
   }
   if (fwmark != 0) {
-    auto r = set_int_opt(fd.get(), SOL_SOCKET, SO_MARK, static_cast<int>(fwmark),
-                         (ctx + "SO_MARK").c_str());
-    if (!r)
-      return r.take_error();
+    if (auto r = set_int_opt(fd, SOL_SOCKET, SO_MARK, static_cast<int>(fwmark), ctx + "SO_MARK");
+        !r) {
+      return r;
+    }
   }
-  if (auto r =
-          set_int_opt(fd.get(), SOL_SOCKET, SO_TIMESTAMPNS, 1, (ctx + "SO_TIMESTAMPNS").c_str());
-      !r) {
+  return set_int_opt(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1, ctx + "SO_TIMESTAMPNS");
+}
+
+Result<Fd> open_icmp_socket(int family, const std::string& ifname, uint32_t fwmark) {
+  const std::string ctx = "icmp probe socket " + family_name(family) + " on " + ifname + ": ";
+  int proto = family == AF_INET ? int{IPPROTO_ICMP} : int{IPPROTO_ICMPV6};
+  Fd fd(socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto));
+  if (!fd.valid())
+    return system_error(ctx + "socket", errno);
+  if (auto r = prepare_socket(fd.get(), ifname, fwmark, ctx); !r)
     return r.take_error();
-  }
   if (family == AF_INET) {
     icmp_filter filter{};
-    filter.data = ~(1U << ICMP_ECHOREPLY);  // a set bit drops that type
-    if (setsockopt(fd.get(), SOL_RAW, ICMP_FILTER, &filter, sizeof(filter)) != 0) {
+    filter.data = ~((1U << ICMP_ECHOREPLY) | (1U << ICMP_DEST_UNREACH) |
+                    (1U << ICMP_TIME_EXCEEDED) | (1U << ICMP_PARAMETERPROB));  // set = drop
+    if (setsockopt(fd.get(), SOL_RAW, ICMP_FILTER, &filter, sizeof(filter)) != 0)
       return system_error(ctx + "ICMP_FILTER", errno);
-    }
   } else {
     icmp6_filter filter{};
     ICMP6_FILTER_SETBLOCKALL(&filter);
-    ICMP6_FILTER_SETPASS(ICMP6_ECHO_REPLY, &filter);
-    if (setsockopt(fd.get(), IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof(filter)) != 0) {
+    for (int type : {ICMP6_ECHO_REPLY, ICMP6_DST_UNREACH, ICMP6_TIME_EXCEEDED, ICMP6_PARAM_PROB})
+      ICMP6_FILTER_SETPASS(type, &filter);
+    if (setsockopt(fd.get(), IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof(filter)) != 0)
       return system_error(ctx + "ICMP6_FILTER", errno);
-    }
   }
   return fd;
 }
 
+Result<Fd> open_udp_socket(int family, const std::string& ifname, uint32_t fwmark) {
+  const std::string ctx = "udp probe socket " + family_name(family) + " on " + ifname + ": ";
+  Fd fd(socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP));
+  if (!fd.valid())
+    return system_error(ctx + "socket", errno);
+  if (auto r = prepare_socket(fd.get(), ifname, fwmark, ctx); !r)
+    return r.take_error();
+  auto r = family == AF_INET
+               ? set_int_opt(fd.get(), SOL_IP, IP_RECVERR, 1, ctx + "IP_RECVERR")
+               : set_int_opt(fd.get(), SOL_IPV6, IPV6_RECVERR, 1, ctx + "IPV6_RECVERR");
+  if (!r)
+    return r.take_error();
+  return fd;
+}
+
+int64_t kernel_rx_ns(msghdr& msg) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+      timespec ts{};
+      std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+      return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
-struct Prober::Round {
+struct Prober::Probe {
   uint64_t id = 0;
-  uint32_t targets = 0;
-  uint32_t pending = 0;
-  uint32_t answered = 0;
-  EventLoop::TimerId timer = 0;
+  uint32_t target = 0;
+  uint64_t round = 0;
+  Clock::time_point sent_steady;
+  int64_t sent_realtime_ns = 0;
+  Fd tcp;  // tcp only: the connecting socket, registered with the loop
+  bool done = false;
 };
 
 struct Prober::Uplink {
+  struct Target {
+    ProbeSpec spec;
+    ProbeStats stats;
+  };
+  struct Round {
+    uint64_t id = 0;
+    uint32_t answered = 0;
+    uint32_t failed = 0;
+  };
+
   Uplink(const UplinkProbeConfig& c, bool has_probes) : cfg(c), tracker(c.health, has_probes) {}
 
   UplinkProbeConfig cfg;  // as given, for the "unchanged" comparison
-  std::chrono::milliseconds interval{1};
-  std::chrono::milliseconds timeout{1};
-  std::vector<IpAddr> targets;  // ICMP targets, config order
-  bool need_v4 = false;
-  bool need_v6 = false;
+  Clock::duration interval{};
+  Clock::duration timeout{};
+  std::vector<Target> targets;         // config order
+  bool need_icmp[2] = {false, false};  // [v4, v6]
+  bool need_udp[2] = {false, false};
   HealthTracker tracker;
-  ProbeStats stats;
-  UplinkHealth health;  // what was last reported through on_change
+  UplinkHealth health;  // what was last reported through on_change, plus figures
 
-  FamilySocket v4;
-  FamilySocket v6;
+  FamilySocket icmp[2];
+  FamilySocket udp[2];
   bool sockets_open = false;
   unsigned ifindex = 0;
   std::string socket_error;  // last set-up error text, to log each distinct one once
 
-  EventLoop::TimerId tick_timer = 0;
-  uint16_t next_seq = 0;
-  uint64_t next_round = 1;
-  std::map<std::pair<IpAddr, uint16_t>, InFlight> in_flight;  // (target, seq)
-  std::deque<Round> rounds;                                   // oldest first
+  // Round k's probe to target i is due at start + k * interval + i * interval / N.
+  Clock::time_point start;
+  uint64_t round_k = 0;
+  size_t next_target = 0;
+  bool round_open = false;  // round_k's round exists (sockets were up at its start)
+
+  uint64_t next_probe_id = 1;
+  std::deque<Probe> flight;  // in send order; the front is never done
+  uint64_t next_round_id = 1;
+  std::deque<Round> rounds;  // undecided, oldest first
+
+  Clock::time_point due(size_t target) const {
+    return start + interval * static_cast<int64_t>(round_k) +
+           interval * static_cast<int64_t>(target) / static_cast<int64_t>(targets.size());
+  }
 };
 
+namespace {
+int fam_index(const IpAddr& a) {
+  return a.is_v4() ? 0 : 1;
+}
+int fam_index(int family) {
+  return family == AF_INET ? 0 : 1;
+}
+}  // namespace
+
 Prober::Prober(EventLoop& loop, OnChange on_change)
-    : loop_(loop), on_change_(std::move(on_change)), rng_(std::random_device{}()) {}
+    : loop_(loop), on_change_(std::move(on_change)), rng_(std::random_device{}()) {
+  timer_ = Fd(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!timer_.valid()) {
+    PS_LOG(kError) << "probes: timerfd_create: " << std::strerror(errno);
+    return;
+  }
+  if (auto r = loop_.add_fd(timer_.get(), EPOLLIN, [this](uint32_t) { on_timer(); }); !r) {
+    PS_LOG(kError) << "probes: " << r.error().to_string();
+    timer_.reset();
+  }
+}
 
 Prober::~Prober() {
   for (auto& [name, u] : uplinks_)
-    stop_uplink(*u);
+    close_sockets(*u);
+  if (timer_.valid())
+    loop_.remove_fd(timer_.get());
 }
 
 uint16_t Prober::new_ident() {
@@ -146,38 +252,27 @@ uint16_t Prober::new_ident() {
 }
 
 std::unique_ptr<Prober::Uplink> Prober::make_uplink(const UplinkProbeConfig& cfg, bool carrier) {
-  std::vector<IpAddr> targets;
-  bool ignored = false;
-  for (const ProbeSpec& p : cfg.probes) {
-    if (p.method == ProbeMethod::kIcmp) {
-      targets.push_back(p.target);
-    } else {
-      ignored = true;
-    }
-  }
-  if (ignored) {
-    PS_LOG(kWarn) << "uplink " << cfg.uplink
-                  << ": udp/tcp probes are not implemented yet; only icmp probes are used";
-  }
-  auto u = std::make_unique<Uplink>(cfg, !targets.empty());
+  auto u = std::make_unique<Uplink>(cfg, !cfg.probes.empty());
   u->interval = std::chrono::milliseconds(std::max<uint32_t>(cfg.health.interval_ms, 1));
   u->timeout = std::chrono::milliseconds(std::max<uint32_t>(cfg.health.timeout_ms, 1));
-  for (const IpAddr& t : targets) {
-    u->need_v4 |= t.is_v4();
-    u->need_v6 |= t.is_v6();
+  for (const ProbeSpec& p : cfg.probes) {
+    u->targets.push_back({.spec = p});
+    if (p.method == ProbeMethod::kIcmp)
+      u->need_icmp[fam_index(p.target)] = true;
+    if (p.method == ProbeMethod::kUdp)
+      u->need_udp[fam_index(p.target)] = true;
   }
-  u->targets = std::move(targets);
   u->tracker.set_carrier(carrier);
-  u->next_seq = static_cast<uint16_t>(std::uniform_int_distribution<int>(0, 0xffff)(rng_));
+  // Random start for the probe counter, hence for echo and STAMP sequence numbers.
+  u->next_probe_id = std::uniform_int_distribution<uint64_t>(1, 1ULL << 40)(rng_);
   return u;
 }
 
 Result<void> Prober::configure(const std::vector<UplinkProbeConfig>& uplinks) {
   std::set<std::string> names;
   for (const auto& c : uplinks) {
-    if (!names.insert(c.uplink).second) {
+    if (!names.insert(c.uplink).second)
       return policy_error("probes: uplink " + c.uplink + " configured twice");
-    }
   }
 
   std::map<std::string, std::unique_ptr<Uplink>> next;
@@ -194,7 +289,7 @@ Result<void> Prober::configure(const std::vector<UplinkProbeConfig>& uplinks) {
     if (it != uplinks_.end()) {
       old = std::move(it->second);
       uplinks_.erase(it);
-      stop_uplink(*old);
+      close_sockets(*old);
       carrier = old->tracker.carrier();
     }
     auto u = make_uplink(c, carrier);
@@ -202,29 +297,28 @@ Result<void> Prober::configure(const std::vector<UplinkProbeConfig>& uplinks) {
     // so a restart from kUnknown is reported.
     if (old)
       u->health = old->health;
+    u->health.last_rtt_ms = u->health.rtt_ms = u->health.jitter_ms = u->health.loss_pct = 0;
+    u->health.sent = u->health.received = u->health.failed = 0;
     fresh.push_back(u.get());
     next[c.uplink] = std::move(u);
   }
   for (auto& [name, u] : uplinks_)
-    stop_uplink(*u);
+    close_sockets(*u);
   uplinks_ = std::move(next);
 
   Result<void> first_error = ok();
+  if (!timer_.valid())
+    first_error = system_error("probes: no scheduler timer", EBADF);
   for (Uplink* u : fresh) {
     if (!u->targets.empty()) {
       auto r = open_sockets(*u);
       if (!r && r.error().err_no != ENODEV && first_error.ok())
         first_error = r.take_error();
-      auto timer = loop_.add_timer(EventLoop::Duration(0), u->interval, [this, u] { on_tick(*u); });
-      if (!timer) {
-        if (first_error.ok())
-          first_error = timer.take_error();
-      } else {
-        u->tick_timer = *timer;
-      }
+      u->start = Clock::now();
     }
     refresh(*u);
   }
+  rearm();
   return first_error;
 }
 
@@ -241,6 +335,43 @@ const UplinkHealth* Prober::health(const std::string& uplink) const {
   return it == uplinks_.end() ? nullptr : &it->second->health;
 }
 
+std::vector<TargetHealth> Prober::targets(const std::string& uplink) const {
+  std::vector<TargetHealth> out;
+  auto it = uplinks_.find(uplink);
+  if (it == uplinks_.end())
+    return out;
+  for (const auto& t : it->second->targets) {
+    out.push_back(TargetHealth{.target = t.spec.target,
+                               .method = t.spec.method,
+                               .port = t.spec.port,
+                               .last_rtt_ms = t.stats.last_rtt_ms(),
+                               .rtt_ms = t.stats.rtt_ms(),
+                               .jitter_ms = t.stats.jitter_ms(),
+                               .loss_pct = t.stats.loss_pct(),
+                               .sent = t.stats.sent(),
+                               .received = t.stats.received(),
+                               .failed = t.stats.failed()});
+  }
+  return out;
+}
+
+ProberStats Prober::stats() const {
+  ProberStats s = stats_;
+  std::vector<float> v = lateness_;
+  s.lateness_samples = v.size();
+  if (v.empty())
+    return s;
+  auto at = [&](double q) {
+    auto k = static_cast<size_t>(q * static_cast<double>(v.size() - 1));
+    std::nth_element(v.begin(), v.begin() + static_cast<ptrdiff_t>(k), v.end());
+    return static_cast<double>(v[k]);
+  };
+  s.lateness_p50_ms = at(0.5);
+  s.lateness_p99_ms = at(0.99);
+  s.lateness_max_ms = static_cast<double>(*std::max_element(v.begin(), v.end()));
+  return s;
+}
+
 Result<void> Prober::open_sockets(Uplink& u) {
   auto fail = [&](Error e) -> Result<void> {
     close_sockets(u);
@@ -254,22 +385,41 @@ Result<void> Prober::open_sockets(Uplink& u) {
     }
     return e;
   };
+  Uplink* up = &u;
   for (int family : {AF_INET, AF_INET6}) {
-    if (!(family == AF_INET ? u.need_v4 : u.need_v6))
-      continue;
-    auto fd = open_raw_socket(family, u.cfg.ifname, u.cfg.fwmark);
-    if (!fd)
-      return fail(fd.take_error());
-    FamilySocket& s = family == AF_INET ? u.v4 : u.v6;
-    s.fd = std::move(*fd);
-    s.ident = new_ident();
-    Uplink* up = &u;
-    auto r = loop_.add_fd(s.fd.get(), EPOLLIN,
-                          [this, up, family](uint32_t) { on_readable(*up, family); });
-    if (!r)
-      return fail(r.take_error());
+    int fi = fam_index(family);
+    if (u.need_icmp[fi]) {
+      auto fd = open_icmp_socket(family, u.cfg.ifname, u.cfg.fwmark);
+      if (!fd)
+        return fail(fd.take_error());
+      FamilySocket& s = u.icmp[fi];
+      s.fd = std::move(*fd);
+      s.ident = new_ident();
+      int raw = s.fd.get();
+      auto r = loop_.add_fd(raw, EPOLLIN, [this, up, raw, family](uint32_t) {
+        on_readable(*up, raw, /*udp=*/false, family);
+      });
+      if (!r)
+        return fail(r.take_error());
+    }
+    if (u.need_udp[fi]) {
+      auto fd = open_udp_socket(family, u.cfg.ifname, u.cfg.fwmark);
+      if (!fd)
+        return fail(fd.take_error());
+      u.udp[fi].fd = std::move(*fd);
+      int raw = u.udp[fi].fd.get();
+      auto r = loop_.add_fd(raw, EPOLLIN, [this, up, raw, family](uint32_t events) {
+        if ((events & EPOLLERR) != 0)
+          on_udp_error(*up, raw);
+        on_readable(*up, raw, /*udp=*/true, family);
+      });
+      if (!r)
+        return fail(r.take_error());
+    }
   }
   u.ifindex = if_nametoindex(u.cfg.ifname.c_str());
+  if (u.ifindex == 0)  // tcp-only uplinks have no socket to tell us
+    return fail(system_error("probes on " + u.cfg.ifname, ENODEV));
   u.sockets_open = true;
   if (!u.socket_error.empty()) {
     PS_LOG(kInfo) << "uplink " << u.cfg.uplink << ": probe sockets open on " << u.cfg.ifname;
@@ -280,115 +430,253 @@ Result<void> Prober::open_sockets(Uplink& u) {
 }
 
 void Prober::close_sockets(Uplink& u) {
-  for (FamilySocket* s : {&u.v4, &u.v6}) {
-    if (s->fd.valid()) {
-      loop_.remove_fd(s->fd.get());
-      s->fd.reset();
-      idents_in_use_.erase(s->ident);
+  for (int fi : {0, 1}) {
+    if (u.icmp[fi].fd.valid()) {
+      loop_.remove_fd(u.icmp[fi].fd.get());
+      u.icmp[fi].fd.reset();
+      idents_in_use_.erase(u.icmp[fi].ident);
     }
-    s->ident = 0;
+    u.icmp[fi].ident = 0;
+    if (u.udp[fi].fd.valid()) {
+      loop_.remove_fd(u.udp[fi].fd.get());
+      u.udp[fi].fd.reset();
+    }
   }
-  for (const Round& r : u.rounds) {
-    if (r.timer != 0)
-      loop_.cancel_timer(r.timer);
+  for (Probe& p : u.flight) {
+    if (p.tcp.valid())
+      loop_.remove_fd(p.tcp.get());
   }
+  u.flight.clear();
   u.rounds.clear();
-  u.in_flight.clear();
+  u.round_open = false;
   u.sockets_open = false;
 }
 
-void Prober::stop_uplink(Uplink& u) {
-  if (u.tick_timer != 0)
-    loop_.cancel_timer(u.tick_timer);
-  u.tick_timer = 0;
+void Prober::interface_gone(Uplink& u) {
+  // A new interface with the same name needs new sockets.
+  PS_LOG(kWarn) << "uplink " << u.cfg.uplink << ": " << u.cfg.ifname << " disappeared";
   close_sockets(u);
+  u.tracker.set_blocker("no interface");
+  u.socket_error = "interface gone";
 }
 
-void Prober::on_tick(Uplink& u) {
-  if (!u.sockets_open) {
-    (void)open_sockets(u);  // logged inside; the state says why
-    if (!u.sockets_open) {
-      refresh(u);
-      return;
-    }
+void Prober::rearm() {
+  if (!timer_.valid())
+    return;
+  Clock::time_point next = Clock::time_point::max();
+  for (const auto& [name, u] : uplinks_) {
+    if (u->targets.empty())
+      continue;
+    next = std::min(next, u->due(u->next_target));
+    if (!u->flight.empty())
+      next = std::min(next, u->flight.front().sent_steady + u->timeout);
   }
-  send_round(u);
-  refresh(u);
+  itimerspec its{};
+  if (next != Clock::time_point::max()) {
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(next.time_since_epoch()).count();
+    ns = std::max<int64_t>(ns, 1);  // 0 would disarm
+    its.it_value = to_timespec(ns);
+  }
+  if (timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &its, nullptr) != 0)
+    PS_LOG(kError) << "probes: timerfd_settime: " << std::strerror(errno);
 }
 
-void Prober::send_round(Uplink& u) {
-  uint64_t round_id = u.next_round++;
-  u.rounds.push_back(Round{.id = round_id, .targets = static_cast<uint32_t>(u.targets.size())});
-  uint32_t pending = 0;
-  for (const IpAddr& target : u.targets) {
-    FamilySocket& s = target.is_v4() ? u.v4 : u.v6;
-    EchoId id{.ident = s.ident, .seq = u.next_seq++};
-    std::vector<uint8_t> pkt = build_echo_request(target.family, id);
+void Prober::on_timer() {
+  uint64_t expirations = 0;
+  if (read(timer_.get(), &expirations, sizeof(expirations)) > 0)
+    ++stats_.wakeups;
+  Clock::time_point now = Clock::now();
+  // service() may report through on_change_, which must not reconfigure us,
+  // so the map is stable during the walk.
+  for (auto& [name, u] : uplinks_) {
+    if (!u->targets.empty())
+      service(*u, now);
+  }
+  rearm();
+}
 
-    sockaddr_storage dst{};
-    socklen_t dst_len = 0;
-    if (target.is_v4()) {
-      auto* sin = reinterpret_cast<sockaddr_in*>(&dst);
-      sin->sin_family = AF_INET;
-      std::memcpy(&sin->sin_addr, target.bytes.data(), 4);
-      dst_len = sizeof(sockaddr_in);
-    } else {
-      auto* sin6 = reinterpret_cast<sockaddr_in6*>(&dst);
-      sin6->sin6_family = AF_INET6;
-      std::memcpy(&sin6->sin6_addr, target.bytes.data(), 16);
-      if (is_link_local(target))
-        sin6->sin6_scope_id = u.ifindex;
-      dst_len = sizeof(sockaddr_in6);
-    }
-
-    u.stats.on_sent();
-    InFlight f{
-        .round_id = round_id, .sent_realtime_ns = realtime_ns(), .sent_steady = Clock::now()};
-    ssize_t n =
-        sendto(s.fd.get(), pkt.data(), pkt.size(), 0, reinterpret_cast<sockaddr*>(&dst), dst_len);
-    if (n < 0) {
-      int err = errno;
-      if (err == ENODEV || err == ENXIO) {
-        // The bound interface went away; a new one with the same name needs new sockets.
-        PS_LOG(kWarn) << "uplink " << u.cfg.uplink << ": " << u.cfg.ifname << " disappeared";
-        close_sockets(u);
-        u.tracker.set_blocker("no interface");
-        u.socket_error = "interface gone";
-        return;
-      }
-      PS_LOG(kDebug) << "uplink " << u.cfg.uplink << ": echo to " << target.to_string() << ": "
-                     << std::strerror(err);
-      u.stats.on_failed();
+void Prober::service(Uplink& u, Clock::time_point now) {
+  expire(u, now);
+  while (u.due(u.next_target) <= now + kSendSlack) {
+    if (u.next_target == 0)
+      start_round(u, now);
+    if (!u.round_open) {  // no sockets (or they just went): the rest of this round is skipped
+      u.next_target = 0;
+      ++u.round_k;
       continue;
     }
-    // A (target, seq) still in flight after 65536 probes is overwritten; its
-    // round is then decided by its timeout.
-    u.in_flight[{target, id.seq}] = f;
-    ++pending;
-  }
-
-  Round& round = u.rounds.back();
-  round.pending = pending;
-  if (pending > 0) {
-    auto timer = loop_.add_timer(u.timeout, EventLoop::Duration(0),
-                                 [this, up = &u, round_id] { on_round_timeout(*up, round_id); });
-    if (timer) {
-      round.timer = *timer;
-    } else {
-      PS_LOG(kError) << "uplink " << u.cfg.uplink << ": " << timer.error().to_string();
-      on_round_timeout(u, round_id);  // fail the round now rather than never deciding it
-      return;
+    send_probe(u, u.next_target, u.due(u.next_target));
+    if (++u.next_target == u.targets.size()) {
+      u.next_target = 0;
+      ++u.round_k;
+      u.round_open = false;
     }
   }
   decide_rounds(u);
+  refresh(u);
 }
 
-void Prober::on_readable(Uplink& u, int family) {
-  FamilySocket& s = family == AF_INET ? u.v4 : u.v6;
+void Prober::start_round(Uplink& u, Clock::time_point now) {
+  // After a stall longer than an interval, skip the rounds that are wholly
+  // in the past instead of sending them in a burst.
+  if (u.due(0) + u.interval < now) {
+    auto behind = (now - u.due(0)) / u.interval;
+    u.round_k += static_cast<uint64_t>(behind);
+    PS_LOG(kDebug) << "uplink " << u.cfg.uplink << ": skipped " << behind << " late rounds";
+  }
+  if (!u.sockets_open) {
+    (void)open_sockets(u);  // logged inside; the state says why
+    if (!u.sockets_open) {
+      u.round_open = false;
+      return;
+    }
+  }
+  u.rounds.push_back({.id = u.next_round_id++});
+  u.round_open = true;
+}
+
+void Prober::send_probe(Uplink& u, size_t target, Clock::time_point due) {
+  u.flight.push_back(Probe{.id = u.next_probe_id++,
+                           .target = static_cast<uint32_t>(target),
+                           .round = u.rounds.back().id});
+  Probe& p = u.flight.back();
+  Uplink::Target& t = u.targets[target];
+  t.stats.on_sent();
+  ++u.health.sent;
+  ++stats_.sent;
+  p.sent_steady = Clock::now();
+  p.sent_realtime_ns = realtime_ns();
+  float late = static_cast<float>(MsD(p.sent_steady - due).count());
+  if (lateness_.size() < kLatenessSamples) {
+    lateness_.push_back(late);
+  } else {
+    lateness_[lateness_next_] = late;
+    lateness_next_ = (lateness_next_ + 1) % kLatenessSamples;
+  }
+  bool sent =
+      t.spec.method == ProbeMethod::kTcp ? start_tcp(u, target, p) : send_datagram(u, target, p);
+  if (!u.sockets_open)
+    return;  // interface gone: everything in flight was dropped
+  if (!sent)
+    complete(u, u.flight.back(), /*answered=*/false, 0);
+}
+
+bool Prober::send_datagram(Uplink& u, size_t target, Probe& p) {
+  const ProbeSpec& spec = u.targets[target].spec;
+  int fi = fam_index(spec.target);
+  sockaddr_storage dst{};
+  socklen_t dst_len = 0;
+  int fd = -1;
+  ssize_t n = 0;
+  if (spec.method == ProbeMethod::kIcmp) {
+    FamilySocket& s = u.icmp[fi];
+    fd = s.fd.get();
+    dst_len = to_sockaddr(spec.target, 0, u.ifindex, dst);
+    std::vector<uint8_t> pkt = build_echo_request(
+        spec.target.family, EchoId{.ident = s.ident, .seq = static_cast<uint16_t>(p.id)});
+    n = sendto(fd, pkt.data(), pkt.size(), 0, reinterpret_cast<sockaddr*>(&dst), dst_len);
+  } else {
+    fd = u.udp[fi].fd.get();
+    dst_len = to_sockaddr(spec.target, spec.port, u.ifindex, dst);
+    auto pkt = encode_sender_packet(static_cast<uint32_t>(p.id),
+                                    to_stamp_timestamp(to_timespec(p.sent_realtime_ns)));
+    n = sendto(fd, pkt.data(), pkt.size(), 0, reinterpret_cast<sockaddr*>(&dst), dst_len);
+  }
+  if (n >= 0)
+    return true;
+  int err = errno;
+  if (err == ENODEV || err == ENXIO) {
+    interface_gone(u);
+    return false;
+  }
+  PS_LOG(kDebug) << "uplink " << u.cfg.uplink << ": probe to " << spec.target.to_string() << ": "
+                 << std::strerror(err);
+  return false;
+}
+
+bool Prober::start_tcp(Uplink& u, size_t target, Probe& p) {
+  const ProbeSpec& spec = u.targets[target].spec;
+  const std::string ctx = "tcp probe to " + spec.target.to_string() + " on " + u.cfg.ifname + ": ";
+  Fd fd(socket(spec.target.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
+  if (!fd.valid()) {
+    PS_LOG(kDebug) << ctx << "socket: " << std::strerror(errno);
+    return false;
+  }
+  linger lg{.l_onoff = 1, .l_linger = 0};  // close() resets: no TIME_WAIT pile-up
+  if (auto r = prepare_socket(fd.get(), u.cfg.ifname, u.cfg.fwmark, ctx); !r) {
+    if (r.error().err_no == ENODEV)
+      interface_gone(u);
+    else
+      PS_LOG(kDebug) << r.error().to_string();
+    return false;
+  }
+  if (setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) != 0) {
+    PS_LOG(kDebug) << ctx << "SO_LINGER: " << std::strerror(errno);
+    return false;
+  }
+  sockaddr_storage dst{};
+  socklen_t dst_len = to_sockaddr(spec.target, spec.port, u.ifindex, dst);
+  p.sent_steady = Clock::now();
+  p.sent_realtime_ns = realtime_ns();
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&dst), dst_len) != 0 && errno != EINPROGRESS) {
+    PS_LOG(kDebug) << ctx << "connect: " << std::strerror(errno);
+    return false;
+  }
+  uint64_t id = p.id;
+  Uplink* up = &u;
+  if (auto r =
+          loop_.add_fd(fd.get(), EPOLLOUT, [this, up, id](uint32_t) { on_tcp_event(*up, id); });
+      !r) {
+    PS_LOG(kDebug) << ctx << r.error().to_string();
+    return false;
+  }
+  p.tcp = std::move(fd);
+  return true;
+}
+
+Prober::Probe* Prober::find_probe(Uplink& u, uint64_t id) {
+  if (u.flight.empty() || id < u.flight.front().id)
+    return nullptr;
+  uint64_t i = id - u.flight.front().id;
+  if (i >= u.flight.size())
+    return nullptr;
+  Probe& p = u.flight[i];
+  return p.done ? nullptr : &p;
+}
+
+void Prober::on_tcp_event(Uplink& u, uint64_t probe_id) {
+  Probe* p = find_probe(u, probe_id);
+  if (p == nullptr || !p->tcp.valid())
+    return;
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(p->tcp.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+    err = errno;
+  double rtt_ms = MsD(Clock::now() - p->sent_steady).count();
+  if (err == 0) {
+    tcp_info info{};
+    socklen_t info_len = sizeof(info);
+    if (getsockopt(p->tcp.get(), IPPROTO_TCP, TCP_INFO, &info, &info_len) != 0)
+      return;
+    if (info.tcpi_state == TCP_SYN_SENT)
+      return;  // still connecting (SO_ERROR is 0 then too); a server may already have closed
+
+    if (info.tcpi_rtt > 0)
+      rtt_ms = static_cast<double>(info.tcpi_rtt) / 1000.0;
+  }
+  bool answered = err == 0 && rtt_ms <= MsD(u.timeout).count();
+  complete(u, *p, answered, rtt_ms);
+  decide_rounds(u);
+  refresh(u);
+}
+
+void Prober::on_readable(Uplink& u, int fd, bool udp, int family) {
   uint8_t buf[1500];
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec)) * 2];
+  const int fi = fam_index(family);
+  const double timeout_ms = MsD(u.timeout).count();
   bool any = false;
-  while (s.fd.valid()) {
+  while (u.sockets_open) {
     sockaddr_storage from{};
     iovec iov{.iov_base = buf, .iov_len = sizeof(buf)};
     msghdr msg{};
@@ -398,61 +686,74 @@ void Prober::on_readable(Uplink& u, int family) {
     msg.msg_iovlen = 1;
     msg.msg_control = control;
     msg.msg_controllen = sizeof(control);
-    ssize_t n = recvmsg(s.fd.get(), &msg, MSG_DONTWAIT);
+    ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT);
     if (n < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        PS_LOG(kDebug) << "uplink " << u.cfg.uplink << ": recvmsg: " << std::strerror(errno);
-      }
       if (errno == EINTR)
         continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        PS_LOG(kDebug) << "uplink " << u.cfg.uplink << ": recvmsg: " << std::strerror(errno);
+      }
       break;
     }
-    auto echo = parse_echo_reply(family, buf, static_cast<size_t>(n));
-    if (!echo || echo->ident != s.ident)
-      continue;
-
-    IpAddr src;
-    src.family = family;
-    if (family == AF_INET) {
-      std::memcpy(src.bytes.data(), &reinterpret_cast<sockaddr_in*>(&from)->sin_addr, 4);
-    } else {
-      std::memcpy(src.bytes.data(), &reinterpret_cast<sockaddr_in6*>(&from)->sin6_addr, 16);
-    }
-    auto it = u.in_flight.find({src, echo->seq});
-    if (it == u.in_flight.end())
-      continue;  // late, duplicate or foreign
-
-    int64_t rx_ns = 0;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-        timespec ts{};
-        std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-        rx_ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-      }
-    }
+    auto [src, src_port] = from_sockaddr(from);
+    int64_t rx_ns = kernel_rx_ns(msg);
     if (rx_ns == 0)
       rx_ns = realtime_ns();
-    double rtt_ms = static_cast<double>(rx_ns - it->second.sent_realtime_ns) / 1e6;
+    auto len = static_cast<size_t>(n);
+
+    Probe* p = nullptr;
+    double rtt_ms = 0;
+    if (udp) {
+      auto r = decode_reflected_packet(std::span<const uint8_t>(buf, len));
+      if (!r)
+        continue;
+      // Sequence numbers are the low 32 bits of the probe id; rebuild it
+      // relative to the oldest probe in flight (wraps correctly).
+      uint64_t base = u.flight.empty() ? 0 : u.flight.front().id;
+      p = find_probe(u, base + static_cast<uint32_t>(r->sender_seq - static_cast<uint32_t>(base)));
+      if (p == nullptr)
+        continue;
+      const ProbeSpec& spec = u.targets[p->target].spec;
+      if (spec.method != ProbeMethod::kUdp || spec.target != src || spec.port != src_port)
+        continue;  // foreign
+      rtt_ms = stamp_rtt_ms(*r, to_timespec(rx_ns));
+    } else {
+      std::optional<EchoId> echo = parse_echo_reply(family, buf, len);
+      std::optional<EchoError> error;
+      if (!echo) {
+        error = parse_echo_error(family, buf, len);
+        if (!error)
+          continue;
+        echo = error->id;
+        src = error->dst;
+      }
+      if (echo->ident != u.icmp[fi].ident)
+        continue;
+      uint64_t base = u.flight.empty() ? 0 : u.flight.front().id;
+      p = find_probe(u, base + static_cast<uint16_t>(echo->seq - static_cast<uint16_t>(base)));
+      if (p == nullptr)
+        continue;  // late, duplicate or foreign
+      const ProbeSpec& spec = u.targets[p->target].spec;
+      if (spec.method != ProbeMethod::kIcmp || spec.target != src)
+        continue;
+      if (error) {
+        PS_LOG(kDebug) << "uplink " << u.cfg.uplink << ": icmp error type " << int{error->type}
+                       << " code " << int{error->code} << " for " << spec.target.to_string();
+        complete(u, *p, /*answered=*/false, 0);
+        any = true;
+        continue;
+      }
+      rtt_ms = static_cast<double>(rx_ns - p->sent_realtime_ns) / 1e6;
+    }
     // CLOCK_REALTIME may step between send and receive; then trust the
     // monotonic clock (which includes our own wake-up latency).
-    double steady_ms =
-        std::chrono::duration<double, std::milli>(Clock::now() - it->second.sent_steady).count();
+    double steady_ms = MsD(Clock::now() - p->sent_steady).count();
     if (rtt_ms < 0 || rtt_ms > steady_ms + 1.0)
       rtt_ms = steady_ms;
-    // Queued before we looked, but after the deadline: late. The round
-    // timeout fails it.
-    if (rtt_ms > static_cast<double>(u.timeout.count()))
+    // Queued before we looked, but after the deadline: late; the expiry fails it.
+    if (rtt_ms > timeout_ms)
       continue;
-
-    uint64_t round_id = it->second.round_id;
-    u.in_flight.erase(it);
-    u.stats.on_reply(rtt_ms);
-    auto r = std::find_if(u.rounds.begin(), u.rounds.end(),
-                          [&](const Round& x) { return x.id == round_id; });
-    if (r != u.rounds.end() && r->pending > 0) {
-      --r->pending;
-      ++r->answered;
-    }
+    complete(u, *p, /*answered=*/true, rtt_ms);
     any = true;
   }
   if (any) {
@@ -461,60 +762,161 @@ void Prober::on_readable(Uplink& u, int family) {
   }
 }
 
-void Prober::on_round_timeout(Uplink& u, uint64_t round_id) {
-  // Replies already queued lost the race against this timer only inside
-  // epoll; they arrived in time, so take them first.
-  if (u.v4.fd.valid())
-    on_readable(u, AF_INET);
-  if (u.v6.fd.valid())
-    on_readable(u, AF_INET6);
-  auto r = std::find_if(u.rounds.begin(), u.rounds.end(),
-                        [&](const Round& x) { return x.id == round_id; });
-  if (r == u.rounds.end())
-    return;  // decided meanwhile
-  r->timer = 0;
-  for (auto it = u.in_flight.begin(); it != u.in_flight.end();) {
-    if (it->second.round_id == round_id) {
-      u.stats.on_failed();
-      it = u.in_flight.erase(it);
-    } else {
-      ++it;
+void Prober::on_udp_error(Uplink& u, int fd) {
+  uint8_t buf[256];
+  alignas(cmsghdr) char control[512];
+  bool any = false;
+  while (u.sockets_open) {
+    sockaddr_storage dst{};
+    iovec iov{.iov_base = buf, .iov_len = sizeof(buf)};
+    msghdr msg{};
+    msg.msg_name = &dst;
+    msg.msg_namelen = sizeof(dst);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    ssize_t n = recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      break;
     }
+    bool icmp = false;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+          (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
+        sock_extended_err ee{};
+        std::memcpy(&ee, CMSG_DATA(c), sizeof(ee));
+        icmp = ee.ee_origin == SO_EE_ORIGIN_ICMP || ee.ee_origin == SO_EE_ORIGIN_ICMP6;
+      }
+    }
+    // The error queue returns our own datagram: its first 4 bytes are the
+    // STAMP sequence number.
+    auto sent = decode_sender_packet(std::span<const uint8_t>(buf, static_cast<size_t>(n)));
+    if (!icmp || !sent)
+      continue;
+    uint64_t base = u.flight.empty() ? 0 : u.flight.front().id;
+    Probe* p = find_probe(u, base + static_cast<uint32_t>(sent->seq - static_cast<uint32_t>(base)));
+    if (p == nullptr)
+      continue;
+    auto [addr, port] = from_sockaddr(dst);
+    const ProbeSpec& spec = u.targets[p->target].spec;
+    if (spec.method != ProbeMethod::kUdp || spec.target != addr || spec.port != port)
+      continue;
+    complete(u, *p, /*answered=*/false, 0);
+    any = true;
   }
-  r->pending = 0;
-  decide_rounds(u);
-  refresh(u);
+  if (any) {
+    decide_rounds(u);
+    refresh(u);
+  }
+}
+
+void Prober::expire(Uplink& u, Clock::time_point now) {
+  if (u.flight.empty() || u.flight.front().sent_steady + u.timeout > now)
+    return;
+  // Replies already queued lost the race against the timer only inside
+  // epoll; they arrived in time, so take them first.
+  for (int fi : {0, 1}) {
+    int family = fi == 0 ? AF_INET : AF_INET6;
+    if (u.icmp[fi].fd.valid())
+      on_readable(u, u.icmp[fi].fd.get(), false, family);
+    if (u.udp[fi].fd.valid())
+      on_readable(u, u.udp[fi].fd.get(), true, family);
+  }
+  while (!u.flight.empty() && u.flight.front().sent_steady + u.timeout <= now) {
+    Probe& p = u.flight.front();
+    if (p.tcp.valid()) {
+      uint64_t id = p.id;
+      on_tcp_event(u, id);  // connected in time, with the event still queued?
+      if (u.flight.empty() || u.flight.front().id != id)
+        continue;
+    }
+    complete(u, p, /*answered=*/false, 0);
+  }
+}
+
+void Prober::complete(Uplink& u, Probe& p, bool answered, double rtt_ms) {
+  p.done = true;
+  if (p.tcp.valid()) {
+    loop_.remove_fd(p.tcp.get());
+    p.tcp.reset();
+  }
+  ProbeStats& ts = u.targets[p.target].stats;
+  if (answered) {
+    ts.on_reply(rtt_ms);
+    ++u.health.received;
+    ++stats_.answered;
+    u.health.last_rtt_ms = rtt_ms;
+  } else {
+    ts.on_failed();
+    ++u.health.failed;
+    ++stats_.failed;
+  }
+  if (!u.rounds.empty() && p.round >= u.rounds.front().id) {
+    uint64_t i = p.round - u.rounds.front().id;
+    if (i < u.rounds.size())
+      ++(answered ? u.rounds[i].answered : u.rounds[i].failed);
+  }
+  while (!u.flight.empty() && u.flight.front().done)
+    u.flight.pop_front();
 }
 
 void Prober::decide_rounds(Uplink& u) {
-  while (!u.rounds.empty() && u.rounds.front().pending == 0) {
-    Round r = u.rounds.front();
+  const auto targets = static_cast<uint32_t>(u.targets.size());
+  const uint32_t need = std::clamp<uint32_t>(u.cfg.health.reliability, 1, targets);
+  bool decided = false;
+  while (!u.rounds.empty()) {
+    const Uplink::Round& r = u.rounds.front();
+    bool good = r.answered >= need;
+    bool bad = targets - r.failed < need;
+    if (!good && !bad)
+      break;
+    if (!decided)
+      update_figures(u);
+    decided = true;
+    u.tracker.on_round(good, Quality{.rtt_ms = u.health.rtt_ms,
+                                     .jitter_ms = u.health.jitter_ms,
+                                     .loss_pct = u.health.loss_pct});
     u.rounds.pop_front();
-    if (r.timer != 0)
-      loop_.cancel_timer(r.timer);
-    u.tracker.on_round(round_good(r.answered, r.targets, u.cfg.health.reliability));
   }
+}
+
+void Prober::update_figures(Uplink& u) {
+  double rtt = 0;
+  double jitter = 0;
+  size_t with_rtt = 0;
+  size_t window = 0;
+  size_t failures = 0;
+  for (const auto& t : u.targets) {
+    if (t.stats.has_rtt()) {
+      rtt += t.stats.rtt_ms();
+      jitter += t.stats.jitter_ms();
+      ++with_rtt;
+    }
+    window += t.stats.loss_window_size();
+    failures += t.stats.loss_window_failures();
+  }
+  UplinkHealth& h = u.health;
+  h.rtt_ms = with_rtt == 0 ? 0 : rtt / static_cast<double>(with_rtt);
+  h.jitter_ms = with_rtt == 0 ? 0 : jitter / static_cast<double>(with_rtt);
+  h.loss_pct =
+      window == 0 ? 0 : 100.0 * static_cast<double>(failures) / static_cast<double>(window);
 }
 
 void Prober::refresh(Uplink& u) {
   UplinkHealth& h = u.health;
   bool changed = h.state != u.tracker.state() || h.reason != u.tracker.reason() ||
                  h.carrier != u.tracker.carrier();
+  if (!changed)
+    return;
   h.state = u.tracker.state();
   h.reason = u.tracker.reason();
   h.carrier = u.tracker.carrier();
-  h.last_rtt_ms = u.stats.last_rtt_ms();
-  h.rtt_ms = u.stats.rtt_ms();
-  h.jitter_ms = u.stats.jitter_ms();
-  h.loss_pct = u.stats.loss_pct();
-  h.sent = u.stats.sent();
-  h.received = u.stats.received();
-  h.failed = u.stats.failed();
-  if (!changed)
-    return;
   PS_LOG(kInfo) << "uplink " << u.cfg.uplink << " " << to_string(h.state) << " (" << h.reason
                 << ", carrier " << (h.carrier ? "up" : "down") << ", rtt " << h.rtt_ms
-                << " ms, loss " << h.loss_pct << "%)";
+                << " ms, jitter " << h.jitter_ms << " ms, loss " << h.loss_pct << "%)";
   if (on_change_)
     on_change_(u.cfg.uplink, h);
 }

@@ -1,29 +1,64 @@
-// Prober: active ICMP echo probing of every uplink from the daemon's single
-// EventLoop, feeding one HealthTracker per uplink (DESIGN §5).
+// Prober: active probing of every uplink from the daemon's single EventLoop,
+// feeding one HealthTracker per uplink (DESIGN §5).
 //
-// Sockets: per uplink and address family in use, one non-blocking raw socket
-// (IPPROTO_ICMP / IPPROTO_ICMPV6; needs CAP_NET_RAW, and CAP_NET_ADMIN for
-// SO_MARK), bound with SO_BINDTODEVICE to the uplink's interface and marked
-// with SO_MARK = fwmark so a probe leaves through that uplink whatever the
-// policy routing says. Kernel filters pass only echo replies (ICMP_FILTER,
-// ICMP6_FILTER); the per-socket random echo identifier, the source address and
-// the in-flight table keyed by (target, seq) reject everything else. RTT =
-// kernel receive timestamp (SO_TIMESTAMPNS, CLOCK_REALTIME) - CLOCK_REALTIME
-// read right before sendto().
+// Methods (ProbeSpec::method); every probe socket is bound with
+// SO_BINDTODEVICE to the uplink's interface and marked with SO_MARK = fwmark
+// (needs CAP_NET_RAW / CAP_NET_ADMIN), so a probe leaves through that uplink
+// whatever the policy routing says, with the uplink's own source address:
+//   icmp  echo request on one raw socket per uplink and family. Kernel filters
+//         pass echo replies and ICMP errors (unreachable, time exceeded,
+//         parameter problem); the random per-socket echo identifier, the
+//         sequence number (the low 16 bits of a per-uplink probe counter) and
+//         the target address pick the probe. An error quoting one of our
+//         requests fails that probe at once. RTT = kernel receive timestamp
+//         (SO_TIMESTAMPNS, CLOCK_REALTIME) - CLOCK_REALTIME read right before
+//         sendto().
+//   udp   STAMP Session-Sender (RFC 8762 unauthenticated, probes/stamp.h) on
+//         one UDP socket per uplink and family, to target:port (default 862).
+//         The sender sequence number is the low 32 bits of the probe counter.
+//         RTT = stamp_rtt_ms(reply, kernel receive timestamp): (t4 - t1) minus
+//         the reflector's residence time (t3 - t2). ICMP errors for our
+//         datagrams (IP_RECVERR / IPV6_RECVERR) fail the probe at once.
+//   tcp   one non-blocking connect() per probe to target:port; success =
+//         handshake completed, RTT = the kernel's first RTT sample of the
+//         connection (TCP_INFO tcpi_rtt right after connect completes: the
+//         first sample initialises srtt unsmoothed, so it is the SYN to
+//         SYN-ACK time measured in the kernel, µs resolution; the CLOCK_MONOTONIC
+//         time from connect() to EPOLLOUT is the fallback). A RST or an ICMP
+//         error fails it at once. The socket is closed right after with
+//         SO_LINGER 0 (a RST, no TIME_WAIT).
+// Late (after timeout_ms), duplicate and foreign replies are ignored.
 //
-// Rounds: every interval_ms one echo to each ICMP target. A probe fails when
-// its reply has not arrived within timeout_ms (late replies, duplicates and
-// foreign replies are ignored) or when sendto() fails. A round is decided when
-// all of its probes are answered or failed; rounds are decided in the order
-// they were sent even when timeout_ms > interval_ms. Good round: at least
-// `reliability` targets answered (see round_good()).
+// Scheduling: one timerfd for the whole Prober. Each uplink sends one round
+// every interval_ms: one probe to each target, target i of N at the phase
+// i * interval / N inside the interval, so sends are spread evenly instead of
+// bursting. When the timer fires, every probe due within kSendSlack is sent,
+// so a probe may leave up to kSendSlack early (lateness < 0) and the loop
+// wakes at most about once per kSendSlack. If the loop stalled for more than
+// one interval, the rounds missed entirely are skipped, not sent in a burst.
+//
+// Rounds: a probe fails when its reply has not arrived within timeout_ms, on
+// an ICMP error / RST, or when sending fails. A round is decided as soon as
+// its outcome is certain: good when `reliability` of its targets answered (see
+// round_good()), bad when too many failed for that. Rounds are decided in the
+// order they were sent even when timeout_ms > interval_ms. After each decided
+// round the tracker gets the uplink's quality figures (for degraded_if).
+//
+// Detection time. A blackhole starting at t is noticed when the down_after-th
+// fully failed round is decided: its first probe goes out within one interval
+// after t, its last up to one interval (the phase spread) later, and it fails
+// timeout_ms after that, so
+//     down <= t + interval * down_after + timeout (+ interval with >1 target).
+// With the defaults (interval 200, timeout 400, down_after 3, up_after 5):
+// 200*3 + 400 = 1.0 s worst case, about 0.9 s typical, for one target.
+// Intervals down to 50 ms (BFD-like: 50*3 + 100 = 250 ms) work; the policy
+// minimum is 10 ms. Carrier loss (set_carrier(false)) is immediate. Recovery
+// takes up_after good rounds: the up_after-th good round after the path heals.
 //
 // Interfaces that do not exist (yet), or vanish: the uplink is kDown with
-// reason "no interface" and sockets are retried on every interval tick; other
+// reason "no interface" and sockets are retried at every round start; other
 // socket set-up failures give reason "socket error" and are retried likewise.
-//
-// Probe methods: only kIcmp is implemented; udp/tcp probes are logged once
-// per configure() and ignored. An uplink without ICMP probes follows carrier.
+// An uplink without probes follows carrier.
 //
 // Threading: everything runs on the loop thread; no threads, no blocking.
 // on_change is called synchronously whenever an uplink's (state, reason,
@@ -31,6 +66,7 @@
 // set_carrier() — and must not call configure() or set_carrier().
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -41,6 +77,7 @@
 #include <vector>
 
 #include "common/event_loop.h"
+#include "common/fd.h"
 #include "common/result.h"
 #include "controller/policy.h"
 #include "probes/health.h"
@@ -56,21 +93,47 @@ struct UplinkProbeConfig {
   friend bool operator==(const UplinkProbeConfig&, const UplinkProbeConfig&) = default;
 };
 
+// Per uplink. The figures are updated whenever a round is decided.
 struct UplinkHealth {
   HealthState state = HealthState::kUnknown;
-  std::string reason =
-      "probes";  // "probes", "carrier", "no probes", "no interface", "socket error"
+  std::string reason = "probes";  // see HealthTracker::reason()
   bool carrier = true;
+  double last_rtt_ms = 0;  // latest reply from any target
+  double rtt_ms = 0;       // mean over answering targets of their mean RTT (last 10 replies)
+  double jitter_ms = 0;    // mean over answering targets of their RFC 3550 jitter
+  double loss_pct = 0;     // failed / decided over every target's last 100 decided probes
+  uint64_t sent = 0, received = 0, failed = 0;
+};
+
+// Per target, current as of the latest reply or failure.
+struct TargetHealth {
+  IpAddr target;
+  ProbeMethod method = ProbeMethod::kIcmp;
+  uint16_t port = 0;       // udp/tcp
   double last_rtt_ms = 0;  // latest reply
   double rtt_ms = 0;       // mean of the last 10 replies
-  double jitter_ms = 0;    // RFC 3550 style
+  double jitter_ms = 0;    // RFC 3550 §6.4.1 over consecutive replies of this target
   double loss_pct = 0;     // over the last 100 decided probes
   uint64_t sent = 0, received = 0, failed = 0;
+};
+
+// Scheduling figures over all uplinks, for benchmarks. Lateness = time the
+// probe was handed to the kernel - its nominal send time, over the last
+// kLatenessSamples sends (negative: sent early, within kSendSlack).
+struct ProberStats {
+  uint64_t sent = 0, answered = 0, failed = 0;
+  uint64_t wakeups = 0;  // scheduler timer expirations handled
+  size_t lateness_samples = 0;
+  double lateness_p50_ms = 0;
+  double lateness_p99_ms = 0;
+  double lateness_max_ms = 0;
 };
 
 class Prober {
  public:
   using OnChange = std::function<void(const std::string& uplink, const UplinkHealth&)>;
+  static constexpr std::chrono::microseconds kSendSlack{1000};
+  static constexpr size_t kLatenessSamples = 10000;
 
   Prober(EventLoop& loop, OnChange on_change);
   ~Prober();
@@ -83,7 +146,8 @@ class Prober {
   // carrier; a removed one stops at once. A missing interface is not an
   // error. Returns the first socket set-up error other than ENODEV (every
   // uplink is still applied and retried on its ticks) or a policy error for
-  // duplicate names (then nothing is applied).
+  // duplicate names (then nothing is applied). The first round of a new
+  // uplink goes out from the loop, not from inside configure().
   Result<void> configure(const std::vector<UplinkProbeConfig>& uplinks);
 
   // Carrier from netlink. Down forces kDown now; up lets probes bring the
@@ -92,29 +156,45 @@ class Prober {
 
   // nullptr for unknown uplinks; valid until the next configure().
   const UplinkHealth* health(const std::string& uplink) const;
+  // In config order; empty for unknown uplinks.
+  std::vector<TargetHealth> targets(const std::string& uplink) const;
+  ProberStats stats() const;
 
  private:
   struct Uplink;
-  struct Round;
+  struct Probe;
 
   std::unique_ptr<Uplink> make_uplink(const UplinkProbeConfig& cfg, bool carrier);
   Result<void> open_sockets(Uplink& u);
   void close_sockets(Uplink& u);
-  void stop_uplink(Uplink& u);
-  void on_tick(Uplink& u);
-  void send_round(Uplink& u);
-  void on_readable(Uplink& u, int family);
-  void on_round_timeout(Uplink& u, uint64_t round_id);
-  void finish_probe(Uplink& u, uint64_t round_id, bool answered);
+  void on_timer();
+  void rearm();
+  void service(Uplink& u, std::chrono::steady_clock::time_point now);
+  void start_round(Uplink& u, std::chrono::steady_clock::time_point now);
+  void send_probe(Uplink& u, size_t target, std::chrono::steady_clock::time_point due);
+  bool send_datagram(Uplink& u, size_t target, Probe& p);
+  bool start_tcp(Uplink& u, size_t target, Probe& p);
+  void on_readable(Uplink& u, int fd, bool udp, int family);
+  void on_udp_error(Uplink& u, int fd);
+  void on_tcp_event(Uplink& u, uint64_t probe_id);
+  void expire(Uplink& u, std::chrono::steady_clock::time_point now);
+  Probe* find_probe(Uplink& u, uint64_t id);
+  void complete(Uplink& u, Probe& p, bool answered, double rtt_ms);
   void decide_rounds(Uplink& u);
-  void refresh(Uplink& u);  // copies tracker+stats into health; notifies on change
+  void update_figures(Uplink& u);
+  void refresh(Uplink& u);  // copies tracker state into health; notifies on change
+  void interface_gone(Uplink& u);
   uint16_t new_ident();
 
   EventLoop& loop_;
   OnChange on_change_;
+  Fd timer_;  // timerfd, CLOCK_MONOTONIC, absolute
   std::map<std::string, std::unique_ptr<Uplink>> uplinks_;
   std::set<uint16_t> idents_in_use_;
   std::mt19937 rng_;
+  ProberStats stats_;
+  std::vector<float> lateness_;  // ring of the last kLatenessSamples, ms
+  size_t lateness_next_ = 0;
 };
 
 }  // namespace pathsteer

@@ -5,18 +5,23 @@
 // (its name is removed right after set-up), so nothing outlives the process,
 // whatever way it ends. Needs root; skips loudly otherwise.
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sched.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
 
 #include "common/event_loop.h"
 #include "probes/prober.h"
+#include "probes/reflector.h"
 
 namespace pathsteer {
 namespace {
@@ -54,6 +59,7 @@ class ProberNetns : public ::testing::Test {
       skip_why_ = "unshare(CLONE_NEWNET) failed";
       return;
     }
+    self_ns_ = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     std::string name = "pst-" + std::to_string(getpid()) + "-peer";
     if (sh("ip netns add " + name) != 0) {
       skip_why_ = "ip netns add failed";
@@ -111,6 +117,56 @@ class ProberNetns : public ::testing::Test {
   void TearDown() override {
     prober_.reset();
     set_peer_drop(false);
+  }
+
+  // One rule in the peer's input chain (replacing any earlier one).
+  static void set_peer_rule(const std::string& rule) {
+    set_peer_drop(false);
+    ASSERT_EQ(sh("nft add table inet pst && nft add chain inet pst in "
+                 "'{ type filter hook input priority 0; }' && nft add rule inet pst in " +
+                     rule,
+                 peer_ns_),
+              0);
+  }
+
+  // Runs fn with this thread in the peer namespace: sockets it creates live there.
+  static void in_peer(const std::function<void()>& fn) {
+    ASSERT_EQ(setns(peer_ns_, CLONE_NEWNET), 0);
+    fn();
+    ASSERT_EQ(setns(self_ns_, CLONE_NEWNET), 0);
+  }
+
+  // A dual-stack listener in the peer that accepts and closes everything.
+  struct Listener {
+    EventLoop* loop = nullptr;
+    Fd fd;
+    ~Listener() { loop->remove_fd(fd.get()); }
+  };
+  std::unique_ptr<Listener> tcp_listener(uint16_t port) {
+    Fd fd;
+    in_peer([&] {
+      fd = Fd(socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      int off = 0;
+      setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+      sockaddr_in6 a{.sin6_family = AF_INET6, .sin6_port = htons(port)};
+      if (bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+          listen(fd.get(), 128) != 0) {
+        fd.reset();
+      }
+    });
+    if (!fd.valid())
+      return nullptr;
+    int raw = fd.get();
+    auto r = loop_->add_fd(raw, EPOLLIN, [raw](uint32_t) {
+      for (int c; (c = accept4(raw, nullptr, nullptr, SOCK_CLOEXEC)) >= 0;)
+        close(c);
+    });
+    if (!r)
+      return nullptr;
+    auto l = std::make_unique<Listener>();
+    l->loop = loop_.get();
+    l->fd = std::move(fd);
+    return l;
   }
 
   static void set_peer_drop(bool drop) {
@@ -176,6 +232,7 @@ class ProberNetns : public ::testing::Test {
 
   static inline std::string skip_why_;
   static inline int peer_ns_ = -1;
+  static inline int self_ns_ = -1;
   std::unique_ptr<EventLoop> loop_;
   std::unique_ptr<Prober> prober_;
   std::vector<std::string> changes_;
@@ -317,11 +374,7 @@ TEST_F(ProberNetns, MissingInterfaceIsDownAndRetried) {
 }
 
 TEST_F(ProberNetns, UplinkWithoutProbesFollowsCarrier) {
-  auto c = wan({});
-  c.probes.push_back(ProbeSpec{.method = ProbeMethod::kTcp,
-                               .target = *IpAddr::parse("10.99.0.2"),
-                               .port = 443});  // not implemented yet: ignored
-  ASSERT_TRUE(prober_->configure({c}));
+  ASSERT_TRUE(prober_->configure({wan({})}));
   EXPECT_EQ(prober_->health("wan1")->state, HealthState::kUp);
   EXPECT_EQ(prober_->health("wan1")->reason, "no probes");
   prober_->set_carrier("wan1", false);
@@ -330,6 +383,175 @@ TEST_F(ProberNetns, UplinkWithoutProbesFollowsCarrier) {
   EXPECT_EQ(prober_->health("wan1")->state, HealthState::kUp);
   EXPECT_EQ(changes_, (std::vector<std::string>{"wan1:up:no probes", "wan1:down:carrier",
                                                 "wan1:up:no probes"}));
+}
+
+TEST_F(ProberNetns, IcmpErrorsFailProbesAtOnce) {
+  // The peer answers echo requests with ICMP errors (admin prohibited);
+  // with a 2 s timeout only the errors can make it go down quickly.
+  auto c = wan({"10.99.0.2", "fd99::2"});
+  c.health.timeout_ms = 2000;
+  ASSERT_TRUE(prober_->configure({c}));
+  ASSERT_TRUE(wait_state("wan1", HealthState::kUp, 2000ms));
+  set_peer_rule("meta l4proto { icmp, ipv6-icmp } reject");
+  auto t0 = EventLoop::now();
+  ASSERT_TRUE(wait_state("wan1", HealthState::kDown, 2000ms));
+  double down_ms = Ms(EventLoop::now() - t0).count();
+  std::printf("[measured] icmp errors: down after %.1f ms (interval 100, timeout 2000)\n", down_ms);
+  EXPECT_LT(down_ms, 2 * 100 + 50 + 100);  // 3 rounds, second target's phase, scheduling
+  EXPECT_GT(prober_->health("wan1")->failed, 0u);
+  for (const TargetHealth& t : prober_->targets("wan1"))
+    EXPECT_GT(t.failed, 0u) << t.target.to_string();
+}
+
+TEST_F(ProberNetns, TcpConnectTimeAndResetFailsAtOnce) {
+  auto listener = tcp_listener(7001);
+  ASSERT_TRUE(listener);
+  auto c = wan({});
+  c.health.timeout_ms = 2000;
+  for (const char* t : {"10.99.0.2", "fd99::2"}) {
+    c.probes.push_back(
+        ProbeSpec{.method = ProbeMethod::kTcp, .target = *IpAddr::parse(t), .port = 7001});
+  }
+  c.health.reliability = 2;
+  ASSERT_TRUE(prober_->configure({c}));
+  ASSERT_TRUE(wait_state("wan1", HealthState::kUp, 2000ms));
+  ASSERT_TRUE(run_until([&] { return prober_->health("wan1")->received >= 20; }, 3000ms));
+  for (const TargetHealth& t : prober_->targets("wan1")) {
+    std::printf("[measured] tcp %s: connect rtt mean %.3f ms, jitter %.3f ms, %lu/%lu\n",
+                t.target.to_string().c_str(), t.rtt_ms, t.jitter_ms, t.received, t.sent);
+    EXPECT_GT(t.rtt_ms, 0.0);
+    EXPECT_LT(t.rtt_ms, 5.0);
+    EXPECT_EQ(t.failed, 0u);
+  }
+
+  listener.reset();  // closed port: the peer answers SYNs with RST
+  auto t0 = EventLoop::now();
+  ASSERT_TRUE(wait_state("wan1", HealthState::kDown, 2000ms));
+  double down_ms = Ms(EventLoop::now() - t0).count();
+  std::printf("[measured] tcp RST: down after %.1f ms (interval 100, timeout 2000)\n", down_ms);
+  EXPECT_LT(down_ms, 400);
+}
+
+TEST_F(ProberNetns, StampAgainstOurReflectorAndPortUnreachableFailsAtOnce) {
+  std::vector<std::unique_ptr<StampReflector>> reflectors;
+  for (const char* a : {"0.0.0.0", "::"}) {
+    in_peer([&] {
+      auto r = StampReflector::create(
+          *loop_, ReflectorOptions{.listen = {.addr = *IpAddr::parse(a), .port = 8620}});
+      ASSERT_TRUE(r) << r.error().to_string();
+      reflectors.push_back(std::move(*r));
+    });
+  }
+  ASSERT_EQ(reflectors.size(), 2u);
+  auto c = wan({});
+  c.health.timeout_ms = 2000;
+  c.health.reliability = 2;
+  for (const char* t : {"10.99.0.2", "fd99::2"}) {
+    c.probes.push_back(
+        ProbeSpec{.method = ProbeMethod::kUdp, .target = *IpAddr::parse(t), .port = 8620});
+  }
+  ASSERT_TRUE(prober_->configure({c}));
+  ASSERT_TRUE(wait_state("wan1", HealthState::kUp, 2000ms));
+  ASSERT_TRUE(run_until([&] { return prober_->health("wan1")->received >= 20; }, 3000ms));
+  for (const TargetHealth& t : prober_->targets("wan1")) {
+    std::printf("[measured] stamp %s: rtt mean %.3f ms, jitter %.3f ms, %lu/%lu\n",
+                t.target.to_string().c_str(), t.rtt_ms, t.jitter_ms, t.received, t.sent);
+    EXPECT_GT(t.rtt_ms, 0.0);
+    EXPECT_LT(t.rtt_ms, 5.0);
+    EXPECT_EQ(t.failed, 0u);
+  }
+  EXPECT_GE(reflectors[0]->stats().reflected + reflectors[1]->stats().reflected, 20u);
+
+  reflectors.clear();  // port unreachable from now on
+  auto t0 = EventLoop::now();
+  ASSERT_TRUE(wait_state("wan1", HealthState::kDown, 2000ms));
+  double down_ms = Ms(EventLoop::now() - t0).count();
+  std::printf("[measured] stamp port unreachable: down after %.1f ms (timeout 2000)\n", down_ms);
+  EXPECT_LT(down_ms, 400);
+}
+
+TEST_F(ProberNetns, FiftyMsIntervalDetectsBlackholeAndRecoversAfterUpAfterRounds) {
+  constexpr double kInterval = 50, kTimeout = 100;
+  constexpr uint32_t kDownAfter = 3, kUpAfter = 5;
+  auto c = wan({"10.99.0.2"});
+  c.health = HealthSpec{.interval_ms = 50,
+                        .timeout_ms = 100,
+                        .down_after = kDownAfter,
+                        .up_after = kUpAfter,
+                        .reliability = 1};
+  ASSERT_TRUE(prober_->configure({c}));
+  ASSERT_TRUE(wait_state("wan1", HealthState::kUp, 1000ms));
+
+  const double bound = kInterval * kDownAfter + kTimeout + kInterval;
+  double worst = 0;
+  for (int i = 0; i < 5; ++i) {
+    set_peer_drop(true);
+    auto t0 = EventLoop::now();
+    ASSERT_TRUE(wait_state("wan1", HealthState::kDown, 1000ms));
+    double down_ms = Ms(EventLoop::now() - t0).count();
+    worst = std::max(worst, down_ms);
+    EXPECT_LE(down_ms, bound);
+
+    set_peer_drop(false);
+    t0 = EventLoop::now();
+    ASSERT_TRUE(wait_state("wan1", HealthState::kUp, 1000ms));
+    double up_ms = Ms(EventLoop::now() - t0).count();
+    // The up_after-th good round is sent at least up_after - 1 intervals
+    // after the first one that can be answered.
+    EXPECT_GE(up_ms, kInterval * (kUpAfter - 1) - 5);
+    EXPECT_LE(up_ms, kInterval * (kUpAfter + 1) + kTimeout);
+    std::printf(
+        "[measured] interval 50: blackhole -> down %.1f ms (bound %.0f), heal -> up "
+        "%.1f ms (up_after %u)\n",
+        down_ms, bound, up_ms, kUpAfter);
+  }
+  std::printf("[measured] interval 50: worst down %.1f ms of bound %.0f\n", worst, bound);
+
+  auto t0 = EventLoop::now();
+  prober_->set_carrier("wan1", false);
+  EXPECT_EQ(prober_->health("wan1")->state, HealthState::kDown);  // synchronously
+  std::printf("[measured] carrier -> down in %.3f ms\n", Ms(EventLoop::now() - t0).count());
+
+  ProberStats st = prober_->stats();
+  std::printf(
+      "[measured] send lateness p50 %.3f p99 %.3f max %.3f ms over %zu sends; %lu wakeups\n",
+      st.lateness_p50_ms, st.lateness_p99_ms, st.lateness_max_ms, st.lateness_samples, st.wakeups);
+  EXPECT_GT(st.lateness_samples, 0u);
+  EXPECT_LT(st.lateness_p99_ms, 5.0);
+}
+
+TEST_F(ProberNetns, DegradedOnLossAndBackBelowTheRecoveryBar) {
+  auto c = wan({"10.99.0.2", "fd99::2"});
+  c.health = HealthSpec{.interval_ms = 20,
+                        .timeout_ms = 60,
+                        .down_after = 3,
+                        .up_after = 3,
+                        .reliability = 1,
+                        .degraded_if = {.loss_pct = 20},
+                        .recover_if = {.loss_pct = 5}};
+  ASSERT_TRUE(prober_->configure({c}));
+  ASSERT_TRUE(wait_state("wan1", HealthState::kUp, 1000ms));
+  set_peer_rule("meta l4proto { icmp, ipv6-icmp } numgen random mod 2 0 drop");  // 50% loss
+  auto t0 = EventLoop::now();
+  ASSERT_TRUE(wait_state("wan1", HealthState::kDegraded, 5000ms));
+  std::printf("[measured] 50%% loss: degraded after %.1f ms at loss %.1f%%\n",
+              Ms(EventLoop::now() - t0).count(), prober_->health("wan1")->loss_pct);
+  EXPECT_EQ(prober_->health("wan1")->reason, "degraded: loss_pct");
+  EXPECT_GT(prober_->health("wan1")->loss_pct, 20.0);
+  set_peer_drop(false);
+  t0 = EventLoop::now();
+  // Stays degraded until the 100-probe loss windows fall to 5%.
+  ASSERT_TRUE(run_until(
+      [&] {
+        EXPECT_NE(prober_->health("wan1")->state, HealthState::kUp);
+        return prober_->health("wan1")->loss_pct < 5.0;
+      },
+      5000ms));
+  std::printf("[measured] loss healed: loss %.1f%% after %.1f ms\n",
+              prober_->health("wan1")->loss_pct, Ms(EventLoop::now() - t0).count());
+  t0 = EventLoop::now();
+  ASSERT_TRUE(wait_state("wan1", HealthState::kUp, 1000ms));
+  std::printf("[measured] then up after %.1f ms\n", Ms(EventLoop::now() - t0).count());
 }
 
 }  // namespace

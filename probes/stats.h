@@ -1,9 +1,9 @@
-// ProbeStats: per-uplink measurements over decided probes (DESIGN §5).
+// ProbeStats: one probe target's measurements over decided probes (DESIGN §5).
 //
 //   last_rtt_ms  RTT of the latest reply
 //   rtt_ms       mean RTT over the last kRttWindow replies
 //   jitter_ms    RFC 3550 §6.4.1 style: J += (|D| - J) / 16, D = difference
-//                between consecutive replies' RTTs (across all targets)
+//                between consecutive replies' RTTs
 //   loss_pct     failed / decided over the last kLossWindow decided probes
 // Counters: sent (every attempt), received (in-time replies), failed
 // (timeouts and send errors). Pure; no clocks.
@@ -31,6 +31,9 @@ class ProbeStats {
   uint64_t sent() const { return sent_; }
   uint64_t received() const { return received_; }
   uint64_t failed() const { return failed_; }
+  bool has_rtt() const { return have_rtt_; }
+  size_t loss_window_size() const { return outcomes_.size(); }
+  size_t loss_window_failures() const { return outcome_failures_; }
 
  private:
   void record_outcome(bool answered);
