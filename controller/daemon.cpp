@@ -624,12 +624,39 @@ std::string Daemon::status_json() const {
     wj["rtt_ms"] = h ? h->rtt_ms : 0.0;
     wj["jitter_ms"] = h ? h->jitter_ms : 0.0;
     wj["loss_pct"] = h ? h->loss_pct : 0.0;
+    wj["sent"] = h ? h->sent : 0;
+    wj["received"] = h ? h->received : 0;
+    wj["failed"] = h ? h->failed : 0;
+    wj["targets"] = json::array();
+    for (const auto& t : prober_->targets(u.name)) {
+      json tj;
+      tj["target"] = t.target.to_string();
+      tj["method"] = to_string(t.method);
+      if (t.port != 0)
+        tj["port"] = t.port;
+      tj["rtt_ms"] = t.rtt_ms;
+      tj["jitter_ms"] = t.jitter_ms;
+      tj["loss_pct"] = t.loss_pct;
+      tj["sent"] = t.sent;
+      tj["received"] = t.received;
+      tj["failed"] = t.failed;
+      wj["targets"].push_back(tj);
+    }
     wj["gateway4"] = u.gateway4 ? json(u.gateway4->to_string()) : json(nullptr);
     wj["gateway6"] = u.gateway6 ? json(u.gateway6->to_string()) : json(nullptr);
     wj["mark"] = u.mark;
     wj["table"] = u.table;
     j["wans"].push_back(wj);
   }
+  ProberStats ps = prober_->stats();
+  j["prober"] = {{"sent", ps.sent},
+                 {"answered", ps.answered},
+                 {"failed", ps.failed},
+                 {"wakeups", ps.wakeups},
+                 {"lateness_samples", ps.lateness_samples},
+                 {"lateness_p50_ms", ps.lateness_p50_ms},
+                 {"lateness_p99_ms", ps.lateness_p99_ms},
+                 {"lateness_max_ms", ps.lateness_max_ms}};
   j["classes"] = json::array();
   for (size_t i = 0; i < desired_.classes.size(); ++i) {
     const auto& c = desired_.classes[i];
