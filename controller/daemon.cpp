@@ -175,6 +175,7 @@ Result<void> Daemon::adopt_policy(Policy policy) {
         prober_->set_carrier(w.name, link.carrier && link.admin_up);
     }
   }
+  arm_replan_timer();
   return ok();
 }
 
@@ -221,7 +222,7 @@ OwnedSlice Daemon::owned_slice() const {
   return s;
 }
 
-void Daemon::apply() {
+void Daemon::apply(bool timed) {
   PlanInput in;
   in.policy = &policy_;
   in.uplink_ids = &ids_.ids();
@@ -235,6 +236,14 @@ void Daemon::apply() {
     }
     const UplinkHealth* h = prober_->health(w.name);
     v.usable = h == nullptr || h->state != HealthState::kDown;
+    if (h != nullptr) {
+      v.degraded = h->state == HealthState::kDegraded;
+      if (h->received > 0) {  // before the first reply the figures are not measurements
+        v.rtt_ms = h->rtt_ms;
+        v.jitter_ms = h->jitter_ms;
+        v.loss_pct = h->loss_pct;
+      }
+    }
     if (v.ifindex != 0) {
       v.learned_gateway4 = find_default_gateway(main_default_routes_, v.ifindex, AF_INET,
                                                 policy_.ownership.route_protocol);
@@ -243,24 +252,38 @@ void Daemon::apply() {
     }
     in.uplinks[w.name] = v;
   }
-  DesiredState next = plan(in);
-  std::vector<std::string> errors;
+  DesiredState next = plan(in, plan_memory_, PlanClock::now());
+  plan_memory_ = next.memory;
 
-  // The data plane first: it is what moves traffic after a failure.
-  if (auto r = datapath_->program(next.datapath); !r) {
-    errors.push_back("data plane: " + r.error().to_string());
-  }
   for (size_t i = 0; i < next.classes.size(); ++i) {
     const auto& c = next.classes[i];
-    bool changed = !have_plan_ || i >= desired_.classes.size() ||
-                   desired_.classes[i].uplink != c.uplink || desired_.classes[i].name != c.name;
-    if (changed) {
+    const PlannedClass* before = nullptr;
+    if (have_plan_ && i < desired_.classes.size() && desired_.classes[i].name == c.name)
+      before = &desired_.classes[i];
+    if (before == nullptr || before->uplink != c.uplink || before->reason != c.reason) {
       PS_LOG(kInfo) << "class " << c.name << " -> " << c.uplink.value_or("last_resort") << " ("
                     << c.reason << ")";
     }
   }
+
+  // A timed re-plan that changed nothing the kernel sees costs no syscalls.
+  bool dataplane_same =
+      have_plan_ && dataplane_errors_.empty() && next.datapath == desired_.datapath;
+  bool kernel_same = have_plan_ && next.rules == desired_.rules && next.routes == desired_.routes;
+  if (timed && dataplane_same && kernel_same) {
+    desired_ = std::move(next);
+    arm_next_plan_timer();
+    return;
+  }
+
+  std::vector<std::string> errors;
+  // The data plane first: it is what moves traffic after a failure.
+  if (auto r = datapath_->program(next.datapath); !r) {
+    errors.push_back("data plane: " + r.error().to_string());
+  }
   desired_ = std::move(next);
   have_plan_ = true;
+  arm_next_plan_timer();
 
   // Data-plane and attach errors are ours to report; the kernel's rules and
   // routes are the sync state machine's (it retries failed objects with backoff).
@@ -268,8 +291,55 @@ void Daemon::apply() {
   attach_lan_interfaces();
   for (const auto& e : dataplane_errors_)
     PS_LOG(kError) << e;
-  sync_.set_desired(DesiredKernel{.rules = desired_.rules, .routes = desired_.routes});
+  // An event-driven apply always marks the sync dirty: the event (a link
+  // coming up, drift in our slice) may be what a failing object waits for.
+  if (!timed || !kernel_same)
+    sync_.set_desired(DesiredKernel{.rules = desired_.rules, .routes = desired_.routes});
   run_sync();
+}
+
+void Daemon::arm_next_plan_timer() {
+  if (next_plan_timer_ && next_plan_armed_at_ == desired_.next_plan_at)
+    return;  // timed re-plans mostly keep the same deadline: no new timerfd
+  if (next_plan_timer_) {
+    loop_->cancel_timer(*next_plan_timer_);
+    next_plan_timer_.reset();
+  }
+  if (!desired_.next_plan_at)
+    return;
+  auto delay = std::max(EventLoop::Duration(0), std::chrono::duration_cast<EventLoop::Duration>(
+                                                    *desired_.next_plan_at - PlanClock::now()));
+  auto t = loop_->add_timer(delay, {}, [this] {
+    next_plan_timer_.reset();  // one-shot: already gone from the loop
+    apply(/*timed=*/true);
+  });
+  if (t) {
+    next_plan_timer_ = *t;
+    next_plan_armed_at_ = desired_.next_plan_at;
+  } else {
+    PS_LOG(kError) << "re-plan timer: " << t.error().to_string();
+  }
+}
+
+void Daemon::arm_replan_timer() {
+  if (replan_timer_) {
+    loop_->cancel_timer(*replan_timer_);
+    replan_timer_.reset();
+  }
+  std::optional<uint32_t> interval_ms;
+  for (const auto& w : policy_.wans) {
+    if (!w.probes.empty() && (!interval_ms || w.health.interval_ms < *interval_ms))
+      interval_ms = w.health.interval_ms;
+  }
+  if (!interval_ms)
+    return;  // no figures to follow: every change comes with a health callback
+  auto period =
+      std::chrono::duration_cast<EventLoop::Duration>(std::chrono::milliseconds(*interval_ms));
+  auto t = loop_->add_timer(period, period, [this] { apply(/*timed=*/true); });
+  if (t)
+    replan_timer_ = *t;
+  else
+    PS_LOG(kError) << "periodic re-plan timer: " << t.error().to_string();
 }
 
 void Daemon::run_sync() {
@@ -662,10 +732,15 @@ std::string Daemon::status_json() const {
     const auto& c = desired_.classes[i];
     json cj;
     cj["name"] = c.name;
-    cj["strategy"] = i < policy_.classes.size() ? to_string(policy_.classes[i].strategy) : "";
+    cj["strategy"] = to_string(c.strategy);
     cj["uplink"] = c.uplink ? json(*c.uplink) : json(nullptr);
     cj["reason"] = c.reason;
     cj["mark"] = c.mark;
+    cj["members"] = json::array();
+    for (const auto& m : c.members)
+      cj["members"].push_back({{"uplink", m.uplink}, {"weight", m.weight}});
+    cj["sla_met"] = c.sla_met ? json(*c.sla_met) : json(nullptr);
+    cj["intent"] = c.intent;
     j["classes"].push_back(cj);
   }
   if (datapath_) {

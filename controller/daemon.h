@@ -8,6 +8,13 @@
 // the policy (an invalid one is rejected whole and the running one stays).
 // On exit the data plane and owned kernel state stay as last planned (hitless
 // restart) unless flush_on_exit.
+//
+// Planning: every input change (health, links, routes, reload) re-plans at
+// once. The strategies also need the probes' figures (rtt/jitter/loss), which
+// change without a health callback, so the daemon re-plans every smallest
+// health interval among the wans with probes, and once more at the plan's
+// next_plan_at (a hold-down or latency sustain running out). Those timed
+// re-plans touch the data plane and the kernel only when the plan changed.
 #pragma once
 
 #include <chrono>
@@ -58,7 +65,12 @@ class Daemon {
 
   Result<void> start(Policy policy);
   Result<void> adopt_policy(Policy policy);
-  void apply();  // plan, program the data plane, reconcile the kernel
+  // Plan, program the data plane, reconcile the kernel. A timed re-plan
+  // (`timed`) skips the data plane and the sync state machine when the plan's
+  // datapath, rules and routes are what they were (no syscalls, no dump).
+  void apply(bool timed = false);
+  void arm_replan_timer();     // the periodic metrics re-plan, per policy
+  void arm_next_plan_timer();  // the single-shot re-plan at desired_.next_plan_at
   void schedule_reconcile();
   void run_sync();  // one reconcile pass if due; arms the retry timer
   Result<void> resync_from_kernel();
@@ -101,8 +113,12 @@ class Daemon {
 
   DesiredState desired_;
   bool have_plan_ = false;
-  std::vector<std::string> dataplane_errors_;  // of the last apply()
-  SyncStateMachine sync_;                      // the kernel's rules and routes
+  PlannerMemory plan_memory_;                          // the last plan's; kept across reloads
+  std::optional<EventLoop::TimerId> replan_timer_;     // periodic, for the figures
+  std::optional<EventLoop::TimerId> next_plan_timer_;  // single-shot, at next_plan_at
+  std::optional<PlanTime> next_plan_armed_at_;         // the deadline next_plan_timer_ has
+  std::vector<std::string> dataplane_errors_;          // of the last apply()
+  SyncStateMachine sync_;                              // the kernel's rules and routes
   std::optional<EventLoop::TimerId> sync_timer_;
   uint64_t overruns_ = 0;
   std::optional<EventLoop::TimerId> reconcile_timer_;

@@ -3,6 +3,8 @@
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 
+#include "controller/strategy.h"
+
 namespace pathsteer {
 
 uint32_t mark_shift(uint32_t mark_mask) {
@@ -68,6 +70,10 @@ std::optional<IpAddr> effective_gateway(const Wan& wan, const UplinkView& view, 
 }  // namespace
 
 DesiredState plan(const PlanInput& in) {
+  return plan(in, PlannerMemory{}, PlanTime{});
+}
+
+DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now) {
   const Policy& policy = *in.policy;
   const Ownership& own = policy.ownership;
   DesiredState out;
@@ -91,6 +97,7 @@ DesiredState plan(const PlanInput& in) {
     u.gateway4 = effective_gateway(wan, view, AF_INET);
     u.gateway6 = effective_gateway(wan, view, AF_INET6);
     u.usable = u.usable && (u.gateway4 || u.gateway6);
+    u.degraded = view.degraded;
     out.uplinks.push_back(u);
   }
   for (const auto& u : out.uplinks) {
@@ -112,24 +119,44 @@ DesiredState plan(const PlanInput& in) {
 
   out.datapath.mark_mask = own.mark_mask;
   for (const auto& cls : policy.classes) {
+    auto override_it = in.overrides.find(cls.name);
+    const ClassOverride* ov = override_it == in.overrides.end() ? nullptr : &override_it->second;
+    ClassRequest req;
+    req.strategy = ov && ov->sla ? Strategy::kSla : cls.strategy;
+    req.sla = ov && ov->sla ? ov->sla : cls.sla;
+    req.hold_down_s = ov ? 0 : cls.hold_down_s;  // an operator's intent is not held down
+    for (const auto& name : ov && ov->paths ? *ov->paths : cls.paths) {
+      auto it = by_name.find(name);
+      const Wan* wan = policy.find_wan(name);
+      if (it == by_name.end() || wan == nullptr)
+        continue;
+      auto view = in.uplinks.find(name);
+      bool seen = view != in.uplinks.end();
+      req.paths.push_back(PathState{
+          .name = name,
+          .usable = it->second->usable,
+          .rtt_ms = seen ? view->second.rtt_ms : std::nullopt,
+          .jitter_ms = seen ? view->second.jitter_ms : std::nullopt,
+          .loss_pct = seen ? view->second.loss_pct : std::nullopt,
+          .weight = wan->weight,
+          .cost = wan->cost,
+      });
+    }
+    auto mem_it = prev.classes.find(cls.name);
+    ClassChoice choice = choose(req, mem_it == prev.classes.end() ? nullptr : &mem_it->second, now);
+
     PlannedClass pc;
     pc.name = cls.name;
-    // Failover (the only strategy of the skeleton; the others choose the same
-    // way until the controller issue gives them their own logic): the first
-    // usable path in preference order.
-    for (size_t i = 0; i < cls.paths.size(); ++i) {
-      auto it = by_name.find(cls.paths[i]);
-      if (it == by_name.end() || !it->second->usable)
-        continue;
-      pc.uplink = it->second->name;
-      pc.mark = it->second->mark;
-      pc.reason = i == 0 ? kReasonPreferred : kReasonPreferredDown;
-      break;
-    }
-    if (!pc.uplink) {
-      pc.mark = last_resort_mark;
-      pc.reason = kReasonAllDown;
-    }
+    pc.strategy = req.strategy;
+    pc.uplink = choice.uplink;
+    pc.mark = choice.uplink ? by_name.at(*choice.uplink)->mark : last_resort_mark;
+    pc.reason = choice.uplink && ov ? kReasonIntent : choice.reason;
+    pc.members = std::move(choice.members);
+    pc.sla_met = choice.sla_met;
+    pc.intent = ov != nullptr;
+    out.memory.classes[cls.name] = std::move(choice.memory);
+    if (choice.wake_at && (!out.next_plan_at || *choice.wake_at < *out.next_plan_at))
+      out.next_plan_at = choice.wake_at;
     DatapathClass dc;
     dc.name = cls.name;
     dc.match = cls.match;

@@ -1,6 +1,8 @@
-// The planner: plan(policy, observed, now) -> DesiredState. Pure: no I/O, no
-// clock reads, no globals; the same inputs always give the same plan, so it is
-// unit-tested without a kernel (DESIGN §1, §6).
+// The planner: plan(input, memory, now) -> DesiredState (whose `memory` is fed
+// to the next call). Pure: no I/O, no clock reads, no globals; the same inputs
+// always give the same plan, so it is unit-tested without a kernel (DESIGN §1,
+// §6). Per-class strategies (failover, balance, lowest-latency, sla) and their
+// rules are in controller/strategy.h.
 //
 // Numbering (from the persisted UplinkIds, never from file order):
 //   uplink n:  mark  = n << ctz(mark_mask)             (must fit in the mask)
@@ -15,6 +17,7 @@
 // interface does not exist gets its rules (so the plan is stable) but no routes.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -34,12 +37,55 @@ struct UplinkView {
   bool usable = true;                      // health: not down (unknown counts as usable)
   std::optional<IpAddr> learned_gateway4;  // for `gateway: auto`
   std::optional<IpAddr> learned_gateway6;
+  // Health quality (probes/prober.h UplinkHealth). A degraded uplink is still
+  // usable; the strategies that look at quality see its metrics. nullopt: not
+  // measured (no probes, or no reply yet): it never meets an SLA constraint
+  // and sorts last for lowest-latency.
+  bool degraded = false;
+  std::optional<double> rtt_ms;
+  std::optional<double> jitter_ms;
+  std::optional<double> loss_pct;
+};
+
+using PlanClock = std::chrono::steady_clock;
+using PlanTime = PlanClock::time_point;
+
+// An intent (DESIGN §6) as the planner sees it: each set field replaces the
+// class's own for as long as the caller passes it. An `sla` makes the class
+// plan with strategy sla. Moves an intent causes are never held down. The
+// class's reason becomes kReasonIntent unless no path is usable (all-down).
+// Paths naming no wan (or a wan without an id) are skipped.
+struct ClassOverride {
+  std::optional<std::vector<std::string>> paths;
+  std::optional<SlaSpec> sla;
+  friend bool operator==(const ClassOverride&, const ClassOverride&) = default;
 };
 
 struct PlanInput {
   const Policy* policy = nullptr;
   const std::map<std::string, uint32_t>* uplink_ids = nullptr;  // name -> n, from UplinkIds
   std::map<std::string, UplinkView> uplinks;                    // by wan name
+  std::map<std::string, ClassOverride> overrides;               // by class name
+};
+
+// What one class's plan remembers for the next (all times are `now`s passed
+// to plan()). Continuity ("usable for 2 s") is judged from the plans the
+// caller makes: it must re-plan whenever an UplinkView changes.
+struct ClassMemory {
+  std::optional<std::string> uplink;    // the chosen uplink (nullopt: last_resort)
+  PlanTime since{};                     // when `uplink` was chosen
+  std::optional<PlanTime> last_switch;  // the last change of `uplink` (not the first plan)
+  // Per path: start of its current run of being good (failover: usable; sla:
+  // usable and meeting every constraint). Paths not good now are absent.
+  std::map<std::string, PlanTime> good_since;
+  // lowest-latency: per path, since when it has beaten `uplink` by the margin.
+  std::map<std::string, PlanTime> better_since;
+  friend bool operator==(const ClassMemory&, const ClassMemory&) = default;
+};
+
+struct PlannerMemory {
+  std::map<std::string, ClassMemory> classes;  // by class name; only the policy's classes
+  friend bool operator==(const PlannerMemory&, const PlannerMemory&) = default;
 };
 
 struct PlannedUplink {
@@ -50,20 +96,40 @@ struct PlannedUplink {
   int ifindex = 0;
   bool admin_up = false;
   bool usable = false;
+  bool degraded = false;
   std::optional<IpAddr> gateway4;  // effective (explicit or learned)
   std::optional<IpAddr> gateway6;
 };
 
-// Stable reason codes; part of the status API.
-inline constexpr const char* kReasonPreferred = "preferred";
-inline constexpr const char* kReasonPreferredDown = "preferred-down";
-inline constexpr const char* kReasonAllDown = "all-down";
+// Stable reason codes; part of the status API. Why a class is where it is:
+inline constexpr const char* kReasonPreferred = "preferred";           // failover: first path
+inline constexpr const char* kReasonPreferredDown = "preferred-down";  // failover: a later path
+inline constexpr const char* kReasonHoldDown = "hold-down";  // a better path waits out hold_down_s
+inline constexpr const char* kReasonBalance = "balance";     // balance: heaviest live member
+inline constexpr const char* kReasonLowestLatency = "lowest-latency";
+inline constexpr const char* kReasonSlaMet = "sla-met";      // sla: the uplink meets the SLA
+inline constexpr const char* kReasonSlaUnmet = "sla-unmet";  // sla: best effort, none meets it
+inline constexpr const char* kReasonAllDown = "all-down";    // no usable path: last_resort
+inline constexpr const char* kReasonIntent = "intent";       // an override decided the paths/sla
+
+// A balance member: a live path and its wan's weight (weight 0 is never a member).
+struct PlannedMember {
+  std::string uplink;
+  uint32_t weight = 0;
+  friend bool operator==(const PlannedMember&, const PlannedMember&) = default;
+};
 
 struct PlannedClass {
   std::string name;
-  std::optional<std::string> uplink;  // nullopt: last_resort applies
+  Strategy strategy = Strategy::kFailover;  // effective (an override's sla makes it kSla)
+  std::optional<std::string> uplink;        // nullopt: last_resort applies
   uint32_t mark = 0;
   std::string reason;
+  // balance: the weighted live set, in path order. Until the data plane has a
+  // flow table the mark carries `uplink` only (the per-flow split comes with it).
+  std::vector<PlannedMember> members;
+  std::optional<bool> sla_met;  // sla only: whether `uplink` meets every constraint
+  bool intent = false;          // an override was applied
 };
 
 struct DesiredState {
@@ -72,6 +138,10 @@ struct DesiredState {
   std::vector<Rule> rules;
   std::vector<Route> routes;
   DatapathPlan datapath;
+  PlannerMemory memory;  // pass to the next plan()
+  // The earliest time at which this plan would change with unchanged input (a
+  // hold-down or a lowest-latency sustain running out): re-plan then.
+  std::optional<PlanTime> next_plan_at;
 };
 
 // The mark value and rule priority layout for uplink number n.
@@ -79,6 +149,10 @@ uint32_t mark_shift(uint32_t mark_mask);
 uint32_t mark_for(const Ownership& own, uint32_t n);
 uint32_t max_uplink_id(const Ownership& own);  // highest n usable for an uplink
 
+// `prev` is the previous plan's `memory` (empty at start: every class then
+// takes its best path at once). `now` must not go backwards between calls.
+DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now);
+// No memory, now = epoch: every class as if planned for the first time.
 DesiredState plan(const PlanInput& in);
 
 }  // namespace pathsteer
