@@ -292,3 +292,34 @@ TEST(ProbeStats, LossOverLastHundredDecidedProbes) {
 
 }  // namespace
 }  // namespace pathsteer
+
+namespace pathsteer {
+namespace {
+
+TEST(LatencyHistogram, PercentilesAreBucketUpperEdgesOverEverySample) {
+  LatencyHistogram h;
+  EXPECT_EQ(h.percentile(0.99), 0.0);  // empty
+  for (int i = 0; i < 990; ++i)
+    h.add(0.12);  // bucket (0.10, 0.15]
+  for (int i = 0; i < 10; ++i)
+    h.add(7.01);
+  EXPECT_EQ(h.count(), 1000u);
+  EXPECT_NEAR(h.percentile(0.5), 0.15, 1e-9);
+  EXPECT_NEAR(h.percentile(0.99), 0.15, 1e-9);   // the 990th sample of 1,000
+  EXPECT_NEAR(h.percentile(0.999), 7.01, 1e-9);  // capped at the true maximum
+  EXPECT_DOUBLE_EQ(h.max_ms(), 7.01);
+
+  LatencyHistogram early;  // sends ahead of their deadline: negative lateness
+  early.add(-2.0);
+  early.add(-30.0);  // below the range: the underflow bucket
+  EXPECT_DOUBLE_EQ(early.max_ms(), -2.0);
+  EXPECT_EQ(early.percentile(0.0), LatencyHistogram::kMinMs);
+  EXPECT_LE(early.percentile(1.0), -2.0);
+
+  LatencyHistogram late;
+  late.add(120.0);  // above the range: the overflow bucket reports the maximum
+  EXPECT_DOUBLE_EQ(late.percentile(0.99), 120.0);
+}
+
+}  // namespace
+}  // namespace pathsteer

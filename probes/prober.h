@@ -34,8 +34,17 @@
 // i * interval / N inside the interval, so sends are spread evenly instead of
 // bursting. When the timer fires, every probe due within kSendSlack is sent,
 // so a probe may leave up to kSendSlack early (lateness < 0) and the loop
-// wakes at most about once per kSendSlack. If the loop stalled for more than
-// one interval, the rounds missed entirely are skipped, not sent in a burst.
+// wakes at most about once per kSendSlack however many targets there are
+// (1,000 targets x 10/s: ~250 wakeups/s instead of 10,000). If the loop
+// stalled for more than one interval, the rounds missed entirely are skipped,
+// not sent in a burst.
+//
+// Replies: icmp and udp sockets are not in epoll; they are drained on every
+// timer wakeup, and while datagram probes are in flight the timer fires at
+// least every kReplyPoll. So a reply (or an ICMP error) is taken at most
+// kReplyPoll after it arrived, one wakeup serves many replies, and RTTs are
+// unaffected (kernel receive timestamps); round decisions and error
+// fast-fail may lag by up to kReplyPoll. tcp probes stay in epoll.
 //
 // Rounds: a probe fails when its reply has not arrived within timeout_ms, on
 // an ICMP error / RST, or when sending fails. A round is decided as soon as
@@ -81,6 +90,7 @@
 #include "common/result.h"
 #include "controller/policy.h"
 #include "probes/health.h"
+#include "probes/stats.h"
 
 namespace pathsteer {
 
@@ -117,9 +127,11 @@ struct TargetHealth {
   uint64_t sent = 0, received = 0, failed = 0;
 };
 
-// Scheduling figures over all uplinks, for benchmarks. Lateness = time the
-// probe was handed to the kernel - its nominal send time, over the last
-// kLatenessSamples sends (negative: sent early, within kSendSlack).
+// Scheduling figures over all uplinks since the Prober was made, for
+// benchmarks. Lateness = time the probe was handed to the kernel - its
+// nominal send time (negative: sent early, within kSendSlack), over every
+// send, from a LatencyHistogram (probes/stats.h: 0.05 ms buckets from -10 to
+// 50 ms; p50/p99 are bucket upper edges, max is exact).
 struct ProberStats {
   uint64_t sent = 0, answered = 0, failed = 0;
   uint64_t wakeups = 0;  // scheduler timer expirations handled
@@ -132,8 +144,8 @@ struct ProberStats {
 class Prober {
  public:
   using OnChange = std::function<void(const std::string& uplink, const UplinkHealth&)>;
-  static constexpr std::chrono::microseconds kSendSlack{1000};
-  static constexpr size_t kLatenessSamples = 10000;
+  static constexpr std::chrono::microseconds kSendSlack{4000};
+  static constexpr std::chrono::microseconds kReplyPoll{4000};
 
   Prober(EventLoop& loop, OnChange on_change);
   ~Prober();
@@ -172,8 +184,10 @@ class Prober {
   void service(Uplink& u, std::chrono::steady_clock::time_point now);
   void start_round(Uplink& u, std::chrono::steady_clock::time_point now);
   void send_probe(Uplink& u, size_t target, std::chrono::steady_clock::time_point due);
-  bool send_datagram(Uplink& u, size_t target, Probe& p);
+  bool send_datagram(Uplink& u, size_t target, Probe& p);  // queues into the outbox
+  void flush_sends(Uplink& u);                             // sendmmsg per socket
   bool start_tcp(Uplink& u, size_t target, Probe& p);
+  void poll_replies(Uplink& u);
   void on_readable(Uplink& u, int fd, bool udp, int family);
   void on_udp_error(Uplink& u, int fd);
   void on_tcp_event(Uplink& u, uint64_t probe_id);
@@ -193,8 +207,7 @@ class Prober {
   std::set<uint16_t> idents_in_use_;
   std::mt19937 rng_;
   ProberStats stats_;
-  std::vector<float> lateness_;  // ring of the last kLatenessSamples, ms
-  size_t lateness_next_ = 0;
+  LatencyHistogram lateness_;
 };
 
 }  // namespace pathsteer

@@ -1,5 +1,6 @@
 #include "probes/stats.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -43,6 +44,35 @@ double ProbeStats::loss_pct() const {
   if (outcomes_.empty())
     return 0;
   return 100.0 * static_cast<double>(outcome_failures_) / static_cast<double>(outcomes_.size());
+}
+
+void LatencyHistogram::add(double ms) {
+  size_t b = 0;
+  if (ms >= kMaxMs)
+    b = kBuckets + 1;
+  else if (ms >= kMinMs)
+    b = 1 + std::min(kBuckets - 1, static_cast<size_t>((ms - kMinMs) / kBucketMs));
+  ++buckets_[b];
+  max_ms_ = count_ == 0 ? ms : std::max(max_ms_, ms);
+  ++count_;
+}
+
+double LatencyHistogram::percentile(double q) const {
+  if (count_ == 0)
+    return 0;
+  auto rank = static_cast<uint64_t>(q * static_cast<double>(count_ - 1)) + 1;
+  uint64_t seen = 0;
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    seen += buckets_[b];
+    if (seen < rank)
+      continue;
+    if (b == 0)
+      return kMinMs;
+    if (b == kBuckets + 1)
+      return max_ms_;
+    return std::min(max_ms_, kMinMs + static_cast<double>(b) * kBucketMs);
+  }
+  return max_ms_;
 }
 
 }  // namespace pathsteer

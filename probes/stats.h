@@ -9,6 +9,7 @@
 // (timeouts and send errors). Pure; no clocks.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -47,6 +48,31 @@ class ProbeStats {
   uint64_t sent_ = 0;
   uint64_t received_ = 0;
   uint64_t failed_ = 0;
+};
+
+// Cumulative histogram of a latency-like figure in ms (the prober's send
+// lateness): fixed kBucketMs buckets over [kMinMs, kMaxMs), an underflow and
+// an overflow bucket, the exact maximum. Constant memory, O(1) add; a
+// percentile is the upper edge of its bucket (kMaxMs... reports the maximum).
+class LatencyHistogram {
+ public:
+  static constexpr double kMinMs = -10.0;
+  static constexpr double kMaxMs = 50.0;
+  static constexpr double kBucketMs = 0.05;
+
+  void add(double ms);
+  uint64_t count() const { return count_; }
+  double max_ms() const { return max_ms_; }
+  // q in [0, 1]; 0 when empty.
+  double percentile(double q) const;
+
+ private:
+  static constexpr size_t kBuckets = 1200;  // (kMaxMs - kMinMs) / kBucketMs
+  static_assert(kBuckets * kBucketMs > kMaxMs - kMinMs - kBucketMs / 2 &&
+                kBuckets * kBucketMs < kMaxMs - kMinMs + kBucketMs / 2);
+  std::array<uint64_t, kBuckets + 2> buckets_{};  // [0] underflow, [kBuckets + 1] overflow
+  uint64_t count_ = 0;
+  double max_ms_ = 0;
 };
 
 }  // namespace pathsteer
