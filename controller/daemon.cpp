@@ -212,7 +212,10 @@ const Wan* Daemon::wan_by_interface(const std::string& ifname) const {
 }
 
 OwnedSlice Daemon::owned_slice() const {
-  const auto& own = policy_.ownership;
+  return slice_of(policy_.ownership);
+}
+
+OwnedSlice Daemon::slice_of(const Ownership& own) {
   OwnedSlice s;
   s.rule_priority_lo = own.rule_priority_base;
   s.rule_priority_hi = own.rule_priority_base + 1000;
@@ -636,11 +639,41 @@ void Daemon::reload() {
       PS_LOG(kError) << e.to_string();
     return;
   }
+  const Ownership before = policy_.ownership;
   if (auto r = adopt_policy(std::get<Policy>(std::move(parsed))); !r) {
     PS_LOG(kError) << "reload failed: " << r.error().to_string();
     return;
   }
   apply();
+  if (!(before == policy_.ownership))
+    release_slice(before);
+}
+
+// After a reload moved our slice (another priority band, table range or
+// protocol), what we own in the old slice is ours to remove: everything there
+// except what the new plan itself wants (when the slices overlap).
+void Daemon::release_slice(const Ownership& old) {
+  OwnedSlice slice = slice_of(old);
+  DesiredKernel keep;
+  for (const auto& r : desired_.rules) {
+    if (slice.owns(r))
+      keep.rules.push_back(r);
+  }
+  for (const auto& r : desired_.routes) {
+    if (slice.owns(r))
+      keep.routes.push_back(r);
+  }
+  auto report = Reconciler().reconcile(*nl_, keep, slice);
+  if (!report) {
+    PS_LOG(kError) << "releasing the old slice: " << report.error().to_string();
+    return;
+  }
+  for (const auto& f : report->failed)
+    PS_LOG(kError) << "releasing the old slice: " << f.result.error().to_string();
+  PS_LOG(kInfo) << "ownership changed: removed " << report->applied.size()
+                << " object(s) from the old slice (rules " << slice.rule_priority_lo << "-"
+                << slice.rule_priority_hi - 1 << ", tables " << slice.table_lo << "-"
+                << slice.table_hi - 1 << ", protocol " << int{slice.protocol} << ")";
 }
 
 void Daemon::handle_http(const HttpRequest& req, HttpServer::Reply reply) {

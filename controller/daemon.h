@@ -88,6 +88,8 @@ class Daemon {
   void handle_http(const HttpRequest& req, HttpServer::Reply reply);
   std::string status_json() const;
   OwnedSlice owned_slice() const;
+  static OwnedSlice slice_of(const Ownership& own);
+  void release_slice(const Ownership& old);  // after a reload moved our slice
   const Wan* wan_by_interface(const std::string& ifname) const;
 
   DaemonOptions opts_;
