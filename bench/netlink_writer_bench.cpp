@@ -31,6 +31,7 @@
 #include <tuple>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "common/net.h"
 #include "netlink/reconcile.h"
 #include "netlink/socket.h"
@@ -262,18 +263,7 @@ bool sh(const std::string& cmd) {
   return run_command({"sh", "-c", cmd});
 }
 
-std::string first_line_of(const std::string& cmd) {
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[256];
-    if (std::fgets(buf, sizeof(buf), p))
-      out = buf;
-    pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
-    out.pop_back();
-  return out.empty() ? "unknown" : out;
-}
+using bench::first_line_of;
 
 // ---- writers -----------------------------------------------------------------
 

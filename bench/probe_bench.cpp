@@ -40,6 +40,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_util.h"
+
 namespace pathsteer {
 namespace {
 
@@ -138,18 +140,7 @@ void sh(const std::string& cmd) {
     die("command failed (" + std::to_string(rc) + "): " + cmd);
 }
 
-std::string first_line_of(const std::string& cmd) {
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[256];
-    if (std::fgets(buf, sizeof(buf), p))
-      out = buf;
-    pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
-    out.pop_back();
-  return out.empty() ? "unknown" : out;
-}
+using bench::first_line_of;
 
 std::string target_addr(uint32_t i) {
   return "10.100." + std::to_string(i / 256) + "." + std::to_string(i % 256);

@@ -332,6 +332,7 @@ class Parser {
   std::optional<size_t> choice(const Field& f, Keys names);
   template <typename T>
   void set_u32(const Field& map, std::string_view key, T& out, int64_t lo, int64_t hi = kU32Max);
+  std::optional<std::vector<Field>> scalar_or_list(const Field& f);
   std::optional<std::vector<PortRange>> ports(const Field& f);
   std::optional<std::vector<Prefix>> prefixes(const Field& f);
 
@@ -492,19 +493,24 @@ void Parser::set_u32(const Field& map, std::string_view key, T& out, int64_t lo,
   }
 }
 
+// A key that takes one value or a list of them: the items to check, or
+// nullopt after reporting a malformed list.
+std::optional<std::vector<Field>> Parser::scalar_or_list(const Field& f) {
+  if (!f.value.IsSequence())
+    return std::vector<Field>{f};
+  if (!expect_list(f))
+    return std::nullopt;
+  return items(f);
+}
+
 // "80", 80, "5060-5061,10000-20000", or a list of those.
 std::optional<std::vector<PortRange>> Parser::ports(const Field& f) {
-  std::vector<Field> parts;
-  if (f.value.IsSequence()) {
-    if (!expect_list(f))
-      return std::nullopt;
-    parts = items(f);
-  } else {
-    parts.push_back(f);
-  }
+  auto parts = scalar_or_list(f);
+  if (!parts)
+    return std::nullopt;
   std::vector<PortRange> out;
   bool ok = true;
-  for (const auto& part : parts) {
+  for (const auto& part : *parts) {
     if (!part.value.IsScalar()) {
       type_error(part, "a port or port range");
       ok = false;
@@ -544,17 +550,12 @@ std::optional<std::vector<PortRange>> Parser::ports(const Field& f) {
 
 // One prefix string or a list of them.
 std::optional<std::vector<Prefix>> Parser::prefixes(const Field& f) {
-  std::vector<Field> parts;
-  if (f.value.IsSequence()) {
-    if (!expect_list(f))
-      return std::nullopt;
-    parts = items(f);
-  } else {
-    parts.push_back(f);
-  }
+  auto parts = scalar_or_list(f);
+  if (!parts)
+    return std::nullopt;
   std::vector<Prefix> out;
   bool ok = true;
-  for (const auto& part : parts) {
+  for (const auto& part : *parts) {
     if (!part.value.IsScalar()) {
       type_error(part, "a prefix");
       ok = false;
