@@ -460,7 +460,10 @@ Result<SimulateResult> Datapath::simulate(std::span<const uint8_t> frame, uint32
     return system_error("run classifier on a " + std::to_string(frame.size()) + "-byte frame",
                         -err);
   }
-  return SimulateResult{.mark = ctx.mark, .retval = static_cast<int>(opts.retval)};
+  SimulateResult out{.mark = ctx.mark, .retval = static_cast<int>(opts.retval)};
+  if (ctx.cb[PS_CB_CLASS] != 0)
+    out.class_id = ctx.cb[PS_CB_CLASS] - 1;
+  return out;
 }
 
 Result<void> Datapath::unpin() {

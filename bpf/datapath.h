@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -68,8 +69,9 @@ struct DatapathCounters {
 
 // The verdict of one packet run through the loaded classifier.
 struct SimulateResult {
-  uint32_t mark = 0;  // skb->mark after the program
-  int retval = 0;     // TC action (always TC_ACT_UNSPEC: never ends the chain)
+  uint32_t mark = 0;                 // skb->mark after the program
+  int retval = 0;                    // TC action (always TC_ACT_UNSPEC: never ends the chain)
+  std::optional<uint32_t> class_id;  // the matching class (index in the plan); nullopt: none
 };
 
 class Datapath {

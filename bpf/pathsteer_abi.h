@@ -111,6 +111,10 @@ enum ps_gcnt {
   PS_GCNT_MAX = 8,
 };
 
+/* skb->cb slots the classifier writes for test runs (Datapath::simulate):
+ * cb[PS_CB_CLASS] = class_id + 1 of the matching class, 0 if none. */
+#define PS_CB_CLASS 0
+
 /* NOLINTEND(readability-identifier-naming) */
 
 #endif /* PATHSTEER_ABI_H */

@@ -3,12 +3,17 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -25,15 +30,24 @@ using namespace pathsteer;
 constexpr const char* kDefaultApi = "http://127.0.0.1:9370";
 
 void usage(FILE* out) {
-  std::fprintf(out,
-               "usage: pathsteer validate FILE\n"
-               "       pathsteer status [--json] [--api URL]\n"
-               "       pathsteer reflector [--listen ADDR:PORT]... [--verbose] [--log-every N]\n"
-               "The API URL defaults to %s (or $PATHSTEER_API).\n"
-               "The STAMP reflector (RFC 8762) listens on 0.0.0.0:862 and [::]:862 unless\n"
-               "--listen is given (repeatable); it logs every packet with --verbose, else a\n"
-               "summary every N reflected packets (default 1000), and stops on SIGINT/SIGTERM.\n",
-               kDefaultApi);
+  std::fprintf(
+      out,
+      "usage: pathsteer validate FILE\n"
+      "       pathsteer status [--json] [--api URL]\n"
+      "       pathsteer explain --src ADDR --dst ADDR [--proto P] [--sport N] [--dport N]\n"
+      "                         [--dscp D] [--json] [--api URL]\n"
+      "       pathsteer intent add --class C [--paths W1,W2] [--max-rtt-ms N]\n"
+      "                         [--max-jitter-ms N] [--max-loss-pct X] --ttl SECONDS\n"
+      "                         [--comment TEXT] [--json] [--api URL] [--token-file F]\n"
+      "       pathsteer intent list [--json] [--api URL]\n"
+      "       pathsteer intent del ID [--api URL] [--token-file F]\n"
+      "       pathsteer reflector [--listen ADDR:PORT]... [--verbose] [--log-every N]\n"
+      "The API URL defaults to %s (or $PATHSTEER_API); changes need the daemon's\n"
+      "bearer token, read from --token-file or $PATHSTEER_TOKEN_FILE.\n"
+      "The STAMP reflector (RFC 8762) listens on 0.0.0.0:862 and [::]:862 unless\n"
+      "--listen is given (repeatable); it logs every packet with --verbose, else a\n"
+      "summary every N reflected packets (default 1000), and stops on SIGINT/SIGTERM.\n",
+      kDefaultApi);
 }
 
 int cmd_validate(const std::vector<std::string>& args) {
@@ -119,6 +133,202 @@ int cmd_status(const std::vector<std::string>& args) {
     std::printf("error: %s\n", e.get<std::string>().c_str());
   for (const auto& c : j["conflicts"])
     std::printf("conflict: %s\n", c.get<std::string>().c_str());
+  return 0;
+}
+
+// Options shared by the API clients; the rest are left in `rest` as (flag, value) pairs.
+struct ClientOptions {
+  std::string api;
+  std::string token_file;
+  bool as_json = false;
+  std::vector<std::pair<std::string, std::string>> flags;  // --name value
+  std::vector<std::string> positional;
+};
+
+std::optional<ClientOptions> client_options(const std::vector<std::string>& args,
+                                            const std::vector<std::string>& valued) {
+  ClientOptions o;
+  const char* env_api = std::getenv("PATHSTEER_API");
+  o.api = env_api != nullptr ? env_api : kDefaultApi;
+  if (const char* t = std::getenv("PATHSTEER_TOKEN_FILE"))
+    o.token_file = t;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    bool has_value = i + 1 < args.size();
+    if (a == "--json") {
+      o.as_json = true;
+    } else if (a == "--api" && has_value) {
+      o.api = args[++i];
+    } else if (a == "--token-file" && has_value) {
+      o.token_file = args[++i];
+    } else if (std::find(valued.begin(), valued.end(), a) != valued.end() && has_value) {
+      o.flags.emplace_back(a, args[++i]);
+    } else if (!a.starts_with("--")) {
+      o.positional.push_back(a);
+    } else {
+      std::fprintf(stderr, "pathsteer: unknown option or missing value: %s\n", a.c_str());
+      return std::nullopt;
+    }
+  }
+  return o;
+}
+
+// Calls the API; prints the error (the body's message) and returns nullopt on failure.
+std::optional<nlohmann::json> api_call(const ClientOptions& o, const std::string& method,
+                                       const std::string& path, const std::string& body = {},
+                                       bool with_token = false) {
+  std::string token;
+  if (with_token) {
+    if (o.token_file.empty()) {
+      std::fprintf(stderr,
+                   "pathsteer: this change needs --token-file (or $PATHSTEER_TOKEN_FILE)\n");
+      return std::nullopt;
+    }
+    std::ifstream in(o.token_file);
+    if (!in || !std::getline(in, token) || token.empty()) {
+      std::fprintf(stderr, "pathsteer: cannot read a token from %s\n", o.token_file.c_str());
+      return std::nullopt;
+    }
+  }
+  auto reply = http_call(method, o.api + path, body, token);
+  if (!reply) {
+    std::fprintf(stderr, "pathsteer: %s\n", reply.error().to_string().c_str());
+    return std::nullopt;
+  }
+  auto j = reply->body.empty() ? nlohmann::json::object()
+                               : nlohmann::json::parse(reply->body, nullptr, false);
+  if (reply->status >= 300) {
+    std::string msg = reply->body;
+    if (!j.is_discarded() && j.contains("error"))
+      msg = j["error"].value("message", reply->body);
+    std::fprintf(stderr, "pathsteer: %s %s: HTTP %d: %s\n", method.c_str(), path.c_str(),
+                 reply->status, msg.c_str());
+    return std::nullopt;
+  }
+  if (j.is_discarded()) {
+    std::fprintf(stderr, "pathsteer: the daemon sent invalid JSON\n");
+    return std::nullopt;
+  }
+  return j;
+}
+
+int cmd_explain(const std::vector<std::string>& args) {
+  auto o = client_options(args, {"--src", "--dst", "--proto", "--sport", "--dport", "--dscp"});
+  if (!o || !o->positional.empty()) {
+    usage(stderr);
+    return 2;
+  }
+  nlohmann::json req = nlohmann::json::object();
+  for (const auto& [flag, value] : o->flags) {
+    std::string key = flag.substr(2);
+    bool numeric = !value.empty() && std::all_of(value.begin(), value.end(), ::isdigit);
+    if (numeric && key != "src" && key != "dst")
+      req[key] = std::stoul(value);
+    else
+      req[key] = value;
+  }
+  auto j = api_call(*o, "POST", "/v1/explain", req.dump());
+  if (!j)
+    return 1;
+  if (o->as_json) {
+    std::printf("%s\n", j->dump().c_str());
+    return 0;
+  }
+  auto str = [](const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : "-"; };
+  std::printf("class:  %s\nuplink: %s\nmark:   0x%x\ntable:  %s\naction: %s\n",
+              str((*j)["class"]).c_str(), str((*j)["uplink"]).c_str(), (*j)["mark"].get<uint32_t>(),
+              (*j)["table"].dump().c_str(), str((*j)["action"]).c_str());
+  for (const auto& r : (*j)["reasons"])
+    std::printf("  - %s\n", r.get<std::string>().c_str());
+  return 0;
+}
+
+void print_intent(const nlohmann::json& it) {
+  std::string what;
+  if (it["paths"].is_array()) {
+    what = "paths";
+    for (const auto& p : it["paths"])
+      what += " " + p.get<std::string>();
+  }
+  if (it["sla"].is_object())
+    what += (what.empty() ? "sla " : ", sla ") + it["sla"].dump();
+  long long left_s =
+      (it["expires_ms"].get<long long>() - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count()) /
+      1000;
+  std::printf("%-20s %-12s %6llds  %s%s%s\n", it["id"].get<std::string>().c_str(),
+              it["class"].get<std::string>().c_str(), std::max(0LL, left_s), what.c_str(),
+              it.value("applies", true) ? "" : "  (does not apply to this policy)",
+              it.value("comment", "").empty() ? "" : ("  # " + it.value("comment", "")).c_str());
+}
+
+int cmd_intent(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    usage(stderr);
+    return 2;
+  }
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  auto o = client_options(rest, {"--class", "--paths", "--max-rtt-ms", "--max-jitter-ms",
+                                 "--max-loss-pct", "--ttl", "--comment"});
+  if (!o) {
+    usage(stderr);
+    return 2;
+  }
+  if (args[0] == "list" && o->positional.empty() && o->flags.empty()) {
+    auto j = api_call(*o, "GET", "/v1/intents");
+    if (!j)
+      return 1;
+    if (o->as_json) {
+      std::printf("%s\n", j->dump().c_str());
+      return 0;
+    }
+    std::printf("%-20s %-12s %7s  %s\n", "ID", "CLASS", "LEFT", "OVERRIDE");
+    for (const auto& it : (*j)["intents"])
+      print_intent(it);
+    return 0;
+  }
+  if (args[0] == "del" && o->positional.size() == 1 && o->flags.empty()) {
+    return api_call(*o, "DELETE", "/v1/intents/" + o->positional[0], {}, true) ? 0 : 1;
+  }
+  if (args[0] != "add" || !o->positional.empty()) {
+    usage(stderr);
+    return 2;
+  }
+  nlohmann::json req = nlohmann::json::object();
+  try {
+    for (const auto& [flag, value] : o->flags) {
+      if (flag == "--class") {
+        req["class"] = value;
+      } else if (flag == "--paths") {
+        req["paths"] = nlohmann::json::array();
+        std::string item;
+        std::stringstream ss(value);
+        while (std::getline(ss, item, ','))
+          req["paths"].push_back(item);
+      } else if (flag == "--max-rtt-ms") {
+        req["sla"]["max_rtt_ms"] = std::stoul(value);
+      } else if (flag == "--max-jitter-ms") {
+        req["sla"]["max_jitter_ms"] = std::stoul(value);
+      } else if (flag == "--max-loss-pct") {
+        req["sla"]["max_loss_pct"] = std::stod(value);
+      } else if (flag == "--ttl") {
+        req["ttl_s"] = std::stoul(value);
+      } else if (flag == "--comment") {
+        req["comment"] = value;
+      }
+    }
+  } catch (const std::exception&) {
+    std::fprintf(stderr, "pathsteer: a numeric option has a non-numeric value\n");
+    return 2;
+  }
+  auto j = api_call(*o, "POST", "/v1/intents", req.dump(), true);
+  if (!j)
+    return 1;
+  if (o->as_json)
+    std::printf("%s\n", j->dump().c_str());
+  else
+    std::printf("%s\n", (*j)["id"].get<std::string>().c_str());
   return 0;
 }
 
@@ -237,6 +447,10 @@ static int run(int argc, char** argv) {
     return cmd_validate(args);
   if (cmd == "status")
     return cmd_status(args);
+  if (cmd == "explain")
+    return cmd_explain(args);
+  if (cmd == "intent")
+    return cmd_intent(args);
   if (cmd == "reflector")
     return cmd_reflector(args);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {

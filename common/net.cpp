@@ -1,5 +1,7 @@
 #include "common/net.h"
 
+#include <netinet/in.h>
+
 #include <arpa/inet.h>
 
 #include <charconv>
@@ -102,6 +104,24 @@ bool Prefix::contains(const IpAddr& a) const {
 
 std::string family_name(int family) {
   return family == AF_INET ? "inet" : family == AF_INET6 ? "inet6" : "unspec";
+}
+
+const char* ip_proto_name(uint8_t p) {
+  switch (p) {
+    case IPPROTO_TCP:
+      return "tcp";
+    case IPPROTO_UDP:
+      return "udp";
+    case IPPROTO_ICMP:
+      return "icmp";
+    case IPPROTO_ICMPV6:
+      return "icmpv6";
+    case IPPROTO_SCTP:
+      return "sctp";
+    case IPPROTO_GRE:
+      return "gre";
+  }
+  return nullptr;
 }
 
 }  // namespace pathsteer

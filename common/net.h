@@ -54,5 +54,7 @@ struct PortRange {
 };
 
 std::string family_name(int family);  // "inet" / "inet6"
+// "tcp", "udp", "icmp", "icmpv6", "sctp", "gre"; nullptr for other protocol numbers.
+const char* ip_proto_name(uint8_t proto);
 
 }  // namespace pathsteer

@@ -102,6 +102,8 @@ Result<void> Daemon::start(Policy policy) {
     return dp.take_error();
   datapath_ = std::move(*dp);
 
+  load_intents();
+
   prober_ = std::make_unique<Prober>(
       *loop_,
       [this](const std::string& uplink, const UplinkHealth& h) { on_uplink_health(uplink, h); });
@@ -177,6 +179,68 @@ Result<void> Daemon::adopt_policy(Policy policy) {
   }
   arm_replan_timer();
   return ok();
+}
+
+void Daemon::load_intents() {
+  intents_ = IntentStore(opts_.state_dir + "/intents.json");
+  if (auto r = intents_.load(); !r) {
+    // Keep the evidence rather than overwrite it with the next save.
+    std::string aside = intents_.path() + ".corrupt";
+    ::rename(intents_.path().c_str(), aside.c_str());
+    PS_LOG(kError) << r.error().to_string() << "; moved to " << aside
+                   << ", starting without intents";
+    intents_ = IntentStore(opts_.state_dir + "/intents.json");
+  }
+  auto expired = intents_.expire(WallClock::now());
+  for (const auto& it : expired)
+    PS_LOG(kInfo) << "intent " << it.id << " for class " << it.request.klass
+                  << " expired while stopped";
+  if (!expired.empty()) {
+    if (auto r = intents_.save(); !r)
+      PS_LOG(kError) << "saving intents: " << r.error().to_string();
+  }
+  for (const auto& it : intents_.intents())
+    PS_LOG(kInfo) << "intent " << it.id << " for class " << it.request.klass << " restored";
+  arm_intent_timer();
+}
+
+void Daemon::intents_changed() {
+  if (auto r = intents_.save(); !r) {
+    intents_error_ = "saving intents: " + r.error().to_string();
+    PS_LOG(kError) << intents_error_ << " (they apply, but a restart would lose them)";
+  } else {
+    intents_error_.clear();
+  }
+  arm_intent_timer();
+  apply();
+}
+
+void Daemon::arm_intent_timer() {
+  if (intent_timer_) {
+    loop_->cancel_timer(*intent_timer_);
+    intent_timer_.reset();
+  }
+  auto next = intents_.next_expiry();
+  if (!next)
+    return;
+  // Wall-clock deadline, steady-clock timer: re-checked on firing, so a clock
+  // step only delays or hastens the check, never loses an expiry.
+  auto delay = std::max(EventLoop::Duration(0),
+                        std::chrono::duration_cast<EventLoop::Duration>(*next - WallClock::now()));
+  auto t = loop_->add_timer(delay, {}, [this] {
+    intent_timer_.reset();
+    auto gone = intents_.expire(WallClock::now());
+    for (const auto& it : gone)
+      PS_LOG(kInfo) << "intent " << it.id << " for class " << it.request.klass << " expired";
+    if (gone.empty())
+      arm_intent_timer();
+    else
+      intents_changed();
+  });
+  if (t)
+    intent_timer_ = *t;
+  else
+    PS_LOG(kError) << "intent expiry timer: " << t.error().to_string();
 }
 
 Result<void> Daemon::resync_from_kernel() {
@@ -255,6 +319,7 @@ void Daemon::apply(bool timed) {
     }
     in.uplinks[w.name] = v;
   }
+  in.overrides = intents_.overrides(policy_);
   DesiredState next = plan(in, plan_memory_, PlanClock::now());
   plan_memory_ = next.memory;
 
@@ -676,20 +741,6 @@ void Daemon::release_slice(const Ownership& old) {
                 << slice.table_hi - 1 << ", protocol " << int{slice.protocol} << ")";
 }
 
-void Daemon::handle_http(const HttpRequest& req, HttpServer::Reply reply) {
-  if (req.path == "/healthz") {
-    if (req.method != "GET")
-      return reply(json_error(405, "method_not_allowed", "use GET"));
-    return reply(HttpResponse{.status = 200, .body = R"({"status":"ok"})"});
-  }
-  if (req.path == "/v1/status") {
-    if (req.method != "GET")
-      return reply(json_error(405, "method_not_allowed", "use GET"));
-    return reply(HttpResponse{.status = 200, .body = status_json()});
-  }
-  reply(json_error(404, "not_found", "no such endpoint: " + req.path));
-}
-
 std::string Daemon::status_json() const {
   using nlohmann::json;
   json j;
@@ -776,6 +827,11 @@ std::string Daemon::status_json() const {
     cj["intent"] = c.intent;
     j["classes"].push_back(cj);
   }
+  j["intents"] = json::array();
+  for (const auto& it : intents_.intents())
+    j["intents"].push_back(intent_json(it, &policy_));
+  if (!intents_error_.empty())
+    j["errors"].push_back(intents_error_);
   if (datapath_) {
     if (auto counters = datapath_->read_counters(); counters) {
       for (size_t i = 0; i < j["classes"].size() && i < counters->classes.size(); ++i) {

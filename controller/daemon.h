@@ -29,6 +29,7 @@
 #include "bpf/datapath.h"
 #include "common/event_loop.h"
 #include "common/fd.h"
+#include "controller/intents.h"
 #include "controller/planner.h"
 #include "controller/policy.h"
 #include "controller/uplink_ids.h"
@@ -85,7 +86,17 @@ class Daemon {
   void reload();
   void attach_lan_interfaces();
   void shutdown();
+  // REST API (controller/daemon_api.cpp).
   void handle_http(const HttpRequest& req, HttpServer::Reply reply);
+  bool authorized(const HttpRequest& req) const;
+  HttpResponse post_intent(const HttpRequest& req);
+  HttpResponse delete_intent(const std::string& id);
+  HttpResponse list_intents() const;
+  HttpResponse post_explain(const HttpRequest& req);
+  // Intents: load at start, expire on time, re-plan on every change.
+  void load_intents();
+  void intents_changed();  // save, re-plan, re-arm the expiry timer
+  void arm_intent_timer();
   std::string status_json() const;
   OwnedSlice owned_slice() const;
   static OwnedSlice slice_of(const Ownership& own);
@@ -127,6 +138,9 @@ class Daemon {
   std::optional<EventLoop::TimerId> resync_timer_;
   std::chrono::steady_clock::time_point last_resync_{};
   std::map<std::string, HealthState> last_health_;  // for down transitions (conntrack)
+  IntentStore intents_;
+  std::optional<EventLoop::TimerId> intent_timer_;
+  std::string intents_error_;  // the last failure to persist intents ("" if none)
 };
 
 }  // namespace pathsteer

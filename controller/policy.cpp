@@ -72,6 +72,33 @@ const char* to_string(LastResort r) {
   return spelling(kLastResorts, r);
 }
 
+std::optional<uint8_t> dscp_from_name(std::string_view s) {
+  std::string n(s);
+  std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (n == "ef")
+    return 46;
+  if (n.size() == 3 && n.starts_with("cs") && n[2] >= '0' && n[2] <= '7') {
+    return static_cast<uint8_t>((n[2] - '0') * 8);
+  }
+  if (n.size() == 4 && n.starts_with("af") && n[2] >= '1' && n[2] <= '4' && n[3] >= '1' &&
+      n[3] <= '3') {
+    return static_cast<uint8_t>((n[2] - '0') * 8 + (n[3] - '0') * 2);
+  }
+  return std::nullopt;
+}
+
+std::optional<uint8_t> proto_from_name(std::string_view s) {
+  if (s == "tcp")
+    return 6;
+  if (s == "udp")
+    return 17;
+  if (s == "icmp")
+    return 1;
+  if (s == "icmpv6")
+    return 58;
+  return std::nullopt;
+}
+
 namespace {
 
 constexpr uint16_t kStampPort = 862;
@@ -227,21 +254,6 @@ bool valid_ifname(std::string_view s) {
   return std::none_of(s.begin(), s.end(), [](char c) {
     return c == '/' || c == ':' || std::isspace(static_cast<unsigned char>(c));
   });
-}
-
-std::optional<uint8_t> dscp_from_name(std::string_view s) {
-  std::string n(s);
-  std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (n == "ef")
-    return 46;
-  if (n.size() == 3 && n.starts_with("cs") && n[2] >= '0' && n[2] <= '7') {
-    return static_cast<uint8_t>((n[2] - '0') * 8);
-  }
-  if (n.size() == 4 && n.starts_with("af") && n[2] >= '1' && n[2] <= '4' && n[3] >= '1' &&
-      n[3] <= '3') {
-    return static_cast<uint8_t>((n[2] - '0') * 8 + (n[3] - '0') * 2);
-  }
-  return std::nullopt;
 }
 
 // A value in the document with the key that introduced it (undefined for the

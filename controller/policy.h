@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -165,6 +166,10 @@ using PolicyResult = std::variant<Policy, std::vector<PolicyError>>;
 // `file_name` only labels the errors. Errors come sorted by position.
 PolicyResult parse_policy(const std::string& text, const std::string& file_name);
 PolicyResult parse_policy_file(const std::string& path);
+
+// The policy file's spellings, for other inputs (the API, the CLI).
+std::optional<uint8_t> dscp_from_name(std::string_view s);   // ef, afXY, csN (any case)
+std::optional<uint8_t> proto_from_name(std::string_view s);  // tcp, udp, icmp, icmpv6
 
 // The spellings used in the policy file.
 const char* to_string(Strategy s);

@@ -118,24 +118,6 @@ std::optional<ParsedEntry> parse_entry(const nlmsghdr* nlh) {
   return p;
 }
 
-const char* proto_name(uint8_t p) {
-  switch (p) {
-    case IPPROTO_TCP:
-      return "tcp";
-    case IPPROTO_UDP:
-      return "udp";
-    case IPPROTO_ICMP:
-      return "icmp";
-    case IPPROTO_ICMPV6:
-      return "icmpv6";
-    case IPPROTO_SCTP:
-      return "sctp";
-    case IPPROTO_GRE:
-      return "gre";
-  }
-  return nullptr;
-}
-
 std::string endpoint(const IpAddr& a, uint16_t port, bool has_ports) {
   std::string s = a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
   if (has_ports)
@@ -155,7 +137,7 @@ struct ConntrackSocket::Victim {
 };
 
 std::string ConntrackTuple::to_string() const {
-  const char* name = proto_name(protocol);
+  const char* name = ip_proto_name(protocol);
   std::string s = name != nullptr ? name : "proto " + std::to_string(protocol);
   bool ports = protocol == IPPROTO_TCP || protocol == IPPROTO_UDP || protocol == IPPROTO_SCTP ||
                protocol == IPPROTO_UDPLITE || protocol == IPPROTO_DCCP;

@@ -53,6 +53,9 @@ int ps_classifier(struct __sk_buff *skb)
 		return TC_ACT_UNSPEC;
 	}
 	ps_count(&ps_ccnt_v1, class_id, skb->len);
+	/* Tell BPF_PROG_TEST_RUN callers (explain) which class matched. cb is
+	 * per-qdisc scratch at TC: nothing after us reads it. */
+	skb->cb[PS_CB_CLASS] = class_id + 1;
 
 	act_key = gen * PS_MAX_CLASSES + class_id;
 	act = bpf_map_lookup_elem(&ps_act_v1, &act_key);

@@ -763,6 +763,49 @@ class Topology:
         finally:
             conn.close()
 
+    def http(self, method, path, body=None, token=None, timeout=5.0, headers=None):
+        """(status code, parsed JSON or None, raw bytes) of any API call inside the GW. `body`:
+        a dict/list (sent as JSON) or bytes/str (sent as is)."""
+        sock = in_netns(self.ns["gw"], lambda: socket.create_connection(
+            ("127.0.0.1", API_PORT), timeout=timeout))
+        conn = http.client.HTTPConnection("127.0.0.1", API_PORT, timeout=timeout)
+        conn.sock = sock
+        hdrs = dict(headers or {})
+        if token is not None:
+            hdrs["Authorization"] = f"Bearer {token}"
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        if body is not None:
+            hdrs.setdefault("Content-Type", "application/json")
+        try:
+            conn.request(method, path, body=body, headers=hdrs)
+            resp = conn.getresponse()
+            raw = resp.read()
+            try:
+                parsed = json.loads(raw) if raw else None
+            except ValueError:
+                parsed = None
+            return resp.status, parsed, raw
+        finally:
+            conn.close()
+
+    def write_token(self, token="s3cret-test-token"):
+        """Writes a mode-0600 token file for --token-file; returns (path, token)."""
+        path = os.path.join(self.tmpdir, "token")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
+        return path, token
+
+    def cli(self, binary, *args, check=True, timeout=30):
+        """Runs the `pathsteer` CLI inside the GW against the test daemon's API."""
+        cmd = ["nsenter", f"--net=/run/netns/{self.ns['gw']}", "--", binary, *args]
+        env = dict(os.environ, PATHSTEER_API=f"http://127.0.0.1:{API_PORT}")
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr}")
+        return proc
+
     def status(self):
         """GET /v1/status as a dict. Raises DaemonExited at once if the daemon died."""
         if self.daemon:

@@ -1,0 +1,213 @@
+#include "controller/intents.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace pathsteer {
+namespace {
+
+Policy test_policy() {
+  auto parsed = parse_policy(R"(version: 1
+lan_interfaces: [lan0]
+wans:
+  wan1: { interface: eth1, gateway: 192.0.2.1 }
+  wan2: { interface: eth2, gateway: 198.51.100.1 }
+classes:
+  voip:
+    match: [ { proto: udp, dport: 5060 } ]
+    paths: [wan1, wan2]
+  default:
+    paths: [wan1, wan2]
+)",
+                             "t.yaml");
+  EXPECT_TRUE(std::holds_alternative<Policy>(parsed));
+  return std::get<Policy>(parsed);
+}
+
+IntentRequest must_parse(const std::string& body) {
+  auto r = parse_intent_request(body);
+  if (auto* e = std::get_if<RequestError>(&r)) {
+    ADD_FAILURE() << body << ": " << e->message;
+    return {};
+  }
+  return std::get<IntentRequest>(r);
+}
+
+RequestError must_fail(const std::string& body) {
+  auto r = parse_intent_request(body);
+  EXPECT_TRUE(std::holds_alternative<RequestError>(r)) << body;
+  return std::holds_alternative<RequestError>(r) ? std::get<RequestError>(r) : RequestError{};
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/ps-intents-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+const WallTime kT0 = WallTime(std::chrono::seconds(1'800'000'000));
+
+TEST(IntentParse, FullRequest) {
+  auto r =
+      must_parse(R"({"class":"voip","paths":["wan2"],"sla":{"max_rtt_ms":80,"max_loss_pct":1.5},)"
+                 R"("ttl_s":600,"comment":"call"})");
+  EXPECT_EQ(r.klass, "voip");
+  ASSERT_TRUE(r.paths);
+  EXPECT_EQ(*r.paths, std::vector<std::string>{"wan2"});
+  ASSERT_TRUE(r.sla);
+  EXPECT_EQ(r.sla->max_rtt_ms, 80u);
+  EXPECT_EQ(r.sla->max_loss_pct, 1.5);
+  EXPECT_FALSE(r.sla->max_jitter_ms);
+  EXPECT_EQ(r.ttl_s, 600u);
+  EXPECT_EQ(r.comment, "call");
+}
+
+TEST(IntentParse, MalformedBodiesNameTheField) {
+  EXPECT_EQ(must_fail("{").fault, RequestFault::kMalformed);
+  EXPECT_EQ(must_fail("[]").fault, RequestFault::kMalformed);
+  EXPECT_NE(must_fail(R"({"paths":["wan1"],"ttl_s":5})").message.find("'class'"),
+            std::string::npos);
+  EXPECT_NE(must_fail(R"({"class":"voip","paths":["wan1"]})").message.find("'ttl_s'"),
+            std::string::npos);
+  EXPECT_NE(must_fail(R"({"class":"voip","ttl_s":5})").message.find("'paths' or 'sla'"),
+            std::string::npos);
+  EXPECT_NE(must_fail(R"({"class":"voip","paths":"wan1","ttl_s":5})").message.find("'paths'"),
+            std::string::npos);
+  EXPECT_NE(must_fail(R"({"class":"voip","paths":["wan1"],"ttl_s":-1})").message.find("ttl_s"),
+            std::string::npos);
+  EXPECT_NE(must_fail(R"({"class":"voip","paths":["wan1"],"ttl_s":1.5})").message.find("ttl_s"),
+            std::string::npos);
+  EXPECT_NE(must_fail(R"({"class":"voip","paths":["wan1"],"ttl_s":5,"pahts":[]})")
+                .message.find("'pahts'"),
+            std::string::npos);
+  EXPECT_NE(must_fail(R"({"class":"voip","sla":{"rtt":5},"ttl_s":5})").message.find("sla.rtt"),
+            std::string::npos);
+}
+
+TEST(IntentParse, TtlAboveTheMaximumIsInvalidNotMalformed) {
+  auto e = must_fail(R"({"class":"voip","paths":["wan1"],"ttl_s":99999999})");
+  EXPECT_EQ(e.fault, RequestFault::kInvalid);
+}
+
+TEST(IntentValidate, AgainstThePolicy) {
+  Policy p = test_policy();
+  EXPECT_FALSE(validate(must_parse(R"({"class":"voip","paths":["wan2"],"ttl_s":5})"), p));
+  auto e = validate(must_parse(R"({"class":"nosuch","paths":["wan2"],"ttl_s":5})"), p);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->fault, RequestFault::kInvalid);
+  EXPECT_NE(e->message.find("'nosuch'"), std::string::npos);
+  e = validate(must_parse(R"({"class":"voip","paths":["wan9"],"ttl_s":5})"), p);
+  ASSERT_TRUE(e);
+  EXPECT_NE(e->message.find("'wan9'"), std::string::npos);
+  e = validate(must_parse(R"({"class":"voip","paths":["wan1","wan1"],"ttl_s":5})"), p);
+  ASSERT_TRUE(e);
+  EXPECT_NE(e->message.find("twice"), std::string::npos);
+  EXPECT_TRUE(validate(must_parse(R"({"class":"voip","paths":[],"ttl_s":5})"), p));
+  EXPECT_TRUE(validate(must_parse(R"({"class":"voip","paths":["wan1"],"ttl_s":0})"), p));
+  EXPECT_TRUE(validate(must_parse(R"({"class":"voip","sla":{},"ttl_s":5})"), p));
+  EXPECT_TRUE(validate(must_parse(R"({"class":"voip","sla":{"max_loss_pct":101},"ttl_s":5})"), p));
+}
+
+TEST(IntentStore, OneIntentPerClassAndRemove) {
+  IntentStore s("/nonexistent/intents.json");
+  auto a = s.add(must_parse(R"({"class":"voip","paths":["wan2"],"ttl_s":60})"), kT0);
+  ASSERT_TRUE(std::holds_alternative<Intent>(a));
+  const Intent& ia = std::get<Intent>(a);
+  EXPECT_EQ(ia.id.size(), 18u);
+  EXPECT_EQ(ia.expires_ms - ia.created_ms, 60'000);
+  auto b = s.add(must_parse(R"({"class":"voip","paths":["wan1"],"ttl_s":60})"), kT0);
+  ASSERT_TRUE(std::holds_alternative<RequestError>(b));
+  EXPECT_EQ(std::get<RequestError>(b).fault, RequestFault::kConflict);
+  EXPECT_NE(std::get<RequestError>(b).message.find(ia.id), std::string::npos);
+  auto c = s.add(must_parse(R"({"class":"default","sla":{"max_rtt_ms":50},"ttl_s":60})"), kT0);
+  ASSERT_TRUE(std::holds_alternative<Intent>(c));
+  EXPECT_EQ(s.intents().size(), 2u);
+  EXPECT_FALSE(s.remove("i-nope"));
+  EXPECT_TRUE(s.remove(ia.id));
+  EXPECT_EQ(s.find(ia.id), nullptr);
+  EXPECT_EQ(s.intents().size(), 1u);
+}
+
+TEST(IntentStore, ExpiresOnTime) {
+  IntentStore s("/nonexistent/intents.json");
+  auto a = s.add(must_parse(R"({"class":"voip","paths":["wan2"],"ttl_s":10})"), kT0);
+  auto b = s.add(must_parse(R"({"class":"default","paths":["wan2"],"ttl_s":20})"), kT0);
+  ASSERT_TRUE(std::holds_alternative<Intent>(a) && std::holds_alternative<Intent>(b));
+  ASSERT_TRUE(s.next_expiry());
+  EXPECT_EQ(*s.next_expiry(), kT0 + std::chrono::seconds(10));
+  EXPECT_TRUE(s.expire(kT0 + std::chrono::milliseconds(9999)).empty());
+  auto gone = s.expire(kT0 + std::chrono::seconds(10));
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0].request.klass, "voip");
+  EXPECT_EQ(*s.next_expiry(), kT0 + std::chrono::seconds(20));
+  EXPECT_EQ(s.expire(kT0 + std::chrono::seconds(30)).size(), 1u);
+  EXPECT_FALSE(s.next_expiry());
+}
+
+TEST(IntentStore, OverridesOnlyForIntentsThatApply) {
+  Policy p = test_policy();
+  IntentStore s("/nonexistent/intents.json");
+  (void)s.add(must_parse(R"({"class":"voip","paths":["wan2"],"ttl_s":10})"), kT0);
+  (void)s.add(must_parse(R"({"class":"default","sla":{"max_rtt_ms":5},"ttl_s":10})"), kT0);
+  auto ov = s.overrides(p);
+  ASSERT_EQ(ov.size(), 2u);
+  EXPECT_EQ(ov["voip"].paths, std::vector<std::string>{"wan2"});
+  EXPECT_FALSE(ov["voip"].sla);
+  EXPECT_EQ(ov["default"].sla->max_rtt_ms, 5u);
+  // A reload drops wan2: the intent stays stored but no longer applies.
+  Policy smaller = p;
+  std::erase_if(smaller.wans, [](const Wan& w) { return w.name == "wan2"; });
+  EXPECT_FALSE(applies(s.intents()[0], smaller));
+  EXPECT_EQ(s.overrides(smaller).count("voip"), 0u);
+  EXPECT_EQ(s.overrides(smaller).count("default"), 1u);
+}
+
+TEST(IntentStore, SurvivesSaveAndLoad) {
+  TempDir dir;
+  IntentStore s(dir.file("intents.json"));
+  ASSERT_TRUE(s.load());  // missing file: empty
+  EXPECT_TRUE(s.intents().empty());
+  auto a = s.add(must_parse(R"({"class":"voip","paths":["wan2","wan1"],"sla":{"max_jitter_ms":9,)"
+                            R"("max_loss_pct":0.5},"ttl_s":600,"comment":"by test"})"),
+                 kT0);
+  ASSERT_TRUE(std::holds_alternative<Intent>(a));
+  ASSERT_TRUE(s.save());
+  IntentStore t(dir.file("intents.json"));
+  ASSERT_TRUE(t.load());
+  ASSERT_EQ(t.intents().size(), 1u);
+  const Intent& x = t.intents()[0];
+  const Intent& y = std::get<Intent>(a);
+  EXPECT_EQ(x.id, y.id);
+  EXPECT_EQ(x.created_ms, y.created_ms);
+  EXPECT_EQ(x.expires_ms, y.expires_ms);
+  EXPECT_EQ(x.request.paths, y.request.paths);
+  EXPECT_EQ(x.request.sla, y.request.sla);
+  EXPECT_EQ(x.request.comment, "by test");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("intents.json.tmp")));
+}
+
+TEST(IntentStore, CorruptFileIsAnErrorNotAnEmptyStore) {
+  TempDir dir;
+  for (const char* text : {"not json", R"({"version":2,"intents":[]})",
+                           R"({"version":1,"intents":[{"class":"voip"}]})"}) {
+    std::ofstream(dir.file("intents.json")) << text;
+    IntentStore s(dir.file("intents.json"));
+    auto r = s.load();
+    ASSERT_FALSE(r) << text;
+    EXPECT_NE(r.error().to_string().find("corrupt"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace pathsteer
