@@ -4,10 +4,12 @@
 #include <net/if.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -25,6 +27,8 @@ constexpr auto kReconcileDebounce = std::chrono::milliseconds(20);
 // changes that overruns the socket again and again costs at most one dump per
 // interval, and the last overrun is always followed by one.
 constexpr auto kResyncMinInterval = std::chrono::milliseconds(200);
+// How long the policy file must be quiet after a change before it is read.
+constexpr auto kPolicySettle = std::chrono::milliseconds(200);
 
 Result<std::string> read_token_file(const std::string& path) {
   struct stat st {};
@@ -49,6 +53,17 @@ Result<void> make_dir(const std::string& path) {
     return system_error("creating state directory " + path, errno);
   }
   return ok();
+}
+
+Result<std::string> read_policy_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return system_error("reading policy " + path, errno);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad())
+    return system_error("reading policy " + path, EIO);
+  return ss.str();
 }
 
 const char* health_name(const UplinkHealth* h) {
@@ -110,6 +125,9 @@ Result<void> Daemon::start(Policy policy) {
 
   if (auto r = adopt_policy(std::move(policy)); !r)
     return r;
+  if (auto text = read_policy_text(opts_.policy_path))
+    policy_text_ = *text;
+  watch_policy_file();
 
   sigset_t mask;
   sigemptyset(&mask);
@@ -687,7 +705,7 @@ void Daemon::on_signal() {
   signalfd_siginfo si{};
   while (::read(signal_fd_.get(), &si, sizeof(si)) == sizeof(si)) {
     if (si.ssi_signo == SIGHUP) {
-      reload();
+      reload(/*file_changed=*/false);
     } else {
       PS_LOG(kInfo) << "signal " << si.ssi_signo << ": stopping";
       loop_->stop();
@@ -695,23 +713,109 @@ void Daemon::on_signal() {
   }
 }
 
-void Daemon::reload() {
-  PS_LOG(kInfo) << "reloading " << opts_.policy_path;
-  auto parsed = parse_policy_file(opts_.policy_path);
+void Daemon::reload(bool file_changed) {
+  auto text = read_policy_text(opts_.policy_path);
+  if (!text) {
+    policy_errors_ = {text.error().to_string()};
+    ++policy_rejections_;
+    PS_LOG(kError) << "reload rejected; the running policy stays in force: "
+                   << text.error().to_string();
+    return;
+  }
+  if (file_changed && *text == policy_text_ && policy_errors_.empty())
+    return;  // rewritten with the same content (or our own PUT): nothing to do
+  PS_LOG(kInfo) << "reloading " << opts_.policy_path
+                << (file_changed ? " (the file changed)" : " (SIGHUP)");
+  reload_text(*text);
+}
+
+std::vector<PolicyError> Daemon::reload_text(const std::string& text) {
+  auto parsed = parse_policy(text, opts_.policy_path);
   if (auto* errs = std::get_if<std::vector<PolicyError>>(&parsed)) {
     PS_LOG(kError) << "reload rejected; the running policy stays in force:";
-    for (const auto& e : *errs)
+    ++policy_rejections_;
+    policy_errors_.clear();
+    for (const auto& e : *errs) {
       PS_LOG(kError) << e.to_string();
-    return;
+      policy_errors_.push_back(e.to_string());
+    }
+    return *errs;
   }
   const Ownership before = policy_.ownership;
   if (auto r = adopt_policy(std::get<Policy>(std::move(parsed))); !r) {
     PS_LOG(kError) << "reload failed: " << r.error().to_string();
-    return;
+    policy_errors_ = {r.error().to_string()};
+    ++policy_rejections_;
+    return {PolicyError{.file = opts_.policy_path, .message = r.error().to_string()}};
   }
+  policy_text_ = text;
+  policy_errors_.clear();
   apply();
   if (!(before == policy_.ownership))
     release_slice(before);
+  return {};
+}
+
+// Editors save by writing in place or by renaming a temp file over the
+// original, and config managers replace whole directories: watch the
+// directory for the file's name, and settle for a moment before reading so a
+// multi-step save is read once, complete.
+void Daemon::watch_policy_file() {
+  std::string path = opts_.policy_path;
+  auto slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  policy_basename_ = slash == std::string::npos ? path : path.substr(slash + 1);
+  inotify_ = Fd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+  if (!inotify_.valid()) {
+    PS_LOG(kWarn) << "inotify: " << std::strerror(errno) << "; reload with SIGHUP only";
+    return;
+  }
+  if (::inotify_add_watch(inotify_.get(), dir.c_str(),
+                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM) <
+      0) {
+    PS_LOG(kWarn) << "watching " << dir << ": " << std::strerror(errno)
+                  << "; reload with SIGHUP only";
+    inotify_ = Fd();
+    return;
+  }
+  auto r = loop_->add_fd(inotify_.get(), EPOLLIN, [this](uint32_t) { on_policy_dir_event(); });
+  if (!r)
+    PS_LOG(kWarn) << "watching the policy file: " << r.error().to_string();
+}
+
+void Daemon::on_policy_dir_event() {
+  alignas(inotify_event) char buf[4096];
+  bool ours = false, deleted = false;
+  for (;;) {
+    ssize_t n = ::read(inotify_.get(), buf, sizeof(buf));
+    if (n <= 0)
+      break;
+    for (char* p = buf; p < buf + n;) {
+      auto* ev = reinterpret_cast<inotify_event*>(p);
+      if (ev->len > 0 && policy_basename_ == ev->name) {
+        ours = true;
+        deleted = (ev->mask & (IN_DELETE | IN_MOVED_FROM)) != 0;
+      }
+      p += sizeof(inotify_event) + ev->len;
+    }
+  }
+  if (!ours)
+    return;
+  if (reload_debounce_)
+    loop_->cancel_timer(*reload_debounce_);
+  reload_debounce_.reset();
+  auto t = loop_->add_timer(kPolicySettle, {}, [this, deleted] {
+    reload_debounce_.reset();
+    if (deleted && ::access(opts_.policy_path.c_str(), F_OK) != 0) {
+      policy_errors_ = {opts_.policy_path + " was deleted; the running policy stays in force"};
+      ++policy_rejections_;
+      PS_LOG(kError) << policy_errors_.front();
+      return;
+    }
+    reload(/*file_changed=*/true);
+  });
+  if (t)
+    reload_debounce_ = *t;
 }
 
 // After a reload moved our slice (another priority band, table range or
@@ -747,11 +851,15 @@ std::string Daemon::status_json() const {
   j["version"] = PATHSTEER_VERSION;
   j["uptime_s"] = std::chrono::duration<double>(EventLoop::now() - started_at_).count();
   j["policy_generation"] = generation_;
+  j["policy_errors"] = policy_errors_;  // of the last rejected reload; empty when in force
+  j["policy_rejections"] = policy_rejections_;
   j["synced"] = sync_.state() == SyncState::kSynced && dataplane_errors_.empty();
   j["sync_state"] = to_string(sync_.state());
   std::vector<std::string> errors = dataplane_errors_;
   for (auto& e : sync_.errors())
     errors.push_back(std::move(e));
+  for (const auto& e : policy_errors_)
+    errors.push_back("policy: " + e);
   j["errors"] = errors;
   j["conflicts"] = json::array();
   for (const auto& c : sync_.conflicts())

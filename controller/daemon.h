@@ -83,7 +83,14 @@ class Daemon {
   void request_resync();
   void on_route(const Route& route, bool deleted, bool replaced);
   void on_signal();
-  void reload();
+  // Reloads the policy file; `file_changed`: from the file watch (skipped when
+  // the content is what is in force), else SIGHUP.
+  void reload(bool file_changed);
+  // Validates, plans and applies a policy text; returns its errors (empty: in
+  // force). A rejected text leaves the running policy in force.
+  std::vector<PolicyError> reload_text(const std::string& text);
+  void watch_policy_file();
+  void on_policy_dir_event();
   void attach_lan_interfaces();
   void shutdown();
   // REST API (controller/daemon_api.cpp).
@@ -138,6 +145,12 @@ class Daemon {
   std::optional<EventLoop::TimerId> resync_timer_;
   std::chrono::steady_clock::time_point last_resync_{};
   std::map<std::string, HealthState> last_health_;  // for down transitions (conntrack)
+  std::string policy_text_;                         // the text in force
+  std::vector<std::string> policy_errors_;          // of the last rejected reload
+  uint64_t policy_rejections_ = 0;                  // reloads rejected so far
+  Fd inotify_;
+  std::string policy_basename_;
+  std::optional<EventLoop::TimerId> reload_debounce_;
   IntentStore intents_;
   std::optional<EventLoop::TimerId> intent_timer_;
   std::string intents_error_;  // the last failure to persist intents ("" if none)
