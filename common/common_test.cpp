@@ -33,22 +33,29 @@ TEST(Prefix, ParsesBothFamiliesAndRejectsHostBits) {
   EXPECT_FALSE(Prefix::parse("10.0.0.0/", &why));
 }
 
-TEST(EventLoop, RunsTimersAndPostedWorkInOrder) {
+// Work posted from another thread runs on the loop; a periodic timer keeps
+// firing. No deadline of the test depends on scheduling (CI machines are busy).
+TEST(EventLoop, RunsTimersAndPostedWork) {
   auto loop = EventLoop::create();
   ASSERT_TRUE(loop);
   std::vector<int> seen;
   int ticks = 0;
-  auto periodic = (*loop)->add_timer(std::chrono::milliseconds(1), std::chrono::milliseconds(1),
-                                     [&] { ++ticks; });
+  bool timed_out = false;
+  auto periodic =
+      (*loop)->add_timer(std::chrono::milliseconds(1), std::chrono::milliseconds(1), [&] {
+        if (++ticks >= 5 && !seen.empty())
+          (*loop)->stop();
+      });
   ASSERT_TRUE(periodic);
-  ASSERT_TRUE((*loop)->add_timer(std::chrono::milliseconds(20), {}, [&] {
-    seen.push_back(2);
+  ASSERT_TRUE((*loop)->add_timer(std::chrono::seconds(10), {}, [&] {
+    timed_out = true;
     (*loop)->stop();
   }));
   std::thread poster([&] { (*loop)->post([&] { seen.push_back(1); }); });
   ASSERT_TRUE((*loop)->run());
   poster.join();
-  EXPECT_EQ(seen, (std::vector<int>{1, 2}));
+  EXPECT_FALSE(timed_out);
+  EXPECT_EQ(seen, (std::vector<int>{1}));
   EXPECT_GE(ticks, 5);
 }
 
