@@ -933,6 +933,7 @@ std::string Daemon::status_json() const {
       cj["members"].push_back({{"uplink", m.uplink}, {"weight", m.weight}});
     cj["sla_met"] = c.sla_met ? json(*c.sla_met) : json(nullptr);
     cj["intent"] = c.intent;
+    cj["local"] = c.local;
     j["classes"].push_back(cj);
   }
   j["intents"] = json::array();

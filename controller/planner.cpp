@@ -3,6 +3,7 @@
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 
+#include "controller/local_rules.h"
 #include "controller/strategy.h"
 
 namespace pathsteer {
@@ -164,6 +165,7 @@ DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now) 
     out.datapath.classes.push_back(std::move(dc));
     out.classes.push_back(std::move(pc));
   }
+  add_local_rules(policy, out.uplinks, out.classes, out.rules);
   return out;
 }
 

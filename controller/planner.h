@@ -130,6 +130,8 @@ struct PlannedClass {
   std::vector<PlannedMember> members;
   std::optional<bool> sla_met;  // sla only: whether `uplink` meets every constraint
   bool intent = false;          // an override was applied
+  // Local (the gateway's own) traffic: controller/local_rules.h's codes.
+  std::string local;
 };
 
 struct DesiredState {

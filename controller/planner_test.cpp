@@ -1,4 +1,5 @@
 #include "controller/planner.h"
+#include "controller/local_rules.h"
 
 #include <gtest/gtest.h>
 #include <linux/fib_rules.h>
@@ -37,6 +38,25 @@ Policy two_wan_policy() {
   return p;
 }
 
+// The uplink (fwmark) rules; local-traffic rules (iif lo) are tested apart.
+std::vector<Rule> mark_rules(const DesiredState& out) {
+  std::vector<Rule> v;
+  for (const auto& r : out.rules) {
+    if (r.iifname.empty())
+      v.push_back(r);
+  }
+  return v;
+}
+
+std::vector<Rule> local_rules(const DesiredState& out) {
+  std::vector<Rule> v;
+  for (const auto& r : out.rules) {
+    if (r.iifname == "lo")
+      v.push_back(r);
+  }
+  return v;
+}
+
 struct Fixture {
   Policy policy = two_wan_policy();
   std::map<std::string, uint32_t> ids{{"wan1", 1}, {"wan2", 2}};
@@ -62,8 +82,8 @@ TEST(Planner, MarksTablesAndRulesFollowTheStableIds) {
   EXPECT_EQ(out.uplinks[1].mark, 0x00200000u);
   EXPECT_EQ(out.uplinks[1].table, 202u);
   // Two rules per uplink per family, all in the owned band with our protocol.
-  ASSERT_EQ(out.rules.size(), 8u);
-  for (const auto& r : out.rules) {
+  ASSERT_EQ(mark_rules(out).size(), 8u);
+  for (const auto& r : mark_rules(out)) {
     EXPECT_GE(r.priority, 10000u);
     EXPECT_LT(r.priority, 11000u);
     EXPECT_EQ(r.protocol, 201);
@@ -131,7 +151,7 @@ TEST(Planner, MissingInterfaceOrGatewayMakesAnUplinkUnusableButKeepsItsRules) {
   in.uplinks["wan1"].ifindex = 0;
   auto out = plan(in);
   EXPECT_FALSE(out.uplinks[0].usable);
-  EXPECT_EQ(out.rules.size(), 8u);
+  EXPECT_EQ(mark_rules(out).size(), 8u);
   EXPECT_EQ(out.routes.size(), 1u);  // only wan2's
   EXPECT_EQ(out.classes[1].uplink, "wan2");
 
@@ -148,7 +168,7 @@ TEST(Planner, AnAdminDownInterfaceGetsNoRoutes) {
   in.uplinks["wan1"].admin_up = false;  // the kernel would refuse a route via it
   auto out = plan(in);
   EXPECT_FALSE(out.uplinks[0].usable);
-  EXPECT_EQ(out.rules.size(), 8u);
+  EXPECT_EQ(mark_rules(out).size(), 8u);
   ASSERT_EQ(out.routes.size(), 1u);
   EXPECT_EQ(out.routes[0].table, 202u);
   EXPECT_EQ(out.classes[1].uplink, "wan2");
@@ -171,6 +191,83 @@ TEST(Planner, AllDownFallsBackToLastResort) {
     return r.action == FR_ACT_UNREACHABLE && r.priority == 10999 && r.fwmark == 0x0ff00000u;
   });
   EXPECT_EQ(unreachable, 2);
+}
+
+// video = udp dport 5001 on [wan2, wan1] (v4 and v6); default matches all.
+TEST(LocalRules, ClassesBecomeIifLoRulePairsInClassOrder) {
+  Fixture f;
+  auto out = plan(f.input());
+  auto rules = local_rules(out);
+  ASSERT_EQ(rules.size(), 8u);  // (video v4, v6, default v4, v6) x (suppress, lookup)
+  uint32_t prio = 10000 + kLocalRuleOffset;
+  for (const auto& r : rules) {
+    EXPECT_EQ(r.priority, prio++);
+    EXPECT_EQ(r.protocol, 201);
+    EXPECT_EQ(r.fwmark, 0u);
+  }
+  EXPECT_EQ(rules[0].family, AF_INET);
+  EXPECT_EQ(rules[0].ip_proto, 17);
+  EXPECT_EQ(rules[0].dport, (PortRange{5001, 5001}));
+  EXPECT_EQ(rules[0].table, RT_TABLE_MAIN);
+  EXPECT_EQ(rules[0].suppress_prefixlen, 0);
+  EXPECT_EQ(rules[1].table, 202u);  // video -> wan2 (id 2)
+  EXPECT_EQ(rules[1].suppress_prefixlen, -1);
+  EXPECT_EQ(rules[3].family, AF_INET6);
+  EXPECT_EQ(rules[3].table, 202u);
+  EXPECT_EQ(rules[5].ip_proto, 0);  // default: everything, to wan1
+  EXPECT_FALSE(rules[5].dport);
+  EXPECT_EQ(rules[5].table, 201u);
+  EXPECT_EQ(rules[7].family, AF_INET6);
+  EXPECT_EQ(out.classes[0].local, kLocalSteered);
+  EXPECT_EQ(out.classes[1].local, kLocalSteered);
+}
+
+TEST(LocalRules, ListsExpandPerFamilyWithDscp) {
+  Fixture f;
+  MatchEntry m;
+  m.proto = 6;
+  m.dport = {PortRange{80, 80}, PortRange{443, 443}};
+  m.dst = {*Prefix::parse("203.0.113.0/24"), *Prefix::parse("2001:db8::/32")};
+  m.dscp = 46;
+  f.policy.classes[0].match = {m};
+  auto rules = local_rules(plan(f.input()));
+  // video: 2 dports x (1 v4 dst + 1 v6 dst) = 4 selectors, 8 rules; default: 4 rules.
+  ASSERT_EQ(rules.size(), 12u);
+  EXPECT_EQ(rules[0].dst, Prefix::parse("203.0.113.0/24"));
+  EXPECT_EQ(rules[0].tos, 46 << 2);
+  EXPECT_EQ(rules[0].dport, (PortRange{80, 80}));
+  EXPECT_EQ(rules[2].dport, (PortRange{443, 443}));
+  EXPECT_EQ(rules[4].family, AF_INET6);
+  EXPECT_EQ(rules[4].dst, Prefix::parse("2001:db8::/32"));
+}
+
+TEST(LocalRules, LastResortAndNoRoom) {
+  Fixture f;
+  auto in = f.input();
+  in.uplinks["wan1"].usable = false;
+  in.uplinks["wan2"].usable = false;
+  auto out = plan(in);  // last_resort main
+  EXPECT_TRUE(local_rules(out).empty());
+  EXPECT_EQ(out.classes[0].local, kLocalMain);
+
+  f.policy.last_resort = LastResort::kBlackhole;
+  out = plan(in);
+  auto rules = local_rules(out);
+  ASSERT_EQ(rules.size(), 4u);  // one blackhole rule per selector
+  for (const auto& r : rules)
+    EXPECT_EQ(r.action, FR_ACT_BLACKHOLE);
+
+  // 300 dports x 2 families x 2 rules do not fit in the band: video is not
+  // steered locally, and neither is default after it (first-match order).
+  MatchEntry big;
+  big.proto = 17;
+  for (uint16_t p = 1000; p < 1300; ++p)
+    big.dport.push_back(PortRange{p, p});
+  f.policy.classes[0].match = {big};
+  out = plan(f.input());
+  EXPECT_TRUE(local_rules(out).empty());
+  EXPECT_EQ(out.classes[0].local, kLocalNoRoom);
+  EXPECT_EQ(out.classes[1].local, kLocalNoRoom);
 }
 
 TEST(UplinkIds, StableAcrossReorderAndAdditions) {

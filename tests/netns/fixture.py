@@ -626,12 +626,13 @@ class Topology:
 
     # -- traffic --
 
-    def send(self, port, count=1000, rate=1000.0, family=4, dst=None):
-        """Starts a UDP stream from the LAN host (one flow, one source port); returns a Stream
-        at once. Pass it to result() to wait for it and collect what arrived where."""
+    def send(self, port, count=1000, rate=1000.0, family=4, dst=None, role="lan"):
+        """Starts a UDP stream from the LAN host (one flow, one source port), or from the
+        gateway itself with role="gw"; returns a Stream at once. Pass it to result() to wait
+        for it and collect what arrived where."""
         dst = dst or (DST_V6 if family == 6 else DST_V4)
         stream_id = next(self._stream_ids) & 0xFFFFFFFF
-        cmd = ["ip", "netns", "exec", self.ns["lan"], sys.executable, UDP_TOOL, "send",
+        cmd = ["ip", "netns", "exec", self.ns[role], sys.executable, UDP_TOOL, "send",
                "--dst", dst, "--port", str(port), "--count", str(count), "--rate", str(rate),
                "--stream", str(stream_id)]
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -679,8 +680,8 @@ class Topology:
                 return StreamResult(stream, per_uplink, duplicates)
             time.sleep(0.01)
 
-    def run_stream(self, port, count=1000, rate=1000.0, family=4):
-        return self.result(self.send(port, count, rate, family))
+    def run_stream(self, port, count=1000, rate=1000.0, family=4, role="lan"):
+        return self.result(self.send(port, count, rate, family, role=role))
 
     # -- faults --
 

@@ -1,0 +1,144 @@
+#include "controller/local_rules.h"
+
+#include <linux/fib_rules.h>
+#include <linux/rtnetlink.h>
+
+namespace pathsteer {
+
+namespace {
+
+// One ip-rule selector: every set field must hold.
+struct Selector {
+  int family = AF_INET;
+  std::optional<Prefix> src;
+  std::optional<Prefix> dst;
+  uint8_t proto = 0;
+  std::optional<PortRange> sport;
+  std::optional<PortRange> dport;
+  uint8_t tos = 0;
+};
+
+// Expands a match entry to selectors (the cross product of its lists, per
+// family). An entry's src/dst families were checked compatible by the parser.
+std::vector<Selector> expand(const MatchEntry& e) {
+  std::vector<Selector> out;
+  for (int family : {AF_INET, AF_INET6}) {
+    if (e.proto == 1 && family != AF_INET)
+      continue;
+    if (e.proto == 58 && family != AF_INET6)
+      continue;
+    auto of_family = [&](const std::vector<Prefix>& list) {
+      std::vector<std::optional<Prefix>> v;
+      for (const auto& p : list) {
+        if (p.addr.family == family)
+          v.push_back(p);
+      }
+      if (list.empty())
+        v.push_back(std::nullopt);
+      return v;
+    };
+    auto ports = [](const std::vector<PortRange>& list) {
+      std::vector<std::optional<PortRange>> v(list.begin(), list.end());
+      if (v.empty())
+        v.push_back(std::nullopt);
+      return v;
+    };
+    for (const auto& src : of_family(e.src)) {
+      for (const auto& dst : of_family(e.dst)) {
+        for (const auto& sp : ports(e.sport)) {
+          for (const auto& dp : ports(e.dport)) {
+            Selector s;
+            s.family = family;
+            s.src = src;
+            s.dst = dst;
+            s.proto = e.proto.value_or(0);
+            s.sport = sp;
+            s.dport = dp;
+            s.tos = static_cast<uint8_t>(e.dscp.value_or(0) << 2);
+            out.push_back(s);
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+Rule rule_for(const Selector& s, const Ownership& own, uint32_t priority) {
+  Rule r;
+  r.family = s.family;
+  r.priority = priority;
+  r.protocol = own.route_protocol;
+  r.iifname = "lo";
+  r.src = s.src;
+  r.dst = s.dst;
+  r.ip_proto = s.proto;
+  r.sport = s.sport;
+  r.dport = s.dport;
+  r.tos = s.tos;
+  return r;
+}
+
+}  // namespace
+
+void add_local_rules(const Policy& policy, const std::vector<PlannedUplink>& uplinks,
+                     std::vector<PlannedClass>& classes, std::vector<Rule>& rules) {
+  const Ownership& own = policy.ownership;
+  uint32_t next = own.rule_priority_base + kLocalRuleOffset;
+  const uint32_t end = own.rule_priority_base + 999;  // last_resort's slot
+  bool full = false;
+  for (auto& pc : classes) {
+    const ClassSpec* spec = policy.find_class(pc.name);
+    if (spec == nullptr)
+      continue;
+    if (full) {
+      pc.local = kLocalNoRoom;
+      continue;
+    }
+    const PlannedUplink* up = nullptr;
+    for (const auto& u : uplinks) {
+      if (pc.uplink && u.name == *pc.uplink)
+        up = &u;
+    }
+    if (up == nullptr && policy.last_resort == LastResort::kMain) {
+      // Nothing to install; local traffic of this class falls through to
+      // the main table, as the class's forwarded traffic does.
+      pc.local = kLocalMain;
+      continue;
+    }
+    std::vector<Selector> selectors;
+    if (spec->match.empty()) {
+      selectors = {Selector{.family = AF_INET}, Selector{.family = AF_INET6}};
+    } else {
+      for (const auto& e : spec->match) {
+        auto more = expand(e);
+        selectors.insert(selectors.end(), more.begin(), more.end());
+      }
+    }
+    uint32_t per = up != nullptr ? 2 : 1;
+    if (next + per * selectors.size() > end) {
+      pc.local = kLocalNoRoom;
+      full = true;
+      continue;
+    }
+    for (const auto& s : selectors) {
+      if (up != nullptr) {
+        Rule suppress = rule_for(s, own, next++);
+        suppress.table = RT_TABLE_MAIN;
+        suppress.suppress_prefixlen = 0;
+        rules.push_back(suppress);
+        Rule lookup = rule_for(s, own, next++);
+        lookup.table = up->table;
+        rules.push_back(lookup);
+      } else {
+        Rule r = rule_for(s, own, next++);
+        r.action =
+            policy.last_resort == LastResort::kUnreachable ? FR_ACT_UNREACHABLE : FR_ACT_BLACKHOLE;
+        rules.push_back(r);
+      }
+    }
+    pc.local = kLocalSteered;
+  }
+}
+
+}  // namespace pathsteer
