@@ -51,7 +51,7 @@ namespace pathsteer {
 
 inline constexpr double kLatencyMarginFraction = 0.10;
 inline constexpr double kLatencyMarginMs = 5.0;
-inline constexpr std::chrono::seconds kLatencySustain{3};
+inline constexpr std::chrono::milliseconds kLatencySustain{1500};
 
 // One path of a class, in preference order.
 struct PathState {

@@ -203,10 +203,10 @@ TEST(LowestLatency, SwitchesAfterTheSustainWhenBetterByMoreThanTheMargin) {
   EXPECT_EQ(uplink_of(s.at(milliseconds(0))), "wan1");
   s.view("wan2").rtt_ms = 89;  // 11 ms better, margin 10 ms
   EXPECT_EQ(uplink_of(s.at(milliseconds(1000))), "wan1");
-  EXPECT_EQ(s.last.next_plan_at, s.t0 + milliseconds(4000));
-  EXPECT_EQ(uplink_of(s.at(milliseconds(3000))), "wan1");
-  EXPECT_EQ(uplink_of(s.at(milliseconds(3999))), "wan1");
-  auto c = s.at(milliseconds(4000));
+  EXPECT_EQ(s.last.next_plan_at, s.t0 + milliseconds(1000) + kLatencySustain);  // 2500
+  EXPECT_EQ(uplink_of(s.at(milliseconds(2000))), "wan1");
+  EXPECT_EQ(uplink_of(s.at(milliseconds(2499))), "wan1");
+  auto c = s.at(milliseconds(2500));
   EXPECT_EQ(uplink_of(c), "wan2");
   EXPECT_EQ(c.reason, kReasonLowestLatency);
   EXPECT_FALSE(s.last.next_plan_at);
@@ -229,7 +229,7 @@ TEST(LowestLatency, NoSwitchWithinTheMargin) {
   EXPECT_DOUBLE_EQ(latency_margin_ms(200), 20);
 }
 
-TEST(LowestLatency, NoSwitchWhenBetterOnlyForTwoSeconds) {
+TEST(LowestLatency, NoSwitchWhenBetterOnlyForOneSecond) {
   Sim s(Strategy::kLowestLatency);
   s.view("wan1").rtt_ms = 100;
   s.view("wan2").rtt_ms = 150;
@@ -238,9 +238,9 @@ TEST(LowestLatency, NoSwitchWhenBetterOnlyForTwoSeconds) {
     int base = round * 4000;
     s.view("wan2").rtt_ms = 50;
     EXPECT_EQ(uplink_of(s.at(milliseconds(base + 1000))), "wan1");
-    EXPECT_EQ(uplink_of(s.at(milliseconds(base + 3000))), "wan1");  // better for 2 s
+    EXPECT_EQ(uplink_of(s.at(milliseconds(base + 2000))), "wan1");  // better for 1 s
     s.view("wan2").rtt_ms = 150;
-    EXPECT_EQ(uplink_of(s.at(milliseconds(base + 3100))), "wan1");
+    EXPECT_EQ(uplink_of(s.at(milliseconds(base + 2100))), "wan1");
     EXPECT_TRUE(s.memory.classes.at("c").better_since.empty());
   }
 }
