@@ -209,5 +209,35 @@ TEST(IntentStore, CorruptFileIsAnErrorNotAnEmptyStore) {
   }
 }
 
+// The planner sees an intent as an override for exactly as long as it lives.
+TEST(IntentStore, PlanFollowsAnIntentUntilItExpires) {
+  Policy p = test_policy();
+  std::map<std::string, uint32_t> ids{{"wan1", 1}, {"wan2", 2}};
+  PlanInput in;
+  in.policy = &p;
+  in.uplink_ids = &ids;
+  in.uplinks["wan1"] = UplinkView{.ifindex = 11, .usable = true};
+  in.uplinks["wan2"] = UplinkView{.ifindex = 12, .usable = true};
+  p.wans[0].gateway4 = IpAddr::parse("192.0.2.1");
+  IntentStore s("/nonexistent/intents.json");
+  ASSERT_TRUE(std::holds_alternative<Intent>(
+      s.add(must_parse(R"({"class":"voip","paths":["wan2"],"ttl_s":30})"), kT0)));
+  PlanTime t{};
+  in.overrides = s.overrides(p);
+  DesiredState out = plan(in, PlannerMemory{}, t);
+  EXPECT_EQ(out.classes[0].uplink, "wan2");
+  EXPECT_EQ(out.classes[0].reason, kReasonIntent);
+  EXPECT_TRUE(out.classes[0].intent);
+  EXPECT_EQ(out.classes[1].uplink, "wan1");  // the other class is untouched
+
+  EXPECT_TRUE(s.expire(kT0 + std::chrono::seconds(29)).empty());
+  EXPECT_EQ(s.expire(kT0 + std::chrono::seconds(30)).size(), 1u);
+  in.overrides = s.overrides(p);
+  out = plan(in, out.memory, t + std::chrono::seconds(30));
+  EXPECT_EQ(out.classes[0].uplink, "wan1");
+  EXPECT_EQ(out.classes[0].reason, kReasonPreferred);
+  EXPECT_FALSE(out.classes[0].intent);
+}
+
 }  // namespace
 }  // namespace pathsteer
