@@ -75,6 +75,8 @@ std::string fmt_ms(const nlohmann::json& v) {
   return buf;
 }
 
+void print_intent(const nlohmann::json& it);
+
 int cmd_status(const std::vector<std::string>& args) {
   bool as_json = false;
   const char* env_api = std::getenv("PATHSTEER_API");
@@ -121,13 +123,19 @@ int cmd_status(const std::vector<std::string>& args) {
                 w.value("reason", "").c_str(), fmt_ms(w["rtt_ms"]).c_str(),
                 fmt_ms(w["jitter_ms"]).c_str(), fmt_ms(w["loss_pct"]).c_str(), gw.c_str());
   }
-  std::printf("\n%-12s %-14s %-10s %-16s %12s\n", "CLASS", "STRATEGY", "UPLINK", "REASON",
-              "PACKETS");
+  std::printf("\n%-12s %-14s %-10s %-16s %-8s %12s\n", "CLASS", "STRATEGY", "UPLINK", "REASON",
+              "LOCAL", "PACKETS");
   for (const auto& c : j["classes"]) {
     std::string up = c["uplink"].is_string() ? c["uplink"].get<std::string>() : "(last resort)";
-    std::printf("%-12s %-14s %-10s %-16s %12s\n", c.value("name", "").c_str(),
+    std::printf("%-12s %-14s %-10s %-16s %-8s %12s\n", c.value("name", "").c_str(),
                 c.value("strategy", "").c_str(), up.c_str(), c.value("reason", "").c_str(),
+                c.value("local", "-").c_str(),
                 c.contains("packets") ? c["packets"].dump().c_str() : "-");
+  }
+  if (j.contains("intents") && !j["intents"].empty()) {
+    std::printf("\n%-20s %-12s %7s  %s\n", "INTENT", "CLASS", "LEFT", "OVERRIDE");
+    for (const auto& it : j["intents"])
+      print_intent(it);
   }
   for (const auto& e : j["errors"])
     std::printf("error: %s\n", e.get<std::string>().c_str());
@@ -332,6 +340,84 @@ int cmd_intent(const std::vector<std::string>& args) {
   return 0;
 }
 
+void print_diff(const nlohmann::json& diff) {
+  auto where = [](const nlohmann::json& c) {
+    return (c["uplink"].is_string() ? c["uplink"].get<std::string>() : "(last resort)") + " (" +
+           c.value("reason", "") + ")";
+  };
+  for (const auto& c : diff["classes"]) {
+    std::string change = c.value("change", "");
+    std::string line = "class " + c.value("class", "") + ": ";
+    if (change == "added")
+      line += "added, on " + where(c["after"]);
+    else if (change == "removed")
+      line += "removed (was on " + where(c["before"]) + ")";
+    else
+      line += where(c["before"]) + " -> " + where(c["after"]);
+    std::printf("%s\n", line.c_str());
+  }
+  for (const char* kind : {"rules", "routes"}) {
+    for (const auto& o : diff[kind]["remove"])
+      std::printf("- %s\n", o.get<std::string>().c_str());
+    for (const auto& o : diff[kind]["add"])
+      std::printf("+ %s\n", o.get<std::string>().c_str());
+  }
+  if (diff.value("datapath_changed", false))
+    std::printf("data plane: the classifier's rule set changes\n");
+  if (diff["classes"].empty() && diff["rules"]["add"].empty() && diff["rules"]["remove"].empty() &&
+      diff["routes"]["add"].empty() && diff["routes"]["remove"].empty() &&
+      !diff.value("datapath_changed", false)) {
+    std::printf("no change\n");
+  }
+}
+
+int cmd_policy(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    usage(stderr);
+    return 2;
+  }
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  auto o = client_options(rest, {});
+  if (!o) {
+    usage(stderr);
+    return 2;
+  }
+  if (args[0] == "get" && o->positional.empty()) {
+    auto j = api_call(*o, "GET", "/v1/policy");
+    if (!j)
+      return 1;
+    if (o->as_json)
+      std::printf("%s\n", j->dump().c_str());
+    else
+      std::printf("%s", (*j)["text"].get<std::string>().c_str());
+    return 0;
+  }
+  if ((args[0] != "put" && args[0] != "diff") || o->positional.size() != 1) {
+    usage(stderr);
+    return 2;
+  }
+  std::ifstream in(o->positional[0], std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "pathsteer: cannot read %s\n", o->positional[0].c_str());
+    return 1;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json body = {{"text", ss.str()}};
+  std::string path = args[0] == "diff" ? "/v1/policy?dry_run=true" : "/v1/policy";
+  auto j = api_call(*o, "PUT", path, body.dump(), true);
+  if (!j)
+    return 1;
+  if (o->as_json) {
+    std::printf("%s\n", j->dump().c_str());
+    return 0;
+  }
+  print_diff((*j)["diff"]);
+  if (j->value("applied", false))
+    std::printf("applied: policy generation %s\n", (*j)["generation"].dump().c_str());
+  return 0;
+}
+
 std::string fmt_stats(const StampReflector& r) {
   const ReflectorStats& s = r.stats();
   return "received " + std::to_string(s.received) + ", reflected " + std::to_string(s.reflected) +
@@ -451,6 +537,8 @@ static int run(int argc, char** argv) {
     return cmd_explain(args);
   if (cmd == "intent")
     return cmd_intent(args);
+  if (cmd == "policy")
+    return cmd_policy(args);
   if (cmd == "reflector")
     return cmd_reflector(args);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {

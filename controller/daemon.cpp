@@ -128,6 +128,8 @@ Result<void> Daemon::start(Policy policy) {
   if (auto text = read_policy_text(opts_.policy_path))
     policy_text_ = *text;
   watch_policy_file();
+  if (auto t = loop_->add_timer(kHistoryInterval, kHistoryInterval, [this] { record_history(); }))
+    history_timer_ = *t;
 
   sigset_t mask;
   sigemptyset(&mask);
@@ -197,6 +199,25 @@ Result<void> Daemon::adopt_policy(Policy policy) {
   }
   arm_replan_timer();
   return ok();
+}
+
+void Daemon::record_history() {
+  int64_t now_ms = to_unix_ms(WallClock::now());
+  std::map<std::string, bool> keep;
+  for (const auto& w : policy_.wans) {
+    keep[w.name] = true;
+    const UplinkHealth* h = prober_->health(w.name);
+    HealthSample s;
+    s.t_ms = now_ms;
+    s.state = health_name(h);
+    if (h != nullptr && h->received > 0) {
+      s.rtt_ms = h->rtt_ms;
+      s.jitter_ms = h->jitter_ms;
+      s.loss_pct = h->loss_pct;
+    }
+    history_.record(w.name, std::move(s));
+  }
+  history_.retain(keep);
 }
 
 void Daemon::load_intents() {
@@ -307,11 +328,12 @@ OwnedSlice Daemon::slice_of(const Ownership& own) {
   return s;
 }
 
-void Daemon::apply(bool timed) {
+PlanInput Daemon::plan_input(const Policy& policy,
+                             const std::map<std::string, uint32_t>& ids) const {
   PlanInput in;
-  in.policy = &policy_;
-  in.uplink_ids = &ids_.ids();
-  for (const auto& w : policy_.wans) {
+  in.policy = &policy;
+  in.uplink_ids = &ids;
+  for (const auto& w : policy.wans) {
     UplinkView v;
     for (const auto& [ifindex, link] : links_) {
       if (link.name == w.interface) {
@@ -331,13 +353,18 @@ void Daemon::apply(bool timed) {
     }
     if (v.ifindex != 0) {
       v.learned_gateway4 = find_default_gateway(main_default_routes_, v.ifindex, AF_INET,
-                                                policy_.ownership.route_protocol);
+                                                policy.ownership.route_protocol);
       v.learned_gateway6 = find_default_gateway(main_default_routes_, v.ifindex, AF_INET6,
-                                                policy_.ownership.route_protocol);
+                                                policy.ownership.route_protocol);
     }
     in.uplinks[w.name] = v;
   }
-  in.overrides = intents_.overrides(policy_);
+  in.overrides = intents_.overrides(policy);
+  return in;
+}
+
+void Daemon::apply(bool timed) {
+  PlanInput in = plan_input(policy_, ids_.ids());
   DesiredState next = plan(in, plan_memory_, PlanClock::now());
   plan_memory_ = next.memory;
 

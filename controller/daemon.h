@@ -29,6 +29,7 @@
 #include "bpf/datapath.h"
 #include "common/event_loop.h"
 #include "common/fd.h"
+#include "controller/history.h"
 #include "controller/intents.h"
 #include "controller/planner.h"
 #include "controller/policy.h"
@@ -70,6 +71,8 @@ class Daemon {
   // (`timed`) skips the data plane and the sync state machine when the plan's
   // datapath, rules and routes are what they were (no syscalls, no dump).
   void apply(bool timed = false);
+  // What the planner needs, from the observed kernel, the probes and the intents.
+  PlanInput plan_input(const Policy& policy, const std::map<std::string, uint32_t>& ids) const;
   void arm_replan_timer();     // the periodic metrics re-plan, per policy
   void arm_next_plan_timer();  // the single-shot re-plan at desired_.next_plan_at
   void schedule_reconcile();
@@ -100,6 +103,11 @@ class Daemon {
   HttpResponse delete_intent(const std::string& id);
   HttpResponse list_intents() const;
   HttpResponse post_explain(const HttpRequest& req);
+  HttpResponse get_policy() const;
+  HttpResponse put_policy(const HttpRequest& req);
+  HttpResponse wan_history(const std::string& name, const HttpRequest& req) const;
+  std::string metrics_text() const;
+  void record_history();  // one sample per uplink (kHistoryInterval timer)
   // Intents: load at start, expire on time, re-plan on every change.
   void load_intents();
   void intents_changed();  // save, re-plan, re-arm the expiry timer
@@ -151,6 +159,8 @@ class Daemon {
   Fd inotify_;
   std::string policy_basename_;
   std::optional<EventLoop::TimerId> reload_debounce_;
+  History history_;
+  std::optional<EventLoop::TimerId> history_timer_;
   IntentStore intents_;
   std::optional<EventLoop::TimerId> intent_timer_;
   std::string intents_error_;  // the last failure to persist intents ("" if none)

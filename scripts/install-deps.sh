@@ -12,6 +12,7 @@ packages=(
   libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   # lab and tests
   iproute2 nftables conntrack iperf3 procps python3 curl
+  prometheus  # promtool, to check GET /metrics
 )
 
 missing=()

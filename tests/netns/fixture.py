@@ -929,6 +929,14 @@ class NetnsTestCase(unittest.TestCase):
             self.fail(f"pathsteerd exited with {rc} on SIGTERM (want 0); log tail:\n"
                       f"{self.topo.daemon.log_tail()}")
 
+    def private_policy(self, name="policy.yaml"):
+        """A copy of two-wan.yaml in this run's temp dir, for tests that edit the policy the
+        daemon runs; returns (path, text)."""
+        path = os.path.join(self.topo.tmpdir, name)
+        shutil.copy(two_wan_policy(self.topo.tmpdir), path)
+        with open(path) as f:
+            return path, f.read()
+
     def start_daemon(self, policy=None, extra_args=()):
         """Starts pathsteerd ($PATHSTEERD) in the GW with `policy` (default two-wan.yaml) and
         waits for /healthz."""

@@ -10,14 +10,13 @@
   policy again clears the errors."""
 
 import os
-import shutil
 import signal
 import socket
 import threading
 import time
 import unittest
 
-from fixture import (DST_V4, LAN_V4, UPLINKS, NetnsTestCase, in_netns, two_wan_policy,
+from fixture import (DST_V4, LAN_V4, UPLINKS, NetnsTestCase, in_netns,
                      wait_until)
 
 VIDEO, DEFAULT = 5001, 5002
@@ -72,10 +71,7 @@ class Reload(NetnsTestCase):
 
     def setUp(self):
         super().setUp()
-        self.policy = os.path.join(self.topo.tmpdir, "policy.yaml")
-        shutil.copy(two_wan_policy(self.topo.tmpdir), self.policy)
-        with open(self.policy) as f:
-            self.text = f.read()
+        self.policy, self.text = self.private_policy()
         self.start_daemon(policy=self.policy)
         self.topo.wait_all_up()
 

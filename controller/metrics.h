@@ -1,0 +1,31 @@
+// A writer for the Prometheus text exposition format (version 0.0.4), used by
+// GET /metrics. Each family is written once with its HELP and TYPE lines, then
+// its samples; label values are escaped (\\, \", \n). Names follow the
+// conventions: base units (seconds, ratios), `_total` for counters.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pathsteer {
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+class MetricsWriter {
+ public:
+  // Starts a family; type is "gauge" or "counter".
+  void family(const std::string& name, const std::string& type, const std::string& help);
+  // A sample of the current family (suffix: e.g. "" or "_total" already in the name).
+  void sample(const Labels& labels, double value);
+  void sample(double value) { sample({}, value); }
+
+  const std::string& text() const { return out_; }
+
+ private:
+  std::string out_;
+  std::string name_;
+};
+
+}  // namespace pathsteer
