@@ -12,11 +12,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <thread>
 
 #include "bpf/pathsteer_abi.h"
 #include "common/fd.h"
@@ -331,6 +334,34 @@ std::vector<uint8_t> probe_frame() {
 
 constexpr uint32_t kFbFib = PS_GCNT_FB_FIB;
 
+// Jiffies per second: two readings of the kernel's jiffies some time apart,
+// rounded to the nearest common CONFIG_HZ. The flow table keeps time in
+// jiffies because reading them is inlined into the program; a clock read is a
+// helper call that costs more than the rest of an established flow's path.
+Result<uint32_t> measure_hz(int probe_fd) {
+  auto frame = probe_frame();
+  auto t0 = std::chrono::steady_clock::now();
+  auto j0 = test_run(probe_fd, frame, 0, 0);
+  if (!j0) {
+    return j0.take_error();
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  auto j1 = test_run(probe_fd, frame, 0, 0);
+  if (!j1) {
+    return j1.take_error();
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double estimate =
+      (static_cast<uint32_t>(j1->retval) - static_cast<uint32_t>(j0->retval)) / seconds;
+  uint32_t best = 100;
+  for (uint32_t hz : {100U, 250U, 300U, 1000U}) {
+    if (std::abs(estimate - hz) < std::abs(estimate - static_cast<double>(best))) {
+      best = hz;
+    }
+  }
+  return best;
+}
+
 const char* fallback_name(uint32_t reason) {
   switch (reason) {
     case PS_GCNT_FB_NO_FEATURE:
@@ -436,6 +467,14 @@ Result<std::unique_ptr<Datapath>> Datapath::open(const std::string& pin_dir,
   auto cfg = read_config(raw->maps.ps_cfg_v2);
   if (!cfg) {
     return cfg.take_error();
+  }
+  // Pins do not outlive a reboot, so a pinned HZ is this kernel's.
+  if (cfg->magic != PS_ABI_MAGIC || cfg->hz == 0) {
+    auto hz = measure_hz(bpf_program__fd(raw->progs.ps_probe_jiffies));
+    if (!hz) {
+      return hz.take_error();
+    }
+    cfg->hz = *hz;
   }
   // New maps, or maps of an older compatible version: claim them. The
   // features are this kernel's, whoever wrote the maps before.
@@ -612,6 +651,9 @@ Result<void> Datapath::program(const DatapathPlan& plan) {
   ai.mark_mask = actions->mark_mask;
   ai.mode = actions->redirect ? PS_MODE_REDIRECT : PS_MODE_MARK;
   ai.flow_idle_s = actions->flow_idle_s;
+  ai.flow_idle_jiffies = static_cast<uint32_t>(
+      std::min<uint64_t>(uint64_t{actions->flow_idle_s} * cfg->hz, UINT32_MAX));
+  ai.touch_jiffies = cfg->hz;
   // First the inactive halves' info with the state unchanged, then the flip:
   // the second write changes only the state word.
   uint32_t zero = 0;

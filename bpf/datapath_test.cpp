@@ -156,7 +156,7 @@ class DatapathTest : public ::testing::Test {
     while (bpf_map_get_next_key(fd.get(), prev, &next) == 0) {
       ps_flow v{};
       ASSERT_EQ(bpf_map_lookup_elem(fd.get(), &next, &v), 0);
-      v.last_seen_ns = 1;
+      v.last_seen = 1;
       ASSERT_EQ(bpf_map_update_elem(fd.get(), &next, &v, BPF_EXIST), 0);
       key = next;
       prev = &key;

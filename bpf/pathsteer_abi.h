@@ -115,11 +115,13 @@ struct ps_gen_info { /* one rule generation */
 #define PS_MODE_MARK 0
 #define PS_MODE_REDIRECT 1
 
-struct ps_act_info { /* one action generation */
-  __u32 mark_mask;   /* the skb->mark bits we own */
-  __u32 mode;        /* PS_MODE_*; the loader writes MARK without PS_FEAT_FIB_TBID */
-  __u32 flow_idle_s; /* a flow unseen this long is classified anew */
-  __u32 reserved[5];
+struct ps_act_info {       /* one action generation */
+  __u32 mark_mask;         /* the skb->mark bits we own */
+  __u32 mode;              /* PS_MODE_*; the loader writes MARK without PS_FEAT_FIB_TBID */
+  __u32 flow_idle_s;       /* a flow unseen this long is classified anew */
+  __u32 flow_idle_jiffies; /* the same in jiffies (the loader measures HZ) */
+  __u32 touch_jiffies;     /* refresh a flow's last_seen at most this often (1 s) */
+  __u32 reserved[3];
 };
 
 /* ps_config.features, probed by the loader at open(). */
@@ -135,9 +137,10 @@ struct ps_config {
   __u32 state;       /* PS_STATE_MAKE(rule gen, action gen, epoch): the flip word */
   __u32 features;    /* PS_FEAT_* */
   __u32 flags;       /* PS_CFG_F_* */
+  __u32 hz;          /* jiffies per second, as measured by the loader */
   struct ps_gen_info gen[PS_GENERATIONS];
   struct ps_act_info act[PS_GENERATIONS];
-  __u32 reserved[8];
+  __u32 reserved[7];
 };
 
 struct ps_bitmap {
@@ -214,10 +217,11 @@ struct ps_flow6_key {
 };
 
 struct ps_flow {
-  __u64 last_seen_ns; /* bpf_ktime_get_coarse_ns(), refreshed at most once a second */
-  __u32 epoch;        /* PS_STATE_EPOCH when the flow was last classified */
-  __u16 class_id;     /* PS_NO_CLASS: unclassified */
-  __u16 uplink_id;    /* PS_NO_UPLINK: the class had no member */
+  __u64 last_seen; /* bpf_jiffies64() (inlined, unlike a clock read), refreshed at
+                    * most every touch_jiffies */
+  __u32 epoch;     /* PS_STATE_EPOCH when the flow was last classified */
+  __u16 class_id;  /* PS_NO_CLASS: unclassified */
+  __u16 uplink_id; /* PS_NO_UPLINK: the class had no member */
 };
 
 struct ps_counter {

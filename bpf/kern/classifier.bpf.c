@@ -110,11 +110,10 @@ int ps_classifier(struct __sk_buff *skb)
 	if (READ_ONCE(cfg->flags) & PS_CFG_F_BENCH_FRESH_FLOW)
 		salt = bpf_get_prandom_u32();
 
-	now = bpf_ktime_get_coarse_ns();
+	now = bpf_jiffies64();
 	ps_flow_key(&pkt, &key, salt);
-	fl = bpf_map_lookup_elem(ps_flow_map(&pkt), &key);
-	if (fl &&
-	    now - READ_ONCE(fl->last_seen_ns) > (__u64)READ_ONCE(ai->flow_idle_s) * 1000000000ULL) {
+	fl = ps_flow_lookup(&pkt, &key);
+	if (fl && now - READ_ONCE(fl->last_seen) > READ_ONCE(ai->flow_idle_jiffies)) {
 		ps_count(&ps_gcnt_v2, PS_GCNT_FLOW_EXPIRED, skb->len);
 		fl = NULL;
 	}
@@ -139,8 +138,8 @@ int ps_classifier(struct __sk_buff *skb)
 		} else {
 			cls = ps_class(act_gen, vd.class_id);
 		}
-		if (now - fl->last_seen_ns > PS_FLOW_TOUCH_NS)
-			fl->last_seen_ns = now;
+		if (now - fl->last_seen > READ_ONCE(ai->touch_jiffies))
+			fl->last_seen = now;
 		ps_count(&ps_gcnt_v2, PS_GCNT_FLOW_HIT, skb->len);
 	} else {
 		__u32 keep = fl ? READ_ONCE(fl->uplink_id) : PS_NO_UPLINK;
@@ -163,11 +162,11 @@ int ps_classifier(struct __sk_buff *skb)
 			}
 		}
 		ps_count(&ps_gcnt_v2, fl ? PS_GCNT_FLOW_RECLASS : PS_GCNT_FLOW_NEW, skb->len);
-		nf.last_seen_ns = now;
+		nf.last_seen = now;
 		nf.epoch = epoch;
 		nf.class_id = vd.class_id;
 		nf.uplink_id = vd.uplink_id;
-		if (bpf_map_update_elem(ps_flow_map(&pkt), &key, &nf, BPF_ANY) != 0)
+		if (ps_flow_update(&pkt, &key, &nf) != 0)
 			ps_count(&ps_gcnt_v2, PS_GCNT_FLOW_FULL, skb->len);
 	}
 
@@ -222,6 +221,13 @@ int ps_probe_fib_tbid(struct __sk_buff *skb)
 	long rc = bpf_fib_lookup(skb, (struct bpf_fib_lookup *)&p, sizeof(p), PS_FIB_FLAGS);
 
 	return rc == -22 /* EINVAL */ ? 0 : 1;
+}
+
+/* Run twice by the loader, some time apart: jiffies per second (HZ). */
+SEC("tc")
+int ps_probe_jiffies(struct __sk_buff *skb)
+{
+	return (__u32)bpf_jiffies64();
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -34,21 +34,23 @@ static __always_inline __u32 ps_array_index(void *map, __u32 key)
 	return v ? *v : PS_BM_NONE;
 }
 
-static __always_inline __u32 ps_prefix_index(void *map4, void *map6, __u32 gen,
-					     const struct ps_pkt *pkt, const __u32 *addr)
+/* Separate call sites per trie (see ps_flow_lookup): direct calls, not the
+ * generic helper. */
+static __always_inline __u32 ps_prefix4_index(void *map, __u32 gen, __u32 addr)
 {
+	struct ps_lpm4_key k = {.prefixlen = 64, .gen = gen, .addr = addr};
+	const __u32 *v = bpf_map_lookup_elem(map, &k);
+
+	return v ? *v : PS_BM_NONE;
+}
+
+static __always_inline __u32 ps_prefix6_index(void *map, __u32 gen, const __u32 *addr)
+{
+	struct ps_lpm6_key k = {.prefixlen = 160, .gen = gen};
 	const __u32 *v;
 
-	if (pkt->family == PS_FAMILY_IPV4) {
-		struct ps_lpm4_key k4 = {.prefixlen = 64, .gen = gen, .addr = addr[0]};
-
-		v = bpf_map_lookup_elem(map4, &k4);
-	} else {
-		struct ps_lpm6_key k6 = {.prefixlen = 160, .gen = gen};
-
-		__builtin_memcpy(k6.addr, addr, sizeof(k6.addr));
-		v = bpf_map_lookup_elem(map6, &k6);
-	}
+	__builtin_memcpy(k.addr, addr, sizeof(k.addr));
+	v = bpf_map_lookup_elem(map, &k);
 	return v ? *v : PS_BM_NONE;
 }
 
@@ -115,10 +117,17 @@ static __always_inline __u32 ps_classify(struct __sk_buff *skb, const struct ps_
 		if (!b_iif)
 			return PS_NO_CLASS;
 	}
-	PS_FIELD_BITMAP(b_src, PS_FIELD_SRC,
-			ps_prefix_index(&ps_src4_v2, &ps_src6_v2, gen, pkt, pkt->saddr));
-	PS_FIELD_BITMAP(b_dst, PS_FIELD_DST,
-			ps_prefix_index(&ps_dst4_v2, &ps_dst6_v2, gen, pkt, pkt->daddr));
+	if (pkt->family == PS_FAMILY_IPV4) {
+		PS_FIELD_BITMAP(b_src, PS_FIELD_SRC,
+				ps_prefix4_index(&ps_src4_v2, gen, pkt->saddr[0]));
+		PS_FIELD_BITMAP(b_dst, PS_FIELD_DST,
+				ps_prefix4_index(&ps_dst4_v2, gen, pkt->daddr[0]));
+	} else {
+		PS_FIELD_BITMAP(b_src, PS_FIELD_SRC,
+				ps_prefix6_index(&ps_src6_v2, gen, pkt->saddr));
+		PS_FIELD_BITMAP(b_dst, PS_FIELD_DST,
+				ps_prefix6_index(&ps_dst6_v2, gen, pkt->daddr));
+	}
 	PS_FIELD_BITMAP(b_proto, PS_FIELD_PROTO,
 			ps_array_index(&ps_proto_v2, gen * 256 + pkt->proto));
 	PS_FIELD_BITMAP(b_dscp, PS_FIELD_DSCP,

@@ -14,10 +14,6 @@
 #include "lib/maps.h"
 #include "lib/parse.h"
 
-/* last_seen is refreshed at most this often: a write per packet would bounce
- * the entry's cache line between CPUs for nothing. */
-#define PS_FLOW_TOUCH_NS 1000000000ULL
-
 union ps_flow_key {
 	struct ps_flow4_key v4;
 	struct ps_flow6_key v6;
@@ -45,9 +41,37 @@ static __always_inline void ps_flow_key(const struct ps_pkt *pkt, union ps_flow_
 	}
 }
 
-static __always_inline void *ps_flow_map(const struct ps_pkt *pkt)
+/*
+ * One call site per map: the verifier then turns each lookup into a direct
+ * (for the LRU hash: inlined) call. A map pointer that may be either map
+ * leaves the generic helper and an indirect call, which costs far more.
+ */
+static __always_inline struct ps_flow *ps_flow_lookup(const struct ps_pkt *pkt,
+						      const union ps_flow_key *key)
 {
-	return pkt->family == PS_FAMILY_IPV4 ? (void *)&ps_flow4_v2 : (void *)&ps_flow6_v2;
+	struct ps_flow *fl;
+
+	if (pkt->family == PS_FAMILY_IPV4) {
+		fl = bpf_map_lookup_elem(&ps_flow4_v2, &key->v4);
+		/* Keeps clang from merging the two calls into one with a
+		 * selected map pointer. */
+		asm volatile("" ::: "memory");
+		return fl;
+	}
+	return bpf_map_lookup_elem(&ps_flow6_v2, &key->v6);
+}
+
+static __always_inline long ps_flow_update(const struct ps_pkt *pkt, const union ps_flow_key *key,
+					   const struct ps_flow *value)
+{
+	long ret;
+
+	if (pkt->family == PS_FAMILY_IPV4) {
+		ret = bpf_map_update_elem(&ps_flow4_v2, &key->v4, value, BPF_ANY);
+		asm volatile("" ::: "memory"); /* as in ps_flow_lookup */
+		return ret;
+	}
+	return bpf_map_update_elem(&ps_flow6_v2, &key->v6, value, BPF_ANY);
 }
 
 /* murmur3's finaliser: every input bit affects every output bit. */

@@ -43,6 +43,7 @@
 		__uint(max_entries, PS_FLOW_ENTRIES);                                              \
 		__type(key, key_type);                                                             \
 		__type(value, struct ps_flow);                                                     \
+		__uint(map_flags, BPF_F_NO_COMMON_LRU);                                            \
 		__uint(pinning, LIBBPF_PIN_BY_NAME);                                               \
 	} name SEC(".maps")
 
