@@ -2,7 +2,9 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <linux/magic.h>
+#include <linux/pkt_cls.h>
 #include <netinet/in.h>
 #include <sys/mount.h>
 #include <sys/statfs.h>
@@ -10,11 +12,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <thread>
 
 #include "bpf/pathsteer_abi.h"
 #include "common/fd.h"
@@ -23,13 +28,12 @@
 
 namespace pathsteer {
 
-static_assert(kMaxRules == PS_MAX_RULES && kMaxClasses == PS_MAX_CLASSES);
-
 namespace {
 
 constexpr const char* kBpffsRoot = "/sys/fs/bpf";
 constexpr size_t kVerifierLogSize = 1 << 20;
 constexpr size_t kVerifierLogTail = 8192;  // the end of the log says why
+constexpr uint32_t kEpochMask = 0x3fffffff;
 
 int libbpf_print(enum libbpf_print_level /*level*/, const char* fmt, va_list args) {
   char buf[1024];
@@ -77,10 +81,48 @@ Result<void> make_dirs(const std::string& dir) {
   return ok();
 }
 
+// The layout N of a pinned map name "ps_<what>_v<N>", or nullopt.
+std::optional<int> pinned_layout(const std::string& name) {
+  if (!name.starts_with(PS_MAP_PREFIX)) {
+    return std::nullopt;
+  }
+  size_t v = name.rfind("_v");
+  if (v == std::string::npos || v + 2 >= name.size()) {
+    return std::nullopt;
+  }
+  int n = 0;
+  for (size_t i = v + 2; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') {
+      return std::nullopt;
+    }
+    n = n * 10 + (name[i] - '0');
+  }
+  return n;
+}
+
+std::vector<std::string> pinned_names(const std::string& pin_dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(pin_dir, ec)) {
+    out.push_back(entry.path().filename().string());
+  }
+  return out;
+}
+
+// Refuses a newer layout's maps, a foreign config map and a newer abi_version.
 // A same-named map has the same layout by our versioning rule (PS_ABI_LAYOUT);
 // the value size is still checked before reading so a foreign file cannot
 // make us overrun a buffer.
-Result<void> check_pinned_config(const std::string& pin_dir) {
+Result<void> check_pinned_state(const std::string& pin_dir) {
+  for (const std::string& name : pinned_names(pin_dir)) {
+    auto layout = pinned_layout(name);
+    if (name.starts_with("ps_cfg_") && layout && *layout > PS_ABI_LAYOUT) {
+      return unrealizable_error(
+          "pinned datapath state in " + pin_dir + " has layout v" + std::to_string(*layout) + " (" +
+          name + "), written by a newer pathsteer; this binary knows up to v" +
+          std::to_string(PS_ABI_LAYOUT) + ". Run the newer version or flush the pin dir");
+    }
+  }
   std::string path = pin_dir + "/" + PS_CONFIG_MAP;
   if (::access(path.c_str(), F_OK) != 0) {
     return ok();  // fresh pin dir
@@ -119,6 +161,22 @@ Result<void> check_pinned_config(const std::string& pin_dir) {
   return ok();
 }
 
+// Older layouts' pins: their maps stay alive while an old program attached
+// somewhere still holds them; attach() replaces that program.
+void remove_older_layout_pins(const std::string& pin_dir) {
+  for (const std::string& name : pinned_names(pin_dir)) {
+    auto layout = pinned_layout(name);
+    if (!layout || *layout >= PS_ABI_LAYOUT) {
+      continue;
+    }
+    std::string path = pin_dir + "/" + name;
+    if (::unlink(path.c_str()) == 0) {
+      PS_LOG(kInfo) << "removed " << path << " (data-plane layout v" << *layout << ", replaced by v"
+                    << PS_ABI_LAYOUT << ")";
+    }
+  }
+}
+
 std::string log_tail(const std::vector<char>& log) {
   std::string s(log.data(), strnlen(log.data(), log.size()));
   if (s.size() > kVerifierLogTail) {
@@ -130,118 +188,31 @@ std::string log_tail(const std::vector<char>& log) {
   return s;
 }
 
-ps_prefix to_ps_prefix(const Prefix& p) {
-  uint8_t addr[16] = {};
-  uint8_t mask[16] = {};
-  for (size_t i = 0; i < p.addr.size(); ++i) {
-    int bits = std::clamp(static_cast<int>(p.len) - static_cast<int>(i) * 8, 0, 8);
-    mask[i] = static_cast<uint8_t>(0xff00 >> bits);
-    addr[i] = p.addr.bytes[i] & mask[i];
+Result<void> update(const bpf_map* map, const void* key, const void* value, uint64_t flags = 0) {
+  if (bpf_map_update_elem(bpf_map__fd(map), key, value, flags) != 0) {
+    return system_error(std::string("update map ") + bpf_map__name(map), errno);
   }
-  ps_prefix out{};
-  std::memcpy(out.addr, addr, sizeof(out.addr));
-  std::memcpy(out.mask, mask, sizeof(out.mask));
-  out.len = p.len;
-  return out;
+  return ok();
 }
 
-uint8_t ps_family(int af) {
-  return af == AF_INET ? PS_FAMILY_IPV4 : PS_FAMILY_IPV6;
-}
-
-bool is_any_port(const PortRange& r) {
-  return r.lo == 0 && r.hi == 65535;
-}
-
-// Cross product src × dst × sport × dport of one entry, in that nesting order.
-// A prefix fixes the rule's family; a v4/v6 src/dst pair can never match.
-void flatten_entry(uint32_t class_id, const MatchEntry& e, std::vector<ps_rule>& out) {
-  const std::vector<std::optional<Prefix>> any_prefix{std::nullopt};
-  const std::vector<PortRange> any_port{PortRange{}};
-  std::vector<std::optional<Prefix>> srcs(e.src.begin(), e.src.end());
-  std::vector<std::optional<Prefix>> dsts(e.dst.begin(), e.dst.end());
-  const auto& src_list = srcs.empty() ? any_prefix : srcs;
-  const auto& dst_list = dsts.empty() ? any_prefix : dsts;
-  const auto& sports = e.sport.empty() ? any_port : e.sport;
-  const auto& dports = e.dport.empty() ? any_port : e.dport;
-
-  for (const auto& src : src_list) {
-    for (const auto& dst : dst_list) {
-      if (src && dst && src->addr.family != dst->addr.family) {
-        continue;
-      }
-      for (const PortRange& sp : sports) {
-        for (const PortRange& dp : dports) {
-          ps_rule r{};
-          r.class_id = class_id;
-          r.proto = e.proto.value_or(0);
-          if (src) {
-            r.family = ps_family(src->addr.family);
-            r.src = to_ps_prefix(*src);
-          }
-          if (dst) {
-            r.family = ps_family(dst->addr.family);
-            r.dst = to_ps_prefix(*dst);
-          }
-          r.sport_lo = sp.lo;
-          r.sport_hi = sp.hi;
-          r.dport_lo = dp.lo;
-          r.dport_hi = dp.hi;
-          if (!is_any_port(sp) || !is_any_port(dp)) {
-            r.flags |= PS_RULE_F_PORTS;
-          }
-          out.push_back(r);
-        }
-      }
-    }
+// Array maps take one batch per call: far fewer syscalls for the 65,537-slot
+// port tables.
+template <typename Value>
+Result<void> update_array(const bpf_map* map, uint32_t first, const std::vector<Value>& values) {
+  if (values.empty()) {
+    return ok();
   }
-}
-
-Result<std::vector<ps_rule>> flatten(const DatapathPlan& plan) {
-  if (plan.classes.size() > kMaxClasses) {
-    return unrealizable_error("datapath: " + std::to_string(plan.classes.size()) +
-                              " classes exceed the capacity of " + std::to_string(kMaxClasses));
+  std::vector<uint32_t> keys(values.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    keys[i] = first + static_cast<uint32_t>(i);
   }
-  std::vector<ps_rule> rules;
-  for (size_t i = 0; i < plan.classes.size(); ++i) {
-    const DatapathClass& c = plan.classes[i];
-    if (!c.leave_mark && (c.mark & ~plan.mark_mask) != 0) {
-      return policy_error("datapath: class '" + c.name + "' mark " + std::to_string(c.mark) +
-                          " has bits outside mark_mask " + std::to_string(plan.mark_mask));
-    }
-    if (c.match.empty()) {
-      flatten_entry(static_cast<uint32_t>(i), MatchEntry{}, rules);
-    }
-    for (const MatchEntry& e : c.match) {
-      flatten_entry(static_cast<uint32_t>(i), e, rules);
-    }
-    if (rules.size() > kMaxRules) {
-      return unrealizable_error("datapath: class '" + c.name + "' (#" + std::to_string(i) +
-                                ") brings the flattened rules to " + std::to_string(rules.size()) +
-                                ", over the capacity of " + std::to_string(kMaxRules));
-    }
-  }
-  return rules;
-}
-
-bool same_rules(const std::vector<ps_rule>& a, const std::vector<ps_rule>& b) {
-  return a.size() == b.size() &&
-         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(ps_rule)) == 0);
-}
-
-ps_action to_ps_action(const DatapathClass& c) {
-  ps_action a{};
-  if (!c.leave_mark) {
-    a.flags = PS_ACTION_F_SET_MARK;
-    a.mark = c.mark;
-  }
-  return a;
-}
-
-Result<void> update(const bpf_map* map, uint32_t key, const void* value) {
-  if (bpf_map_update_elem(bpf_map__fd(map), &key, value, BPF_ANY) != 0) {
-    return system_error(
-        std::string("update map ") + bpf_map__name(map) + " index " + std::to_string(key), errno);
+  auto count = static_cast<uint32_t>(values.size());
+  bpf_map_batch_opts opts{};
+  opts.sz = sizeof(opts);
+  if (bpf_map_update_batch(bpf_map__fd(map), keys.data(), values.data(), &count, &opts) != 0) {
+    return system_error(std::string("batch update map ") + bpf_map__name(map) + " from index " +
+                            std::to_string(first),
+                        errno);
   }
   return ok();
 }
@@ -253,6 +224,182 @@ Result<ps_config> read_config(const bpf_map* map) {
     return system_error(std::string("read map ") + bpf_map__name(map), errno);
   }
   return cfg;
+}
+
+// Deletes every key of generation gen (the first __u32 after an LPM key's
+// prefixlen, or an iif key's first field).
+template <typename Key>
+Result<void> delete_generation(const bpf_map* map, uint32_t gen) {
+  int fd = bpf_map__fd(map);
+  std::vector<Key> doomed;
+  Key key{};
+  Key next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (next.gen == gen) {
+      doomed.push_back(next);
+    }
+    key = next;
+    prev = &key;
+  }
+  for (const Key& k : doomed) {
+    if (bpf_map_delete_elem(fd, &k) != 0 && errno != ENOENT) {
+      return system_error(std::string("delete from map ") + bpf_map__name(map), errno);
+    }
+  }
+  return ok();
+}
+
+ps_bitmap to_ps_bitmap(const RuleSet& s) {
+  ps_bitmap b{};
+  for (size_t r = 0; r < s.size(); ++r) {
+    if (s.test(r)) {
+      b.w[r / 64] |= uint64_t{1} << (r % 64);
+    }
+  }
+  return b;
+}
+
+Result<void> write_trie4(const bpf_map* map, uint32_t gen, const std::vector<CompiledPrefix>& ps) {
+  for (const CompiledPrefix& p : ps) {
+    ps_lpm4_key k{};
+    k.prefixlen = 32 + p.len;
+    k.gen = gen;
+    std::memcpy(&k.addr, p.addr.data(), sizeof(k.addr));
+    if (auto r = update(map, &k, &p.bitmap); !r) {
+      return r;
+    }
+  }
+  return ok();
+}
+
+Result<void> write_trie6(const bpf_map* map, uint32_t gen, const std::vector<CompiledPrefix>& ps) {
+  for (const CompiledPrefix& p : ps) {
+    ps_lpm6_key k{};
+    k.prefixlen = 32 + p.len;
+    k.gen = gen;
+    std::memcpy(k.addr, p.addr.data(), sizeof(k.addr));
+    if (auto r = update(map, &k, &p.bitmap); !r) {
+      return r;
+    }
+  }
+  return ok();
+}
+
+// The classifier's test-run context: the verdict comes back in cb[].
+struct RunOutput {
+  __sk_buff ctx{};
+  int retval = 0;
+};
+
+Result<RunOutput> test_run(int prog_fd, std::span<const uint8_t> frame, uint32_t mark_in,
+                           int ingress_ifindex, bool dry = false) {
+  RunOutput out;
+  out.ctx.mark = mark_in;
+  out.ctx.cb[4] = dry ? PS_SIM_DRY_MAGIC : PS_SIM_MAGIC;
+  if (ingress_ifindex > 0) {
+    // skb_iif only: skb->dev stays the namespace's loopback, so no device is needed.
+    out.ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex);
+  }
+  bpf_test_run_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.data_in = frame.data();
+  opts.data_size_in = static_cast<uint32_t>(frame.size());
+  opts.ctx_in = &out.ctx;
+  opts.ctx_size_in = sizeof(out.ctx);
+  opts.ctx_out = &out.ctx;
+  opts.ctx_size_out = sizeof(out.ctx);
+  opts.repeat = 1;
+  if (int err = bpf_prog_test_run_opts(prog_fd, &opts); err != 0) {
+    return system_error("run classifier on a " + std::to_string(frame.size()) + "-byte frame",
+                        -err);
+  }
+  out.retval = static_cast<int>(opts.retval);
+  return out;
+}
+
+// A minimal Ethernet + IPv4 frame for the feature probe.
+std::vector<uint8_t> probe_frame() {
+  std::vector<uint8_t> f(14 + 20, 0);
+  f[12] = 0x08;
+  f[14] = 0x45;
+  f[17] = 20;
+  f[22] = 64;
+  f[26] = 127;
+  f[29] = 1;
+  f[30] = 127;
+  f[33] = 1;
+  return f;
+}
+
+constexpr uint32_t kFbFib = PS_GCNT_FB_FIB;
+
+// Jiffies per second: two readings of the kernel's jiffies some time apart,
+// rounded to the nearest common CONFIG_HZ. The flow table keeps time in
+// jiffies because reading them is inlined into the program; a clock read is a
+// helper call that costs more than the rest of an established flow's path.
+Result<uint32_t> measure_hz(int probe_fd) {
+  auto frame = probe_frame();
+  auto t0 = std::chrono::steady_clock::now();
+  auto j0 = test_run(probe_fd, frame, 0, 0);
+  if (!j0) {
+    return j0.take_error();
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  auto j1 = test_run(probe_fd, frame, 0, 0);
+  if (!j1) {
+    return j1.take_error();
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double estimate =
+      (static_cast<uint32_t>(j1->retval) - static_cast<uint32_t>(j0->retval)) / seconds;
+  uint32_t best = 100;
+  for (uint32_t hz : {100U, 250U, 300U, 1000U}) {
+    if (std::abs(estimate - hz) < std::abs(estimate - static_cast<double>(best))) {
+      best = hz;
+    }
+  }
+  return best;
+}
+
+const char* fallback_name(uint32_t reason) {
+  switch (reason) {
+    case PS_GCNT_FB_NO_FEATURE:
+      return "no-kernel-support";
+    case PS_GCNT_FB_VLAN:
+      return "vlan";
+    case PS_GCNT_FB_TTL:
+      return "ttl";
+    case PS_GCNT_FB_REDIRECT:
+      return "redirect";
+    case PS_GCNT_FB_FIB_ERROR:
+      return "fib-error";
+    case kFbFib + BPF_FIB_LKUP_RET_BLACKHOLE:
+      return "fib-blackhole";
+    case kFbFib + BPF_FIB_LKUP_RET_UNREACHABLE:
+      return "fib-unreachable";
+    case kFbFib + BPF_FIB_LKUP_RET_PROHIBIT:
+      return "fib-prohibit";
+    case kFbFib + BPF_FIB_LKUP_RET_NOT_FWDED:
+      return "fib-not-forwarded";
+    case kFbFib + BPF_FIB_LKUP_RET_FWD_DISABLED:
+      return "fib-forwarding-disabled";
+    case kFbFib + BPF_FIB_LKUP_RET_UNSUPP_LWT:
+      return "fib-unsupported-lwt";
+    case kFbFib + BPF_FIB_LKUP_RET_NO_NEIGH:
+      return "fib-no-neigh";
+    case kFbFib + BPF_FIB_LKUP_RET_FRAG_NEEDED:
+      return "fib-frag-needed";
+    default:
+      return nullptr;
+  }
+}
+
+std::string fallback_label(uint32_t reason) {
+  if (const char* name = fallback_name(reason)) {
+    return name;
+  }
+  return "fib-code-" + std::to_string(reason - PS_GCNT_FB_FIB);
 }
 
 bpf_tc_hook ingress_hook(int ifindex) {
@@ -272,7 +419,8 @@ Datapath::~Datapath() {
   ps_classifier__destroy(skel_);
 }
 
-Result<std::unique_ptr<Datapath>> Datapath::open(const std::string& pin_dir) {
+Result<std::unique_ptr<Datapath>> Datapath::open(const std::string& pin_dir,
+                                                 const DatapathOptions& options) {
   libbpf_set_print(libbpf_print);
   if (pin_dir.empty() || pin_dir.front() != '/') {
     return policy_error("datapath: pin dir must be an absolute path, got '" + pin_dir + "'");
@@ -283,7 +431,7 @@ Result<std::unique_ptr<Datapath>> Datapath::open(const std::string& pin_dir) {
   if (auto r = make_dirs(pin_dir); !r) {
     return r.take_error();
   }
-  if (auto r = check_pinned_config(pin_dir); !r) {
+  if (auto r = check_pinned_state(pin_dir); !r) {
     return r.take_error();
   }
 
@@ -304,18 +452,39 @@ Result<std::unique_ptr<Datapath>> Datapath::open(const std::string& pin_dir) {
         "load BPF classifier (pins in " + pin_dir + "; incompatible pinned maps are refused)", -err,
         log_tail(log));
   }
+  remove_older_layout_pins(pin_dir);
 
-  auto cfg = read_config(raw->maps.ps_cfg_v1);
+  auto probe = test_run(bpf_program__fd(raw->progs.ps_probe_fib_tbid), probe_frame(), 0, 0);
+  if (!probe) {
+    return probe.take_error();
+  }
+  dp->features_.fib_table_lookup = probe->retval == 1 && !options.disable_fib_table_lookup;
+  if (!dp->features_.fib_table_lookup) {
+    PS_LOG(kWarn) << "datapath: this kernel's bpf_fib_lookup takes no table id (needs Linux "
+                     "6.5+); redirect mode will run as mark mode";
+  }
+
+  auto cfg = read_config(raw->maps.ps_cfg_v2);
   if (!cfg) {
     return cfg.take_error();
   }
-  if (cfg->magic != PS_ABI_MAGIC || cfg->abi_version < PS_ABI_VERSION) {
-    // New maps, or maps of an older compatible version: claim them.
-    cfg->magic = PS_ABI_MAGIC;
-    cfg->abi_version = PS_ABI_VERSION;
-    if (auto r = update(raw->maps.ps_cfg_v1, 0, &*cfg); !r) {
-      return r.take_error();
+  // Pins do not outlive a reboot, so a pinned HZ is this kernel's.
+  if (cfg->magic != PS_ABI_MAGIC || cfg->hz == 0) {
+    auto hz = measure_hz(bpf_program__fd(raw->progs.ps_probe_jiffies));
+    if (!hz) {
+      return hz.take_error();
     }
+    cfg->hz = *hz;
+  }
+  // New maps, or maps of an older compatible version: claim them. The
+  // features are this kernel's, whoever wrote the maps before.
+  cfg->magic = PS_ABI_MAGIC;
+  cfg->abi_version = PS_ABI_VERSION;
+  cfg->layout = PS_ABI_LAYOUT;
+  cfg->features = dp->features_.fib_table_lookup ? PS_FEAT_FIB_TBID : 0;
+  uint32_t zero = 0;
+  if (auto r = update(raw->maps.ps_cfg_v2, &zero, &*cfg); !r) {
+    return r.take_error();
   }
   return dp;
 }
@@ -354,43 +523,150 @@ Result<void> Datapath::detach(int ifindex) {
   return ok();
 }
 
-Result<void> Datapath::program(const DatapathPlan& plan) {
-  auto rules = flatten(plan);
-  if (!rules) {
-    return rules.take_error();
-  }
-  auto cfg = read_config(skel_->maps.ps_cfg_v1);
-  if (!cfg) {
-    return cfg.take_error();
-  }
-  const bool in_place = have_last_rules_ && same_rules(*rules, last_rules_);
-  const uint32_t gen = in_place ? (cfg->active_gen & 1) : ((cfg->active_gen & 1) ^ 1);
-
-  if (!in_place) {
-    for (size_t i = 0; i < rules->size(); ++i) {
-      auto r = update(skel_->maps.ps_rules_v1, gen * PS_MAX_RULES + i, &(*rules)[i]);
-      if (!r) {
-        return r;
-      }
-    }
-  }
-  for (size_t c = 0; c < plan.classes.size(); ++c) {
-    ps_action a = to_ps_action(plan.classes[c]);
-    if (auto r = update(skel_->maps.ps_act_v1, gen * PS_MAX_CLASSES + c, &a); !r) {
+Result<void> Datapath::write_rules(uint32_t gen, const CompiledRules& rules) {
+  const auto& m = skel_->maps;
+  // Stale keys of the generation being replaced (its arrays are overwritten whole).
+  for (bpf_map* trie : {m.ps_src4_v2, m.ps_dst4_v2}) {
+    if (auto r = delete_generation<ps_lpm4_key>(trie, gen); !r) {
       return r;
     }
   }
-  cfg->mark_mask = plan.mark_mask;
-  cfg->rule_count[gen] = static_cast<uint32_t>(rules->size());
-  cfg->class_count[gen] = static_cast<uint32_t>(plan.classes.size());
-  cfg->active_gen = gen;
-  // The flip: one value write; packets read active_gen once.
-  if (auto r = update(skel_->maps.ps_cfg_v1, 0, &*cfg); !r) {
+  for (bpf_map* trie : {m.ps_src6_v2, m.ps_dst6_v2}) {
+    if (auto r = delete_generation<ps_lpm6_key>(trie, gen); !r) {
+      return r;
+    }
+  }
+  if (auto r = delete_generation<ps_iif_key>(m.ps_iif_v2, gen); !r) {
     return r;
   }
-  if (!in_place) {
-    last_rules_ = std::move(*rules);
-    have_last_rules_ = true;
+
+  std::vector<ps_bitmap> bitmaps;
+  bitmaps.reserve(rules.bitmaps.size());
+  for (const RuleSet& s : rules.bitmaps) {
+    bitmaps.push_back(to_ps_bitmap(s));
+  }
+  if (auto r = update_array(m.ps_bits_v2, gen * PS_MAX_BITMAPS, bitmaps); !r) {
+    return r;
+  }
+  if (auto r = update_array(m.ps_rcls_v2, gen * PS_MAX_RULES, rules.rule_class); !r) {
+    return r;
+  }
+  if (auto r = update_array(m.ps_proto_v2, gen * 256, rules.proto); !r) {
+    return r;
+  }
+  if (auto r = update_array(m.ps_dscp_v2, gen * 64, rules.dscp); !r) {
+    return r;
+  }
+  if (auto r = update_array(m.ps_sport_v2, gen * PS_PORT_SLOTS, rules.sport); !r) {
+    return r;
+  }
+  if (auto r = update_array(m.ps_dport_v2, gen * PS_PORT_SLOTS, rules.dport); !r) {
+    return r;
+  }
+  for (const auto& [ifindex, bitmap] : rules.iif) {
+    ps_iif_key k{.gen = gen, .ifindex = static_cast<uint32_t>(ifindex)};
+    if (auto r = update(m.ps_iif_v2, &k, &bitmap); !r) {
+      return r;
+    }
+  }
+  if (auto r = write_trie4(m.ps_src4_v2, gen, rules.src4); !r) {
+    return r;
+  }
+  if (auto r = write_trie4(m.ps_dst4_v2, gen, rules.dst4); !r) {
+    return r;
+  }
+  if (auto r = write_trie6(m.ps_src6_v2, gen, rules.src6); !r) {
+    return r;
+  }
+  return write_trie6(m.ps_dst6_v2, gen, rules.dst6);
+}
+
+Result<void> Datapath::write_actions(uint32_t act_gen, const CompiledActions& actions) {
+  std::vector<ps_class> classes(PS_MAX_CLASSES);
+  for (size_t i = 0; i < actions.classes.size(); ++i) {
+    const CompiledClass& c = actions.classes[i];
+    ps_class& pc = classes[i];
+    pc.flags = c.set_mark ? PS_CLASS_F_SET_MARK : 0;
+    pc.mark = c.mark;
+    pc.member_count = static_cast<uint32_t>(c.members.size());
+    for (size_t j = 0; j < c.members.size(); ++j) {
+      pc.members[j].uplink_id = c.members[j].uplink_id;
+      pc.members[j].cum_weight = c.members[j].cum_weight;
+    }
+    pc.total_weight = c.members.empty() ? 0 : c.members.back().cum_weight;
+  }
+  std::vector<ps_uplink> uplinks(PS_MAX_UPLINKS);
+  for (size_t id = 0; id < actions.uplinks.size() && id < PS_MAX_UPLINKS; ++id) {
+    const DatapathUplink& u = actions.uplinks[id];
+    if (u.id == 0) {
+      continue;
+    }
+    uplinks[id].flags = u.live ? PS_UPLINK_F_LIVE : 0;
+    uplinks[id].mark = u.mark;
+    uplinks[id].table = u.table;
+    uplinks[id].ifindex = static_cast<uint32_t>(std::max(u.ifindex, 0));
+  }
+  if (auto r = update_array(skel_->maps.ps_cls_v2, act_gen * PS_MAX_CLASSES, classes); !r) {
+    return r;
+  }
+  return update_array(skel_->maps.ps_upl_v2, act_gen * PS_MAX_UPLINKS, uplinks);
+}
+
+Result<void> Datapath::program(const DatapathPlan& plan) {
+  auto rules = compile_rules(plan);
+  if (!rules) {
+    return rules.take_error();
+  }
+  auto actions = compile_actions(plan);
+  if (!actions) {
+    return actions.take_error();
+  }
+  auto cfg = read_config(skel_->maps.ps_cfg_v2);
+  if (!cfg) {
+    return cfg.take_error();
+  }
+  const uint32_t rule_gen = PS_STATE_RULE_GEN(cfg->state);
+  const uint32_t act_gen = PS_STATE_ACT_GEN(cfg->state);
+  const bool same_rules = active_rules_ && *active_rules_ == *rules;
+  const uint32_t next_rule_gen = same_rules ? rule_gen : rule_gen ^ 1;
+  const uint32_t next_act_gen = act_gen ^ 1;
+
+  if (!same_rules) {
+    if (auto r = write_rules(next_rule_gen, *rules); !r) {
+      return r;
+    }
+  }
+  if (auto r = write_actions(next_act_gen, *actions); !r) {
+    return r;
+  }
+  ps_gen_info& gi = cfg->gen[next_rule_gen];
+  gi = ps_gen_info{};
+  gi.rule_count = rules->rule_count;
+  gi.words = (rules->rule_count + 63) / 64;
+  gi.fields = rules->fields;
+  gi.iif_default = rules->iif_default;
+  gi.class_count = rules->class_count;
+  ps_act_info& ai = cfg->act[next_act_gen];
+  ai = ps_act_info{};
+  ai.mark_mask = actions->mark_mask;
+  ai.mode = actions->redirect ? PS_MODE_REDIRECT : PS_MODE_MARK;
+  ai.flow_idle_s = actions->flow_idle_s;
+  ai.flow_idle_jiffies = static_cast<uint32_t>(
+      std::min<uint64_t>(uint64_t{actions->flow_idle_s} * cfg->hz, UINT32_MAX));
+  ai.touch_jiffies = cfg->hz;
+  // First the inactive halves' info with the state unchanged, then the flip:
+  // the second write changes only the state word.
+  uint32_t zero = 0;
+  if (auto r = update(skel_->maps.ps_cfg_v2, &zero, &*cfg); !r) {
+    return r;
+  }
+  uint32_t epoch = (PS_STATE_EPOCH(cfg->state) + 1) & kEpochMask;
+  cfg->state = PS_STATE_MAKE(next_rule_gen, next_act_gen, epoch);
+  if (auto r = update(skel_->maps.ps_cfg_v2, &zero, &*cfg); !r) {
+    return r;
+  }
+  if (!same_rules) {
+    active_rules_ = std::move(*rules);
   }
   return ok();
 }
@@ -400,77 +676,140 @@ Result<DatapathCounters> Datapath::read_counters() const {
   if (ncpu <= 0) {
     return system_error("count possible CPUs", -ncpu);
   }
-  auto cfg = read_config(skel_->maps.ps_cfg_v1);
+  auto cfg = read_config(skel_->maps.ps_cfg_v2);
   if (!cfg) {
     return cfg.take_error();
   }
-  std::vector<ps_counter> per_cpu(static_cast<size_t>(ncpu));
-  auto sum = [&](const bpf_map* map, uint32_t key) -> Result<ClassCounters> {
-    if (bpf_map_lookup_elem(bpf_map__fd(map), &key, per_cpu.data()) != 0) {
-      return system_error(
-          std::string("read map ") + bpf_map__name(map) + " index " + std::to_string(key), errno);
+  // One batch per map: every index's per-CPU values.
+  auto read_all = [&](const bpf_map* map, uint32_t entries) -> Result<std::vector<ClassCounters>> {
+    std::vector<uint32_t> keys(entries);
+    std::vector<ps_counter> values(static_cast<size_t>(entries) * static_cast<size_t>(ncpu));
+    uint32_t count = entries;
+    uint32_t out_batch = 0;
+    bpf_map_batch_opts opts{};
+    opts.sz = sizeof(opts);
+    if (bpf_map_lookup_batch(bpf_map__fd(map), nullptr, &out_batch, keys.data(), values.data(),
+                             &count, &opts) != 0 &&
+        errno != ENOENT) {
+      return system_error(std::string("read map ") + bpf_map__name(map), errno);
     }
-    ClassCounters total;
-    for (const ps_counter& c : per_cpu) {
-      total.packets += c.packets;
-      total.bytes += c.bytes;
+    std::vector<ClassCounters> sums(entries);
+    for (uint32_t i = 0; i < count; ++i) {
+      uint32_t index = keys[i];
+      if (index >= entries) {
+        continue;
+      }
+      for (int c = 0; c < ncpu; ++c) {
+        const ps_counter& v = values[static_cast<size_t>(i) * ncpu + c];
+        sums[index].packets += v.packets;
+        sums[index].bytes += v.bytes;
+      }
     }
-    return total;
+    return sums;
   };
 
   DatapathCounters out;
-  uint32_t classes = std::min<uint32_t>(cfg->class_count[cfg->active_gen & 1], PS_MAX_CLASSES);
-  for (uint32_t i = 0; i < classes; ++i) {
-    auto c = sum(skel_->maps.ps_ccnt_v1, i);
-    if (!c) {
-      return c.take_error();
-    }
-    out.classes.push_back(*c);
+  auto classes = read_all(skel_->maps.ps_ccnt_v2, PS_MAX_CLASSES);
+  if (!classes) {
+    return classes.take_error();
   }
-  struct {
-    uint32_t index;
-    uint64_t* dest;
-  } globals[] = {{PS_GCNT_PARSE_ERROR, &out.parse_errors},
-                 {PS_GCNT_NOT_IP, &out.non_ip},
-                 {PS_GCNT_UNCLASSIFIED, &out.unclassified}};
-  for (const auto& g : globals) {
-    auto c = sum(skel_->maps.ps_gcnt_v1, g.index);
-    if (!c) {
-      return c.take_error();
+  uint32_t class_count =
+      std::min<uint32_t>(cfg->gen[PS_STATE_RULE_GEN(cfg->state)].class_count, PS_MAX_CLASSES);
+  out.classes.assign(classes->begin(), classes->begin() + class_count);
+  auto uplinks = read_all(skel_->maps.ps_ucnt_v2, PS_MAX_UPLINKS);
+  if (!uplinks) {
+    return uplinks.take_error();
+  }
+  for (uint32_t id = 1; id < PS_MAX_UPLINKS; ++id) {
+    if ((*uplinks)[id].packets != 0) {
+      out.uplinks[id] = (*uplinks)[id];
     }
-    *g.dest = c->packets;
+  }
+  auto g = read_all(skel_->maps.ps_gcnt_v2, PS_GCNT_MAX);
+  if (!g) {
+    return g.take_error();
+  }
+  auto packets = [&](uint32_t index) { return (*g)[index].packets; };
+  out.parse_errors = packets(PS_GCNT_PARSE_ERROR);
+  out.non_ip = packets(PS_GCNT_NOT_IP);
+  out.unclassified = packets(PS_GCNT_UNCLASSIFIED);
+  out.fragments = packets(PS_GCNT_FRAGMENT);
+  out.no_ports = packets(PS_GCNT_NO_PORTS);
+  out.ip_options = packets(PS_GCNT_IP_OPTIONS);
+  out.vlan = packets(PS_GCNT_VLAN);
+  out.flow_new = packets(PS_GCNT_FLOW_NEW);
+  out.flow_hit = packets(PS_GCNT_FLOW_HIT);
+  out.flow_reclassified = packets(PS_GCNT_FLOW_RECLASS);
+  out.flow_rechosen = packets(PS_GCNT_FLOW_RECHOSEN);
+  out.flow_expired = packets(PS_GCNT_FLOW_EXPIRED);
+  out.flow_full = packets(PS_GCNT_FLOW_FULL);
+  out.no_member = packets(PS_GCNT_NO_MEMBER);
+  out.redirected = packets(PS_GCNT_REDIRECTED);
+  for (uint32_t reason = PS_GCNT_FB_NO_FEATURE; reason <= PS_GCNT_FB_FIB + PS_FIB_RET_MAX;
+       ++reason) {
+    if (reason == PS_GCNT_REDIRECTED || packets(reason) == 0) {
+      continue;
+    }
+    out.fallbacks[fallback_label(reason)] = packets(reason);
   }
   return out;
 }
 
-Result<SimulateResult> Datapath::simulate(std::span<const uint8_t> frame, uint32_t mark_in) const {
-  __sk_buff ctx{};
-  ctx.mark = mark_in;
-  bpf_test_run_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.data_in = frame.data();
-  opts.data_size_in = static_cast<uint32_t>(frame.size());
-  opts.ctx_in = &ctx;
-  opts.ctx_size_in = sizeof(ctx);
-  opts.ctx_out = &ctx;
-  opts.ctx_size_out = sizeof(ctx);
-  opts.repeat = 1;
-  int fd = bpf_program__fd(skel_->progs.ps_classifier);
-  if (int err = bpf_prog_test_run_opts(fd, &opts); err != 0) {
-    return system_error("run classifier on a " + std::to_string(frame.size()) + "-byte frame",
-                        -err);
+std::string Datapath::effective_mode(DatapathMode requested) const {
+  if (requested == DatapathMode::kMark) {
+    return "mark";
   }
-  SimulateResult out{.mark = ctx.mark, .retval = static_cast<int>(opts.retval)};
-  if (ctx.cb[PS_CB_CLASS] != 0)
-    out.class_id = ctx.cb[PS_CB_CLASS] - 1;
+  if (features_.fib_table_lookup) {
+    return "redirect";
+  }
+  return "mark (redirect unsupported: bpf_fib_lookup takes no table id before Linux 6.5)";
+}
+
+Result<SimulateResult> Datapath::simulate(std::span<const uint8_t> frame, uint32_t mark_in,
+                                          int ingress_ifindex, bool record_flow) const {
+  auto run = test_run(bpf_program__fd(skel_->progs.ps_classifier), frame, mark_in, ingress_ifindex,
+                      /*dry=*/!record_flow);
+  if (!run) {
+    return run.take_error();
+  }
+  const __sk_buff& ctx = run->ctx;
+  SimulateResult out;
+  out.mark = ctx.mark;
+  out.retval = run->retval;
+  if (ctx.cb[PS_SIM_CB_CLASS] < PS_MAX_CLASSES) {
+    out.class_id = ctx.cb[PS_SIM_CB_CLASS];
+  }
+  out.uplink_id = ctx.cb[PS_SIM_CB_UPLINK];
+  out.established = ctx.cb[4] == PS_SIM_OUT_ESTABLISHED;
+  out.redirect_ifindex = static_cast<int>(ctx.cb[PS_SIM_CB_REDIRECT]);
+  if (ctx.cb[PS_SIM_CB_REASON] != 0) {
+    out.fallback = fallback_label(ctx.cb[PS_SIM_CB_REASON]);
+  }
   return out;
+}
+
+Result<void> Datapath::set_fresh_flow_mode(bool on) {
+  auto cfg = read_config(skel_->maps.ps_cfg_v2);
+  if (!cfg) {
+    return cfg.take_error();
+  }
+  cfg->flags =
+      on ? (cfg->flags | PS_CFG_F_BENCH_FRESH_FLOW) : (cfg->flags & ~PS_CFG_F_BENCH_FRESH_FLOW);
+  uint32_t zero = 0;
+  return update(skel_->maps.ps_cfg_v2, &zero, &*cfg);
+}
+
+int Datapath::program_fd() const {
+  return bpf_program__fd(skel_->progs.ps_classifier);
 }
 
 Result<void> Datapath::unpin() {
-  bpf_map* maps[] = {skel_->maps.ps_cfg_v1, skel_->maps.ps_rules_v1, skel_->maps.ps_act_v1,
-                     skel_->maps.ps_ccnt_v1, skel_->maps.ps_gcnt_v1};
-  for (bpf_map* m : maps) {
-    std::string path = pin_dir_ + "/" + bpf_map__name(m);
+  bpf_map* map = nullptr;
+  bpf_object__for_each_map(map, skel_->obj) {
+    if (bpf_map__pin_path(map) == nullptr) {
+      continue;  // .rodata and friends
+    }
+    std::string path = pin_dir_ + "/" + bpf_map__name(map);
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
       return system_error("unpin " + path, errno);
     }

@@ -1,32 +1,37 @@
 // Datapath: the user-space owner of the TC classifier and its pinned maps.
 //
 // Contract:
-// * The only user-space code that knows map layouts (bpf/pathsteer_abi.h).
-// * open() loads the classifier embedded in the binary (never a .o from disk)
-//   and reuses maps pinned under pin_dir, so a restarted daemon keeps the rules
-//   and counters the kernel is using. The TC filters are not removed when a
-//   Datapath is destroyed: they keep running the last loaded program until
-//   detach() (or until attach() from a new process replaces them).
+// * The only user-space code that knows map layouts (bpf/pathsteer_abi.h);
+//   docs/DATAPLANE.md describes the maps, the generation switch and flows.
+// * open() loads the classifier embedded in the binary (never a .o from disk),
+//   reuses maps pinned under pin_dir (so a restarted daemon keeps the rules,
+//   the flow table and the counters the kernel is using) and probes whether
+//   the kernel's bpf_fib_lookup takes a table id (redirect mode; Linux 6.5+).
+//   The TC filters are not removed when a Datapath is destroyed: they keep
+//   running the last loaded program until detach() (or until attach() from a
+//   new process replaces them).
 // * program() is atomic for packets: a packet sees either the old or the new
-//   rule set, never a mix (two generations, written inactive-first, then a
-//   flip of ps_config.active_gen).
+//   plan, never a mix (generations written inactive-first, then one flip).
+//   It never resets the flow table: a flow keeps its uplink while that uplink
+//   is live, across policy and preference changes.
 // * Only bits inside DatapathPlan::mark_mask are ever written to skb->mark.
 // * Not thread-safe; owned by the event-loop thread. Needs CAP_BPF/CAP_NET_ADMIN
 //   (root) for everything but construction of plain values.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "bpf/compile.h"
 #include "common/result.h"
 #include "controller/policy.h"
 
 struct ps_classifier;  // the generated skeleton (ps_classifier.skel.h)
-struct ps_rule;        // bpf/pathsteer_abi.h
 
 namespace pathsteer {
 
@@ -35,53 +40,68 @@ namespace pathsteer {
 inline constexpr uint32_t kTcHandle = 0x7053;  // "pS"
 inline constexpr uint32_t kTcPriority = 0x7053;
 
-// Capacity of one generation (PS_MAX_RULES / PS_MAX_CLASSES in the ABI).
-inline constexpr size_t kMaxRules = 1024;
-inline constexpr size_t kMaxClasses = 256;
-
-struct DatapathClass {
-  std::string name;               // for errors and diagnostics only
-  std::vector<MatchEntry> match;  // empty = matches all; entries are OR'ed
-  uint32_t mark = 0;              // must lie inside mark_mask; 0 = clear our bits
-  bool leave_mark = false;        // true: skb->mark is left untouched
-  friend bool operator==(const DatapathClass&, const DatapathClass&) = default;
-};
-
-struct DatapathPlan {
-  uint32_t mark_mask = 0;
-  std::vector<DatapathClass> classes;  // policy order; class_id = index
-  friend bool operator==(const DatapathPlan&, const DatapathPlan&) = default;
-};
-
 struct ClassCounters {
   uint64_t packets = 0;
   uint64_t bytes = 0;
   friend bool operator==(const ClassCounters&, const ClassCounters&) = default;
 };
 
-// Sums over all CPUs. classes has one entry per class of the active generation.
+// Sums over all CPUs (packets unless named otherwise).
 struct DatapathCounters {
-  std::vector<ClassCounters> classes;
-  uint64_t parse_errors = 0;  // truncated / malformed IP packets (passed untouched)
-  uint64_t non_ip = 0;        // EtherType neither IPv4 nor IPv6 (passed untouched)
-  uint64_t unclassified = 0;  // parsed, no class matched (passed untouched)
+  std::vector<ClassCounters> classes;         // by class id of the active generation
+  std::map<uint32_t, ClassCounters> uplinks;  // by uplink id; ids that carried traffic
+  uint64_t parse_errors = 0;                  // truncated / malformed IP packets (passed untouched)
+  uint64_t non_ip = 0;                        // EtherType neither IPv4 nor IPv6 (passed untouched)
+  uint64_t unclassified = 0;                  // parsed, no class matched (passed untouched)
+  uint64_t fragments = 0;                     // non-first fragments (classified without ports)
+  uint64_t no_ports = 0;                      // IPv6 extension chain too long to follow (no ports)
+  uint64_t ip_options = 0;                    // IPv4 with options
+  uint64_t vlan = 0;                          // in-band 802.1Q/802.1ad tagged frames
+  uint64_t flow_new = 0;                      // first packets (classified, entry written)
+  uint64_t flow_hit = 0;                      // packets of established flows (no classification)
+  uint64_t flow_reclassified = 0;             // first packet of a flow after a plan change
+  uint64_t flow_rechosen = 0;                 // flows moved because their uplink went down
+  uint64_t flow_expired = 0;                  // entries found idle beyond flow_idle_s
+  uint64_t flow_full = 0;                     // entry could not be written
+  uint64_t no_member = 0;                     // class without a member: its own mark (last_resort)
+  uint64_t redirected = 0;                    // redirect mode: forwarded with bpf_redirect_neigh
+  // redirect mode: why packets were marked instead, by reason ("no-kernel-support",
+  // "vlan", "ttl", "redirect", "fib-error", "fib-unreachable", "fib-no-neigh", ...);
+  // only reasons that occurred.
+  std::map<std::string, uint64_t> fallbacks;
 };
 
 // The verdict of one packet run through the loaded classifier.
 struct SimulateResult {
   uint32_t mark = 0;                 // skb->mark after the program
-  int retval = 0;                    // TC action (always TC_ACT_UNSPEC: never ends the chain)
-  std::optional<uint32_t> class_id;  // the matching class (index in the plan); nullopt: none
+  int retval = 0;                    // TC action: TC_ACT_UNSPEC, or TC_ACT_REDIRECT
+  std::optional<uint32_t> class_id;  // nullopt: unclassified (or not parsed)
+  uint32_t uplink_id = 0;            // 0: none
+  int redirect_ifindex = 0;          // the interface redirected to, or 0
+  std::string fallback;              // redirect mode: why it was marked instead ("" = none)
+  bool established = false;          // a live flow entry decided (the flow is pinned)
+};
+
+struct DatapathFeatures {
+  bool fib_table_lookup = false;  // bpf_fib_lookup with BPF_FIB_LOOKUP_TBID (6.5+)
+};
+
+struct DatapathOptions {
+  // Behave as on a kernel without table lookups (tests of the fallback).
+  bool disable_fib_table_lookup = false;
 };
 
 class Datapath {
  public:
   // Loads the embedded classifier; pin_dir is created if missing; if pin_dir is
   // under /sys/fs/bpf and no bpffs is mounted there, mounts one. Refuses pinned
-  // state whose config map is not ours (other magic) or has our magic and a
-  // newer abi_version than this binary knows. Load failures carry the
-  // verifier log (its tail) in Error::kernel_message.
-  static Result<std::unique_ptr<Datapath>> open(const std::string& pin_dir);
+  // state whose config map is not ours (other magic), has our magic and a
+  // newer abi_version than this binary knows, or belongs to a newer layout
+  // (a ps_cfg_v<N> with N > ours in pin_dir). Pins of older layouts are
+  // removed (their maps live on while an old program still uses them). Load
+  // failures carry the verifier log (its tail) in Error::kernel_message.
+  static Result<std::unique_ptr<Datapath>> open(const std::string& pin_dir,
+                                                const DatapathOptions& options = {});
 
   ~Datapath();
   Datapath(const Datapath&) = delete;
@@ -95,18 +115,35 @@ class Datapath {
   // Succeeds if the filter (or the interface's clsact) is already gone.
   Result<void> detach(int ifindex);
 
-  // Writes the plan. If the flattened rules equal those of the last program()
-  // of this Datapath, only the per-class actions and the mask are updated in
-  // place; otherwise the inactive generation is written, then flipped to.
+  // Writes the plan. If its compiled rules equal those of the active rule
+  // generation as last written by this Datapath, only the action generation
+  // (classes, uplinks, mask, mode) is written and flipped; otherwise both.
   // Errors: kInvalidPolicy if a mark has bits outside mark_mask;
-  // kUnrealizable if the plan exceeds kMaxClasses / kMaxRules (names the class).
+  // kUnrealizable if the plan exceeds a capacity (compile.h; names the class).
+  // On error the previous plan stays in force.
   Result<void> program(const DatapathPlan& plan);
 
   Result<DatapathCounters> read_counters() const;
 
+  const DatapathFeatures& features() const { return features_; }
+  // What a plan's mode becomes on this kernel: "mark", "redirect", or
+  // "mark (redirect unsupported: ...)" when table lookups are missing.
+  std::string effective_mode(DatapathMode requested) const;
+
   // Runs one Ethernet frame through the loaded program against the live maps
-  // (BPF_PROG_TEST_RUN), with skb->mark = mark_in. Counts like a real packet.
-  Result<SimulateResult> simulate(std::span<const uint8_t> frame, uint32_t mark_in = 0) const;
+  // (BPF_PROG_TEST_RUN), with skb->mark = mark_in, arriving on
+  // ingress_ifindex (0: the loopback device of the caller's namespace; redirect
+  // mode looks routes up in that namespace). Counts and creates flow entries
+  // like a real packet.
+  // record_flow = false (explain): the flow table is left exactly as it was.
+  Result<SimulateResult> simulate(std::span<const uint8_t> frame, uint32_t mark_in = 0,
+                                  int ingress_ifindex = 0, bool record_flow = true) const;
+
+  // Benchmarks only: when on, the program salts every packet's flow key with a
+  // random value, so each packet is a flow's first (lookup misses, full
+  // classification, entry written; the LRU evicts).
+  Result<void> set_fresh_flow_mode(bool on);
+  int program_fd() const;  // the classifier, for BPF_PROG_TEST_RUN in benchmarks
 
   // Removes our pinned maps and pin_dir if it is then empty (--flush-on-exit,
   // tests). This Datapath's maps stay usable until it is destroyed.
@@ -116,11 +153,14 @@ class Datapath {
 
  private:
   Datapath(std::string pin_dir, ps_classifier* skel);
+  Result<void> write_rules(uint32_t gen, const CompiledRules& rules);
+  Result<void> write_actions(uint32_t act_gen, const CompiledActions& actions);
 
   std::string pin_dir_;
   ps_classifier* skel_ = nullptr;  // owned; destroyed in ~Datapath
-  bool have_last_rules_ = false;
-  std::vector<ps_rule> last_rules_;  // flattened rules of the last full program()
+  DatapathFeatures features_;
+  // The compiled rules of the active rule generation, if this Datapath wrote it.
+  std::optional<CompiledRules> active_rules_;
 };
 
 }  // namespace pathsteer

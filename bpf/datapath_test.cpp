@@ -1,6 +1,7 @@
-// Datapath tests against the real kernel: BPF_PROG_TEST_RUN fixtures (crafted
-// frame in, skb->mark and counters out) on a private pin dir, plus attach/detach
-// on a veth inside a throwaway network namespace. Need root.
+// Datapath tests against the real kernel: table-driven BPF_PROG_TEST_RUN
+// fixtures (a frame from bpf/packet_builder.h in; verdict, mark, class,
+// uplink, redirect target and counters out) on a private pin dir, redirect
+// mode inside a throwaway network namespace, attach/detach on a veth. Need root.
 #include "bpf/datapath.h"
 
 #include <bpf/bpf.h>
@@ -12,127 +13,50 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bpf/packet_builder.h"
 #include "bpf/pathsteer_abi.h"
 #include "common/fd.h"
 
 namespace pathsteer {
 namespace {
 
+using testing::build;
+using testing::Frame;
+using testing::V6Ext;
+
 constexpr uint32_t kMask = 0x0ff00000;
 constexpr uint32_t kForeign = 0xf000000f;  // bits of other tenants: never touched
-constexpr uint8_t kHopByHop = 0;
 
-// ---- packet builder ----------------------------------------------------------
-
-struct Frame {
-  std::string src = "10.9.9.9";
-  std::string dst = "10.8.8.8";
-  uint8_t proto = IPPROTO_TCP;
-  uint16_t sport = 40000;
-  uint16_t dport = 9999;
-  bool vlan = false;
-  uint8_t ip_option_words = 0;  // IPv4 options, in 4-byte words
-  uint16_t frag_off = 0;        // IPv4 flags + offset (host order)
-  uint16_t ether_type = 0;      // 0 = from the address family
-};
-
-void put16(std::vector<uint8_t>& b, uint16_t v) {
-  b.push_back(static_cast<uint8_t>(v >> 8));
-  b.push_back(static_cast<uint8_t>(v));
-}
-
-void put_addr(std::vector<uint8_t>& b, const IpAddr& a) {
-  b.insert(b.end(), a.bytes.begin(), a.bytes.begin() + static_cast<long>(a.size()));
-}
-
-std::vector<uint8_t> l4(const Frame& f) {
-  std::vector<uint8_t> b;
-  put16(b, f.sport);
-  put16(b, f.dport);
-  if (f.proto == IPPROTO_TCP) {
-    b.resize(20, 0);
-    b[12] = 5 << 4;  // data offset
-  } else {
-    b.resize(8, 0);
-  }
-  return b;
-}
-
-std::vector<uint8_t> build(const Frame& f) {
-  IpAddr src = *IpAddr::parse(f.src);
-  IpAddr dst = *IpAddr::parse(f.dst);
-  std::vector<uint8_t> b = {0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02};
-  if (f.vlan) {
-    put16(b, 0x8100);
-    put16(b, 42);
-  }
-  put16(b, f.ether_type ? f.ether_type : (src.is_v4() ? 0x0800 : 0x86dd));
-  std::vector<uint8_t> payload = l4(f);
-  if (src.is_v4()) {
-    uint16_t ihl = 5 + f.ip_option_words;
-    b.push_back(static_cast<uint8_t>(0x40 | ihl));
-    b.push_back(0);
-    put16(b, static_cast<uint16_t>(ihl * 4 + payload.size()));
-    put16(b, 1);  // id
-    put16(b, f.frag_off);
-    b.push_back(64);
-    b.push_back(f.proto);
-    put16(b, 0);  // checksum: the classifier does not check it
-    put_addr(b, src);
-    put_addr(b, dst);
-    b.insert(b.end(), f.ip_option_words * 4u, 0x01);  // NOPs
-  } else {
-    b.push_back(0x60);
-    b.insert(b.end(), 3, 0);
-    put16(b, static_cast<uint16_t>(payload.size()));
-    b.push_back(f.proto);
-    b.push_back(64);
-    put_addr(b, src);
-    put_addr(b, dst);
-  }
-  b.insert(b.end(), payload.begin(), payload.end());
-  return b;
-}
-
-// ---- plan builders -----------------------------------------------------------
+uint32_t m(uint32_t n) {
+  return n << 20;
+}  // mark n inside kMask
 
 Prefix pfx(const char* s) {
   return *Prefix::parse(s);
 }
 
-DatapathClass cls(std::string name, MatchEntry m, uint32_t mark) {
-  return DatapathClass{.name = std::move(name), .match = {std::move(m)}, .mark = mark};
+// A class with a fixed mark (no members): the verdict shows the class itself.
+DatapathClass fixed(std::string name, std::vector<MatchEntry> match, uint32_t mark) {
+  return DatapathClass{.name = std::move(name), .match = std::move(match), .mark = mark};
 }
 
-uint32_t m(uint32_t n) {
-  return n << 20;
-}  // class mark n inside kMask
+DatapathClass steered(std::string name, std::vector<MatchEntry> match,
+                      std::vector<DatapathMember> members) {
+  return DatapathClass{.name = std::move(name), .match = std::move(match), .members = members};
+}
 
-// Classes in policy order; several overlap on purpose (first one must win).
-DatapathPlan table_plan() {
-  DatapathPlan p{.mark_mask = kMask};
-  p.classes.push_back(cls("dns", {.proto = IPPROTO_UDP, .dport = {{53, 53}}}, m(1)));
-  p.classes.push_back(cls("range", {.proto = IPPROTO_TCP, .dport = {{8000, 8080}}}, m(2)));
-  p.classes.push_back(cls("list", {.proto = IPPROTO_TCP, .dport = {{22, 22}, {443, 443}}}, m(3)));
-  p.classes.push_back(cls("src", {.src = {pfx("10.1.0.0/16"), pfx("2001:db8:1::/48")}}, m(4)));
-  p.classes.push_back(cls("dst", {.dst = {pfx("192.0.2.7/32"), pfx("2001:db8:ff::7/128")}}, m(5)));
-  p.classes.push_back(cls("udp-any", {.proto = IPPROTO_UDP}, m(6)));
-  DatapathClass leave = cls("icmp-leave", {.proto = IPPROTO_ICMP}, 0);
-  leave.leave_mark = true;
-  p.classes.push_back(leave);
-  p.classes.push_back(cls("clear", {.dst = {pfx("198.51.100.0/24")}}, 0));
-  p.classes.push_back(
-      cls("frag-ports", {.proto = IPPROTO_TCP, .dport = {{80, 80}}, .dst = {pfx("203.0.113.0/24")}},
-          m(9)));
-  p.classes.push_back(cls("frag-any", {.dst = {pfx("203.0.113.0/24")}}, m(10)));
-  return p;
+DatapathUplink uplink(uint32_t id, bool live = true) {
+  return DatapathUplink{.id = id, .mark = m(id), .table = 200 + id, .ifindex = 0, .live = live};
 }
 
 // ---- fixture -----------------------------------------------------------------
@@ -165,20 +89,26 @@ class DatapathTest : public ::testing::Test {
     }
   }
 
-  uint32_t run(const Frame& f, uint32_t mark_in) { return run_raw(build(f), mark_in); }
-
-  uint32_t run_raw(const std::vector<uint8_t>& frame, uint32_t mark_in) {
-    auto r = dp_->simulate(frame, mark_in);
+  SimulateResult sim(const std::vector<uint8_t>& frame, uint32_t mark_in = 0, int iif = 0) {
+    auto r = dp_->simulate(frame, mark_in, iif);
     EXPECT_TRUE(r.ok()) << r.error().to_string();
     if (!r.ok()) {
-      return 0xdeadbeef;
+      return SimulateResult{.mark = 0xdeadbeef};
     }
-    EXPECT_EQ(r->retval, TC_ACT_UNSPEC) << "classifier must never end the filter chain or drop";
-    return r->mark;
+    if (r->retval != TC_ACT_REDIRECT) {
+      EXPECT_EQ(r->retval, TC_ACT_UNSPEC) << "classifier must never end the filter chain or drop";
+    }
+    return *r;
   }
+  SimulateResult sim(const Frame& f, uint32_t mark_in = 0, int iif = 0) {
+    return sim(build(f), mark_in, iif);
+  }
+  uint32_t mark_of(const Frame& f, uint32_t mark_in = 0) { return sim(f, mark_in).mark; }
+
+  Fd pinned(const char* name) { return Fd(bpf_obj_get((pin_dir_ + "/" + name).c_str())); }
 
   ps_config pinned_config() {
-    Fd fd(bpf_obj_get((pin_dir_ + "/" + PS_CONFIG_MAP).c_str()));
+    Fd fd = pinned(PS_CONFIG_MAP);
     ps_config cfg{};
     uint32_t key = 0;
     EXPECT_TRUE(fd.valid());
@@ -187,10 +117,56 @@ class DatapathTest : public ::testing::Test {
   }
 
   void write_pinned_config(const ps_config& cfg) {
-    Fd fd(bpf_obj_get((pin_dir_ + "/" + PS_CONFIG_MAP).c_str()));
+    Fd fd = pinned(PS_CONFIG_MAP);
     uint32_t key = 0;
     ASSERT_TRUE(fd.valid());
     ASSERT_EQ(bpf_map_update_elem(fd.get(), &key, &cfg, BPF_ANY), 0);
+  }
+
+  // Every entry of both flow tables (so table cases do not see each other's flows).
+  void flush_flows() {
+    for (const char* name : {"ps_flow4_v2", "ps_flow6_v2"}) {
+      Fd fd = pinned(name);
+      ASSERT_TRUE(fd.valid()) << name;
+      std::vector<uint8_t> key(64), next(64);
+      while (bpf_map_get_next_key(fd.get(), nullptr, next.data()) == 0) {
+        ASSERT_EQ(bpf_map_delete_elem(fd.get(), next.data()), 0);
+      }
+    }
+  }
+
+  size_t flow_count(const char* name) {
+    Fd fd = pinned(name);
+    std::vector<uint8_t> key(64), next(64);
+    size_t n = 0;
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(fd.get(), prev, next.data()) == 0) {
+      ++n;
+      key = next;
+      prev = key.data();
+    }
+    return n;
+  }
+
+  // Makes every IPv4 flow look idle since boot.
+  void age_flows4() {
+    Fd fd = pinned("ps_flow4_v2");
+    ps_flow4_key key{}, next{};
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(fd.get(), prev, &next) == 0) {
+      ps_flow v{};
+      ASSERT_EQ(bpf_map_lookup_elem(fd.get(), &next, &v), 0);
+      v.last_seen = 1;
+      ASSERT_EQ(bpf_map_update_elem(fd.get(), &next, &v, BPF_EXIST), 0);
+      key = next;
+      prev = &key;
+    }
+  }
+
+  DatapathCounters counters() {
+    auto c = dp_->read_counters();
+    EXPECT_TRUE(c.ok()) << c.error().to_string();
+    return c.ok() ? *c : DatapathCounters{};
   }
 
   std::string pin_dir_;
@@ -199,209 +175,655 @@ class DatapathTest : public ::testing::Test {
 
 // ---- classification table ----------------------------------------------------
 
+constexpr int kLanA = 7;  // ingress ifindexes of the iif cases (no device needed)
+constexpr int kLanB = 8;
+
+// Classes in policy order; several overlap on purpose (the first one must win).
+// Class i has the fixed mark m(i + 1).
+DatapathPlan table_plan() {
+  DatapathPlan p{.mark_mask = kMask};
+  auto add = [&](std::string name, std::vector<MatchEntry> match) {
+    p.classes.push_back(fixed(std::move(name), std::move(match), m(p.classes.size() + 1)));
+  };
+  add("dns", {{.proto = IPPROTO_UDP, .dport = {{53, 53}}}});                // 0
+  add("range", {{.proto = IPPROTO_TCP, .dport = {{8000, 8080}}}});          // 1
+  add("list", {{.proto = IPPROTO_TCP, .dport = {{22, 22}, {443, 443}}}});   // 2
+  add("src", {{.src = {pfx("10.1.0.0/16"), pfx("2001:db8:1::/48")}}});      // 3
+  add("dst", {{.dst = {pfx("192.0.2.7/32"), pfx("2001:db8:ff::7/128")}}});  // 4
+  add("sport", {{.proto = IPPROTO_TCP, .sport = {{1000, 1999}}}});          // 5
+  add("voice", {{.dscp = 46}});                                             // 6
+  add("wide-first", {{.dst = {pfx("10.20.0.0/16")}}});                      // 7
+  add("narrow-after", {{.dst = {pfx("10.20.30.0/24")}}});                   // 8
+  add("narrow-first", {{.dst = {pfx("10.30.40.0/24")}}});                   // 9
+  add("wide-after", {{.dst = {pfx("10.30.0.0/16")}}});                      // 10
+  add("web-in-16", {{.proto = IPPROTO_TCP, .dport = {{80, 80}}, .dst = {pfx("10.40.0.0/16")}}});
+  add("any-in-24", {{.dst = {pfx("10.40.5.0/24")}}});  // 12
+  add("from-lan-a", {{.proto = IPPROTO_TCP, .dport = {{7000, 7000}}, .iif = {"lan-a"}}});
+  add("ghost-iif", {{.iif = {"absent"}}});  // 14
+  add("two-entries",
+      {{.proto = IPPROTO_UDP, .dport = {{5060, 5061}}}, {.dst = {pfx("198.18.0.0/15")}}});  // 15
+  add("frag-ports", {{.proto = IPPROTO_TCP, .dport = {{80, 80}}, .dst = {pfx("203.0.113.0/24")}}});
+  add("frag-any", {{.dst = {pfx("203.0.113.0/24")}}});                   // 17
+  add("icmp", {{.proto = IPPROTO_ICMP}});                                // 18
+  add("udp-any", {{.proto = IPPROTO_UDP}});                              // 19
+  DatapathClass leave = fixed("leave", {{.proto = IPPROTO_ICMPV6}}, 0);  // 20
+  leave.leave_mark = true;
+  p.classes.push_back(leave);
+  add("clear", {{.dst = {pfx("198.51.100.0/24")}}});  // 21 (m(22))
+  p.classes.back().mark = 0;
+  p.interfaces = {{"lan-a", kLanA}, {"lan-b", kLanB}};
+  return p;
+}
+
+constexpr int kNone = -1;  // no class
+
 struct Case {
   const char* name;
   Frame frame;
-  uint32_t mark_in;
-  uint32_t want;
+  int want_class;  // class id, or kNone
+  int iif = 1;
 };
 
-constexpr uint32_t kUntouched = 0xffffffff;  // want == mark_in
+const char* kV6a = "2001:db8:9::1";
+const char* kV6b = "2001:db8:8::1";
 
 TEST_F(DatapathTest, ClassificationTable) {
-  ASSERT_TRUE(dp_->program(table_plan()).ok());
-  const uint32_t in = kForeign | m(7);  // foreign bits + stale bits of ours
+  DatapathPlan plan = table_plan();
+  ASSERT_TRUE(dp_->program(plan).ok());
+  const V6Ext hop{.type = IPPROTO_HOPOPTS};
+  const V6Ext dstopt{.type = IPPROTO_DSTOPTS};
+  const V6Ext routing{.type = IPPROTO_ROUTING};
   const Case cases[] = {
-      {"v4 udp dport 53", {.proto = IPPROTO_UDP, .dport = 53}, in, kForeign | m(1)},
-      {"v6 udp dport 53",
-       {.src = "2001:db8:9::1", .dst = "2001:db8:8::1", .proto = IPPROTO_UDP, .dport = 53},
-       in,
-       kForeign | m(1)},
-      {"range low edge", {.dport = 8000}, in, kForeign | m(2)},
-      {"range high edge", {.dport = 8080}, in, kForeign | m(2)},
-      {"below range", {.dport = 7999}, in, kUntouched},
-      {"above range", {.dport = 8081}, in, kUntouched},
-      {"v6 tcp range",
-       {.src = "2001:db8:9::1", .dst = "2001:db8:8::1", .dport = 8080},
-       in,
-       kForeign | m(2)},
-      {"udp in tcp range", {.proto = IPPROTO_UDP, .dport = 8000}, in, kForeign | m(6)},
-      {"port list first", {.dport = 22}, in, kForeign | m(3)},
-      {"port list second", {.dport = 443}, in, kForeign | m(3)},
-      {"not in port list", {.dport = 23}, in, kUntouched},
-      {"v4 src prefix", {.src = "10.1.200.3"}, in, kForeign | m(4)},
-      {"v4 src outside", {.src = "10.2.0.1"}, in, kUntouched},
-      {"v6 src prefix", {.src = "2001:db8:1:ffff::5", .dst = "2001:db8:8::1"}, in, kForeign | m(4)},
-      {"v6 src outside", {.src = "2001:db8:2::5", .dst = "2001:db8:8::1"}, in, kUntouched},
-      {"v4 dst host", {.dst = "192.0.2.7"}, in, kForeign | m(5)},
-      {"v4 dst other host", {.dst = "192.0.2.8"}, in, kUntouched},
-      {"v6 dst host", {.src = "2001:db8:9::1", .dst = "2001:db8:ff::7"}, in, kForeign | m(5)},
-      {"first class wins (dns over udp-any)", {.proto = IPPROTO_UDP, .dport = 53}, 0, m(1)},
-      {"later class on overlap miss", {.proto = IPPROTO_UDP, .dport = 54}, 0, m(6)},
-      {"foreign bits preserved, ours set",
-       {.proto = IPPROTO_UDP, .dport = 53},
-       0xffffffff,
-       0xf01fffff},
-      {"leave_mark class", {.proto = IPPROTO_ICMP}, 0x12345678, kUntouched},
-      {"mark 0 clears our bits", {.dst = "198.51.100.1"}, kForeign | m(0xff), kForeign},
-      {"unmatched untouched", {}, 0x12345678, kUntouched},
-      {"vlan tagged", {.proto = IPPROTO_UDP, .dport = 53, .vlan = true}, in, kForeign | m(1)},
-      {"ipv4 options", {.dport = 443, .ip_option_words = 3}, in, kForeign | m(3)},
-      {"ipv4 options max ihl", {.dport = 22, .ip_option_words = 10}, in, kForeign | m(3)},
-      {"first fragment has ports",
-       {.dst = "203.0.113.9", .dport = 80, .frag_off = 0x2000},
-       in,
-       kForeign | m(9)},
-      {"non-first fragment portless",
-       {.dst = "203.0.113.9", .dport = 80, .frag_off = 185},
-       in,
-       kForeign | m(10)},
-      {"non-first fragment skips port rules",
+      {"v4 udp dport 53", {.proto = IPPROTO_UDP, .dport = 53}, 0},
+      {"v6 udp dport 53", {.src = kV6a, .dst = kV6b, .proto = IPPROTO_UDP, .dport = 53}, 0},
+      {"udp dport 54 falls to udp-any", {.proto = IPPROTO_UDP, .dport = 54}, 19},
+      {"tcp dport 53 is not dns", {.dport = 53}, kNone},
+      {"range low edge", {.dport = 8000}, 1},
+      {"range high edge", {.dport = 8080}, 1},
+      {"below range", {.dport = 7999}, kNone},
+      {"above range", {.dport = 8081}, kNone},
+      {"v6 tcp range", {.src = kV6a, .dst = kV6b, .dport = 8080}, 1},
+      {"udp in tcp range", {.proto = IPPROTO_UDP, .dport = 8000}, 19},
+      {"port list first", {.dport = 22}, 2},
+      {"port list second", {.dport = 443}, 2},
+      {"between list items", {.dport = 23}, kNone},
+      {"sport low edge", {.sport = 1000}, 5},
+      {"sport high edge", {.sport = 1999}, 5},
+      {"sport above", {.sport = 2000}, kNone},
+      {"v4 src prefix", {.src = "10.1.200.3"}, 3},
+      {"v4 src outside", {.src = "10.2.0.1"}, kNone},
+      {"v6 src prefix", {.src = "2001:db8:1:ffff::5", .dst = kV6b}, 3},
+      {"v6 src outside", {.src = "2001:db8:2::5", .dst = kV6b}, kNone},
+      {"v4 dst host", {.dst = "192.0.2.7"}, 4},
+      {"v4 dst other host", {.dst = "192.0.2.8"}, kNone},
+      {"v6 dst host", {.src = kV6a, .dst = "2001:db8:ff::7"}, 4},
+      {"dscp ef v4", {.dscp = 46}, 6},
+      {"dscp ef v6", {.src = kV6a, .dst = kV6b, .dscp = 46}, 6},
+      {"dscp af41 no match", {.dscp = 34}, kNone},
+      {"wide class first wins over narrower later", {.dst = "10.20.30.5"}, 7},
+      {"wide class alone", {.dst = "10.20.1.1"}, 7},
+      {"narrow class first wins", {.dst = "10.30.40.5"}, 9},
+      {"wide after narrow", {.dst = "10.30.1.1"}, 10},
+      {"covering /16 rule holds inside a /24", {.dst = "10.40.5.9", .dport = 80}, 11},
+      {"/24 rule when port differs", {.dst = "10.40.5.9", .dport = 81}, 12},
+      {"/16 rule outside the /24", {.dst = "10.40.6.1", .dport = 80}, 11},
+      {"iif listed", {.dport = 7000}, 13, kLanA},
+      {"iif other interface", {.dport = 7000}, kNone, kLanB},
+      {"iif of an absent name matches nothing", {.dport = 7001}, kNone, kLanA},
+      {"second entry of a class", {.dst = "198.19.1.1"}, 15},
+      {"first entry of a class", {.proto = IPPROTO_UDP, .dport = 5061}, 15},
+      {"icmp", {.proto = IPPROTO_ICMP}, 18},
+      {"vlan tagged", {.proto = IPPROTO_UDP, .dport = 53, .vlan = true}, 0},
+      {"vlan tagged v6", {.src = kV6a, .dst = kV6b, .dport = 443, .vlan = true}, 2},
+      {"ipv4 options", {.dport = 443, .ip_option_words = 3}, 2},
+      {"ipv4 options max ihl", {.dport = 22, .ip_option_words = 10}, 2},
+      {"v4 first fragment has ports", {.dst = "203.0.113.9", .dport = 80, .frag_off = 0x2000}, 16},
+      {"v4 non-first fragment: portless", {.dst = "203.0.113.9", .dport = 80, .frag_off = 185}, 17},
+      {"v4 non-first fragment skips port rules",
        {.proto = IPPROTO_UDP, .dport = 53, .frag_off = 7},
-       in,
-       kForeign | m(6)},
-      {"v6 ext header: ports unknown, prefix matches",
-       {.src = "2001:db8:9::1", .dst = "2001:db8:ff::7", .proto = kHopByHop},
-       in,
-       kForeign | m(5)},
-      {"v6 ext header: port rule cannot match",
-       {.src = "2001:db8:9::1", .dst = "2001:db8:8::1", .proto = kHopByHop, .dport = 53},
-       in,
-       kUntouched},
+       19},
+      {"v6 hop-by-hop then tcp: ports found",
+       {.src = kV6a, .dst = kV6b, .dport = 22, .v6_ext = {hop}},
+       2},
+      {"v6 three ext headers then udp",
+       {.src = kV6a,
+        .dst = kV6b,
+        .proto = IPPROTO_UDP,
+        .dport = 53,
+        .v6_ext = {hop, routing, dstopt}},
+       0},
+      {"v6 first fragment has ports",
+       {.src = kV6a, .dst = kV6b, .dport = 443, .v6_ext = {{.type = IPPROTO_FRAGMENT}}},
+       2},
+      {"v6 non-first fragment: portless, prefix matches",
+       {.src = kV6a,
+        .dst = "2001:db8:ff::7",
+        .dport = 443,
+        .v6_ext = {{.type = IPPROTO_FRAGMENT, .frag_offset = 100}}},
+       4},
+      {"v6 non-first fragment: port rule cannot match",
+       {.src = kV6a,
+        .dst = kV6b,
+        .dport = 443,
+        .v6_ext = {{.type = IPPROTO_FRAGMENT, .frag_offset = 100}}},
+       kNone},
+      {"v6 AH then udp",
+       {.src = kV6a,
+        .dst = kV6b,
+        .proto = IPPROTO_UDP,
+        .dport = 53,
+        .v6_ext = {{.type = IPPROTO_AH}}},
+       0},
+      {"v6 ext chain too long: no ports",
+       {.src = kV6a,
+        .dst = kV6b,
+        .proto = IPPROTO_UDP,
+        .dport = 53,
+        .v6_ext = {hop, dstopt, routing, dstopt, routing, dstopt, dstopt}},
+       kNone},
   };
+  ASSERT_GE(std::size(cases), 40u);
   for (const Case& c : cases) {
-    uint32_t want = c.want == kUntouched ? c.mark_in : c.want;
-    EXPECT_EQ(run(c.frame, c.mark_in), want)
-        << c.name << std::hex << " (mark_in 0x" << c.mark_in << ", want 0x" << want << ")";
+    flush_flows();
+    SimulateResult r = sim(c.frame, kForeign | m(0xee), c.iif);
+    if (c.want_class == kNone) {
+      EXPECT_FALSE(r.class_id) << c.name << ": class " << r.class_id.value_or(999);
+      EXPECT_EQ(r.mark, kForeign | m(0xee)) << c.name << ": unclassified must stay untouched";
+    } else {
+      EXPECT_EQ(r.class_id, static_cast<uint32_t>(c.want_class)) << c.name;
+      EXPECT_EQ(r.mark, kForeign | m(c.want_class + 1)) << c.name;
+    }
   }
-  auto counters = dp_->read_counters();
-  ASSERT_TRUE(counters.ok());
-  EXPECT_EQ(counters->parse_errors, 0u);
-  EXPECT_EQ(counters->non_ip, 0u);
+  DatapathCounters c = counters();
+  EXPECT_EQ(c.parse_errors, 0u);
+  EXPECT_EQ(c.non_ip, 0u);
+  EXPECT_EQ(c.fragments, 4u);
+  EXPECT_EQ(c.no_ports, 1u);
+  EXPECT_EQ(c.ip_options, 2u);
+  EXPECT_EQ(c.vlan, 2u);
+}
+
+TEST_F(DatapathTest, MarkActions) {
+  ASSERT_TRUE(dp_->program(table_plan()).ok());
+  EXPECT_EQ(mark_of({.proto = IPPROTO_UDP, .dport = 53}, 0xffffffff), 0xf01fffffu)
+      << "foreign bits preserved, ours set";
+  EXPECT_EQ(mark_of({.src = kV6a, .dst = kV6b, .proto = IPPROTO_ICMPV6}, 0x12345678), 0x12345678u)
+      << "leave_mark class";
+  EXPECT_EQ(mark_of({.dst = "198.51.100.1"}, kForeign | m(0xff)), kForeign)
+      << "mark 0 clears our bits";
+  EXPECT_EQ(mark_of({.dport = 1}, 0x12345678), 0x12345678u) << "unmatched untouched";
 }
 
 TEST_F(DatapathTest, MalformedAndNonIpPassUntouchedAndCounted) {
   ASSERT_TRUE(dp_->program(table_plan()).ok());
   const uint32_t in = kForeign | m(7);
   std::vector<uint8_t> v4 = build({.proto = IPPROTO_UDP, .dport = 53});
-  std::vector<uint8_t> v6 =
-      build({.src = "2001:db8:9::1", .dst = "2001:db8:8::1", .proto = IPPROTO_UDP, .dport = 53});
-
+  std::vector<uint8_t> v6 = build({.src = kV6a, .dst = kV6b, .proto = IPPROTO_UDP, .dport = 53});
   // The kernel's test_run refuses untagged IPv4/IPv6 frames shorter than the IP
   // header (EINVAL), so truncated IP headers are tested behind a VLAN tag,
   // where test_run does not look.
   std::vector<uint8_t> v4_tagged = build({.proto = IPPROTO_UDP, .dport = 53, .vlan = true});
-  std::vector<uint8_t> v6_tagged = build({.src = "2001:db8:9::1",
-                                          .dst = "2001:db8:8::1",
-                                          .proto = IPPROTO_UDP,
-                                          .dport = 53,
-                                          .vlan = true});
-  EXPECT_EQ(run_raw({v4_tagged.begin(), v4_tagged.begin() + 18 + 10}, in), in)
-      << "truncated IPv4 header";
-  EXPECT_EQ(run_raw({v6_tagged.begin(), v6_tagged.begin() + 18 + 30}, in), in)
-      << "truncated IPv6 header";
-  EXPECT_EQ(run_raw({v4.begin(), v4.begin() + 14 + 20 + 2}, in), in) << "truncated UDP ports";
-  EXPECT_EQ(run_raw({v6.begin(), v6.begin() + 14 + 40 + 3}, in), in) << "truncated UDP ports v6";
-  std::vector<uint8_t> vlan_cut = build({.vlan = true});
-  vlan_cut.resize(16);
-  EXPECT_EQ(run_raw(vlan_cut, in), in) << "truncated VLAN tag";
+  std::vector<uint8_t> v6_tagged =
+      build({.src = kV6a, .dst = kV6b, .proto = IPPROTO_UDP, .dport = 53, .vlan = true});
+  std::vector<uint8_t> v6_ext = build({.src = kV6a,
+                                       .dst = kV6b,
+                                       .proto = IPPROTO_UDP,
+                                       .dport = 53,
+                                       .v6_ext = {{.type = IPPROTO_HOPOPTS}}});
+  std::vector<uint8_t> v6_frag = build({.src = kV6a,
+                                        .dst = kV6b,
+                                        .proto = IPPROTO_UDP,
+                                        .dport = 53,
+                                        .v6_ext = {{.type = IPPROTO_FRAGMENT}}});
   std::vector<uint8_t> bad_ihl = v4;
   bad_ihl[14] = 0x44;
-  EXPECT_EQ(run_raw(bad_ihl, in), in) << "ihl < 5";
-  EXPECT_EQ(run(Frame{.ether_type = 0x0806}, in), in) << "ARP";
+  std::vector<uint8_t> bad_version = v4;
+  bad_version[14] = 0x65;
+  std::vector<uint8_t> bad_total = v4;
+  bad_total[16] = 0;
+  bad_total[17] = 12;  // total length below the header length
+  std::vector<uint8_t> bad_v6_version = v6;
+  bad_v6_version[14] = 0x40;
+  std::vector<uint8_t> vlan_cut = build({.vlan = true});
+  vlan_cut.resize(16);
+  struct Bad {
+    const char* name;
+    std::vector<uint8_t> frame;
+  };
+  const Bad bad[] = {
+      {"truncated IPv4 header", {v4_tagged.begin(), v4_tagged.begin() + 18 + 10}},
+      {"truncated IPv6 header", {v6_tagged.begin(), v6_tagged.begin() + 18 + 30}},
+      {"truncated UDP ports", {v4.begin(), v4.begin() + 14 + 20 + 2}},
+      {"truncated UDP ports v6", {v6.begin(), v6.begin() + 14 + 40 + 3}},
+      {"truncated VLAN tag", vlan_cut},
+      {"ihl < 5", bad_ihl},
+      {"IPv4 EtherType, version 6", bad_version},
+      {"total length < header", bad_total},
+      {"IPv6 EtherType, version 4", bad_v6_version},
+      {"truncated v6 extension header", {v6_ext.begin(), v6_ext.begin() + 14 + 40 + 1}},
+      {"truncated v6 fragment header", {v6_frag.begin(), v6_frag.begin() + 14 + 40 + 6}},
+  };
+  for (const Bad& b : bad) {
+    SimulateResult r = sim(b.frame, in);
+    EXPECT_EQ(r.mark, in) << b.name;
+    EXPECT_FALSE(r.class_id) << b.name;
+  }
+  EXPECT_EQ(sim(Frame{.ether_type = 0x0806}, in).mark, in) << "ARP";
+  EXPECT_EQ(sim(Frame{.ether_type = 0x88cc}, in).mark, in) << "LLDP";
 
-  auto counters = dp_->read_counters();
-  ASSERT_TRUE(counters.ok()) << counters.error().to_string();
-  EXPECT_EQ(counters->parse_errors, 6u);
-  EXPECT_EQ(counters->non_ip, 1u);
-  EXPECT_EQ(counters->unclassified, 0u);
-  for (const ClassCounters& c : counters->classes) {
-    EXPECT_EQ(c.packets, 0u);
+  DatapathCounters c = counters();
+  EXPECT_EQ(c.parse_errors, std::size(bad));
+  EXPECT_EQ(c.non_ip, 2u);
+  EXPECT_EQ(c.unclassified, 0u);
+  EXPECT_EQ(c.flow_new, 0u) << "unparsed packets make no flow entries";
+  for (const ClassCounters& cc : c.classes) {
+    EXPECT_EQ(cc.packets, 0u);
   }
 }
 
-TEST_F(DatapathTest, CountersIncrement) {
-  DatapathPlan plan{.mark_mask = kMask};
-  plan.classes.push_back(cls("dns", {.proto = IPPROTO_UDP, .dport = {{53, 53}}}, m(1)));
-  plan.classes.push_back(cls("web", {.proto = IPPROTO_TCP, .dport = {{443, 443}}}, m(2)));
+TEST_F(DatapathTest, CountersPerClassAndUplink) {
+  DatapathPlan plan{.mark_mask = kMask, .uplinks = {uplink(1), uplink(2)}};
+  plan.classes.push_back(steered("dns", {{.proto = IPPROTO_UDP, .dport = {{53, 53}}}}, {{1, 1}}));
+  plan.classes.push_back(steered("web", {{.proto = IPPROTO_TCP, .dport = {{443, 443}}}}, {{2, 1}}));
   ASSERT_TRUE(dp_->program(plan).ok());
 
   std::vector<uint8_t> dns = build({.proto = IPPROTO_UDP, .dport = 53});
   std::vector<uint8_t> web = build({.dport = 443, .vlan = true});
   for (int i = 0; i < 3; ++i) {
-    run_raw(dns, 0);
+    EXPECT_EQ(sim(dns).uplink_id, 1u);
   }
-  run_raw(web, 0);
-  run(Frame{.dport = 1}, 0);
+  EXPECT_EQ(sim(web).mark, m(2));
+  sim(Frame{.dport = 1});
 
-  auto c = dp_->read_counters();
-  ASSERT_TRUE(c.ok()) << c.error().to_string();
-  ASSERT_EQ(c->classes.size(), 2u);
-  EXPECT_EQ(c->classes[0], (ClassCounters{.packets = 3, .bytes = 3 * dns.size()}));
-  EXPECT_EQ(c->classes[1], (ClassCounters{.packets = 1, .bytes = web.size()}));
-  EXPECT_EQ(c->unclassified, 1u);
+  DatapathCounters c = counters();
+  ASSERT_EQ(c.classes.size(), 2u);
+  EXPECT_EQ(c.classes[0], (ClassCounters{.packets = 3, .bytes = 3 * dns.size()}));
+  EXPECT_EQ(c.classes[1], (ClassCounters{.packets = 1, .bytes = web.size()}));
+  EXPECT_EQ(c.uplinks[1], (ClassCounters{.packets = 3, .bytes = 3 * dns.size()}));
+  EXPECT_EQ(c.uplinks[2], (ClassCounters{.packets = 1, .bytes = web.size()}));
+  EXPECT_EQ(c.unclassified, 1u);
+  EXPECT_EQ(c.flow_new, 3u);
+  EXPECT_EQ(c.flow_hit, 2u);
 }
 
 TEST_F(DatapathTest, EmptyMatchMatchesEverything) {
   DatapathPlan plan{.mark_mask = kMask};
   plan.classes.push_back(DatapathClass{.name = "default", .mark = m(3)});
   ASSERT_TRUE(dp_->program(plan).ok());
-  EXPECT_EQ(run(Frame{}, 0), m(3));
-  EXPECT_EQ(run(Frame{.src = "2001:db8::1", .dst = "2001:db8::2", .proto = 58}, 0), m(3));
+  EXPECT_EQ(mark_of(Frame{}), m(3));
+  EXPECT_EQ(mark_of(Frame{.src = "2001:db8::1", .dst = "2001:db8::2", .proto = 58}), m(3));
 }
 
-TEST_F(DatapathTest, MixedFamilyPairsAreSkipped) {
+TEST_F(DatapathTest, MixedFamilyEntries) {
   DatapathPlan plan{.mark_mask = kMask};
   // v4 src with v6 dst can never match; v4/v4 and v6/v6 can.
-  plan.classes.push_back(cls("mixed",
-                             {.src = {pfx("10.0.0.0/8"), pfx("2001:db8::/32")},
-                              .dst = {pfx("2001:db8:8::/48"), pfx("10.8.0.0/16")}},
-                             m(1)));
+  plan.classes.push_back(fixed("mixed",
+                               {{.src = {pfx("10.0.0.0/8"), pfx("2001:db8::/32")},
+                                 .dst = {pfx("2001:db8:8::/48"), pfx("10.8.0.0/16")}}},
+                               m(1)));
+  plan.classes.push_back(fixed("v4-src-only", {{.src = {pfx("10.0.0.0/8")}}}, m(2)));
   ASSERT_TRUE(dp_->program(plan).ok());
-  EXPECT_EQ(run(Frame{.src = "10.1.1.1", .dst = "10.8.1.1"}, 0), m(1));
-  EXPECT_EQ(run(Frame{.src = "2001:db8::1", .dst = "2001:db8:8::1"}, 0), m(1));
-  EXPECT_EQ(run(Frame{.src = "10.1.1.1", .dst = "10.9.1.1"}, 0), 0u);
+  EXPECT_EQ(mark_of(Frame{.src = "10.1.1.1", .dst = "10.8.1.1"}), m(1));
+  EXPECT_EQ(mark_of(Frame{.src = "2001:db8::1", .dst = "2001:db8:8::1"}), m(1));
+  EXPECT_EQ(mark_of(Frame{.src = "10.1.1.1", .dst = "10.9.1.1"}), m(2));
+  EXPECT_EQ(mark_of(Frame{.src = "2001:db8::1", .dst = "2001:db8:9::1"}), 0u)
+      << "an IPv4-only src list never matches IPv6";
 }
+
+// ---- flows -------------------------------------------------------------------
+
+TEST_F(DatapathTest, StickyAcrossPreferenceChangeAndReload) {
+  DatapathPlan a{.mark_mask = kMask, .uplinks = {uplink(1), uplink(2)}};
+  a.classes.push_back(steered("web", {{.proto = IPPROTO_TCP}}, {{1, 1}}));
+  ASSERT_TRUE(dp_->program(a).ok());
+  const Frame flow{.sport = 41000, .dport = 443};
+  EXPECT_EQ(sim(flow).uplink_id, 1u);
+
+  // Preference change (failover now prefers uplink 2): same rules, new action generation.
+  DatapathPlan b = a;
+  b.classes[0].members = {{2, 1}};
+  ASSERT_TRUE(dp_->program(b).ok());
+  SimulateResult r = sim(flow);
+  EXPECT_EQ(r.uplink_id, 1u) << "established flow keeps its live uplink";
+  EXPECT_EQ(r.mark, m(1));
+  EXPECT_EQ(sim(Frame{.sport = 41001, .dport = 443}).uplink_id, 2u) << "new flows follow";
+
+  // A reload that changes the rules (new rule generation, class moved to id 1).
+  DatapathPlan c = b;
+  c.classes.insert(c.classes.begin(), fixed("dns", {{.proto = IPPROTO_UDP}}, m(9)));
+  uint32_t gen_before = PS_STATE_RULE_GEN(pinned_config().state);
+  ASSERT_TRUE(dp_->program(c).ok());
+  EXPECT_NE(PS_STATE_RULE_GEN(pinned_config().state), gen_before);
+  r = sim(flow);
+  EXPECT_EQ(r.uplink_id, 1u) << "still sticky after a rule generation switch";
+  EXPECT_EQ(r.class_id, 1u) << "but counted under the class's new id";
+  EXPECT_EQ(counters().flow_reclassified, 2u);
+}
+
+// explain's test runs report a pinned flow but never create or refresh one.
+TEST_F(DatapathTest, DryRunLeavesTheFlowTableAlone) {
+  DatapathPlan a{.mark_mask = kMask, .uplinks = {uplink(1), uplink(2)}};
+  a.classes.push_back(steered("web", {{.proto = IPPROTO_TCP}}, {{1, 1}}));
+  ASSERT_TRUE(dp_->program(a).ok());
+  const Frame flow{.sport = 42000, .dport = 443};
+  for (int i = 0; i < 2; ++i) {
+    auto r = dp_->simulate(build(flow), 0, 0, /*record_flow=*/false);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(r->uplink_id, 1u);
+    EXPECT_FALSE(r->established) << "a dry run must not have pinned the flow";
+  }
+  EXPECT_FALSE(sim(flow).established);  // a real packet creates the entry
+  DatapathPlan b = a;
+  b.classes[0].members = {{2, 1}};
+  ASSERT_TRUE(dp_->program(b).ok());
+  auto r = dp_->simulate(build(flow), 0, 0, /*record_flow=*/false);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->established);
+  EXPECT_EQ(r->uplink_id, 1u) << "the pinned flow's uplink, not the class's new choice";
+  auto fresh = dp_->simulate(build(Frame{.sport = 42001, .dport = 443}), 0, 0, false);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_FALSE(fresh->established);
+  EXPECT_EQ(fresh->uplink_id, 2u);
+}
+
+TEST_F(DatapathTest, RechosenWhenUplinkGoesDown) {
+  DatapathPlan a{.mark_mask = kMask, .uplinks = {uplink(1), uplink(2)}};
+  a.classes.push_back(steered("all", {}, {{1, 1}}));
+  ASSERT_TRUE(dp_->program(a).ok());
+  const Frame flow{.sport = 42000};
+  EXPECT_EQ(sim(flow).uplink_id, 1u);
+
+  DatapathPlan down = a;
+  down.uplinks = {uplink(1, false), uplink(2)};
+  down.classes[0].members = {{2, 1}};
+  ASSERT_TRUE(dp_->program(down).ok());
+  EXPECT_EQ(sim(flow).uplink_id, 2u) << "re-chosen at its next packet";
+  EXPECT_EQ(counters().flow_rechosen, 1u);
+
+  // Back up: the flow stays where it went (no hop back).
+  ASSERT_TRUE(dp_->program(a).ok());
+  EXPECT_EQ(sim(flow).uplink_id, 2u);
+
+  // All down: the class's own mark (last_resort), and the flow moves once one is back.
+  DatapathPlan all_down = a;
+  all_down.uplinks = {uplink(1, false), uplink(2, false)};
+  all_down.classes[0].members = {};
+  all_down.classes[0].mark = m(0xff);
+  ASSERT_TRUE(dp_->program(all_down).ok());
+  SimulateResult r = sim(flow);
+  EXPECT_EQ(r.uplink_id, 0u);
+  EXPECT_EQ(r.mark, m(0xff));
+  ASSERT_TRUE(dp_->program(a).ok());
+  EXPECT_EQ(sim(flow).uplink_id, 1u);
+}
+
+TEST_F(DatapathTest, IdleFlowIsNewAgain) {
+  DatapathPlan a{.mark_mask = kMask, .uplinks = {uplink(1), uplink(2)}};
+  a.classes.push_back(steered("all", {}, {{1, 1}}));
+  ASSERT_TRUE(dp_->program(a).ok());
+  const Frame flow{.sport = 43000};
+  EXPECT_EQ(sim(flow).uplink_id, 1u);
+  DatapathPlan b = a;
+  b.classes[0].members = {{2, 1}};
+  ASSERT_TRUE(dp_->program(b).ok());
+  EXPECT_EQ(sim(flow).uplink_id, 1u);
+  age_flows4();
+  EXPECT_EQ(sim(flow).uplink_id, 2u) << "an idle flow is classified and chosen anew";
+  EXPECT_EQ(counters().flow_expired, 1u);
+}
+
+TEST_F(DatapathTest, WeightedSplitOverTenThousandFlows) {
+  DatapathPlan plan{.mark_mask = kMask, .uplinks = {uplink(1), uplink(2), uplink(3)}};
+  plan.classes.push_back(steered("bulk", {}, {{1, 5}, {2, 3}, {3, 2}}));
+  ASSERT_TRUE(dp_->program(plan).ok());
+  std::map<uint32_t, int> per_uplink;
+  constexpr int kFlows = 10000;
+  for (int i = 0; i < kFlows; ++i) {
+    Frame f{.src = "10.50." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1),
+            .sport = static_cast<uint16_t>(20000 + i % 3000)};
+    SimulateResult r = sim(f);
+    per_uplink[r.uplink_id]++;
+    ASSERT_EQ(r.mark, m(r.uplink_id));
+  }
+  const std::map<uint32_t, double> want = {{1, 50.0}, {2, 30.0}, {3, 20.0}};
+  for (const auto& [id, pct] : want) {
+    double got = 100.0 * per_uplink[id] / kFlows;
+    EXPECT_NEAR(got, pct, 3.0) << "uplink " << id;
+  }
+  EXPECT_EQ(per_uplink.count(0), 0u);
+  EXPECT_EQ(flow_count("ps_flow4_v2"), static_cast<size_t>(kFlows));
+}
+
+TEST_F(DatapathTest, GenerationSwitchMidStream) {
+  // Under A the probe packet is class 0 with mark 1; under B class 1 with mark 4.
+  // Any mixture of A's and B's maps gives another answer (class 0 with 3, a miss, ...).
+  DatapathPlan a{.mark_mask = kMask};
+  a.classes.push_back(fixed("a-dns", {{.proto = IPPROTO_UDP, .dport = {{53, 53}}}}, m(1)));
+  a.classes.push_back(fixed("a-net", {{.dst = {pfx("10.8.0.0/16")}}}, m(2)));
+  DatapathPlan b{.mark_mask = kMask};
+  b.classes.push_back(fixed("b-web", {{.proto = IPPROTO_TCP, .dport = {{80, 80}}}}, m(3)));
+  b.classes.push_back(fixed("b-host", {{.dst = {pfx("10.8.8.8/32")}, .dscp = 10}}, m(4)));
+  b.classes.push_back(fixed("b-udp", {{.proto = IPPROTO_UDP, .sport = {{1, 65535}}}}, m(5)));
+  ASSERT_TRUE(dp_->program(a).ok());
+  ASSERT_TRUE(dp_->set_fresh_flow_mode(true).ok());  // every packet classified
+
+  const std::vector<uint8_t> probe = build({.proto = IPPROTO_UDP, .dport = 53, .dscp = 10});
+  std::atomic<bool> stop{false};
+  std::atomic<int> seen_a{0}, seen_b{0}, mixed{0};
+  std::thread sender([&] {
+    while (!stop) {
+      auto r = dp_->simulate(probe, 0);
+      if (!r.ok()) {
+        mixed++;
+        continue;
+      }
+      if (r->class_id == 0u && r->mark == m(1)) {
+        seen_a++;
+      } else if (r->class_id == 1u && r->mark == m(4)) {
+        seen_b++;
+      } else {
+        mixed++;
+      }
+    }
+  });
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(dp_->program(i % 2 ? a : b).ok());
+  }
+  stop = true;
+  sender.join();
+  EXPECT_EQ(mixed, 0) << "a packet saw a mixture of two rule sets";
+  EXPECT_GT(seen_a, 0);
+  EXPECT_GT(seen_b, 0);
+}
+
+// ---- redirect mode -----------------------------------------------------------
+
+// Runs body on a thread inside a fresh network namespace (gone when it exits).
+void in_netns(const std::function<void()>& body) {
+  std::thread t([&] {
+    ASSERT_EQ(unshare(CLONE_NEWNET), 0) << std::strerror(errno);
+    body();
+  });
+  t.join();
+}
+
+void sh(const std::string& cmd) {
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
+TEST_F(DatapathTest, RedirectModeForwardsAndFallsBack) {
+  if (!dp_->features().fib_table_lookup) {
+    GTEST_SKIP() << "kernel without bpf_fib_lookup table ids";
+  }
+  in_netns([&] {
+    sh("ip link set lo up && "
+       "ip link add lan0 type veth peer name lan1 && ip link add up0 type veth peer name up1 && "
+       "ip link add up2 type veth peer name up3 && "
+       "for d in lan0 lan1 up0 up1 up2 up3; do ip link set $d up; done && "
+       "ip addr add 192.168.50.1/24 dev lan0 && ip addr add 198.51.100.1/24 dev up0 && "
+       "ip -6 addr add 2001:db8:50::1/64 dev lan0 nodad && "
+       "ip -6 addr add 2001:db8:ff::1/64 dev up0 nodad && "
+       "sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv6.conf.all.forwarding=1 && "
+       "ip route add default via 198.51.100.2 dev up0 table 201 && "
+       "ip -6 route add default via 2001:db8:ff::2 dev up0 table 201 && "
+       "ip route add blackhole default table 203 && "
+       "ip route add unreachable default table 204");
+    int lan = static_cast<int>(if_nametoindex("lan0"));
+    int up0 = static_cast<int>(if_nametoindex("up0"));
+    ASSERT_GT(lan, 0);
+
+    DatapathPlan plan{.mark_mask = kMask, .mode = DatapathMode::kRedirect};
+    plan.uplinks = {uplink(1), uplink(2), uplink(3), uplink(4)};
+    plan.classes.push_back(
+        steered("u1", {{.dst = {pfx("203.0.113.0/24"), pfx("2001:db8:77::/48")}}}, {{1, 1}}));
+    plan.classes.push_back(steered("empty-table", {{.dst = {pfx("203.0.114.0/24")}}}, {{2, 1}}));
+    plan.classes.push_back(steered("blackhole", {{.dst = {pfx("203.0.115.0/24")}}}, {{3, 1}}));
+    plan.classes.push_back(steered("unreach", {{.dst = {pfx("203.0.116.0/24")}}}, {{4, 1}}));
+    ASSERT_TRUE(dp_->program(plan).ok());
+
+    SimulateResult r = sim(Frame{.src = "192.168.50.10", .dst = "203.0.113.5"}, kForeign, lan);
+    EXPECT_EQ(r.retval, TC_ACT_REDIRECT);
+    EXPECT_EQ(r.redirect_ifindex, up0);
+    EXPECT_EQ(r.mark, kForeign | m(1)) << "marked as well";
+    EXPECT_EQ(r.fallback, "");
+
+    r = sim(Frame{.src = "2001:db8:50::10", .dst = "2001:db8:77::5"}, 0, lan);
+    EXPECT_EQ(r.retval, TC_ACT_REDIRECT) << r.fallback;
+    EXPECT_EQ(r.redirect_ifindex, up0);
+
+    struct Fallback {
+      const char* name;
+      Frame frame;
+      const char* reason;
+    };
+    const Fallback fallbacks[] = {
+        {"ttl 1", {.src = "192.168.50.10", .dst = "203.0.113.6", .ttl = 1}, "ttl"},
+        {"vlan", {.src = "192.168.50.10", .dst = "203.0.113.7", .vlan = true}, "vlan"},
+        {"empty table", {.src = "192.168.50.10", .dst = "203.0.114.1"}, "fib-not-forwarded"},
+        {"blackhole", {.src = "192.168.50.10", .dst = "203.0.115.1"}, "fib-blackhole"},
+        {"unreachable", {.src = "192.168.50.10", .dst = "203.0.116.1"}, "fib-unreachable"},
+    };
+    for (const Fallback& f : fallbacks) {
+      r = sim(f.frame, 0, lan);
+      EXPECT_EQ(r.retval, TC_ACT_UNSPEC) << f.name;
+      EXPECT_EQ(r.fallback, f.reason) << f.name;
+      EXPECT_NE(r.mark, 0u) << f.name << ": falls back to the mark";
+    }
+    sh("sysctl -qw net.ipv4.conf.all.forwarding=0");
+    r = sim(Frame{.src = "192.168.50.10", .dst = "203.0.113.9"}, 0, lan);
+    EXPECT_EQ(r.fallback, "fib-forwarding-disabled");
+
+    DatapathCounters c = counters();
+    EXPECT_EQ(c.redirected, 2u);
+    EXPECT_EQ(c.fallbacks["ttl"], 1u);
+    EXPECT_EQ(c.fallbacks["vlan"], 1u);
+    EXPECT_EQ(c.fallbacks["fib-not-forwarded"], 1u);
+    EXPECT_EQ(c.fallbacks["fib-blackhole"], 1u);
+    EXPECT_EQ(c.fallbacks["fib-unreachable"], 1u);
+    EXPECT_EQ(c.fallbacks["fib-forwarding-disabled"], 1u);
+  });
+}
+
+TEST_F(DatapathTest, RedirectWithoutKernelSupportMarks) {
+  std::string dir = pin_dir_ + "-nofib";
+  auto dp = Datapath::open(dir, DatapathOptions{.disable_fib_table_lookup = true});
+  ASSERT_TRUE(dp.ok()) << dp.error().to_string();
+  EXPECT_FALSE((*dp)->features().fib_table_lookup);
+  EXPECT_NE((*dp)->effective_mode(DatapathMode::kRedirect).find("mark (redirect unsupported"),
+            std::string::npos);
+  DatapathPlan plan{.mark_mask = kMask, .mode = DatapathMode::kRedirect, .uplinks = {uplink(1)}};
+  plan.classes.push_back(steered("all", {}, {{1, 1}}));
+  ASSERT_TRUE((*dp)->program(plan).ok());
+  auto r = (*dp)->simulate(build(Frame{}), 0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->retval, TC_ACT_UNSPEC);
+  EXPECT_EQ(r->mark, m(1));
+  EXPECT_EQ(r->fallback, "no-kernel-support");
+  auto c = (*dp)->read_counters();
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->fallbacks["no-kernel-support"], 1u);
+  EXPECT_TRUE((*dp)->unpin().ok());
+}
+
+// ---- generations, pins, errors -----------------------------------------------
 
 TEST_F(DatapathTest, GenerationFlip) {
   DatapathPlan a{.mark_mask = kMask};
-  a.classes.push_back(cls("dns", {.proto = IPPROTO_UDP, .dport = {{53, 53}}}, m(1)));
+  a.classes.push_back(fixed("dns", {{.proto = IPPROTO_UDP, .dport = {{53, 53}}}}, m(1)));
   DatapathPlan b{.mark_mask = kMask};
-  b.classes.push_back(cls("web", {.proto = IPPROTO_TCP, .dport = {{80, 80}}}, m(2)));
-  b.classes.push_back(cls("ssh", {.proto = IPPROTO_TCP, .dport = {{22, 22}}}, m(3)));
+  b.classes.push_back(fixed("web", {{.proto = IPPROTO_TCP, .dport = {{80, 80}}}}, m(2)));
+  b.classes.push_back(fixed("ssh", {{.proto = IPPROTO_TCP, .dport = {{22, 22}}}}, m(3)));
   const Frame dns{.proto = IPPROTO_UDP, .dport = 53};
   const Frame web{.dport = 80};
 
   ASSERT_TRUE(dp_->program(a).ok());
-  uint32_t gen_a = pinned_config().active_gen;
-  EXPECT_EQ(run(dns, 0), m(1));
-  EXPECT_EQ(run(web, 0), 0u);
+  uint32_t gen_a = PS_STATE_RULE_GEN(pinned_config().state);
+  EXPECT_EQ(mark_of(dns), m(1));
+  EXPECT_EQ(mark_of(web), 0u);
 
   ASSERT_TRUE(dp_->program(b).ok());
-  uint32_t gen_b = pinned_config().active_gen;
+  uint32_t gen_b = PS_STATE_RULE_GEN(pinned_config().state);
   EXPECT_NE(gen_a, gen_b) << "new rules must go to the other generation";
-  EXPECT_EQ(run(dns, 0), 0u) << "old rule set must be gone";
-  EXPECT_EQ(run(web, 0), m(2));
-  EXPECT_EQ(run(Frame{.dport = 22}, 0), m(3));
+  EXPECT_EQ(mark_of(dns), 0u) << "old rule set must be gone";
+  EXPECT_EQ(mark_of(web), m(2));
+  EXPECT_EQ(mark_of(Frame{.dport = 22}), m(3));
 
-  // Same rules, new marks: updated in place, no flip.
+  // Same rules, new marks: only the action generation flips.
   b.classes[0].mark = m(9);
   b.classes[1].leave_mark = true;
+  uint32_t act_before = PS_STATE_ACT_GEN(pinned_config().state);
   ASSERT_TRUE(dp_->program(b).ok());
-  EXPECT_EQ(pinned_config().active_gen, gen_b);
-  EXPECT_EQ(run(web, 0), m(9));
-  EXPECT_EQ(run(Frame{.dport = 22}, 0x5), 0x5u);
+  EXPECT_EQ(PS_STATE_RULE_GEN(pinned_config().state), gen_b);
+  EXPECT_NE(PS_STATE_ACT_GEN(pinned_config().state), act_before);
+  EXPECT_EQ(mark_of(web), m(9));
+  EXPECT_EQ(mark_of(Frame{.dport = 22}, 0x5), 0x5u);
 
-  // Back to a: flips again.
   ASSERT_TRUE(dp_->program(a).ok());
-  EXPECT_EQ(pinned_config().active_gen, gen_a);
-  EXPECT_EQ(run(dns, 0), m(1));
-  EXPECT_EQ(run(web, 0), 0u);
+  EXPECT_EQ(PS_STATE_RULE_GEN(pinned_config().state), gen_a);
+  EXPECT_EQ(mark_of(dns), m(1));
+  EXPECT_EQ(mark_of(web), 0u);
+}
+
+TEST_F(DatapathTest, ManyEntriesAndPrefixes) {
+  // 1,024 match entries (256 classes of 4) and 100,000 prefixes.
+  DatapathPlan plan{.mark_mask = kMask};
+  for (int c = 0; c < 255; ++c) {
+    std::vector<MatchEntry> entries;
+    for (int k = 0; k < 4; ++k) {
+      auto port = static_cast<uint16_t>(10000 + 4 * c + k);
+      entries.push_back({.proto = IPPROTO_TCP, .dport = {{port, port}}});
+    }
+    plan.classes.push_back(fixed("c" + std::to_string(c), entries, m(1 + c % 200)));
+  }
+  MatchEntry big{};
+  for (int i = 0; i < 100000; ++i) {
+    big.dst.push_back(pfx(("11." + std::to_string(i / 65536 % 256) + "." +
+                           std::to_string(i / 256 % 256) + "." + std::to_string(i % 256) + "/32")
+                              .c_str()));
+  }
+  plan.classes.push_back(fixed("big",
+                               {big,
+                                {.proto = IPPROTO_UDP, .dport = {{1, 1}}},
+                                {.proto = IPPROTO_UDP, .dport = {{2, 2}}},
+                                {.proto = IPPROTO_UDP, .dport = {{3, 3}}}},
+                               m(250)));
+  ASSERT_TRUE(dp_->program(plan).ok());
+  EXPECT_EQ(mark_of(Frame{.dst = "11.1.134.159", .dport = 1}), m(250));  // prefix 99,999
+  EXPECT_EQ(mark_of(Frame{.dst = "11.1.134.160", .dport = 1}), 0u);      // just past
+  EXPECT_EQ(mark_of(Frame{.dst = "11.0.0.5", .dport = 11019}), m(1 + 254 % 200));
+  EXPECT_EQ(mark_of(Frame{.proto = IPPROTO_UDP, .dport = 3}), m(250));
+  plan.classes.back().match.push_back({.proto = IPPROTO_UDP, .dport = {{4, 4}}});
+  auto r = dp_->program(plan);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::kUnrealizable);
+  EXPECT_NE(r.error().context.find("'big'"), std::string::npos) << r.error().context;
 }
 
 TEST_F(DatapathTest, ReopenFromPins) {
-  ASSERT_TRUE(dp_->program(table_plan()).ok());
-  run(Frame{.proto = IPPROTO_UDP, .dport = 53}, 0);
+  DatapathPlan plan{.mark_mask = kMask, .uplinks = {uplink(1)}};
+  plan.classes.push_back(steered("dns", {{.proto = IPPROTO_UDP, .dport = {{53, 53}}}}, {{1, 1}}));
+  ASSERT_TRUE(dp_->program(plan).ok());
+  sim(Frame{.proto = IPPROTO_UDP, .dport = 53});
 
   auto second = Datapath::open(pin_dir_);
   ASSERT_TRUE(second.ok()) << second.error().to_string();
@@ -410,20 +832,24 @@ TEST_F(DatapathTest, ReopenFromPins) {
   EXPECT_EQ(r->mark, m(1)) << "second Datapath must see the rules of the first";
   auto c = (*second)->read_counters();
   ASSERT_TRUE(c.ok());
-  ASSERT_EQ(c->classes.size(), table_plan().classes.size());
+  ASSERT_EQ(c->classes.size(), 1u);
   EXPECT_EQ(c->classes[0].packets, 2u) << "counters are shared through the pins";
+  EXPECT_EQ(c->flow_hit, 1u) << "so is the flow table";
 
-  // The second owner can reprogram; the first sees it (same maps).
-  DatapathPlan p{.mark_mask = kMask};
-  p.classes.push_back(cls("dns", {.proto = IPPROTO_UDP, .dport = {{53, 53}}}, m(4)));
+  // The second owner can reprogram; the first sees it (same maps); the flow stays.
+  DatapathPlan p = plan;
+  p.uplinks.push_back(uplink(4));
+  p.classes[0].members = {{4, 1}};
   ASSERT_TRUE((*second)->program(p).ok());
-  EXPECT_EQ(run(Frame{.proto = IPPROTO_UDP, .dport = 53}, 0), m(4));
+  EXPECT_EQ(mark_of(Frame{.proto = IPPROTO_UDP, .dport = 53}), m(1));
+  EXPECT_EQ(mark_of(Frame{.proto = IPPROTO_UDP, .sport = 1, .dport = 53}), m(4));
 }
 
-TEST_F(DatapathTest, RefusesNewerAbiAndForeignConfig) {
+TEST_F(DatapathTest, RefusesNewerAbiNewerLayoutAndForeignConfig) {
   ps_config cfg = pinned_config();
   ASSERT_EQ(cfg.magic, static_cast<uint32_t>(PS_ABI_MAGIC));
   ASSERT_EQ(cfg.abi_version, static_cast<uint32_t>(PS_ABI_VERSION));
+  ASSERT_EQ(cfg.layout, static_cast<uint32_t>(PS_ABI_LAYOUT));
 
   ps_config newer = cfg;
   newer.abi_version = PS_ABI_VERSION + 1;
@@ -439,38 +865,53 @@ TEST_F(DatapathTest, RefusesNewerAbiAndForeignConfig) {
   r = Datapath::open(pin_dir_);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().context.find("not pathsteer's"), std::string::npos) << r.error().context;
-
   write_pinned_config(cfg);
+
+  // A newer layout's config map beside ours.
+  Fd fd(bpf_map_create(BPF_MAP_TYPE_ARRAY, "ps_cfg_v9", 4, 4, 1, nullptr));
+  ASSERT_TRUE(fd.valid());
+  std::string newer_pin = pin_dir_ + "/ps_cfg_v9";
+  ASSERT_EQ(bpf_obj_pin(fd.get(), newer_pin.c_str()), 0);
+  r = Datapath::open(pin_dir_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().context.find("layout v9"), std::string::npos) << r.error().context;
+  ::unlink(newer_pin.c_str());
+
+  // An older layout's pins are removed on open.
+  Fd old(bpf_map_create(BPF_MAP_TYPE_ARRAY, "ps_cfg_v1", 4, 4, 1, nullptr));
+  std::string old_pin = pin_dir_ + "/ps_cfg_v1";
+  ASSERT_EQ(bpf_obj_pin(old.get(), old_pin.c_str()), 0);
   EXPECT_TRUE(Datapath::open(pin_dir_).ok());
+  EXPECT_FALSE(std::filesystem::exists(old_pin));
 }
 
 TEST_F(DatapathTest, PlanErrors) {
   DatapathPlan bad_mark{.mark_mask = kMask};
-  bad_mark.classes.push_back(cls("oops", {}, 0x1));
+  bad_mark.classes.push_back(fixed("oops", {}, 0x1));
   auto r = dp_->program(bad_mark);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ErrorKind::kInvalidPolicy);
   EXPECT_NE(r.error().context.find("'oops'"), std::string::npos);
 
-  DatapathPlan big{.mark_mask = kMask};
-  big.classes.push_back(cls("small", {.proto = IPPROTO_TCP}, m(1)));
-  MatchEntry huge{.proto = IPPROTO_TCP};
-  for (uint16_t i = 0; i < 33; ++i) {
-    huge.sport.push_back({static_cast<uint16_t>(1000 + i), static_cast<uint16_t>(1000 + i)});
-    huge.dport.push_back({static_cast<uint16_t>(2000 + i), static_cast<uint16_t>(2000 + i)});
+  DatapathPlan bad_uplink{.mark_mask = kMask, .uplinks = {{.id = 1, .mark = 0x1}}};
+  EXPECT_FALSE(dp_->program(bad_uplink).ok());
+
+  DatapathPlan many_members{.mark_mask = kMask};
+  DatapathClass c = fixed("wide", {}, 0);
+  for (uint32_t i = 1; i <= kMaxMembers + 1; ++i) {
+    c.members.push_back({i, 1});
   }
-  big.classes.push_back(cls("huge", huge, m(2)));
-  r = dp_->program(big);
+  many_members.classes.push_back(c);
+  r = dp_->program(many_members);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, ErrorKind::kUnrealizable);
-  EXPECT_NE(r.error().context.find("'huge'"), std::string::npos) << r.error().context;
+  EXPECT_NE(r.error().context.find("'wide'"), std::string::npos);
 
   DatapathPlan many{.mark_mask = kMask};
   many.classes.resize(kMaxClasses + 1);
   EXPECT_FALSE(dp_->program(many).ok());
 
   // A failed program() leaves the previous state in force.
-  EXPECT_EQ(run(Frame{}, 0x5), 0x5u);
+  EXPECT_EQ(mark_of(Frame{}, 0x5), 0x5u);
 }
 
 // ---- attach / detach in a throwaway netns ------------------------------------
@@ -499,20 +940,15 @@ std::string prog_name(uint32_t id) {
 }
 
 TEST_F(DatapathTest, AttachDetachInNetns) {
-  // unshare() on this thread only: the namespace (and the veth in it)
-  // disappears when the thread exits, and system() children inherit it.
-  std::thread t([&] {
-    ASSERT_EQ(unshare(CLONE_NEWNET), 0) << std::strerror(errno);
-    ASSERT_EQ(std::system("ip link add psveth0 type veth peer name psveth1 && "
-                          "ip link set psveth0 up && ip link set psveth1 up"),
-              0);
+  in_netns([&] {
+    sh("ip link add psveth0 type veth peer name psveth1 && "
+       "ip link set psveth0 up && ip link set psveth1 up");
     int ifindex = static_cast<int>(if_nametoindex("psveth0"));
     ASSERT_GT(ifindex, 0);
     // A foreign filter on the same clsact must survive our detach. (u32: the
     // one classifier besides bpf that the test kernel has built in.)
-    ASSERT_EQ(std::system("tc qdisc add dev psveth0 clsact && tc filter add dev psveth0 "
-                          "ingress pref 1 protocol all u32 match u32 0 0"),
-              0);
+    sh("tc qdisc add dev psveth0 clsact && tc filter add dev psveth0 "
+       "ingress pref 1 protocol all u32 match u32 0 0");
 
     auto r = dp_->attach(ifindex);
     ASSERT_TRUE(r.ok()) << r.error().to_string();
@@ -543,7 +979,6 @@ TEST_F(DatapathTest, AttachDetachInNetns) {
     EXPECT_TRUE(r.ok()) << r.error().to_string();
     EXPECT_FALSE(dp_->attach(9999).ok()) << "no such interface must be an error";
   });
-  t.join();
 }
 
 }  // namespace

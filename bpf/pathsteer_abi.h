@@ -2,27 +2,59 @@
 /*
  * pathsteer data-plane ABI: every map key and value shared by the BPF
  * classifier and its user-space loader (bpf/datapath.cpp). Plain C, included
- * by both sides; nothing else may know these layouts.
+ * by both sides; nothing else may know these layouts. docs/DATAPLANE.md
+ * explains the design; this header is the contract.
  *
  * Versioning (pinned maps outlive the daemon):
- *  - PS_ABI_VERSION is stored in ps_config.abi_version. Compatible additions
- *    (using reserved fields, which must be written as zero) bump it; a loader
- *    refuses pinned state with our magic and a newer version.
+ *  - ps_config.magic = PS_ABI_MAGIC, .layout = PS_ABI_LAYOUT and
+ *    .abi_version = PS_ABI_VERSION of the loader that initialised the maps.
+ *  - Compatible additions (using reserved fields, which are written as zero)
+ *    bump PS_ABI_VERSION; a loader refuses pinned state with our magic and a
+ *    newer abi_version, or a newer layout's config map in the pin dir.
  *  - An incompatible layout change bumps PS_ABI_LAYOUT, which is part of every
- *    map name, so old and new layouts never share a pinned map.
+ *    map name ("_v2"), so old and new layouts never share a pinned map.
  *
- * Maps (all pinned by name under the daemon's --pin-dir):
- *  ps_cfg_v1    ARRAY[1]                     struct ps_config
- *  ps_rules_v1  ARRAY[2 * PS_MAX_RULES]      struct ps_rule; generation g owns
- *                                            [g * PS_MAX_RULES, +rule_count[g])
- *  ps_act_v1    ARRAY[2 * PS_MAX_CLASSES]    struct ps_action; index
- *                                            g * PS_MAX_CLASSES + class_id
- *  ps_ccnt_v1   PERCPU_ARRAY[PS_MAX_CLASSES] struct ps_counter, by class_id
- *  ps_gcnt_v1   PERCPU_ARRAY[PS_GCNT_MAX]    struct ps_counter, by enum ps_gcnt
+ * Two kinds of generation, both selected by ps_config.state (one 32-bit word,
+ * the only word a flip changes):
+ *  - the rule generation R (bit 0): the match structure (field maps, bitmap
+ *    pool, rule -> class); rewritten only when the match rules change;
+ *  - the action generation A (bit 1): per-class actions, per-uplink state, the
+ *    mark mask and the mode; rewritten on every plan change (health moves).
+ *  - epoch (bits 2..31): incremented by every flip. A flow entry remembers the
+ *    epoch it was classified in; a packet of a flow from an older epoch is
+ *    classified again (its uplink is kept while live: stickiness).
  *
- * Update protocol (atomic for packets): write the inactive generation's
- * rules and actions, then write ps_config with active_gen flipped and its
- * rule_count set. A packet reads active_gen once and uses only that half.
+ * Maps (pinned by name under the daemon's --pin-dir; g = rule gen, a = action gen):
+ *  ps_cfg_v2   ARRAY[1]                   struct ps_config
+ *  ps_bits_v2  ARRAY[2*PS_MAX_BITMAPS]    struct ps_bitmap, index g*PS_MAX_BITMAPS + b;
+ *                                         b = 0 is all rules of g
+ *  ps_rcls_v2  ARRAY[2*PS_MAX_RULES]      __u32 class id of rule r, index g*PS_MAX_RULES + r
+ *  ps_src4_v2  LPM_TRIE  struct ps_lpm4_key -> __u32 bitmap index b (rules whose src
+ *  ps_dst4_v2  LPM_TRIE                      constraint holds for any address under the key)
+ *  ps_src6_v2  LPM_TRIE  struct ps_lpm6_key -> __u32 b
+ *  ps_dst6_v2  LPM_TRIE
+ *  ps_proto_v2 ARRAY[2*256]               __u32 b, index g*256 + IP protocol
+ *  ps_dscp_v2  ARRAY[2*64]                __u32 b, index g*64 + DSCP
+ *  ps_sport_v2 ARRAY[2*PS_PORT_SLOTS]     __u32 b, index g*PS_PORT_SLOTS + port;
+ *  ps_dport_v2                            slot PS_PORT_NONE: packets without ports
+ *  ps_iif_v2   HASH  struct ps_iif_key -> __u32 b; a miss uses gen[g].iif_default
+ *  ps_cls_v2   ARRAY[2*PS_MAX_CLASSES]    struct ps_class, index a*PS_MAX_CLASSES + class id
+ *  ps_upl_v2   ARRAY[2*PS_MAX_UPLINKS]    struct ps_uplink, index a*PS_MAX_UPLINKS + uplink id
+ *  ps_flow4_v2 LRU_HASH  struct ps_flow4_key -> struct ps_flow   (never reset by updates)
+ *  ps_flow6_v2 LRU_HASH  struct ps_flow6_key -> struct ps_flow
+ *  ps_ccnt_v2  PERCPU_ARRAY[PS_MAX_CLASSES] struct ps_counter, by class id of the active gen
+ *  ps_ucnt_v2  PERCPU_ARRAY[PS_MAX_UPLINKS] struct ps_counter, by uplink id
+ *  ps_gcnt_v2  PERCPU_ARRAY[PS_GCNT_MAX]  struct ps_counter, by enum ps_gcnt
+ *
+ * Classification (Linear Bit Vector Search): every field maps the packet's
+ * value to the bitmap of rules that field admits; the AND of the bitmaps of
+ * the fields in use (gen[g].fields) has the matching rules; the lowest set bit
+ * is the first matching rule in policy order.
+ *
+ * Update protocol (atomic for packets): write the inactive half of every map
+ * that changes, then write ps_config with the inactive half's gen[]/act[]
+ * info (state unchanged), then write ps_config again with only state changed.
+ * A packet reads state once and uses only the halves it names.
  */
 #ifndef PATHSTEER_ABI_H
 #define PATHSTEER_ABI_H
@@ -33,70 +65,163 @@
 /* NOLINTBEGIN(readability-identifier-naming) */
 
 #define PS_ABI_MAGIC 0x70537465 /* "pSte" */
-#define PS_ABI_VERSION 1
-#define PS_ABI_LAYOUT 1 /* the "_v1" in map names */
+#define PS_ABI_VERSION 2
+#define PS_ABI_LAYOUT 2 /* the "_v2" in map names */
 
-#define PS_CONFIG_MAP "ps_cfg_v1"
-#define PS_RULES_MAP "ps_rules_v1"
-#define PS_ACTIONS_MAP "ps_act_v1"
-#define PS_CLASS_COUNTERS_MAP "ps_ccnt_v1"
-#define PS_GLOBAL_COUNTERS_MAP "ps_gcnt_v1"
+#define PS_CONFIG_MAP "ps_cfg_v2"
+#define PS_MAP_PREFIX "ps_"
+#define PS_MAP_SUFFIX "_v2"
 
 #define PS_GENERATIONS 2
-#define PS_MAX_RULES 1024  /* per generation */
-#define PS_MAX_CLASSES 256 /* per generation */
+#define PS_MAX_RULES 1024      /* match entries per generation */
+#define PS_MAX_CLASSES 256     /* per generation */
+#define PS_MAX_UPLINKS 256     /* uplink ids 1..254; 0 = none */
+#define PS_MAX_MEMBERS 16      /* uplinks a class chooses among */
+#define PS_MAX_BITMAPS 8192    /* distinct rule bitmaps per generation */
+#define PS_MAX_PREFIXES 131072 /* per trie and generation */
+#define PS_BM_WORDS (PS_MAX_RULES / 64)
+#define PS_PORT_SLOTS 65537
+#define PS_PORT_NONE 65536
+#define PS_FLOW_ENTRIES 262144 /* per family */
 
-/* Address families as stored in rules and parsed packets. */
-#define PS_FAMILY_ANY 0
-#define PS_FAMILY_IPV4 4
-#define PS_FAMILY_IPV6 6
+#define PS_NO_CLASS 0xffff
+#define PS_NO_UPLINK 0
+
+/* ps_config.state */
+#define PS_STATE_RULE_GEN(s) ((s)&1)
+#define PS_STATE_ACT_GEN(s) (((s) >> 1) & 1)
+#define PS_STATE_EPOCH(s) ((s) >> 2)
+#define PS_STATE_MAKE(rule_gen, act_gen, epoch) \
+  (((rule_gen)&1) | (((act_gen)&1) << 1) | ((epoch) << 2))
+
+/* ps_gen_info.fields: the fields some rule constrains; others are not looked up. */
+#define PS_FIELD_IIF (1U << 0)
+#define PS_FIELD_SRC (1U << 1)
+#define PS_FIELD_DST (1U << 2)
+#define PS_FIELD_PROTO (1U << 3)
+#define PS_FIELD_SPORT (1U << 4)
+#define PS_FIELD_DPORT (1U << 5)
+#define PS_FIELD_DSCP (1U << 6)
+
+struct ps_gen_info { /* one rule generation */
+  __u32 rule_count;  /* rules 0..rule_count-1 exist */
+  __u32 words;       /* bitmap words in use: (rule_count + 63) / 64 */
+  __u32 fields;      /* PS_FIELD_* */
+  __u32 iif_default; /* bitmap of an ingress ifindex no rule names */
+  __u32 class_count;
+  __u32 reserved[3];
+};
+
+#define PS_MODE_MARK 0
+#define PS_MODE_REDIRECT 1
+
+struct ps_act_info {       /* one action generation */
+  __u32 mark_mask;         /* the skb->mark bits we own */
+  __u32 mode;              /* PS_MODE_*; the loader writes MARK without PS_FEAT_FIB_TBID */
+  __u32 flow_idle_s;       /* a flow unseen this long is classified anew */
+  __u32 flow_idle_jiffies; /* the same in jiffies (the loader measures HZ) */
+  __u32 touch_jiffies;     /* refresh a flow's last_seen at most this often (1 s) */
+  __u32 reserved[3];
+};
+
+/* ps_config.features, probed by the loader at open(). */
+#define PS_FEAT_FIB_TBID (1U << 0) /* bpf_fib_lookup with BPF_FIB_LOOKUP_TBID */
+
+/* ps_config.flags */
+#define PS_CFG_F_BENCH_FRESH_FLOW (1U << 0) /* benchmarks only: every packet is a new flow */
 
 struct ps_config {
   __u32 magic;       /* PS_ABI_MAGIC once initialised by a loader */
   __u32 abi_version; /* PS_ABI_VERSION of the loader that initialised it */
-  __u32 active_gen;  /* 0 or 1 */
-  __u32 mark_mask;   /* the skb->mark bits we own */
-  __u32 rule_count[PS_GENERATIONS];
-  __u32 class_count[PS_GENERATIONS];
-  __u32 reserved[8];
+  __u32 layout;      /* PS_ABI_LAYOUT */
+  __u32 state;       /* PS_STATE_MAKE(rule gen, action gen, epoch): the flip word */
+  __u32 features;    /* PS_FEAT_* */
+  __u32 flags;       /* PS_CFG_F_* */
+  __u32 hz;          /* jiffies per second, as measured by the loader */
+  struct ps_gen_info gen[PS_GENERATIONS];
+  struct ps_act_info act[PS_GENERATIONS];
+  __u32 reserved[7];
 };
 
-/* An address prefix, network byte order. IPv4 uses addr[0] only. The loader
- * fills mask from len; the program compares (pkt & mask) == addr. */
-struct ps_prefix {
-  __u32 addr[4];
-  __u32 mask[4];
-  __u8 len;
-  __u8 pad[3];
+struct ps_bitmap {
+  __u64 w[PS_BM_WORDS]; /* bit r of word r/64: rule r */
 };
 
-/* The rule constrains ports: a packet without ports (non-TCP/UDP, a non-first
- * fragment) cannot match it. */
-#define PS_RULE_F_PORTS (1U << 0)
+/* LPM keys: prefixlen counts the 32 generation bits plus the address prefix. */
+struct ps_lpm4_key {
+  __u32 prefixlen;
+  __u32 gen;
+  __u32 addr; /* network order */
+};
 
-/* One flattened match: all fields must hold. 0 in family/proto = any. */
-struct ps_rule {
-  __u32 class_id;
-  __u32 flags; /* PS_RULE_F_* */
-  __u8 family; /* PS_FAMILY_* */
-  __u8 proto;  /* IPPROTO_* */
-  __u16 pad;
-  __u16 sport_lo; /* host byte order, inclusive */
-  __u16 sport_hi;
-  __u16 dport_lo;
-  __u16 dport_hi;
-  struct ps_prefix src;
-  struct ps_prefix dst;
+struct ps_lpm6_key {
+  __u32 prefixlen;
+  __u32 gen;
+  __u32 addr[4]; /* network order */
+};
+
+struct ps_iif_key {
+  __u32 gen;
+  __u32 ifindex;
+};
+
+/* ps_class.flags */
+#define PS_CLASS_F_SET_MARK (1U << 0) /* without it the class leaves skb->mark alone */
+
+struct ps_member {
+  __u32 uplink_id;
+  __u32 cum_weight; /* running sum of weights up to and including this member */
+};
+
+/* A class's action. With members, a new flow takes member i where
+ * hash % total_weight < members[i].cum_weight (first such i); without members
+ * (all down: last_resort, or a fixed mark) the class sets `mark`. */
+struct ps_class {
+  __u32 flags;        /* PS_CLASS_F_* */
+  __u32 mark;         /* the class's mark when it has no members */
+  __u32 member_count; /* <= PS_MAX_MEMBERS */
+  __u32 total_weight; /* members[member_count-1].cum_weight */
+  struct ps_member members[PS_MAX_MEMBERS];
   __u32 reserved[4];
 };
 
-/* Set (mark & ~mask) | value; without it the class leaves skb->mark alone. */
-#define PS_ACTION_F_SET_MARK (1U << 0)
+/* ps_uplink.flags */
+#define PS_UPLINK_F_LIVE (1U << 0) /* may carry flows; a flow on a non-live uplink is re-chosen */
 
-struct ps_action {
-  __u32 flags; /* PS_ACTION_F_* */
-  __u32 mark;  /* only bits inside ps_config.mark_mask */
-  __u32 reserved[2];
+struct ps_uplink {
+  __u32 flags;   /* PS_UPLINK_F_* */
+  __u32 mark;    /* inside the act gen's mark_mask */
+  __u32 table;   /* routing table id (redirect mode looks up the next hop there) */
+  __u32 ifindex; /* the uplink's interface (0: unknown) */
+  __u32 reserved[4];
+};
+
+/* Flow keys: ports are 0 for packets without ports (non-first fragments,
+ * protocols other than TCP/UDP), addresses and ports in network order. */
+struct ps_flow4_key {
+  __u32 saddr;
+  __u32 daddr;
+  __u16 sport;
+  __u16 dport;
+  __u8 proto;
+  __u8 pad[3];
+};
+
+struct ps_flow6_key {
+  __u32 saddr[4];
+  __u32 daddr[4];
+  __u16 sport;
+  __u16 dport;
+  __u8 proto;
+  __u8 pad[3];
+};
+
+struct ps_flow {
+  __u64 last_seen; /* bpf_jiffies64() (inlined, unlike a clock read), refreshed at
+                    * most every touch_jiffies */
+  __u32 epoch;     /* PS_STATE_EPOCH when the flow was last classified */
+  __u16 class_id;  /* PS_NO_CLASS: unclassified */
+  __u16 uplink_id; /* PS_NO_UPLINK: the class had no member */
 };
 
 struct ps_counter {
@@ -104,16 +229,47 @@ struct ps_counter {
   __u64 bytes;
 };
 
+/* Global counters. PS_GCNT_FB_*: why a redirect-mode packet was marked instead. */
 enum ps_gcnt {
-  PS_GCNT_PARSE_ERROR = 0,  /* truncated or malformed IP packet */
-  PS_GCNT_NOT_IP = 1,       /* EtherType neither IPv4 nor IPv6 */
-  PS_GCNT_UNCLASSIFIED = 2, /* parsed, but no rule matched */
-  PS_GCNT_MAX = 8,
+  PS_GCNT_PARSE_ERROR = 0,    /* truncated or malformed IP packet: untouched */
+  PS_GCNT_NOT_IP = 1,         /* EtherType neither IPv4 nor IPv6: untouched */
+  PS_GCNT_UNCLASSIFIED = 2,   /* parsed, no rule matched: untouched */
+  PS_GCNT_FRAGMENT = 3,       /* non-first fragment: classified without ports */
+  PS_GCNT_NO_PORTS = 4,       /* IPv6 extension chain not followed to its end: no ports */
+  PS_GCNT_IP_OPTIONS = 5,     /* IPv4 with options (classified normally) */
+  PS_GCNT_VLAN = 6,           /* in-band 802.1Q/802.1ad tag (classified normally) */
+  PS_GCNT_FLOW_NEW = 7,       /* no flow entry: classified, entry created */
+  PS_GCNT_FLOW_HIT = 8,       /* live flow entry of the current epoch used */
+  PS_GCNT_FLOW_RECLASS = 9,   /* entry of an older epoch: classified again */
+  PS_GCNT_FLOW_RECHOSEN = 10, /* entry's uplink not live: a new member chosen */
+  PS_GCNT_FLOW_EXPIRED = 11,  /* entry idle beyond flow_idle_s: treated as new */
+  PS_GCNT_FLOW_FULL = 12,     /* flow entry could not be written (passed on anyway) */
+  PS_GCNT_NO_MEMBER = 13,     /* class without a live member: its own mark (last_resort) */
+  PS_GCNT_REDIRECTED = 14,    /* redirect mode: bpf_redirect_neigh to the uplink */
+  PS_GCNT_FB_NO_FEATURE = 15, /* redirect mode without kernel support: marked */
+  PS_GCNT_FB_VLAN = 16,       /* tagged frame: marked (a redirect would keep the tag) */
+  PS_GCNT_FB_TTL = 17,        /* TTL/hop limit <= 1: marked, the stack sends the ICMP error */
+  PS_GCNT_FB_REDIRECT = 18,   /* bpf_redirect_neigh refused: marked */
+  PS_GCNT_FB_FIB_ERROR = 19,  /* bpf_fib_lookup returned < 0: marked */
+  PS_GCNT_FB_FIB = 20,        /* + BPF_FIB_LKUP_RET_* (1..15): lookup failed that way */
+  PS_GCNT_MAX = 40,
 };
 
-/* skb->cb slots the classifier writes for test runs (Datapath::simulate):
- * cb[PS_CB_CLASS] = class_id + 1 of the matching class, 0 if none. */
-#define PS_CB_CLASS 0
+#define PS_FIB_RET_MAX 15
+
+/* BPF_PROG_TEST_RUN only: a frame whose skb->cb[4] is PS_SIM_MAGIC gets its
+ * verdict written to cb[0..3] (real traffic never carries it). */
+#define PS_SIM_MAGIC 0x5053494d /* "PSIM" */
+#define PS_SIM_CB_CLASS 0       /* class id, or PS_NO_CLASS */
+#define PS_SIM_CB_UPLINK 1      /* uplink id, or PS_NO_UPLINK */
+#define PS_SIM_CB_REDIRECT 2    /* ifindex redirected to, or 0 */
+#define PS_SIM_CB_REASON 3      /* ps_gcnt of the fallback taken, or 0 */
+/* PS_SIM_DRY_MAGIC instead: the same, but the flow table is neither written
+ * nor touched (explain must not pin a flow). Either way cb[4] comes back as
+ * PS_SIM_OUT_ESTABLISHED when a live flow entry decided the verdict. */
+#define PS_SIM_DRY_MAGIC 0x50534459 /* "PSDY" */
+#define PS_SIM_OUT_NEW 0
+#define PS_SIM_OUT_ESTABLISHED 1
 
 /* NOLINTEND(readability-identifier-naming) */
 

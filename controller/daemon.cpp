@@ -367,6 +367,17 @@ void Daemon::apply(bool timed) {
   PlanInput in = plan_input(policy_, ids_.ids());
   DesiredState next = plan(in, plan_memory_, PlanClock::now());
   plan_memory_ = next.memory;
+  // `iif` names -> ifindexes; a name not present matches nothing until it appears.
+  for (const auto& cls : policy_.classes) {
+    for (const auto& entry : cls.match) {
+      for (const auto& name : entry.iif) {
+        for (const auto& [ifindex, link] : links_) {
+          if (link.name == name)
+            next.datapath.interfaces[name] = ifindex;
+        }
+      }
+    }
+  }
 
   for (size_t i = 0; i < next.classes.size(); ++i) {
     const auto& c = next.classes[i];
@@ -969,12 +980,40 @@ std::string Daemon::status_json() const {
   if (!intents_error_.empty())
     j["errors"].push_back(intents_error_);
   if (datapath_) {
+    json dp;
+    dp["mode"] = to_string(policy_.mode);
+    dp["effective_mode"] = datapath_->effective_mode(policy_.mode);
+    dp["fib_table_lookup"] = datapath_->features().fib_table_lookup;
     if (auto counters = datapath_->read_counters(); counters) {
       for (size_t i = 0; i < j["classes"].size() && i < counters->classes.size(); ++i) {
         j["classes"][i]["packets"] = counters->classes[i].packets;
         j["classes"][i]["bytes"] = counters->classes[i].bytes;
       }
+      for (size_t i = 0; i < j["wans"].size() && i < desired_.uplinks.size(); ++i) {
+        auto it = counters->uplinks.find(desired_.uplinks[i].id);
+        bool seen = it != counters->uplinks.end();
+        j["wans"][i]["packets"] = seen ? it->second.packets : 0;
+        j["wans"][i]["bytes"] = seen ? it->second.bytes : 0;
+      }
+      const DatapathCounters& c = *counters;
+      dp["counters"] = {{"parse_errors", c.parse_errors},
+                        {"non_ip", c.non_ip},
+                        {"unclassified", c.unclassified},
+                        {"fragments", c.fragments},
+                        {"no_ports", c.no_ports},
+                        {"ip_options", c.ip_options},
+                        {"vlan", c.vlan},
+                        {"flow_new", c.flow_new},
+                        {"flow_hit", c.flow_hit},
+                        {"flow_reclassified", c.flow_reclassified},
+                        {"flow_rechosen", c.flow_rechosen},
+                        {"flow_expired", c.flow_expired},
+                        {"flow_full", c.flow_full},
+                        {"no_member", c.no_member},
+                        {"redirected", c.redirected},
+                        {"fallbacks", c.fallbacks}};
     }
+    j["datapath"] = dp;
   }
   return j.dump();
 }

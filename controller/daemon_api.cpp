@@ -231,13 +231,23 @@ HttpResponse Daemon::post_explain(const HttpRequest& req) {
   auto parsed = parse_explain_request(req.body);
   if (auto* e = std::get_if<RequestError>(&parsed))
     return request_error(*e);
-  const FrameSpec& f = std::get<FrameSpec>(parsed);
-  auto sim = datapath_->simulate(build_frame(f));
+  const ExplainRequest& ex = std::get<ExplainRequest>(parsed);
+  std::string iif = ex.iif;
+  if (iif.empty() && !policy_.lan_interfaces.empty())
+    iif = policy_.lan_interfaces.front();
+  int ifindex = 0;
+  for (const auto& [idx, link] : links_) {
+    if (!iif.empty() && link.name == iif)
+      ifindex = idx;
+  }
+  if (!ex.iif.empty() && ifindex == 0)
+    return json_error(422, "invalid", "no interface '" + ex.iif + "'");
+  auto sim = datapath_->simulate(testing::build(ex.frame), 0, ifindex, /*record_flow=*/false);
   if (!sim) {
     return json_error(500, "dataplane",
                       "running the classifier on the crafted packet: " + sim.error().to_string());
   }
-  return json_ok(200, explain_result(f, *sim, desired_, policy_.ownership.mark_mask));
+  return json_ok(200, explain_result(ex, *sim, desired_, policy_.ownership.mark_mask));
 }
 
 HttpResponse Daemon::get_policy() const {

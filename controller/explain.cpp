@@ -33,27 +33,29 @@ std::string proto_name(uint8_t p) {
 
 }  // namespace
 
-std::variant<FrameSpec, RequestError> parse_explain_request(const std::string& body) {
+std::variant<ExplainRequest, RequestError> parse_explain_request(const std::string& body) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object())
     return malformed("the body must be a JSON object");
   for (const auto& [key, v] : j.items()) {
     if (key != "src" && key != "dst" && key != "proto" && key != "sport" && key != "dport" &&
-        key != "dscp") {
+        key != "dscp" && key != "iif") {
       return malformed("unknown key '" + key + "'");
     }
   }
-  FrameSpec f;
+  testing::Frame f;
   auto src = address(j, "src");
   if (auto* e = std::get_if<RequestError>(&src))
     return *e;
   auto dst = address(j, "dst");
   if (auto* e = std::get_if<RequestError>(&dst))
     return *e;
-  f.src = std::get<IpAddr>(src);
-  f.dst = std::get<IpAddr>(dst);
-  if (f.src.family != f.dst.family)
+  if (std::get<IpAddr>(src).family != std::get<IpAddr>(dst).family)
     return invalid("'src' and 'dst' are of different address families");
+  f.src = std::get<IpAddr>(src).to_string();
+  f.dst = std::get<IpAddr>(dst).to_string();
+  f.sport = 0;
+  f.dport = 0;
   f.proto = IPPROTO_TCP;
   if (j.contains("proto")) {
     const json& p = j["proto"];
@@ -96,21 +98,29 @@ std::variant<FrameSpec, RequestError> parse_explain_request(const std::string& b
       f.dscp = static_cast<uint8_t>(std::get<uint32_t>(n));
     }
   }
-  return f;
+  ExplainRequest req{.frame = f};
+  if (j.contains("iif")) {
+    if (!j["iif"].is_string() || j["iif"].get<std::string>().empty())
+      return malformed("'iif' must be an interface name");
+    req.iif = j["iif"].get<std::string>();
+  }
+  return req;
 }
 
-json explain_result(const FrameSpec& in, const SimulateResult& sim, const DesiredState& plan,
+json explain_result(const ExplainRequest& req, const SimulateResult& sim, const DesiredState& plan,
                     uint32_t mark_mask) {
+  const testing::Frame& in = req.frame;
   json j;
-  json input = {{"src", in.src.to_string()},
-                {"dst", in.dst.to_string()},
-                {"proto", proto_name(in.proto)},
-                {"dscp", in.dscp}};
+  json input = {
+      {"src", in.src}, {"dst", in.dst}, {"proto", proto_name(in.proto)}, {"dscp", in.dscp}};
   if (in.proto == IPPROTO_TCP || in.proto == IPPROTO_UDP) {
     input["sport"] = in.sport;
     input["dport"] = in.dport;
   }
+  if (!req.iif.empty())
+    input["iif"] = req.iif;
   j["input"] = input;
+  j["flow"] = sim.established ? "established" : "new";
   j["source"] = "classifier";  // computed by the loaded program, not by the planner
   uint32_t mark = sim.mark & mark_mask;
   j["mark"] = mark;
@@ -120,7 +130,7 @@ json explain_result(const FrameSpec& in, const SimulateResult& sim, const Desire
     cls = &plan.classes[*sim.class_id];
   const PlannedUplink* up = nullptr;
   for (const auto& u : plan.uplinks) {
-    if (mark != 0 && u.mark == mark)
+    if (sim.uplink_id != 0 ? u.id == sim.uplink_id : (mark != 0 && u.mark == mark))
       up = &u;
   }
   j["uplink"] = up ? json(up->name) : json(nullptr);
@@ -139,9 +149,16 @@ json explain_result(const FrameSpec& in, const SimulateResult& sim, const Desire
     reasons.push_back("matches class " + cls->name + " (strategy " + to_string(cls->strategy) +
                       ")");
     if (up != nullptr) {
-      j["action"] = "mark";
-      reasons.push_back("class " + cls->name + " is on uplink " + up->name + " (reason " +
-                        cls->reason + ")");
+      j["action"] = sim.redirect_ifindex != 0 ? "redirect" : "mark";
+      if (sim.established) {
+        reasons.push_back("an established flow of this 5-tuple is pinned to uplink " + up->name +
+                          " while it is live");
+      } else {
+        reasons.push_back("class " + cls->name + " sends new flows to uplink " + up->name +
+                          " (reason " + cls->reason + ")");
+      }
+      if (!sim.fallback.empty())
+        reasons.push_back("redirect fell back to marking: " + sim.fallback);
       reasons.push_back("mark " + std::to_string(mark) + " leads to table " +
                         std::to_string(up->table));
     } else {

@@ -119,6 +119,11 @@ DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now) 
   }
 
   out.datapath.mark_mask = own.mark_mask;
+  out.datapath.mode = policy.mode;
+  for (const auto& u : out.uplinks) {
+    out.datapath.uplinks.push_back(DatapathUplink{
+        .id = u.id, .mark = u.mark, .table = u.table, .ifindex = u.ifindex, .live = u.usable});
+  }
   for (const auto& cls : policy.classes) {
     auto override_it = in.overrides.find(cls.name);
     const ClassOverride* ov = override_it == in.overrides.end() ? nullptr : &override_it->second;
@@ -161,7 +166,16 @@ DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now) 
     DatapathClass dc;
     dc.name = cls.name;
     dc.match = cls.match;
-    dc.mark = pc.mark;
+    dc.mark = pc.mark;  // used by the data plane only without members (last_resort)
+    // New flows: balance spreads them over its weighted members; the other
+    // strategies send them to their one chosen uplink.
+    if (pc.strategy == Strategy::kBalance && !pc.members.empty()) {
+      for (const auto& m : pc.members)
+        dc.members.push_back(
+            DatapathMember{.uplink_id = by_name.at(m.uplink)->id, .weight = m.weight});
+    } else if (pc.uplink) {
+      dc.members.push_back(DatapathMember{.uplink_id = by_name.at(*pc.uplink)->id, .weight = 1});
+    }
     out.datapath.classes.push_back(std::move(dc));
     out.classes.push_back(std::move(pc));
   }

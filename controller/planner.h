@@ -105,7 +105,7 @@ struct PlannedUplink {
 inline constexpr const char* kReasonPreferred = "preferred";           // failover: first path
 inline constexpr const char* kReasonPreferredDown = "preferred-down";  // failover: a later path
 inline constexpr const char* kReasonHoldDown = "hold-down";  // a better path waits out hold_down_s
-inline constexpr const char* kReasonBalance = "balance";     // balance: heaviest live member
+inline constexpr const char* kReasonBalance = "balance";     // balance: flows split over members
 inline constexpr const char* kReasonLowestLatency = "lowest-latency";
 inline constexpr const char* kReasonSlaMet = "sla-met";      // sla: the uplink meets the SLA
 inline constexpr const char* kReasonSlaUnmet = "sla-unmet";  // sla: best effort, none meets it
@@ -125,8 +125,8 @@ struct PlannedClass {
   std::optional<std::string> uplink;        // nullopt: last_resort applies
   uint32_t mark = 0;
   std::string reason;
-  // balance: the weighted live set, in path order. Until the data plane has a
-  // flow table the mark carries `uplink` only (the per-flow split comes with it).
+  // balance: the weighted live set, in path order; the data plane spreads new
+  // flows over it by weight (`uplink`, the heaviest, is what status shows).
   std::vector<PlannedMember> members;
   std::optional<bool> sla_met;  // sla only: whether `uplink` meets every constraint
   bool intent = false;          // an override was applied

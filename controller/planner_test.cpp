@@ -270,6 +270,33 @@ TEST(LocalRules, LastResortAndNoRoom) {
   EXPECT_EQ(out.classes[1].local, kLocalNoRoom);
 }
 
+TEST(Planner, DatapathPlanCarriesUplinksAndMembers) {
+  Fixture f;
+  f.policy.mode = DatapathMode::kRedirect;
+  f.policy.wans[0].weight = 3;
+  f.policy.classes[1].strategy = Strategy::kBalance;
+  auto in = f.input();
+  auto out = plan(in);
+  EXPECT_EQ(out.datapath.mode, DatapathMode::kRedirect);
+  ASSERT_EQ(out.datapath.uplinks.size(), 2u);
+  EXPECT_EQ(
+      out.datapath.uplinks[0],
+      (DatapathUplink{.id = 1, .mark = 0x00100000, .table = 201, .ifindex = 11, .live = true}));
+  EXPECT_EQ(out.datapath.uplinks[1].table, 202u);
+  // failover: one member, the chosen uplink; balance: every live path by weight.
+  EXPECT_EQ(out.datapath.classes[0].members, (std::vector<DatapathMember>{{2, 1}}));
+  EXPECT_EQ(out.datapath.classes[1].members, (std::vector<DatapathMember>{{1, 3}, {2, 1}}));
+
+  in.uplinks["wan1"].usable = false;
+  out = plan(in);
+  EXPECT_FALSE(out.datapath.uplinks[0].live);
+  EXPECT_EQ(out.datapath.classes[1].members, (std::vector<DatapathMember>{{2, 1}}));
+  in.uplinks["wan2"].usable = false;
+  out = plan(in);
+  EXPECT_TRUE(out.datapath.classes[0].members.empty()) << "all down: the last_resort mark";
+  EXPECT_TRUE(out.datapath.classes[1].members.empty());
+}
+
 TEST(UplinkIds, StableAcrossReorderAndAdditions) {
   UplinkIds ids(254);
   ASSERT_TRUE(ids.assign({"b", "a"}));

@@ -120,7 +120,7 @@ constexpr std::string_view kHealthKeys[] = {"interval_ms", "timeout_ms",  "down_
                                             "reliability", "degraded_if", "recover_if"};
 constexpr std::string_view kDegradedKeys[] = {"rtt_ms", "jitter_ms", "loss_pct"};
 constexpr std::string_view kClassKeys[] = {"match", "strategy", "sla", "hold_down_s", "paths"};
-constexpr std::string_view kMatchKeys[] = {"proto", "sport", "dport", "src", "dst", "dscp"};
+constexpr std::string_view kMatchKeys[] = {"proto", "sport", "dport", "src", "dst", "dscp", "iif"};
 constexpr std::string_view kSlaKeys[] = {"max_rtt_ms", "max_jitter_ms", "max_loss_pct"};
 
 // Optimal string alignment distance: Levenshtein plus adjacent transpositions,
@@ -1101,6 +1101,26 @@ std::optional<MatchEntry> Parser::parse_match(const Field& f) {
     } else {
       error(*d, "invalid value " + describe(d->value) + " for " + d->path +
                     " (expected ef, af11..af43, cs0..cs7 or a number 0-63)");
+      ok = false;
+    }
+  }
+  if (auto i = get(f, "iif")) {
+    // One name or a list; resolved to ifindexes by the daemon (an absent
+    // interface matches nothing until it appears).
+    if (auto parts = scalar_or_list(*i)) {
+      for (const auto& part : *parts) {
+        auto name = string(part);
+        if (!name) {
+          ok = false;
+        } else if (!valid_ifname(*name)) {
+          error(part, "invalid interface name '" + *name + "' in " + i->path +
+                          " (1-15 characters, no '/', ':' or whitespace)");
+          ok = false;
+        } else if (std::find(e.iif.begin(), e.iif.end(), *name) == e.iif.end()) {
+          e.iif.push_back(*name);
+        }
+      }
+    } else {
       ok = false;
     }
   }

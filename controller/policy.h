@@ -42,6 +42,7 @@ struct MatchEntry {
   std::vector<Prefix> src{};       // any of these (both families may appear)
   std::vector<Prefix> dst{};       // any of these
   std::optional<uint8_t> dscp{};   // 0..63 (names ef, afXY, csN accepted in the file)
+  std::vector<std::string> iif{};  // ingress interface names, any of these (no duplicates)
   friend bool operator==(const MatchEntry&, const MatchEntry&) = default;
 };
 

@@ -302,6 +302,18 @@ classes:
   EXPECT_EQ(p.classes[1].strategy, Strategy::kBalance);
 }
 
+TEST(Policy, IifTakesANameOrAList) {
+  Policy p = parse_ok(R"(version: 1
+lan_interfaces: [lan0, lan1]
+wans: { wan1: { interface: eth1 } }
+classes:
+  guests: { match: [ { iif: lan1 }, { iif: [lan0, lan1, lan0], proto: udp } ], paths: [wan1] }
+)");
+  ASSERT_EQ(p.classes[0].match.size(), 2u);
+  EXPECT_EQ(p.classes[0].match[0].iif, (std::vector<std::string>{"lan1"}));
+  EXPECT_EQ(p.classes[0].match[1].iif, (std::vector<std::string>{"lan0", "lan1"}));
+}
+
 TEST(Policy, OwnershipOwnsItsTablesButNeverTheKernelOnes) {
   Ownership o;  // base 200
   EXPECT_TRUE(o.owns_table(200));
@@ -578,6 +590,10 @@ const std::vector<ErrorCase>& error_cases() {
       {"ProtoNumberRange",
        doc("", "    match: [ { proto: 300 } ]\n    paths: [wan1]\n"),
        {"t.yaml:9:23: classes.c.match[0].proto must be between 0 and 255, got 300"}},
+      {"IifBadName",
+       doc("", "    match: [ { iif: [lan0, \"a/b\"] } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:28: invalid interface name 'a/b' in classes.c.match[0].iif (1-15 characters, "
+        "no '/', ':' or whitespace)"}},
       {"PortsNeedTcpOrUdp",
        doc("", "    match: [ { proto: icmp, dport: 80 } ]\n    paths: [wan1]\n"),
        {"t.yaml:9:29: 'dport' in classes.c.match[0] needs proto tcp or udp"}},

@@ -15,8 +15,9 @@
 //            voluntary switch per hold-down window. Reason preferred (path 0),
 //            preferred-down (a later one), hold-down while waiting.
 // balance    members = usable paths with weight > 0, in path order, with their
-//            wan's weight. The mark carries the heaviest member (ties: path
-//            order) until a flow table splits flows by weight. No hold-down.
+//            wan's weight; the data plane's flow table spreads new flows over
+//            them by weight. `uplink` is the heaviest member (ties: path
+//            order): status, and the gateway's own traffic. No hold-down.
 //            Reason balance.
 // lowest-latency  the usable path with the lowest rtt_ms (unmeasured = worst,
 //            ties: path order). A voluntary move needs another path better than

@@ -2,12 +2,16 @@
 /*
  * pathsteer TC classifier (clsact ingress, direct action).
  *
- * Parses the packet, finds its class (first matching rule of the active
- * generation) and applies the class's action to the owned skb->mark bits.
- * Never drops and never modifies a packet it cannot parse or classify.
+ * Parses the packet; a live flow entry of the current epoch gives its uplink
+ * at once; otherwise the packet is classified (lib/classify.h), its class
+ * picks an uplink (sticky: a flow keeps a live uplink across policy changes)
+ * and the flow entry is written. Mark mode sets the owned skb->mark bits;
+ * redirect mode also forwards to the uplink's next hop (lib/fib.h), falling
+ * back to the mark. Never drops; never modifies a packet it cannot parse or
+ * classify.
  *
- * Every path returns TC_ACT_UNSPEC, not TC_ACT_OK: on clsact, OK ends the
- * filter chain, while UNSPEC lets filters of other tenants at later
+ * Every non-redirect path returns TC_ACT_UNSPEC, not TC_ACT_OK: on clsact, OK
+ * ends the filter chain, while UNSPEC lets filters of other tenants at later
  * priorities still see the packet (with no further filter it passes).
  */
 #include <linux/bpf.h>
@@ -19,49 +23,222 @@
 #include "lib/maps.h"
 #include "lib/parse.h"
 #include "lib/classify.h"
+#include "lib/flow.h"
+#include "lib/fib.h"
+
+struct ps_verdict {
+	__u32 class_id;
+	__u32 uplink_id;
+	__u32 redirect;
+	__u32 reason;
+	__u32 established;
+};
+
+/* Test runs for explain: report, but leave the flow table as it was. */
+static __always_inline int ps_dry(const struct __sk_buff *skb)
+{
+	return skb->cb[4] == PS_SIM_DRY_MAGIC;
+}
+
+static __always_inline int ps_finish(struct __sk_buff *skb, const struct ps_verdict *vd, int ret)
+{
+	if (skb->cb[4] == PS_SIM_MAGIC || skb->cb[4] == PS_SIM_DRY_MAGIC) {
+		skb->cb[PS_SIM_CB_CLASS] = vd->class_id;
+		skb->cb[PS_SIM_CB_UPLINK] = vd->uplink_id;
+		skb->cb[PS_SIM_CB_REDIRECT] = vd->redirect;
+		skb->cb[PS_SIM_CB_REASON] = vd->reason;
+		skb->cb[4] = vd->established ? PS_SIM_OUT_ESTABLISHED : PS_SIM_OUT_NEW;
+	}
+	return ret;
+}
+
+static __always_inline const struct ps_uplink *ps_uplink(__u32 act_gen, __u32 id)
+{
+	__u32 key = act_gen * PS_MAX_UPLINKS + (id & (PS_MAX_UPLINKS - 1));
+
+	return bpf_map_lookup_elem(&ps_upl_v2, &key);
+}
+
+static __always_inline const struct ps_class *ps_class(__u32 act_gen, __u32 id)
+{
+	__u32 key = act_gen * PS_MAX_CLASSES + (id & (PS_MAX_CLASSES - 1));
+
+	if (id >= PS_MAX_CLASSES)
+		return NULL;
+	return bpf_map_lookup_elem(&ps_cls_v2, &key);
+}
+
+static __always_inline int ps_uplink_live(const struct ps_uplink *up)
+{
+	return up && (READ_ONCE(up->flags) & PS_UPLINK_F_LIVE);
+}
 
 SEC("tc")
 int ps_classifier(struct __sk_buff *skb)
 {
-	__u32 zero = 0, gen, mask, rule_count, class_id, act_key;
+	struct ps_verdict vd = {.class_id = PS_NO_CLASS, .uplink_id = PS_NO_UPLINK};
+	__u32 zero = 0, state, gen, act_gen, epoch, mask, salt = 0;
 	const struct ps_config *cfg;
-	const struct ps_action *act;
+	const struct ps_act_info *ai;
+	const struct ps_class *cls = NULL;
+	const struct ps_uplink *up = NULL;
+	union ps_flow_key key = {};
 	struct ps_pkt pkt = {};
+	struct ps_flow *fl, nf;
+	__u64 now;
 	int res;
 
 	res = ps_parse(skb, &pkt);
 	if (res == PS_PARSE_NOT_IP) {
-		ps_count(&ps_gcnt_v1, PS_GCNT_NOT_IP, skb->len);
-		return TC_ACT_UNSPEC;
+		ps_count(&ps_gcnt_v2, PS_GCNT_NOT_IP, skb->len);
+		return ps_finish(skb, &vd, TC_ACT_UNSPEC);
 	}
 	if (res != PS_PARSE_OK) {
-		ps_count(&ps_gcnt_v1, PS_GCNT_PARSE_ERROR, skb->len);
-		return TC_ACT_UNSPEC;
+		ps_count(&ps_gcnt_v2, PS_GCNT_PARSE_ERROR, skb->len);
+		return ps_finish(skb, &vd, TC_ACT_UNSPEC);
 	}
+	if (pkt.fragment)
+		ps_count(&ps_gcnt_v2, PS_GCNT_FRAGMENT, skb->len);
+	if (pkt.ports_unknown)
+		ps_count(&ps_gcnt_v2, PS_GCNT_NO_PORTS, skb->len);
+	if (pkt.ip_options)
+		ps_count(&ps_gcnt_v2, PS_GCNT_IP_OPTIONS, skb->len);
+	if (pkt.vlan)
+		ps_count(&ps_gcnt_v2, PS_GCNT_VLAN, skb->len);
 
-	cfg = bpf_map_lookup_elem(&ps_cfg_v1, &zero);
+	cfg = bpf_map_lookup_elem(&ps_cfg_v2, &zero);
 	if (!cfg)
-		return TC_ACT_UNSPEC;
-	/* Read each field once: user space rewrites the value on a flip. */
-	gen = READ_ONCE(cfg->active_gen) & 1;
-	mask = READ_ONCE(cfg->mark_mask);
-	rule_count = READ_ONCE(cfg->rule_count[gen]);
+		return ps_finish(skb, &vd, TC_ACT_UNSPEC);
+	/* The one word a flip changes; everything else is per half. */
+	state = READ_ONCE(cfg->state);
+	gen = PS_STATE_RULE_GEN(state);
+	act_gen = PS_STATE_ACT_GEN(state);
+	epoch = PS_STATE_EPOCH(state);
+	ai = &cfg->act[act_gen];
+	if (READ_ONCE(cfg->flags) & PS_CFG_F_BENCH_FRESH_FLOW)
+		salt = bpf_get_prandom_u32();
 
-	class_id = ps_classify(&pkt, gen, rule_count);
-	if (class_id >= PS_MAX_CLASSES) {
-		ps_count(&ps_gcnt_v1, PS_GCNT_UNCLASSIFIED, skb->len);
-		return TC_ACT_UNSPEC;
+	now = bpf_jiffies64();
+	ps_flow_key(&pkt, &key, salt);
+	fl = ps_flow_lookup(&pkt, &key);
+	if (fl && now - READ_ONCE(fl->last_seen) > READ_ONCE(ai->flow_idle_jiffies)) {
+		ps_count(&ps_gcnt_v2, PS_GCNT_FLOW_EXPIRED, skb->len);
+		fl = NULL;
 	}
-	ps_count(&ps_ccnt_v1, class_id, skb->len);
-	/* Tell BPF_PROG_TEST_RUN callers (explain) which class matched. cb is
-	 * per-qdisc scratch at TC: nothing after us reads it. */
-	skb->cb[PS_CB_CLASS] = class_id + 1;
 
-	act_key = gen * PS_MAX_CLASSES + class_id;
-	act = bpf_map_lookup_elem(&ps_act_v1, &act_key);
-	if (act && (act->flags & PS_ACTION_F_SET_MARK))
-		skb->mark = (skb->mark & ~mask) | (act->mark & mask);
-	return TC_ACT_UNSPEC;
+	if (fl && READ_ONCE(fl->epoch) == epoch) {
+		/* Established: no classification. */
+		vd.class_id = READ_ONCE(fl->class_id);
+		vd.uplink_id = READ_ONCE(fl->uplink_id);
+		vd.established = 1;
+		if (vd.uplink_id != PS_NO_UPLINK) {
+			up = ps_uplink(act_gen, vd.uplink_id);
+			if (!ps_uplink_live(up)) {
+				/* Its uplink went down: choose again among the live members. */
+				cls = ps_class(act_gen, vd.class_id);
+				vd.uplink_id =
+				    cls ? ps_choose_member(cls, ps_flow_hash(&key, pkt.family))
+					: PS_NO_UPLINK;
+				up = vd.uplink_id != PS_NO_UPLINK ? ps_uplink(act_gen, vd.uplink_id)
+								  : NULL;
+				if (!ps_dry(skb))
+					fl->uplink_id = vd.uplink_id;
+				ps_count(&ps_gcnt_v2, PS_GCNT_FLOW_RECHOSEN, skb->len);
+			}
+		} else {
+			cls = ps_class(act_gen, vd.class_id);
+		}
+		if (now - fl->last_seen > READ_ONCE(ai->touch_jiffies) && !ps_dry(skb))
+			fl->last_seen = now;
+		ps_count(&ps_gcnt_v2, PS_GCNT_FLOW_HIT, skb->len);
+	} else {
+		__u32 keep = fl ? READ_ONCE(fl->uplink_id) : PS_NO_UPLINK;
+
+		vd.class_id = ps_classify(skb, &pkt, gen, &cfg->gen[gen]);
+		cls = ps_class(act_gen, vd.class_id);
+		if (cls && (READ_ONCE(cls->flags) & PS_CLASS_F_SET_MARK) &&
+		    READ_ONCE(cls->member_count)) {
+			/* Sticky: a flow seen before keeps its uplink while it is live. */
+			up = keep != PS_NO_UPLINK ? ps_uplink(act_gen, keep) : NULL;
+			if (ps_uplink_live(up)) {
+				vd.uplink_id = keep;
+				vd.established = 1;
+			} else {
+				if (keep != PS_NO_UPLINK)
+					ps_count(&ps_gcnt_v2, PS_GCNT_FLOW_RECHOSEN, skb->len);
+				vd.uplink_id =
+				    ps_choose_member(cls, ps_flow_hash(&key, pkt.family));
+				up = vd.uplink_id != PS_NO_UPLINK ? ps_uplink(act_gen, vd.uplink_id)
+								  : NULL;
+			}
+		}
+		ps_count(&ps_gcnt_v2, fl ? PS_GCNT_FLOW_RECLASS : PS_GCNT_FLOW_NEW, skb->len);
+		nf.last_seen = now;
+		nf.epoch = epoch;
+		nf.class_id = vd.class_id;
+		nf.uplink_id = vd.uplink_id;
+		if (!ps_dry(skb) && ps_flow_update(&pkt, &key, &nf) != 0)
+			ps_count(&ps_gcnt_v2, PS_GCNT_FLOW_FULL, skb->len);
+	}
+
+	if (vd.class_id >= PS_MAX_CLASSES) {
+		ps_count(&ps_gcnt_v2, PS_GCNT_UNCLASSIFIED, skb->len);
+		return ps_finish(skb, &vd, TC_ACT_UNSPEC);
+	}
+	ps_count(&ps_ccnt_v2, vd.class_id, skb->len);
+	mask = READ_ONCE(ai->mark_mask);
+
+	if (up && vd.uplink_id != PS_NO_UPLINK) {
+		int ret;
+
+		ps_count(&ps_ucnt_v2, vd.uplink_id, skb->len);
+		skb->mark = (skb->mark & ~mask) | (READ_ONCE(up->mark) & mask);
+		if (READ_ONCE(ai->mode) != PS_MODE_REDIRECT)
+			return ps_finish(skb, &vd, TC_ACT_UNSPEC);
+		ret =
+		    ps_redirect(skb, &pkt, up, READ_ONCE(cfg->features), &vd.redirect, &vd.reason);
+		if (ret == TC_ACT_REDIRECT) {
+			ps_count(&ps_gcnt_v2, PS_GCNT_REDIRECTED, skb->len);
+			return ps_finish(skb, &vd, TC_ACT_REDIRECT);
+		}
+		ps_count(&ps_gcnt_v2, vd.reason, skb->len);
+		return ps_finish(skb, &vd, TC_ACT_UNSPEC);
+	}
+	vd.uplink_id = PS_NO_UPLINK;
+	if (!cls)
+		cls = ps_class(act_gen, vd.class_id);
+	if (cls && (READ_ONCE(cls->flags) & PS_CLASS_F_SET_MARK)) {
+		/* No live member (last_resort) or a class with a fixed mark. */
+		ps_count(&ps_gcnt_v2, PS_GCNT_NO_MEMBER, skb->len);
+		skb->mark = (skb->mark & ~mask) | (READ_ONCE(cls->mark) & mask);
+	}
+	return ps_finish(skb, &vd, TC_ACT_UNSPEC);
+}
+
+/*
+ * Feature probe, run once by the loader through BPF_PROG_TEST_RUN: returns 1
+ * when bpf_fib_lookup accepts a table id (Linux 6.5+), 0 when the kernel
+ * rejects the flags (-EINVAL). Never attached.
+ */
+SEC("tc")
+int ps_probe_fib_tbid(struct __sk_buff *skb)
+{
+	struct ps_fib_params p = {
+	    .family = PS_AF_INET,
+	    .ifindex = 1,
+	    .ipv4_dst = bpf_htonl(0x7f000001),
+	    .tbid = 255, /* local */
+	};
+	long rc = bpf_fib_lookup(skb, (struct bpf_fib_lookup *)&p, sizeof(p), PS_FIB_FLAGS);
+
+	return rc == -22 /* EINVAL */ ? 0 : 1;
+}
+
+/* Run twice by the loader, some time apart: jiffies per second (HZ). */
+SEC("tc")
+int ps_probe_jiffies(struct __sk_buff *skb)
+{
+	return (__u32)bpf_jiffies64();
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

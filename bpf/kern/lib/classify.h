@@ -1,76 +1,161 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Classification: first matching flattened rule of the active generation. */
+/*
+ * Classification without a rule scan (Linear Bit Vector Search): one lookup
+ * per field in use gives the bitmap of rules that field admits; the first set
+ * bit of their AND is the first matching rule in policy order. The cost is a
+ * fixed number of lookups plus at most PS_BM_WORDS word ANDs, whatever the
+ * number of rules and prefixes.
+ */
 #ifndef PS_LIB_CLASSIFY_H
 #define PS_LIB_CLASSIFY_H
 
 #include <linux/bpf.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 #include "pathsteer_abi.h"
 #include "lib/maps.h"
 #include "lib/parse.h"
 
-#define PS_NO_CLASS ((__u32)-1)
+#define PS_BM_ALL 0  /* every rule of the generation */
+#define PS_BM_NONE 1 /* no rule: an LPM miss */
 
-static __always_inline int ps_prefix_matches(const struct ps_prefix *p, const __u32 *addr)
+static __always_inline const struct ps_bitmap *ps_bitmap(__u32 gen, __u32 index)
 {
-	return ((addr[0] & p->mask[0]) == p->addr[0]) && ((addr[1] & p->mask[1]) == p->addr[1]) &&
-	       ((addr[2] & p->mask[2]) == p->addr[2]) && ((addr[3] & p->mask[3]) == p->addr[3]);
+	__u32 key = gen * PS_MAX_BITMAPS + (index & (PS_MAX_BITMAPS - 1));
+
+	return bpf_map_lookup_elem(&ps_bits_v2, &key);
 }
 
-static __always_inline int ps_rule_matches(const struct ps_rule *r, const struct ps_pkt *pkt)
+static __always_inline __u32 ps_array_index(void *map, __u32 key)
 {
-	if (r->family != PS_FAMILY_ANY && r->family != pkt->family)
-		return 0;
-	if (r->proto != 0 && r->proto != pkt->proto)
-		return 0;
-	if (r->flags & PS_RULE_F_PORTS) {
-		if (!pkt->has_ports)
-			return 0;
-		if (pkt->sport < r->sport_lo || pkt->sport > r->sport_hi)
-			return 0;
-		if (pkt->dport < r->dport_lo || pkt->dport > r->dport_hi)
-			return 0;
+	const __u32 *v = bpf_map_lookup_elem(map, &key);
+
+	return v ? *v : PS_BM_NONE;
+}
+
+/* Separate call sites per trie (see ps_flow_lookup): direct calls, not the
+ * generic helper. */
+static __always_inline __u32 ps_prefix4_index(void *map, __u32 gen, __u32 addr)
+{
+	struct ps_lpm4_key k = {.prefixlen = 64, .gen = gen, .addr = addr};
+	const __u32 *v = bpf_map_lookup_elem(map, &k);
+
+	return v ? *v : PS_BM_NONE;
+}
+
+static __always_inline __u32 ps_prefix6_index(void *map, __u32 gen, const __u32 *addr)
+{
+	struct ps_lpm6_key k = {.prefixlen = 160, .gen = gen};
+	const __u32 *v;
+
+	__builtin_memcpy(k.addr, addr, sizeof(k.addr));
+	v = bpf_map_lookup_elem(map, &k);
+	return v ? *v : PS_BM_NONE;
+}
+
+/* Index of the lowest set bit of a non-zero v (BPF has no ctz instruction). */
+static __always_inline __u32 ps_ctz64(__u64 v)
+{
+	__u32 n = 0;
+
+	if (!(v & 0xffffffffULL)) {
+		n += 32;
+		v >>= 32;
 	}
-	return ps_prefix_matches(&r->src, pkt->saddr) && ps_prefix_matches(&r->dst, pkt->daddr);
+	if (!(v & 0xffff)) {
+		n += 16;
+		v >>= 16;
+	}
+	if (!(v & 0xff)) {
+		n += 8;
+		v >>= 8;
+	}
+	if (!(v & 0xf)) {
+		n += 4;
+		v >>= 4;
+	}
+	if (!(v & 0x3)) {
+		n += 2;
+		v >>= 2;
+	}
+	if (!(v & 0x1))
+		n += 1;
+	return n;
 }
 
-struct ps_scan_ctx {
-	const struct ps_pkt *pkt;
-	__u32 base;	/* first rule index of the active generation */
-	__u32 class_id; /* out: PS_NO_CLASS until a rule matches */
-};
+/* A field not in use keeps its bitmap at PS_BM_ALL (a no-op in the AND). */
+#define PS_FIELD_BITMAP(var, field, index_expr)                                                    \
+	do {                                                                                       \
+		if (fields & (field)) {                                                            \
+			var = ps_bitmap(gen, (index_expr));                                        \
+			if (!var)                                                                  \
+				return PS_NO_CLASS;                                                \
+		}                                                                                  \
+	} while (0)
 
-/* bpf_loop callback: the verifier checks the body once instead of unrolling
- * PS_MAX_RULES iterations. Returns 1 to stop the loop. */
-static long ps_scan_rule(__u32 index, void *data)
-{
-	struct ps_scan_ctx *ctx = data;
-	__u32 key = ctx->base + index;
-	const struct ps_rule *r = bpf_map_lookup_elem(&ps_rules_v1, &key);
-
-	if (!r)
-		return 1;
-	if (!ps_rule_matches(r, ctx->pkt))
-		return 0;
-	ctx->class_id = r->class_id;
-	return 1;
-}
-
-/* Returns the class id of the first matching rule of generation gen, or
+/* Returns the class id of the first rule of generation gen that matches, or
  * PS_NO_CLASS. */
-static __always_inline __u32 ps_classify(const struct ps_pkt *pkt, __u32 gen, __u32 rule_count)
+static __always_inline __u32 ps_classify(struct __sk_buff *skb, const struct ps_pkt *pkt, __u32 gen,
+					 const struct ps_gen_info *gi)
 {
-	struct ps_scan_ctx ctx = {
-	    .pkt = pkt,
-	    .base = gen * PS_MAX_RULES,
-	    .class_id = PS_NO_CLASS,
-	};
+	const struct ps_bitmap *all, *b_iif, *b_src, *b_dst, *b_proto, *b_sport, *b_dport, *b_dscp;
+	__u32 fields = READ_ONCE(gi->fields);
+	__u32 words = READ_ONCE(gi->words);
+	__u32 w;
 
-	if (rule_count > PS_MAX_RULES)
-		rule_count = PS_MAX_RULES;
-	bpf_loop(rule_count, ps_scan_rule, &ctx, 0);
-	return ctx.class_id;
+	all = ps_bitmap(gen, PS_BM_ALL);
+	if (!all)
+		return PS_NO_CLASS;
+	b_iif = b_src = b_dst = b_proto = b_sport = b_dport = b_dscp = all;
+
+	if (fields & PS_FIELD_IIF) {
+		struct ps_iif_key key = {.gen = gen, .ifindex = skb->ingress_ifindex};
+		const __u32 *v = bpf_map_lookup_elem(&ps_iif_v2, &key);
+
+		b_iif = ps_bitmap(gen, v ? *v : READ_ONCE(gi->iif_default));
+		if (!b_iif)
+			return PS_NO_CLASS;
+	}
+	if (pkt->family == PS_FAMILY_IPV4) {
+		PS_FIELD_BITMAP(b_src, PS_FIELD_SRC,
+				ps_prefix4_index(&ps_src4_v2, gen, pkt->saddr[0]));
+		PS_FIELD_BITMAP(b_dst, PS_FIELD_DST,
+				ps_prefix4_index(&ps_dst4_v2, gen, pkt->daddr[0]));
+	} else {
+		PS_FIELD_BITMAP(b_src, PS_FIELD_SRC,
+				ps_prefix6_index(&ps_src6_v2, gen, pkt->saddr));
+		PS_FIELD_BITMAP(b_dst, PS_FIELD_DST,
+				ps_prefix6_index(&ps_dst6_v2, gen, pkt->daddr));
+	}
+	PS_FIELD_BITMAP(b_proto, PS_FIELD_PROTO,
+			ps_array_index(&ps_proto_v2, gen * 256 + pkt->proto));
+	PS_FIELD_BITMAP(b_dscp, PS_FIELD_DSCP,
+			ps_array_index(&ps_dscp_v2, gen * 64 + (pkt->dscp & 63)));
+	PS_FIELD_BITMAP(b_sport, PS_FIELD_SPORT,
+			ps_array_index(&ps_sport_v2,
+				       gen * PS_PORT_SLOTS + (pkt->has_ports ? bpf_ntohs(pkt->sport)
+									     : PS_PORT_NONE)));
+	PS_FIELD_BITMAP(b_dport, PS_FIELD_DPORT,
+			ps_array_index(&ps_dport_v2,
+				       gen * PS_PORT_SLOTS + (pkt->has_ports ? bpf_ntohs(pkt->dport)
+									     : PS_PORT_NONE)));
+
+	for (w = 0; w < PS_BM_WORDS; w++) {
+		__u64 v;
+
+		if (w >= words)
+			break;
+		v = all->w[w] & b_iif->w[w] & b_src->w[w] & b_dst->w[w] & b_proto->w[w] &
+		    b_dscp->w[w] & b_sport->w[w] & b_dport->w[w];
+		if (v) {
+			__u32 key = gen * PS_MAX_RULES + w * 64 + ps_ctz64(v);
+			const __u32 *cls = bpf_map_lookup_elem(&ps_rcls_v2, &key);
+
+			return cls ? *cls : PS_NO_CLASS;
+		}
+	}
+	return PS_NO_CLASS;
 }
 
 #endif /* PS_LIB_CLASSIFY_H */

@@ -8,45 +8,74 @@
 
 #include "pathsteer_abi.h"
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct ps_config);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ps_cfg_v1 SEC(".maps");
+#define PS_ARRAY_MAP(name, entries, value_type)                                                    \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                                                  \
+		__uint(max_entries, entries);                                                      \
+		__type(key, __u32);                                                                \
+		__type(value, value_type);                                                         \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);                                               \
+	} name SEC(".maps")
+
+#define PS_PERCPU_ARRAY_MAP(name, entries)                                                         \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                                           \
+		__uint(max_entries, entries);                                                      \
+		__type(key, __u32);                                                                \
+		__type(value, struct ps_counter);                                                  \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);                                               \
+	} name SEC(".maps")
+
+/* LPM tries must not be preallocated; nodes are allocated as prefixes arrive. */
+#define PS_LPM_MAP(name, key_type)                                                                 \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                                               \
+		__uint(max_entries, 2 * PS_MAX_PREFIXES);                                          \
+		__type(key, key_type);                                                             \
+		__type(value, __u32);                                                              \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                                              \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);                                               \
+	} name SEC(".maps")
+
+#define PS_FLOW_MAP(name, key_type)                                                                \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_LRU_HASH);                                               \
+		__uint(max_entries, PS_FLOW_ENTRIES);                                              \
+		__type(key, key_type);                                                             \
+		__type(value, struct ps_flow);                                                     \
+		__uint(map_flags, BPF_F_NO_COMMON_LRU);                                            \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);                                               \
+	} name SEC(".maps")
+
+PS_ARRAY_MAP(ps_cfg_v2, 1, struct ps_config);
+PS_ARRAY_MAP(ps_bits_v2, PS_GENERATIONS *PS_MAX_BITMAPS, struct ps_bitmap);
+PS_ARRAY_MAP(ps_rcls_v2, PS_GENERATIONS *PS_MAX_RULES, __u32);
+PS_ARRAY_MAP(ps_proto_v2, PS_GENERATIONS * 256, __u32);
+PS_ARRAY_MAP(ps_dscp_v2, PS_GENERATIONS * 64, __u32);
+PS_ARRAY_MAP(ps_sport_v2, PS_GENERATIONS *PS_PORT_SLOTS, __u32);
+PS_ARRAY_MAP(ps_dport_v2, PS_GENERATIONS *PS_PORT_SLOTS, __u32);
+PS_ARRAY_MAP(ps_cls_v2, PS_GENERATIONS *PS_MAX_CLASSES, struct ps_class);
+PS_ARRAY_MAP(ps_upl_v2, PS_GENERATIONS *PS_MAX_UPLINKS, struct ps_uplink);
+
+PS_LPM_MAP(ps_src4_v2, struct ps_lpm4_key);
+PS_LPM_MAP(ps_dst4_v2, struct ps_lpm4_key);
+PS_LPM_MAP(ps_src6_v2, struct ps_lpm6_key);
+PS_LPM_MAP(ps_dst6_v2, struct ps_lpm6_key);
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PS_GENERATIONS *PS_MAX_RULES);
-	__type(key, __u32);
-	__type(value, struct ps_rule);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PS_GENERATIONS * 1024);
+	__type(key, struct ps_iif_key);
+	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ps_rules_v1 SEC(".maps");
+} ps_iif_v2 SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PS_GENERATIONS *PS_MAX_CLASSES);
-	__type(key, __u32);
-	__type(value, struct ps_action);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ps_act_v1 SEC(".maps");
+PS_FLOW_MAP(ps_flow4_v2, struct ps_flow4_key);
+PS_FLOW_MAP(ps_flow6_v2, struct ps_flow6_key);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PS_MAX_CLASSES);
-	__type(key, __u32);
-	__type(value, struct ps_counter);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ps_ccnt_v1 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PS_GCNT_MAX);
-	__type(key, __u32);
-	__type(value, struct ps_counter);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ps_gcnt_v1 SEC(".maps");
+PS_PERCPU_ARRAY_MAP(ps_ccnt_v2, PS_MAX_CLASSES);
+PS_PERCPU_ARRAY_MAP(ps_ucnt_v2, PS_MAX_UPLINKS);
+PS_PERCPU_ARRAY_MAP(ps_gcnt_v2, PS_GCNT_MAX);
 
 /* Per-CPU values: no atomics needed. */
 static __always_inline void ps_count(void *map, __u32 index, __u32 bytes)

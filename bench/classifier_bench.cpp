@@ -1,0 +1,307 @@
+// classifier_bench: ns per packet of the pathsteer classifier, measured with
+// BPF_PROG_TEST_RUN against real maps, beside an empty TC program (the floor)
+// in the same run. See bench/README.md.
+//
+// For {10, 1024} match entries x {10, 100000} prefixes it times:
+//   first packet  every packet is a flow's first (Datapath::set_fresh_flow_mode:
+//                 the flow key is salted, so the lookup misses, the packet is
+//                 classified and its entry written; the LRU table evicts);
+//   established   the same packet again and again: a flow-table hit.
+// Each measurement is one BPF_PROG_TEST_RUN with --repeat runs (the kernel
+// reports the mean ns per run); --rounds rounds, the order of the
+// configurations rotating per round; the table shows median, min and max.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/pkt_cls.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "bench/bench_util.h"
+#include "bpf/datapath.h"
+#include "bpf/packet_builder.h"
+#include "ps_bench_empty.skel.h"
+
+namespace pathsteer {
+namespace {
+
+using testing::build;
+using testing::Frame;
+
+struct Options {
+  uint32_t repeat = 1000000;
+  int rounds = 5;
+};
+
+Prefix pfx(const std::string& s) {
+  return *Prefix::parse(s);
+}
+
+// `entries` match entries in up to 256 classes; `prefixes` dst prefixes spread
+// over them. Every field the classifier knows is in use somewhere, so a first
+// packet pays for every lookup. The benchmark packet (TCP 10.9.9.9:40000 ->
+// 100.64.x.y:443, DSCP 0) matches only the LAST entry, through one of its
+// prefixes: the bitmap AND has to walk every word before it finds its bit.
+DatapathPlan make_plan(int entries, int prefixes, std::string* target_dst) {
+  DatapathPlan plan{.mark_mask = 0x0ff00000};
+  plan.uplinks = {DatapathUplink{.id = 1, .mark = 1u << 20, .table = 201, .live = true},
+                  DatapathUplink{.id = 2, .mark = 2u << 20, .table = 202, .live = true}};
+  const int classes = std::min(entries, 256);
+  std::vector<std::vector<MatchEntry>> per_class(classes);
+  // Prefixes: /32s and /24s under 100.64.0.0/10 (a /24 covers the /32s
+  // before it: nested prefixes, as real lists have), in index order; entry e
+  // gets the slice [e * prefixes / entries, (e + 1) * prefixes / entries).
+  auto prefix_at = [](int i) {
+    int a = 64 + (i >> 16) % 64;
+    int b = (i >> 8) & 0xff;
+    int c = i & 0xff;
+    return i % 4 == 3 ? "100." + std::to_string(a) + "." + std::to_string(b) + ".0/24"
+                      : "100." + std::to_string(a) + "." + std::to_string(b) + "." +
+                            std::to_string(c) + "/32";
+  };
+  int next_prefix = 0;
+  for (int e = 0; e < entries; ++e) {
+    MatchEntry m;
+    int until = static_cast<int>(static_cast<int64_t>(e + 1) * prefixes / entries);
+    for (; next_prefix < until; ++next_prefix) {
+      m.dst.push_back(pfx(prefix_at(next_prefix)));
+    }
+    switch (e % 6) {
+      case 0:
+        m.proto = IPPROTO_TCP;
+        m.dport = {{static_cast<uint16_t>(1000 + e), static_cast<uint16_t>(1000 + e)}};
+        break;
+      case 1:
+        m.proto = IPPROTO_UDP;
+        m.sport = {{static_cast<uint16_t>(2000 + e), static_cast<uint16_t>(2100 + e)}};
+        break;
+      case 2:
+        m.src = {pfx("172.16." + std::to_string(e % 256) + ".0/24")};
+        break;
+      case 3:
+        m.dscp = static_cast<uint8_t>(1 + e % 63);
+        break;
+      case 4:
+        m.iif = {"lan" + std::to_string(e % 8)};
+        break;
+      default:
+        m.proto = IPPROTO_TCP;
+        m.dport = {{static_cast<uint16_t>(20000 + e), static_cast<uint16_t>(20010 + e)}};
+        break;
+    }
+    if (e == entries - 1) {
+      m = MatchEntry{.proto = IPPROTO_TCP, .dport = {{443, 443}}, .dst = m.dst};
+    }
+    per_class[e * classes / entries].push_back(std::move(m));
+  }
+  for (int c = 0; c < classes; ++c) {
+    plan.classes.push_back(DatapathClass{.name = "c" + std::to_string(c),
+                                         .match = std::move(per_class[c]),
+                                         .members = {{1, 3}, {2, 1}}});
+  }
+  for (int i = 0; i < 8; ++i) {
+    plan.interfaces["lan" + std::to_string(i)] = 100 + i;
+  }
+  // The target: a /32 in the last entry's slice (the first /32 of it).
+  const auto& last = plan.classes.back().match.back().dst;
+  *target_dst = "100.64.0.1";
+  for (const Prefix& p : last) {
+    if (p.len == 32) {
+      *target_dst = p.addr.to_string();
+      break;
+    }
+  }
+  return plan;
+}
+
+// Mean ns per run of one BPF_PROG_TEST_RUN.
+double time_run(int prog_fd, const std::vector<uint8_t>& frame, uint32_t repeat) {
+  __sk_buff ctx{};
+  ctx.ingress_ifindex = 1;
+  bpf_test_run_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.data_in = frame.data();
+  opts.data_size_in = static_cast<uint32_t>(frame.size());
+  opts.ctx_in = &ctx;
+  opts.ctx_size_in = sizeof(ctx);
+  opts.repeat = repeat;
+  if (int err = bpf_prog_test_run_opts(prog_fd, &opts); err != 0) {
+    std::fprintf(stderr, "BPF_PROG_TEST_RUN failed: %s\n", std::strerror(-err));
+    std::exit(1);
+  }
+  return static_cast<double>(opts.duration);
+}
+
+struct Stats {
+  double median = 0, min = 0, max = 0;
+};
+
+Stats stats(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return Stats{.median = v[v.size() / 2], .min = v.front(), .max = v.back()};
+}
+
+struct Config {
+  int entries;
+  int prefixes;
+};
+
+int run(const Options& o) {
+  if (geteuid() != 0) {
+    std::fprintf(stderr, "classifier_bench must run as root (BPF)\n");
+    return 1;
+  }
+  std::string pin_dir = "/sys/fs/bpf/ps-bench-" + std::to_string(getpid());
+  auto dp = Datapath::open(pin_dir);
+  if (!dp) {
+    std::fprintf(stderr, "%s\n", dp.error().to_string().c_str());
+    return 1;
+  }
+  ps_bench_empty* empty = ps_bench_empty__open_and_load();
+  if (empty == nullptr) {
+    std::fprintf(stderr, "load empty program failed\n");
+    return 1;
+  }
+  const int empty_fd = bpf_program__fd(empty->progs.ps_empty);
+  const int prog_fd = (*dp)->program_fd();
+
+  std::printf("classifier_bench: ns/packet via BPF_PROG_TEST_RUN\n");
+  std::printf("machine: %s, %s, %ld CPUs online\n", bench::first_line_of("uname -sr").c_str(),
+              bench::first_line_of("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-").c_str(),
+              sysconf(_SC_NPROCESSORS_ONLN));
+  std::printf(
+      "repeat %u per measurement, %d rounds, median [min..max]; mark mode; "
+      "TCP/IPv4 packet matching the last entry\n\n",
+      o.repeat, o.rounds);
+
+  const std::vector<Config> configs = {{10, 10}, {10, 100000}, {1024, 10}, {1024, 100000}};
+  // samples[config][0 = first, 1 = established]; floor samples per round.
+  std::map<int, std::vector<double>> first, established;
+  std::vector<double> floor;
+  struct Prepared {
+    DatapathPlan plan;
+    std::vector<uint8_t> frame;
+  };
+  std::vector<Prepared> prepared;
+  for (const Config& c : configs) {
+    std::string dst;
+    DatapathPlan plan = make_plan(c.entries, c.prefixes, &dst);
+    prepared.push_back(Prepared{
+        .plan = std::move(plan),
+        .frame = build(Frame{.src = "10.9.9.9", .dst = dst, .sport = 40000, .dport = 443})});
+  }
+  // Sanity: the packet must be classified into the last class, with a member.
+  for (size_t i = 0; i < configs.size(); ++i) {
+    if (auto r = (*dp)->program(prepared[i].plan); !r) {
+      std::fprintf(stderr, "program: %s\n", r.error().to_string().c_str());
+      return 1;
+    }
+    auto v = (*dp)->simulate(prepared[i].frame, 0, 1);
+    if (!v || v->class_id != prepared[i].plan.classes.size() - 1 || v->uplink_id == 0) {
+      std::fprintf(stderr, "FAILED: %dx%d: packet not classified into the last class\n",
+                   configs[i].entries, configs[i].prefixes);
+      return 1;
+    }
+  }
+
+  for (int round = 0; round < o.rounds; ++round) {
+    floor.push_back(time_run(empty_fd, prepared[0].frame, o.repeat));
+    for (size_t k = 0; k < configs.size(); ++k) {
+      size_t i = (k + static_cast<size_t>(round)) % configs.size();
+      if (auto r = (*dp)->program(prepared[i].plan); !r) {
+        std::fprintf(stderr, "program: %s\n", r.error().to_string().c_str());
+        return 1;
+      }
+      (void)(*dp)->set_fresh_flow_mode(true);
+      first[static_cast<int>(i)].push_back(time_run(prog_fd, prepared[i].frame, o.repeat));
+      (void)(*dp)->set_fresh_flow_mode(false);
+      (void)(*dp)->simulate(prepared[i].frame, 0, 1);  // the flow exists now
+      established[static_cast<int>(i)].push_back(time_run(prog_fd, prepared[i].frame, o.repeat));
+    }
+    floor.push_back(time_run(empty_fd, prepared[0].frame, o.repeat));
+    std::fprintf(stderr, "round %d/%d done\n", round + 1, o.rounds);
+  }
+  auto counters = (*dp)->read_counters();
+
+  Stats fl = stats(floor);
+  std::printf("%-22s %28s %28s\n", "entries x prefixes", "first packet ns", "established ns");
+  std::printf("%-22s %28s\n", "empty program (floor)",
+              (std::to_string(static_cast<int>(fl.median)) + " [" +
+               std::to_string(static_cast<int>(fl.min)) + ".." +
+               std::to_string(static_cast<int>(fl.max)) + "]")
+                  .c_str());
+  std::map<int, Stats> f, e;
+  for (size_t i = 0; i < configs.size(); ++i) {
+    f[static_cast<int>(i)] = stats(first[static_cast<int>(i)]);
+    e[static_cast<int>(i)] = stats(established[static_cast<int>(i)]);
+    auto cell = [&](const Stats& s) {
+      char buf[64];
+      std::snprintf(buf, sizeof(buf), "%.0f [%.0f..%.0f] (+%.0f)", s.median, s.min, s.max,
+                    s.median - fl.median);
+      return std::string(buf);
+    };
+    std::printf(
+        "%-22s %28s %28s\n",
+        (std::to_string(configs[i].entries) + " x " + std::to_string(configs[i].prefixes)).c_str(),
+        cell(f[static_cast<int>(i)]).c_str(), cell(e[static_cast<int>(i)]).c_str());
+  }
+
+  // Targets (issue 3).
+  std::printf("\ntargets (above-floor cost = median - floor median):\n");
+  bool all_met = true;
+  auto verdict = [&](bool met) {
+    all_met = all_met && met;
+    return met ? "MET" : "MISSED";
+  };
+  for (size_t i = 0; i < configs.size(); ++i) {
+    double over = e[static_cast<int>(i)].median - fl.median;
+    std::printf("  established <= floor + 30 ns at %d x %d: +%.0f ns  %s\n", configs[i].entries,
+                configs[i].prefixes, over, verdict(over <= 30));
+  }
+  double big = f[3].median - fl.median;
+  std::printf("  first packet <= floor + 200 ns at 1024 x 100000: +%.0f ns  %s\n", big,
+              verdict(big <= 200));
+  double small10 = f[0].median - fl.median;
+  double small100k = f[1].median - fl.median;
+  std::printf("  first packet 1024 x 100000 <= 1.5 x 10 x 10 (above floor): %.2f x  %s\n",
+              big / small10, verdict(big <= 1.5 * small10));
+  std::printf("  first packet 1024 x 100000 <= 1.5 x 10 x 100000 (above floor): %.2f x  %s\n",
+              big / small100k, verdict(big <= 1.5 * small100k));
+  if (counters) {
+    std::printf("\ncheck: flow_new %llu, flow_hit %llu, unclassified %llu, flow_full %llu\n",
+                static_cast<unsigned long long>(counters->flow_new),
+                static_cast<unsigned long long>(counters->flow_hit),
+                static_cast<unsigned long long>(counters->unclassified),
+                static_cast<unsigned long long>(counters->flow_full));
+  }
+  (void)(*dp)->unpin();
+  ps_bench_empty__destroy(empty);
+  std::printf("%s\n", all_met ? "all targets MET" : "some targets MISSED");
+  return 0;
+}
+
+}  // namespace
+}  // namespace pathsteer
+
+int main(int argc, char** argv) {
+  pathsteer::Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    if (flag == "--repeat") {
+      o.repeat = static_cast<uint32_t>(std::strtoul(argv[i + 1], nullptr, 10));
+    } else if (flag == "--rounds") {
+      o.rounds = std::atoi(argv[i + 1]);
+    } else {
+      std::fprintf(stderr, "usage: classifier_bench [--repeat N] [--rounds R]\n");
+      return 2;
+    }
+  }
+  return pathsteer::run(o);
+}

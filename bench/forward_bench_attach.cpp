@@ -1,0 +1,80 @@
+// forward_bench_attach: loads the pathsteer classifier with N match entries
+// and attaches it to one interface's TC ingress, then exits (the filter and
+// its pinned maps stay until the namespace and pin dir are removed). A helper
+// of bench/forward_bench.py; run it inside the gateway namespace with
+// `nsenter --net=...` so /sys/fs/bpf stays visible.
+//
+//   forward_bench_attach --pin-dir DIR --iface NAME --entries N --match-dst ADDR
+//
+// Entries 0..N-2 are {udp, dport 1000+i, dst 198.18.(i/256).(i%256)/32} and
+// never match the benchmark traffic; the last is {dst ADDR/32}, so every
+// packet is classified into the last class (the worst case), steered to
+// uplink 1 (mark 0x00100000).
+#include <net/if.h>
+#include <netinet/in.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "bpf/datapath.h"
+
+int main(int argc, char** argv) {
+  std::string pin_dir, iface, match_dst;
+  int entries = 1000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    if (flag == "--pin-dir") {
+      pin_dir = argv[i + 1];
+    } else if (flag == "--iface") {
+      iface = argv[i + 1];
+    } else if (flag == "--entries") {
+      entries = std::atoi(argv[i + 1]);
+    } else if (flag == "--match-dst") {
+      match_dst = argv[i + 1];
+    }
+  }
+  using namespace pathsteer;
+  auto dst = Prefix::parse(match_dst);
+  int ifindex = static_cast<int>(if_nametoindex(iface.c_str()));
+  if (pin_dir.empty() || ifindex == 0 || !dst || entries < 1) {
+    std::fprintf(stderr,
+                 "usage: forward_bench_attach --pin-dir DIR --iface NAME --entries N "
+                 "--match-dst ADDR\n");
+    return 2;
+  }
+  DatapathPlan plan{.mark_mask = 0x0ff00000};
+  plan.uplinks = {DatapathUplink{.id = 1, .mark = 1u << 20, .table = 201, .live = true}};
+  std::vector<MatchEntry> all;
+  for (int i = 0; i + 1 < entries; ++i) {
+    auto port = static_cast<uint16_t>(1000 + i);
+    all.push_back(MatchEntry{.proto = IPPROTO_UDP,
+                             .dport = {{port, port}},
+                             .dst = {*Prefix::parse("198.18." + std::to_string(i / 256) + "." +
+                                                    std::to_string(i % 256))}});
+  }
+  all.push_back(MatchEntry{.dst = {*dst}});
+  // At most 4 entries per class, so 1,000 entries fit the 256 classes.
+  for (size_t i = 0; i < all.size(); i += 4) {
+    DatapathClass c{.name = "c" + std::to_string(i / 4), .members = {{1, 1}}};
+    for (size_t j = i; j < all.size() && j < i + 4; ++j) {
+      c.match.push_back(all[j]);
+    }
+    plan.classes.push_back(std::move(c));
+  }
+  auto dp = Datapath::open(pin_dir);
+  if (!dp) {
+    std::fprintf(stderr, "%s\n", dp.error().to_string().c_str());
+    return 1;
+  }
+  if (auto r = (*dp)->program(plan); !r) {
+    std::fprintf(stderr, "%s\n", r.error().to_string().c_str());
+    return 1;
+  }
+  if (auto r = (*dp)->attach(ifindex); !r) {
+    std::fprintf(stderr, "%s\n", r.error().to_string().c_str());
+    return 1;
+  }
+  std::printf("attached: %d entries on %s\n", entries, iface.c_str());
+  return 0;
+}

@@ -1,0 +1,343 @@
+#include "bpf/compile.h"
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <unordered_map>
+
+#include "bpf/pathsteer_abi.h"
+
+namespace pathsteer {
+
+static_assert(kMaxRules == PS_MAX_RULES && kMaxClasses == PS_MAX_CLASSES &&
+              kMaxMembers == PS_MAX_MEMBERS && kMaxBitmaps == PS_MAX_BITMAPS &&
+              kMaxPrefixes == PS_MAX_PREFIXES && kMaxUplinkId + 1 == PS_MAX_UPLINKS);
+
+namespace {
+
+constexpr uint32_t kBitmapAll = 0;
+constexpr uint32_t kBitmapNone = 1;
+constexpr size_t kPorts = 65536;
+
+struct Rule {
+  uint32_t class_id = 0;
+  const MatchEntry* entry = nullptr;
+};
+
+// Interns rule sets: equal sets share one bitmap (100,000 prefixes of one
+// class need one bitmap, not 100,000).
+class BitmapPool {
+ public:
+  explicit BitmapPool(const RuleSet& all) {
+    intern(all);
+    intern(RuleSet{});
+  }
+  uint32_t intern(const RuleSet& s) {
+    auto [it, inserted] = index_.try_emplace(s, static_cast<uint32_t>(sets_.size()));
+    if (inserted)
+      sets_.push_back(s);
+    return it->second;
+  }
+  const RuleSet& at(uint32_t index) const { return sets_[index]; }
+  std::vector<RuleSet> take() { return std::move(sets_); }
+  size_t size() const { return sets_.size(); }
+
+ private:
+  std::vector<RuleSet> sets_;
+  std::unordered_map<RuleSet, uint32_t> index_;
+};
+
+// The bitmap of a value of a field constrained by some rules: the rules that
+// leave the field free, plus those that list the value.
+template <typename Listed>
+RuleSet admitted(const RuleSet& free, const std::vector<Rule>& rules, Listed lists_value) {
+  RuleSet s = free;
+  for (size_t r = 0; r < rules.size(); ++r) {
+    if (lists_value(*rules[r].entry))
+      s.set(r);
+  }
+  return s;
+}
+
+template <typename Free>
+RuleSet free_rules(const std::vector<Rule>& rules, Free is_free) {
+  RuleSet s;
+  for (size_t r = 0; r < rules.size(); ++r) {
+    if (is_free(*rules[r].entry))
+      s.set(r);
+  }
+  return s;
+}
+
+// Elementary intervals by a sweep over range boundaries: ports[p] is the
+// bitmap of (free rules + rules with a range holding p); slot 65536 (no
+// ports) admits the free rules only.
+std::vector<uint32_t> compile_ports(const std::vector<Rule>& rules, bool dport, BitmapPool& pool) {
+  auto ranges_of = [dport](const MatchEntry& e) -> const std::vector<PortRange>& {
+    return dport ? e.dport : e.sport;
+  };
+  RuleSet free = free_rules(rules, [&](const MatchEntry& e) { return ranges_of(e).empty(); });
+  // (position, rule, +1 at lo / -1 past hi); overlapping ranges of one rule are counted.
+  struct Event {
+    uint32_t pos;
+    uint32_t rule;
+    int delta;
+  };
+  std::vector<Event> events;
+  for (size_t r = 0; r < rules.size(); ++r) {
+    for (const PortRange& pr : ranges_of(*rules[r].entry)) {
+      events.push_back({pr.lo, static_cast<uint32_t>(r), +1});
+      events.push_back({static_cast<uint32_t>(pr.hi) + 1, static_cast<uint32_t>(r), -1});
+    }
+  }
+  std::sort(events.begin(), events.end(),
+            [](const Event& a, const Event& b) { return a.pos < b.pos; });
+  std::vector<uint32_t> out(kPorts + 1);
+  std::vector<int> depth(rules.size(), 0);
+  RuleSet current;
+  size_t next = 0;
+  uint32_t bitmap = pool.intern(free);
+  for (uint32_t port = 0; port < kPorts; ++port) {
+    if (next < events.size() && events[next].pos == port) {
+      for (; next < events.size() && events[next].pos == port; ++next) {
+        int& d = depth[events[next].rule];
+        d += events[next].delta;
+        current.set(events[next].rule, d > 0);
+      }
+      bitmap = pool.intern(free | current);
+    }
+    out[port] = bitmap;
+  }
+  out[kPorts] = pool.intern(free);
+  return out;
+}
+
+struct PrefixKey {
+  std::array<uint8_t, 16> addr{};
+  uint8_t len = 0;
+  friend bool operator<(const PrefixKey& a, const PrefixKey& b) {
+    return a.addr != b.addr ? a.addr < b.addr : a.len < b.len;
+  }
+};
+
+bool covers(const PrefixKey& outer, const PrefixKey& inner) {
+  if (outer.len > inner.len)
+    return false;
+  for (size_t i = 0; i < 16; ++i) {
+    int bits = std::clamp(static_cast<int>(outer.len) - static_cast<int>(i) * 8, 0, 8);
+    auto mask = static_cast<uint8_t>(0xff00 >> bits);
+    if ((inner.addr[i] & mask) != outer.addr[i])
+      return false;
+  }
+  return true;
+}
+
+PrefixKey key_of(const Prefix& p) {
+  PrefixKey k;
+  k.len = p.len;
+  for (size_t i = 0; i < p.addr.size(); ++i) {
+    int bits = std::clamp(static_cast<int>(p.len) - static_cast<int>(i) * 8, 0, 8);
+    k.addr[i] = p.addr.bytes[i] & static_cast<uint8_t>(0xff00 >> bits);
+  }
+  return k;
+}
+
+// One trie (src or dst, one family). Each stored prefix P maps to the free
+// rules plus every rule listing a prefix that covers P: the kernel returns the
+// longest stored prefix holding the address, and every listed prefix holding
+// it covers that one. A /0 entry (free rules) makes every lookup hit.
+// Prefixes sorted by (address, length) visit each one after all that cover
+// it, so a stack of open ancestors yields the union in one pass.
+Result<std::vector<CompiledPrefix>> compile_prefixes(const std::vector<Rule>& rules, bool dst,
+                                                     int family, BitmapPool& pool) {
+  auto list_of = [dst](const MatchEntry& e) -> const std::vector<Prefix>& {
+    return dst ? e.dst : e.src;
+  };
+  RuleSet free = free_rules(rules, [&](const MatchEntry& e) { return list_of(e).empty(); });
+  std::map<PrefixKey, RuleSet> listed;
+  listed[PrefixKey{}] = RuleSet{};
+  for (size_t r = 0; r < rules.size(); ++r) {
+    for (const Prefix& p : list_of(*rules[r].entry)) {
+      if (p.addr.family == family)
+        listed[key_of(p)].set(r);
+    }
+  }
+  if (listed.size() > kMaxPrefixes) {
+    return unrealizable_error(std::string("datapath: ") + std::to_string(listed.size()) + " " +
+                              (dst ? "dst" : "src") + (family == AF_INET ? " IPv4" : " IPv6") +
+                              " prefixes exceed the capacity of " + std::to_string(kMaxPrefixes));
+  }
+  std::vector<CompiledPrefix> out;
+  out.reserve(listed.size());
+  std::vector<std::pair<PrefixKey, RuleSet>> stack;
+  for (const auto& [key, own] : listed) {
+    while (!stack.empty() && !covers(stack.back().first, key))
+      stack.pop_back();
+    RuleSet s = (stack.empty() ? free : stack.back().second) | own;
+    stack.emplace_back(key, s);
+    out.push_back(CompiledPrefix{.addr = key.addr, .len = key.len, .bitmap = pool.intern(s)});
+  }
+  return out;
+}
+
+std::string class_ref(const DatapathClass& c, size_t i) {
+  return "class '" + c.name + "' (#" + std::to_string(i) + ")";
+}
+
+}  // namespace
+
+Result<CompiledRules> compile_rules(const DatapathPlan& plan) {
+  if (plan.classes.size() > kMaxClasses) {
+    return unrealizable_error("datapath: " + std::to_string(plan.classes.size()) +
+                              " classes exceed the capacity of " + std::to_string(kMaxClasses));
+  }
+  static const MatchEntry kAny{};
+  std::vector<Rule> rules;
+  for (size_t i = 0; i < plan.classes.size(); ++i) {
+    const DatapathClass& c = plan.classes[i];
+    if (c.match.empty())
+      rules.push_back(Rule{.class_id = static_cast<uint32_t>(i), .entry = &kAny});
+    for (const MatchEntry& e : c.match)
+      rules.push_back(Rule{.class_id = static_cast<uint32_t>(i), .entry = &e});
+    if (rules.size() > kMaxRules) {
+      return unrealizable_error("datapath: " + class_ref(c, i) + " brings the match entries to " +
+                                std::to_string(rules.size()) + ", over the capacity of " +
+                                std::to_string(kMaxRules));
+    }
+  }
+
+  CompiledRules out;
+  out.rule_count = static_cast<uint32_t>(rules.size());
+  out.class_count = static_cast<uint32_t>(plan.classes.size());
+  for (const Rule& r : rules)
+    out.rule_class.push_back(r.class_id);
+  RuleSet all;
+  for (size_t r = 0; r < rules.size(); ++r)
+    all.set(r);
+  BitmapPool pool(all);
+
+  auto any_rule = [&](auto pred) {
+    return std::any_of(rules.begin(), rules.end(), [&](const Rule& r) { return pred(*r.entry); });
+  };
+  if (any_rule([](const MatchEntry& e) { return !e.iif.empty(); })) {
+    out.fields |= PS_FIELD_IIF;
+    RuleSet free = free_rules(rules, [](const MatchEntry& e) { return e.iif.empty(); });
+    out.iif_default = pool.intern(free);
+    for (const auto& [name, ifindex] : plan.interfaces) {
+      if (ifindex <= 0)
+        continue;
+      RuleSet s = admitted(free, rules, [&](const MatchEntry& e) {
+        return std::find(e.iif.begin(), e.iif.end(), name) != e.iif.end();
+      });
+      // Two names for one ifindex (a rename in flight): both admit it.
+      auto [it, inserted] = out.iif.try_emplace(ifindex, 0);
+      RuleSet merged = inserted ? s : s | pool.at(it->second);
+      it->second = pool.intern(merged);
+    }
+  }
+  if (any_rule([](const MatchEntry& e) { return e.proto.has_value(); })) {
+    out.fields |= PS_FIELD_PROTO;
+    RuleSet free = free_rules(rules, [](const MatchEntry& e) { return !e.proto; });
+    for (uint32_t p = 0; p < 256; ++p) {
+      out.proto.push_back(
+          pool.intern(admitted(free, rules, [p](const MatchEntry& e) { return e.proto == p; })));
+    }
+  }
+  if (any_rule([](const MatchEntry& e) { return e.dscp.has_value(); })) {
+    out.fields |= PS_FIELD_DSCP;
+    RuleSet free = free_rules(rules, [](const MatchEntry& e) { return !e.dscp; });
+    for (uint32_t d = 0; d < 64; ++d) {
+      out.dscp.push_back(
+          pool.intern(admitted(free, rules, [d](const MatchEntry& e) { return e.dscp == d; })));
+    }
+  }
+  if (any_rule([](const MatchEntry& e) { return !e.sport.empty(); })) {
+    out.fields |= PS_FIELD_SPORT;
+    out.sport = compile_ports(rules, false, pool);
+  }
+  if (any_rule([](const MatchEntry& e) { return !e.dport.empty(); })) {
+    out.fields |= PS_FIELD_DPORT;
+    out.dport = compile_ports(rules, true, pool);
+  }
+  struct Trie {
+    bool dst;
+    int family;
+    std::vector<CompiledPrefix>* out;
+  };
+  const bool src_used = any_rule([](const MatchEntry& e) { return !e.src.empty(); });
+  const bool dst_used = any_rule([](const MatchEntry& e) { return !e.dst.empty(); });
+  if (src_used)
+    out.fields |= PS_FIELD_SRC;
+  if (dst_used)
+    out.fields |= PS_FIELD_DST;
+  for (const Trie& t : {Trie{false, AF_INET, &out.src4}, Trie{true, AF_INET, &out.dst4},
+                        Trie{false, AF_INET6, &out.src6}, Trie{true, AF_INET6, &out.dst6}}) {
+    if (!(t.dst ? dst_used : src_used))
+      continue;
+    auto compiled = compile_prefixes(rules, t.dst, t.family, pool);
+    if (!compiled)
+      return compiled.take_error();
+    *t.out = std::move(*compiled);
+  }
+  if (pool.size() > kMaxBitmaps) {
+    return unrealizable_error("datapath: the match entries need " + std::to_string(pool.size()) +
+                              " distinct rule sets, over the capacity of " +
+                              std::to_string(kMaxBitmaps));
+  }
+  out.bitmaps = pool.take();
+  return out;
+}
+
+Result<CompiledActions> compile_actions(const DatapathPlan& plan) {
+  CompiledActions out;
+  out.mark_mask = plan.mark_mask;
+  out.redirect = plan.mode == DatapathMode::kRedirect;
+  out.flow_idle_s = plan.flow_idle_s;
+  out.uplinks.resize(kMaxUplinkId + 1);
+  for (const DatapathUplink& u : plan.uplinks) {
+    if (u.id == 0 || u.id >= kMaxUplinkId) {
+      return unrealizable_error("datapath: uplink id " + std::to_string(u.id) + " outside 1.." +
+                                std::to_string(kMaxUplinkId - 1));
+    }
+    if ((u.mark & ~plan.mark_mask) != 0) {
+      return policy_error("datapath: uplink " + std::to_string(u.id) + " mark " +
+                          std::to_string(u.mark) + " has bits outside mark_mask " +
+                          std::to_string(plan.mark_mask));
+    }
+    out.uplinks[u.id] = u;
+  }
+  for (size_t i = 0; i < plan.classes.size(); ++i) {
+    const DatapathClass& c = plan.classes[i];
+    CompiledClass cc;
+    cc.set_mark = !c.leave_mark;
+    cc.mark = c.mark;
+    if (!c.leave_mark && (c.mark & ~plan.mark_mask) != 0) {
+      return policy_error("datapath: " + class_ref(c, i) + " mark " + std::to_string(c.mark) +
+                          " has bits outside mark_mask " + std::to_string(plan.mark_mask));
+    }
+    uint64_t sum = 0;
+    for (const DatapathMember& m : c.members) {
+      if (m.weight == 0)
+        continue;
+      if (m.uplink_id == 0 || m.uplink_id >= kMaxUplinkId) {
+        return unrealizable_error("datapath: " + class_ref(c, i) + " names uplink id " +
+                                  std::to_string(m.uplink_id));
+      }
+      sum += m.weight;
+      if (sum > UINT32_MAX) {
+        return unrealizable_error("datapath: " + class_ref(c, i) + " weights add up over 2^32");
+      }
+      cc.members.push_back(
+          CompiledMember{.uplink_id = m.uplink_id, .cum_weight = static_cast<uint32_t>(sum)});
+    }
+    if (cc.members.size() > kMaxMembers) {
+      return unrealizable_error("datapath: " + class_ref(c, i) + " has " +
+                                std::to_string(cc.members.size()) + " members, over the " +
+                                std::to_string(kMaxMembers) + " a class can spread flows over");
+    }
+    out.classes.push_back(std::move(cc));
+  }
+  return out;
+}
+
+}  // namespace pathsteer

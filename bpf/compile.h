@@ -1,0 +1,132 @@
+// The data-plane plan and its compilation to map contents (pure: no kernel).
+//
+// DatapathPlan is what the planner asks of the classifier. compile_rules()
+// turns its match entries into the per-field lookup tables of one rule
+// generation (Linear Bit Vector Search: every field value maps to the bitmap
+// of rules it admits; docs/DATAPLANE.md); compile_actions() turns classes and
+// uplinks into one action generation. Datapath (datapath.h) writes both.
+//
+// Semantics, per match entry (one rule): every listed field must hold; a list
+// holds if any element does; an absent or empty field holds for every packet.
+// Rules keep policy order (class by class, entry by entry): the first rule
+// that matches decides the class. A packet without ports (non-first fragment,
+// not TCP/UDP, IPv6 extension chain too long) fails every rule that lists a
+// port. An entry listing only IPv4 prefixes for src (or dst) never matches
+// IPv6, and vice versa. `iif` names not in DatapathPlan::interfaces match
+// nothing.
+#pragma once
+
+#include <array>
+#include <bitset>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "controller/policy.h"
+
+namespace pathsteer {
+
+// Capacities (pathsteer_abi.h has the same numbers).
+inline constexpr size_t kMaxRules = 1024;  // match entries, all classes together
+inline constexpr size_t kMaxClasses = 256;
+inline constexpr size_t kMaxMembers = 16;       // uplinks one class chooses among
+inline constexpr size_t kMaxBitmaps = 8192;     // distinct rule sets in one generation
+inline constexpr size_t kMaxPrefixes = 131072;  // per trie: src/dst x IPv4/IPv6
+inline constexpr uint32_t kMaxUplinkId = 255;   // ids 1..254
+inline constexpr uint32_t kDefaultFlowIdleS = 300;
+
+struct DatapathMember {
+  uint32_t uplink_id = 0;  // DatapathUplink::id
+  uint32_t weight = 0;     // share of new flows; 0: never chosen
+  friend bool operator==(const DatapathMember&, const DatapathMember&) = default;
+};
+
+struct DatapathClass {
+  std::string name;               // for errors and diagnostics only
+  std::vector<MatchEntry> match;  // empty = matches all; entries are OR'ed
+  // The uplinks a new flow of the class is spread over, by weight. Empty: the
+  // class sets `mark` (last_resort, when every path is down).
+  std::vector<DatapathMember> members;
+  uint32_t mark = 0;        // without members; inside mark_mask; 0 = clear our bits
+  bool leave_mark = false;  // true: skb->mark is left untouched (members unused)
+  friend bool operator==(const DatapathClass&, const DatapathClass&) = default;
+};
+
+struct DatapathUplink {
+  uint32_t id = 0;     // 1..254, stable (UplinkIds)
+  uint32_t mark = 0;   // inside mark_mask
+  uint32_t table = 0;  // its routing table (redirect mode looks the next hop up there)
+  int ifindex = 0;     // 0: the interface does not exist
+  bool live = false;   // false: flows on it are re-chosen at their next packet
+  friend bool operator==(const DatapathUplink&, const DatapathUplink&) = default;
+};
+
+struct DatapathPlan {
+  uint32_t mark_mask = 0;
+  DatapathMode mode = DatapathMode::kMark;
+  uint32_t flow_idle_s = kDefaultFlowIdleS;  // a flow unseen this long is new again
+  std::vector<DatapathClass> classes;        // policy order; class_id = index
+  std::vector<DatapathUplink> uplinks;       // any order
+  std::map<std::string, int> interfaces;     // `iif` name -> ifindex (filled by the daemon)
+  friend bool operator==(const DatapathPlan&, const DatapathPlan&) = default;
+};
+
+using RuleSet = std::bitset<kMaxRules>;
+
+struct CompiledPrefix {
+  std::array<uint8_t, 16> addr{};  // network order, host bits zero; IPv4 in the first 4
+  uint8_t len = 0;
+  uint32_t bitmap = 0;
+  friend bool operator==(const CompiledPrefix&, const CompiledPrefix&) = default;
+};
+
+// One rule generation's map contents. Bitmap indices point into `bitmaps`;
+// index 0 is every rule, 1 is none.
+struct CompiledRules {
+  uint32_t rule_count = 0;
+  uint32_t class_count = 0;
+  uint32_t fields = 0;  // PS_FIELD_*: fields some rule constrains
+  uint32_t iif_default = 0;
+  std::vector<uint32_t> rule_class;  // rule -> class id
+  std::vector<RuleSet> bitmaps;
+  std::vector<uint32_t> proto;  // 256
+  std::vector<uint32_t> dscp;   // 64
+  std::vector<uint32_t> sport;  // 65537: ports, then "no ports"
+  std::vector<uint32_t> dport;
+  std::map<int, uint32_t> iif;  // ifindex -> bitmap
+  std::vector<CompiledPrefix> src4, dst4, src6, dst6;
+  friend bool operator==(const CompiledRules&, const CompiledRules&) = default;
+};
+
+struct CompiledMember {
+  uint32_t uplink_id = 0;
+  uint32_t cum_weight = 0;
+  friend bool operator==(const CompiledMember&, const CompiledMember&) = default;
+};
+
+struct CompiledClass {
+  bool set_mark = true;
+  uint32_t mark = 0;
+  std::vector<CompiledMember> members;  // weight > 0 only
+  friend bool operator==(const CompiledClass&, const CompiledClass&) = default;
+};
+
+// One action generation's map contents.
+struct CompiledActions {
+  uint32_t mark_mask = 0;
+  bool redirect = false;
+  uint32_t flow_idle_s = kDefaultFlowIdleS;
+  std::vector<CompiledClass> classes;   // by class id
+  std::vector<DatapathUplink> uplinks;  // by id (index = id); absent ids not live
+  friend bool operator==(const CompiledActions&, const CompiledActions&) = default;
+};
+
+// kUnrealizable when a capacity is exceeded (the message names the class).
+Result<CompiledRules> compile_rules(const DatapathPlan& plan);
+// kInvalidPolicy for a mark outside mark_mask; kUnrealizable for more than
+// kMaxMembers members, an uplink id outside 1..254, weights over 2^32.
+Result<CompiledActions> compile_actions(const DatapathPlan& plan);
+
+}  // namespace pathsteer

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The flow table (one LRU hash per family, keyed by the 5-tuple) and the
+ * weighted choice of a class member for a new flow. Lifecycle in
+ * docs/DATAPLANE.md; the entry layout in pathsteer_abi.h.
+ */
+#ifndef PS_LIB_FLOW_H
+#define PS_LIB_FLOW_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "pathsteer_abi.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+
+union ps_flow_key {
+	struct ps_flow4_key v4;
+	struct ps_flow6_key v6;
+};
+
+/* Fills the key for pkt's family; salt (benchmarks only) perturbs the ports. */
+static __always_inline void ps_flow_key(const struct ps_pkt *pkt, union ps_flow_key *key,
+					__u32 salt)
+{
+	__u16 sport = pkt->sport ^ (__u16)salt;
+	__u16 dport = pkt->dport ^ (__u16)(salt >> 16);
+
+	if (pkt->family == PS_FAMILY_IPV4) {
+		key->v4.saddr = pkt->saddr[0];
+		key->v4.daddr = pkt->daddr[0];
+		key->v4.sport = sport;
+		key->v4.dport = dport;
+		key->v4.proto = pkt->proto;
+	} else {
+		__builtin_memcpy(key->v6.saddr, pkt->saddr, sizeof(key->v6.saddr));
+		__builtin_memcpy(key->v6.daddr, pkt->daddr, sizeof(key->v6.daddr));
+		key->v6.sport = sport;
+		key->v6.dport = dport;
+		key->v6.proto = pkt->proto;
+	}
+}
+
+/*
+ * One call site per map: the verifier then turns each lookup into a direct
+ * (for the LRU hash: inlined) call. A map pointer that may be either map
+ * leaves the generic helper and an indirect call, which costs far more.
+ */
+static __always_inline struct ps_flow *ps_flow_lookup(const struct ps_pkt *pkt,
+						      const union ps_flow_key *key)
+{
+	struct ps_flow *fl;
+
+	if (pkt->family == PS_FAMILY_IPV4) {
+		fl = bpf_map_lookup_elem(&ps_flow4_v2, &key->v4);
+		/* Keeps clang from merging the two calls into one with a
+		 * selected map pointer. */
+		asm volatile("" ::: "memory");
+		return fl;
+	}
+	return bpf_map_lookup_elem(&ps_flow6_v2, &key->v6);
+}
+
+static __always_inline long ps_flow_update(const struct ps_pkt *pkt, const union ps_flow_key *key,
+					   const struct ps_flow *value)
+{
+	long ret;
+
+	if (pkt->family == PS_FAMILY_IPV4) {
+		ret = bpf_map_update_elem(&ps_flow4_v2, &key->v4, value, BPF_ANY);
+		asm volatile("" ::: "memory"); /* as in ps_flow_lookup */
+		return ret;
+	}
+	return bpf_map_update_elem(&ps_flow6_v2, &key->v6, value, BPF_ANY);
+}
+
+/* murmur3's finaliser: every input bit affects every output bit. */
+static __always_inline __u32 ps_mix32(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	h ^= h >> 16;
+	return h;
+}
+
+static __always_inline __u32 ps_flow_hash(const union ps_flow_key *key, __u8 family)
+{
+	__u32 a, b, ports, proto;
+
+	if (family == PS_FAMILY_IPV4) {
+		a = key->v4.saddr;
+		b = key->v4.daddr;
+		ports = (__u32)key->v4.sport << 16 | key->v4.dport;
+		proto = key->v4.proto;
+	} else {
+		a = key->v6.saddr[0] ^ key->v6.saddr[1] ^ key->v6.saddr[2] ^ key->v6.saddr[3];
+		b = key->v6.daddr[0] ^ key->v6.daddr[1] ^ key->v6.daddr[2] ^ key->v6.daddr[3];
+		ports = (__u32)key->v6.sport << 16 | key->v6.dport;
+		proto = key->v6.proto;
+	}
+	return ps_mix32(ps_mix32(ps_mix32(ps_mix32(a) ^ b) ^ ports) ^ proto);
+}
+
+/* The member for a flow hashing to h: the first whose running weight exceeds
+ * h % total (so member i gets weight_i / total of the flows). */
+static __always_inline __u32 ps_choose_member(const struct ps_class *cls, __u32 h)
+{
+	__u32 total = READ_ONCE(cls->total_weight);
+	__u32 count = READ_ONCE(cls->member_count);
+	__u32 i, pick;
+
+	if (total == 0 || count == 0)
+		return PS_NO_UPLINK;
+	pick = h % total;
+	for (i = 0; i < PS_MAX_MEMBERS; i++) {
+		if (i >= count)
+			break;
+		if (pick < cls->members[i].cum_weight)
+			return cls->members[i].uplink_id;
+	}
+	return PS_NO_UPLINK;
+}
+
+#endif /* PS_LIB_FLOW_H */
