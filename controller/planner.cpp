@@ -79,13 +79,31 @@ void add_overlay_kernel_state(const Ownership& own, const Overlay& spec, const O
 
     const auto& remote = family == AF_INET ? spec.remote4 : spec.remote6;
     if (underlay != nullptr && remote) {
+      Prefix remote_prefix{.addr = *remote, .len = static_cast<uint8_t>(remote->size() * 8)};
       Rule r;
       r.family = family;
       r.priority = overlay_remote_priority(own, o.id);
-      r.dst = Prefix{.addr = *remote, .len = static_cast<uint8_t>(family == AF_INET ? 32 : 128)};
+      r.dst = remote_prefix;
       r.table = underlay->table;
       r.protocol = own.route_protocol;
       out.rules.push_back(r);
+
+      // Outer packets that keep the inner packet's mark (VXLAN routes them
+      // with skb->mark) meet the overlay's own fwmark rule first: its table
+      // sends them to the remote over the underlay too.
+      const auto& underlay_gw = family == AF_INET ? underlay->gateway4 : underlay->gateway6;
+      if (underlay->ifindex != 0 && underlay->admin_up && underlay_gw) {
+        Route route;
+        route.family = family;
+        route.table = o.table;
+        route.dst = remote_prefix;
+        route.gateway = *underlay_gw;
+        route.oif = underlay->ifindex;
+        route.protocol = own.route_protocol;
+        route.type = RTN_UNICAST;
+        route.scope = RT_SCOPE_UNIVERSE;
+        out.routes.push_back(route);
+      }
     }
 
     bool carried = family == AF_INET ? view.ipv4 : view.ipv6;

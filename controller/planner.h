@@ -15,9 +15,12 @@
 //              point-to-point device) for each family the tunnel carries.
 //              Its outer packets ride on the chosen underlay through
 //              prio base+998-n   to <remote>/32 (/128) lookup <underlay's table>
-//              per family with a remote, only while an underlay is chosen. The
-//              outer packets are unmarked (the tunnel routes them with its own
-//              fwmark, 0), so no fwmark rule catches them first.
+//              per family with a remote, only while an underlay is chosen: for
+//              tunnels that route their outer packets unmarked (ipip, gre,
+//              WireGuard: the tunnel's own fwmark, 0 by default). For tunnels
+//              whose outer packets keep the inner packet's mark (VXLAN), the
+//              overlay's table also holds `<remote>/32 via <underlay's
+//              gateway> dev <underlay>` (when that gateway is known).
 //   last_resort unreachable|blackhole: the mask's highest value, one rule of
 //              that type at base+999.  last_resort main: the class clears our
 //              mark bits, so the main table decides.

@@ -124,16 +124,20 @@ TEST(PlannerOverlay, NumberedMarkedAndRoutedLikeAnUplink) {
   EXPECT_EQ(remote[1].family, AF_INET6);
   EXPECT_EQ(remote[1].dst, Prefix::parse("2001:db8:77::1/128"));
 
-  // Its table: `default dev gre1`, no gateway, only for the families it carries.
+  // Its table: the remote via the underlay's gateway (wan1 has only an IPv4
+  // one), and `default dev gre1`, no gateway, only for the families it carries.
   std::vector<Route> in_table;
   std::copy_if(s.last.routes.begin(), s.last.routes.end(), std::back_inserter(in_table),
                [](const Route& r) { return r.table == 203; });
-  ASSERT_EQ(in_table.size(), 1u);
-  EXPECT_EQ(in_table[0].family, AF_INET);
-  EXPECT_EQ(in_table[0].dst, Prefix::default_route(AF_INET));
-  EXPECT_FALSE(in_table[0].gateway.has_value());
-  EXPECT_EQ(in_table[0].oif, 21);
-  EXPECT_EQ(in_table[0].scope, RT_SCOPE_LINK);
+  ASSERT_EQ(in_table.size(), 2u);
+  EXPECT_EQ(in_table[0].dst, Prefix::parse("198.51.100.77/32"));
+  EXPECT_EQ(in_table[0].gateway, IpAddr::parse("192.0.2.11"));
+  EXPECT_EQ(in_table[0].oif, 11);
+  EXPECT_EQ(in_table[1].family, AF_INET);
+  EXPECT_EQ(in_table[1].dst, Prefix::default_route(AF_INET));
+  EXPECT_FALSE(in_table[1].gateway.has_value());
+  EXPECT_EQ(in_table[1].oif, 21);
+  EXPECT_EQ(in_table[1].scope, RT_SCOPE_LINK);
 
   s.tun().ipv6 = true;
   s.at(milliseconds(1));
@@ -175,6 +179,12 @@ TEST(PlannerOverlay, UnderlayFailureMovesTheOuterPacketsNotTheClass) {
   ASSERT_EQ(remote.size(), 2u);
   EXPECT_EQ(remote[0].table, 202u);
   EXPECT_EQ(remote[1].table, 202u);
+  auto via = std::find_if(s.last.routes.begin(), s.last.routes.end(), [](const Route& r) {
+    return r.table == 203 && r.dst == Prefix::parse("198.51.100.77/32");
+  });
+  ASSERT_NE(via, s.last.routes.end());
+  EXPECT_EQ(via->gateway, IpAddr::parse("192.0.2.12"));
+  EXPECT_EQ(via->oif, 12);
 }
 
 TEST(PlannerOverlay, EveryUnderlayDownTakesTheOverlayDown) {
@@ -188,6 +198,9 @@ TEST(PlannerOverlay, EveryUnderlayDownTakesTheOverlayDown) {
   EXPECT_FALSE(s.planned_tun().usable);
   EXPECT_TRUE(s.planned_tun().route.empty());
   EXPECT_TRUE(s.rules_at(overlay_remote_priority(s.policy.ownership, 3)).empty());
+  EXPECT_EQ(std::count_if(s.last.routes.begin(), s.last.routes.end(),
+                          [](const Route& r) { return r.table == 203 && r.dst.len == 32; }),
+            0);
   EXPECT_EQ(uplink_of(c), "last_resort");
   EXPECT_EQ(c.reason, kReasonAllDown);
 
@@ -213,7 +226,7 @@ TEST(PlannerOverlay, TunnelDownMovesTheClassToItsNextPath) {
   EXPECT_EQ(uplink_of(c), "wan2");
   EXPECT_EQ(s.rules_at(10007).size(), 2u);
   EXPECT_EQ(std::count_if(s.last.routes.begin(), s.last.routes.end(),
-                          [](const Route& r) { return r.table == 203; }),
+                          [](const Route& r) { return r.table == 203 && r.dst.len == 0; }),
             0);
 }
 
