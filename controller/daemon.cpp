@@ -147,6 +147,8 @@ Result<void> Daemon::adopt_policy(Policy policy) {
   std::vector<std::string> names;
   for (const auto& w : policy.wans)
     names.push_back(w.name);
+  for (const auto& o : policy.overlays)
+    names.push_back(o.name);
   if (auto r = ids.assign(names); !r)
     return r;
   if (auto r = ids.save(ids_path); !r) {
@@ -167,6 +169,7 @@ Result<void> Daemon::adopt_policy(Policy policy) {
     c.probes = w.probes;
     probe_cfg.push_back(std::move(c));
   }
+  add_overlay_probes(probe_cfg);
   if (auto r = prober_->configure(probe_cfg); !r)
     return r;
   for (const auto& w : policy_.wans) {
@@ -175,6 +178,7 @@ Result<void> Daemon::adopt_policy(Policy policy) {
         prober_->set_carrier(w.name, link.carrier && link.admin_up);
     }
   }
+  set_overlay_carriers();
   arm_replan_timer();
   return ok();
 }
@@ -255,6 +259,7 @@ void Daemon::apply(bool timed) {
     }
     in.uplinks[w.name] = v;
   }
+  in.overlays = overlay_views();
   DesiredState next = plan(in, plan_memory_, PlanClock::now());
   plan_memory_ = next.memory;
 
@@ -333,6 +338,10 @@ void Daemon::arm_replan_timer() {
   for (const auto& w : policy_.wans) {
     if (!w.probes.empty() && (!interval_ms || w.health.interval_ms < *interval_ms))
       interval_ms = w.health.interval_ms;
+  }
+  for (const auto& o : policy_.overlays) {
+    if (!o.probes.empty() && (!interval_ms || o.health.interval_ms < *interval_ms))
+      interval_ms = o.health.interval_ms;
   }
   if (!interval_ms)
     return;  // no figures to follow: every change comes with a health callback
@@ -488,20 +497,20 @@ void Daemon::on_link(const Link& link, bool deleted) {
   if (before)
     names.insert(before->name);
   for (const auto& name : names) {
-    const Wan* w = wan_by_interface(name);
-    if (w == nullptr)
+    std::optional<std::string> probed = probed_by_interface(name);
+    if (!probed)
       continue;
     bool was = before && before->name == name && usable(before);
     bool is = after && after->name == name && usable(after);
     bool present_changed = (before && before->name == name) != (after && after->name == name);
     if (was == is && !present_changed)
       continue;
-    PS_LOG(kInfo) << "uplink " << w->name << " interface " << name << " (ifindex " << link.ifindex
+    PS_LOG(kInfo) << "uplink " << *probed << " interface " << name << " (ifindex " << link.ifindex
                   << ")"
                   << (is                                ? " has carrier"
                       : !(after && after->name == name) ? " is gone"
                                                         : " lost carrier");
-    prober_->set_carrier(w->name, is);  // calls back on a state change
+    prober_->set_carrier(*probed, is);  // calls back on a state change
     schedule_reconcile();
   }
   for (const auto& lan : policy_.lan_interfaces) {
@@ -514,6 +523,14 @@ void Daemon::on_address(const Address& addr, bool deleted) {
   std::erase(addresses_, addr);
   if (!deleted)
     addresses_.push_back(addr);
+  // An overlay's table gets routes for the families its interface has addresses of.
+  auto link = links_.find(addr.ifindex);
+  if (link != links_.end()) {
+    for (const auto& o : policy_.overlays) {
+      if (o.interface == link->second.name)
+        schedule_reconcile();
+    }
+  }
 }
 
 void Daemon::request_resync() {
@@ -542,6 +559,7 @@ void Daemon::request_resync() {
       }
       prober_->set_carrier(w.name, up);
     }
+    set_overlay_carriers();
     PS_LOG(kInfo) << "resync after overrun done: " << links_.size() << " links, "
                   << main_default_routes_.size() << " default routes";
     apply();
@@ -751,6 +769,7 @@ std::string Daemon::status_json() const {
     wj["table"] = u.table;
     j["wans"].push_back(wj);
   }
+  j["overlays"] = overlays_json();
   ProberStats ps = prober_->stats();
   j["prober"] = {{"sent", ps.sent},
                  {"answered", ps.answered},
@@ -785,6 +804,129 @@ std::string Daemon::status_json() const {
     }
   }
   return j.dump();
+}
+
+// ---- overlays: tunnels riding on wans (controller/path_graph.h) -------------
+
+std::optional<std::string> Daemon::probed_by_interface(const std::string& ifname) const {
+  if (const Wan* w = wan_by_interface(ifname))
+    return w->name;
+  for (const auto& o : policy_.overlays) {
+    if (o.interface == ifname)
+      return o.name;
+  }
+  return std::nullopt;
+}
+
+// Probes through each tunnel: bound to the tunnel interface and marked with
+// the overlay's mark, so they leave by its table's `default dev <tunnel>`.
+// An overlay without probes is registered too: its health follows carrier.
+void Daemon::add_overlay_probes(std::vector<UplinkProbeConfig>& cfg) const {
+  for (const auto& o : policy_.overlays) {
+    UplinkProbeConfig c;
+    c.uplink = o.name;
+    c.ifname = o.interface;
+    c.fwmark = mark_for(policy_.ownership, ids_.ids().at(o.name));
+    c.health = o.health;
+    c.probes = o.probes;
+    cfg.push_back(std::move(c));
+  }
+}
+
+void Daemon::set_overlay_carriers() {
+  for (const auto& o : policy_.overlays) {
+    bool up = false;
+    for (const auto& [ifindex, link] : links_) {
+      if (link.name == o.interface)
+        up = link.carrier && link.admin_up;
+    }
+    prober_->set_carrier(o.name, up);
+  }
+}
+
+std::map<std::string, OverlayView> Daemon::overlay_views() const {
+  std::map<std::string, OverlayView> out;
+  for (const auto& o : policy_.overlays) {
+    OverlayView v;
+    for (const auto& [ifindex, link] : links_) {
+      if (link.name == o.interface) {
+        v.ifindex = ifindex;
+        v.admin_up = link.admin_up && link.carrier;
+      }
+    }
+    const UplinkHealth* h = prober_->health(o.name);
+    v.usable = h == nullptr || h->state != HealthState::kDown;
+    if (h != nullptr) {
+      v.degraded = h->state == HealthState::kDegraded;
+      if (h->received > 0) {  // before the first reply the figures are not measurements
+        v.rtt_ms = h->rtt_ms;
+        v.jitter_ms = h->jitter_ms;
+        v.loss_pct = h->loss_pct;
+      }
+    }
+    // Routes only for the families the tunnel has an address of (IPv6: not
+    // link-local): a tunnel that carries no IPv6 refuses an IPv6 route.
+    v.ipv4 = v.ipv6 = false;
+    for (const auto& a : addresses_) {
+      if (v.ifindex == 0 || a.ifindex != v.ifindex)
+        continue;
+      bool link_local =
+          a.addr.is_v6() && a.addr.bytes[0] == 0xfe && (a.addr.bytes[1] & 0xc0) == 0x80;
+      v.ipv4 = v.ipv4 || a.addr.is_v4();
+      v.ipv6 = v.ipv6 || (a.addr.is_v6() && !link_local);
+    }
+    out[o.name] = v;
+  }
+  return out;
+}
+
+nlohmann::json Daemon::overlays_json() const {
+  using nlohmann::json;
+  auto opt = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
+  json arr = json::array();
+  for (const auto& o : desired_.overlays) {
+    const Overlay* spec = policy_.find_overlay(o.name);
+    const UplinkHealth* h = prober_->health(o.name);
+    json oj;
+    oj["name"] = o.name;
+    oj["interface"] = spec ? spec->interface : "";
+    oj["ifindex"] = o.ifindex;
+    oj["remote4"] = spec && spec->remote4 ? json(spec->remote4->to_string()) : json(nullptr);
+    oj["remote6"] = spec && spec->remote6 ? json(spec->remote6->to_string()) : json(nullptr);
+    oj["underlays"] = spec ? json(spec->underlays) : json::array();
+    oj["underlay"] = o.underlay ? json(*o.underlay) : json(nullptr);
+    oj["underlay_reason"] = o.reason;
+    oj["usable"] = o.usable;
+    oj["degraded"] = o.degraded;
+    oj["route"] = o.route;
+    // What its own probes say (through the tunnel), and the path's composed figures.
+    oj["state"] = health_name(h);
+    oj["reason"] = h ? h->reason : "";
+    oj["carrier"] = h ? h->carrier : false;
+    oj["tunnel"] = {{"rtt_ms", h && h->received > 0 ? json(h->rtt_ms) : json(nullptr)},
+                    {"jitter_ms", h && h->received > 0 ? json(h->jitter_ms) : json(nullptr)},
+                    {"loss_pct", h && h->received > 0 ? json(h->loss_pct) : json(nullptr)},
+                    {"sent", h ? h->sent : 0},
+                    {"received", h ? h->received : 0},
+                    {"failed", h ? h->failed : 0}};
+    oj["path"] = {{"rtt_ms", opt(o.metrics.rtt_ms)},
+                  {"jitter_ms", opt(o.metrics.jitter_ms)},
+                  {"loss_pct", opt(o.metrics.loss_pct)},
+                  {"cost", o.metrics.cost}};
+    oj["targets"] = json::array();
+    for (const auto& t : prober_->targets(o.name)) {
+      oj["targets"].push_back({{"target", t.target.to_string()},
+                               {"method", to_string(t.method)},
+                               {"rtt_ms", t.rtt_ms},
+                               {"loss_pct", t.loss_pct},
+                               {"sent", t.sent},
+                               {"received", t.received}});
+    }
+    oj["mark"] = o.mark;
+    oj["table"] = o.table;
+    arr.push_back(oj);
+  }
+  return arr;
 }
 
 void Daemon::shutdown() {
