@@ -7,6 +7,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -271,6 +272,16 @@ void Daemon::apply(bool timed) {
     if (before == nullptr || before->uplink != c.uplink || before->reason != c.reason) {
       PS_LOG(kInfo) << "class " << c.name << " -> " << c.uplink.value_or("last_resort") << " ("
                     << c.reason << ")";
+    }
+  }
+
+  for (const auto& o : next.overlays) {
+    auto before = std::find_if(desired_.overlays.begin(), desired_.overlays.end(),
+                               [&](const PlannedOverlay& p) { return p.name == o.name; });
+    if (!have_plan_ || before == desired_.overlays.end() || before->underlay != o.underlay ||
+        before->reason != o.reason) {
+      PS_LOG(kInfo) << "overlay " << o.name << " rides on " << o.underlay.value_or("nothing")
+                    << " (" << o.reason << ")";
     }
   }
 
