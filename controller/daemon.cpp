@@ -8,6 +8,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -169,6 +170,8 @@ Result<void> Daemon::adopt_policy(Policy policy) {
   std::vector<std::string> names;
   for (const auto& w : policy.wans)
     names.push_back(w.name);
+  for (const auto& o : policy.overlays)
+    names.push_back(o.name);
   if (auto r = ids.assign(names); !r)
     return r;
   if (auto r = ids.save(ids_path); !r) {
@@ -189,6 +192,7 @@ Result<void> Daemon::adopt_policy(Policy policy) {
     c.probes = w.probes;
     probe_cfg.push_back(std::move(c));
   }
+  add_overlay_probes(probe_cfg);
   if (auto r = prober_->configure(probe_cfg); !r)
     return r;
   for (const auto& w : policy_.wans) {
@@ -197,6 +201,7 @@ Result<void> Daemon::adopt_policy(Policy policy) {
         prober_->set_carrier(w.name, link.carrier && link.admin_up);
     }
   }
+  set_overlay_carriers();
   arm_replan_timer();
   return ok();
 }
@@ -359,25 +364,30 @@ PlanInput Daemon::plan_input(const Policy& policy,
     }
     in.uplinks[w.name] = v;
   }
+  in.overlays = overlay_views(policy);
   in.overrides = intents_.overrides(policy);
   return in;
+}
+
+// `iif` names -> ifindexes; a name not present matches nothing until it appears.
+void Daemon::resolve_interfaces(const Policy& policy, DesiredState& plan) const {
+  for (const auto& cls : policy.classes) {
+    for (const auto& entry : cls.match) {
+      for (const auto& name : entry.iif) {
+        for (const auto& [ifindex, link] : links_) {
+          if (link.name == name)
+            plan.datapath.interfaces[name] = ifindex;
+        }
+      }
+    }
+  }
 }
 
 void Daemon::apply(bool timed) {
   PlanInput in = plan_input(policy_, ids_.ids());
   DesiredState next = plan(in, plan_memory_, PlanClock::now());
   plan_memory_ = next.memory;
-  // `iif` names -> ifindexes; a name not present matches nothing until it appears.
-  for (const auto& cls : policy_.classes) {
-    for (const auto& entry : cls.match) {
-      for (const auto& name : entry.iif) {
-        for (const auto& [ifindex, link] : links_) {
-          if (link.name == name)
-            next.datapath.interfaces[name] = ifindex;
-        }
-      }
-    }
-  }
+  resolve_interfaces(policy_, next);
 
   for (size_t i = 0; i < next.classes.size(); ++i) {
     const auto& c = next.classes[i];
@@ -387,6 +397,16 @@ void Daemon::apply(bool timed) {
     if (before == nullptr || before->uplink != c.uplink || before->reason != c.reason) {
       PS_LOG(kInfo) << "class " << c.name << " -> " << c.uplink.value_or("last_resort") << " ("
                     << c.reason << ")";
+    }
+  }
+
+  for (const auto& o : next.overlays) {
+    auto before = std::find_if(desired_.overlays.begin(), desired_.overlays.end(),
+                               [&](const PlannedOverlay& p) { return p.name == o.name; });
+    if (!have_plan_ || before == desired_.overlays.end() || before->underlay != o.underlay ||
+        before->reason != o.reason) {
+      PS_LOG(kInfo) << "overlay " << o.name << " rides on " << o.underlay.value_or("nothing")
+                    << " (" << o.reason << ")";
     }
   }
 
@@ -454,6 +474,10 @@ void Daemon::arm_replan_timer() {
   for (const auto& w : policy_.wans) {
     if (!w.probes.empty() && (!interval_ms || w.health.interval_ms < *interval_ms))
       interval_ms = w.health.interval_ms;
+  }
+  for (const auto& o : policy_.overlays) {
+    if (!o.probes.empty() && (!interval_ms || o.health.interval_ms < *interval_ms))
+      interval_ms = o.health.interval_ms;
   }
   if (!interval_ms)
     return;  // no figures to follow: every change comes with a health callback
@@ -609,20 +633,20 @@ void Daemon::on_link(const Link& link, bool deleted) {
   if (before)
     names.insert(before->name);
   for (const auto& name : names) {
-    const Wan* w = wan_by_interface(name);
-    if (w == nullptr)
+    std::optional<std::string> probed = probed_by_interface(name);
+    if (!probed)
       continue;
     bool was = before && before->name == name && usable(before);
     bool is = after && after->name == name && usable(after);
     bool present_changed = (before && before->name == name) != (after && after->name == name);
     if (was == is && !present_changed)
       continue;
-    PS_LOG(kInfo) << "uplink " << w->name << " interface " << name << " (ifindex " << link.ifindex
+    PS_LOG(kInfo) << "uplink " << *probed << " interface " << name << " (ifindex " << link.ifindex
                   << ")"
                   << (is                                ? " has carrier"
                       : !(after && after->name == name) ? " is gone"
                                                         : " lost carrier");
-    prober_->set_carrier(w->name, is);  // calls back on a state change
+    prober_->set_carrier(*probed, is);  // calls back on a state change
     schedule_reconcile();
   }
   for (const auto& lan : policy_.lan_interfaces) {
@@ -635,6 +659,14 @@ void Daemon::on_address(const Address& addr, bool deleted) {
   std::erase(addresses_, addr);
   if (!deleted)
     addresses_.push_back(addr);
+  // An overlay's table gets routes for the families its interface has addresses of.
+  auto link = links_.find(addr.ifindex);
+  if (link != links_.end()) {
+    for (const auto& o : policy_.overlays) {
+      if (o.interface == link->second.name)
+        schedule_reconcile();
+    }
+  }
 }
 
 void Daemon::request_resync() {
@@ -663,6 +695,7 @@ void Daemon::request_resync() {
       }
       prober_->set_carrier(w.name, up);
     }
+    set_overlay_carriers();
     PS_LOG(kInfo) << "resync after overrun done: " << links_.size() << " links, "
                   << main_default_routes_.size() << " default routes";
     apply();
@@ -948,6 +981,7 @@ std::string Daemon::status_json() const {
     wj["table"] = u.table;
     j["wans"].push_back(wj);
   }
+  j["overlays"] = overlays_json();
   ProberStats ps = prober_->stats();
   j["prober"] = {{"sent", ps.sent},
                  {"answered", ps.answered},
@@ -1016,6 +1050,129 @@ std::string Daemon::status_json() const {
     j["datapath"] = dp;
   }
   return j.dump();
+}
+
+// ---- overlays: tunnels riding on wans (controller/path_graph.h) -------------
+
+std::optional<std::string> Daemon::probed_by_interface(const std::string& ifname) const {
+  if (const Wan* w = wan_by_interface(ifname))
+    return w->name;
+  for (const auto& o : policy_.overlays) {
+    if (o.interface == ifname)
+      return o.name;
+  }
+  return std::nullopt;
+}
+
+// Probes through each tunnel: bound to the tunnel interface and marked with
+// the overlay's mark, so they leave by its table's `default dev <tunnel>`.
+// An overlay without probes is registered too: its health follows carrier.
+void Daemon::add_overlay_probes(std::vector<UplinkProbeConfig>& cfg) const {
+  for (const auto& o : policy_.overlays) {
+    UplinkProbeConfig c;
+    c.uplink = o.name;
+    c.ifname = o.interface;
+    c.fwmark = mark_for(policy_.ownership, ids_.ids().at(o.name));
+    c.health = o.health;
+    c.probes = o.probes;
+    cfg.push_back(std::move(c));
+  }
+}
+
+void Daemon::set_overlay_carriers() {
+  for (const auto& o : policy_.overlays) {
+    bool up = false;
+    for (const auto& [ifindex, link] : links_) {
+      if (link.name == o.interface)
+        up = link.carrier && link.admin_up;
+    }
+    prober_->set_carrier(o.name, up);
+  }
+}
+
+std::map<std::string, OverlayView> Daemon::overlay_views(const Policy& policy) const {
+  std::map<std::string, OverlayView> out;
+  for (const auto& o : policy.overlays) {
+    OverlayView v;
+    for (const auto& [ifindex, link] : links_) {
+      if (link.name == o.interface) {
+        v.ifindex = ifindex;
+        v.admin_up = link.admin_up && link.carrier;
+      }
+    }
+    const UplinkHealth* h = prober_->health(o.name);
+    v.usable = h == nullptr || h->state != HealthState::kDown;
+    if (h != nullptr) {
+      v.degraded = h->state == HealthState::kDegraded;
+      if (h->received > 0) {  // before the first reply the figures are not measurements
+        v.rtt_ms = h->rtt_ms;
+        v.jitter_ms = h->jitter_ms;
+        v.loss_pct = h->loss_pct;
+      }
+    }
+    // Routes only for the families the tunnel has an address of (IPv6: not
+    // link-local): a tunnel that carries no IPv6 refuses an IPv6 route.
+    v.ipv4 = v.ipv6 = false;
+    for (const auto& a : addresses_) {
+      if (v.ifindex == 0 || a.ifindex != v.ifindex)
+        continue;
+      bool link_local =
+          a.addr.is_v6() && a.addr.bytes[0] == 0xfe && (a.addr.bytes[1] & 0xc0) == 0x80;
+      v.ipv4 = v.ipv4 || a.addr.is_v4();
+      v.ipv6 = v.ipv6 || (a.addr.is_v6() && !link_local);
+    }
+    out[o.name] = v;
+  }
+  return out;
+}
+
+nlohmann::json Daemon::overlays_json() const {
+  using nlohmann::json;
+  auto opt = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
+  json arr = json::array();
+  for (const auto& o : desired_.overlays) {
+    const Overlay* spec = policy_.find_overlay(o.name);
+    const UplinkHealth* h = prober_->health(o.name);
+    json oj;
+    oj["name"] = o.name;
+    oj["interface"] = spec ? spec->interface : "";
+    oj["ifindex"] = o.ifindex;
+    oj["remote4"] = spec && spec->remote4 ? json(spec->remote4->to_string()) : json(nullptr);
+    oj["remote6"] = spec && spec->remote6 ? json(spec->remote6->to_string()) : json(nullptr);
+    oj["underlays"] = spec ? json(spec->underlays) : json::array();
+    oj["underlay"] = o.underlay ? json(*o.underlay) : json(nullptr);
+    oj["underlay_reason"] = o.reason;
+    oj["usable"] = o.usable;
+    oj["degraded"] = o.degraded;
+    oj["route"] = o.route;
+    // What its own probes say (through the tunnel), and the path's composed figures.
+    oj["state"] = health_name(h);
+    oj["reason"] = h ? h->reason : "";
+    oj["carrier"] = h ? h->carrier : false;
+    oj["tunnel"] = {{"rtt_ms", h && h->received > 0 ? json(h->rtt_ms) : json(nullptr)},
+                    {"jitter_ms", h && h->received > 0 ? json(h->jitter_ms) : json(nullptr)},
+                    {"loss_pct", h && h->received > 0 ? json(h->loss_pct) : json(nullptr)},
+                    {"sent", h ? h->sent : 0},
+                    {"received", h ? h->received : 0},
+                    {"failed", h ? h->failed : 0}};
+    oj["path"] = {{"rtt_ms", opt(o.metrics.rtt_ms)},
+                  {"jitter_ms", opt(o.metrics.jitter_ms)},
+                  {"loss_pct", opt(o.metrics.loss_pct)},
+                  {"cost", o.metrics.cost}};
+    oj["targets"] = json::array();
+    for (const auto& t : prober_->targets(o.name)) {
+      oj["targets"].push_back({{"target", t.target.to_string()},
+                               {"method", to_string(t.method)},
+                               {"rtt_ms", t.rtt_ms},
+                               {"loss_pct", t.loss_pct},
+                               {"sent", t.sent},
+                               {"received", t.received}});
+    }
+    oj["mark"] = o.mark;
+    oj["table"] = o.table;
+    arr.push_back(oj);
+  }
+  return arr;
 }
 
 void Daemon::shutdown() {

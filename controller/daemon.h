@@ -12,7 +12,7 @@
 // Planning: every input change (health, links, routes, reload) re-plans at
 // once. The strategies also need the probes' figures (rtt/jitter/loss), which
 // change without a health callback, so the daemon re-plans every smallest
-// health interval among the wans with probes, and once more at the plan's
+// health interval among the wans and overlays with probes, and once more at the plan's
 // next_plan_at (a hold-down or latency sustain running out). Those timed
 // re-plans touch the data plane and the kernel only when the plan changed.
 #pragma once
@@ -24,6 +24,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "api/http.h"
 #include "bpf/datapath.h"
@@ -73,6 +75,7 @@ class Daemon {
   void apply(bool timed = false);
   // What the planner needs, from the observed kernel, the probes and the intents.
   PlanInput plan_input(const Policy& policy, const std::map<std::string, uint32_t>& ids) const;
+  void resolve_interfaces(const Policy& policy, DesiredState& plan) const;
   void arm_replan_timer();     // the periodic metrics re-plan, per policy
   void arm_next_plan_timer();  // the single-shot re-plan at desired_.next_plan_at
   void schedule_reconcile();
@@ -117,6 +120,13 @@ class Daemon {
   static OwnedSlice slice_of(const Ownership& own);
   void release_slice(const Ownership& old);  // after a reload moved our slice
   const Wan* wan_by_interface(const std::string& ifname) const;
+  // Overlays: the prober watches them like wans (by name), the planner gets
+  // their views, status shows them.
+  std::optional<std::string> probed_by_interface(const std::string& ifname) const;
+  void add_overlay_probes(std::vector<UplinkProbeConfig>& cfg) const;
+  void set_overlay_carriers();
+  std::map<std::string, OverlayView> overlay_views(const Policy& policy) const;
+  nlohmann::json overlays_json() const;
 
   DaemonOptions opts_;
   std::unique_ptr<EventLoop> loop_;

@@ -4,9 +4,10 @@
 // ip rules that only see locally originated traffic (`iif lo`).
 //
 // Layout, inside the owned band [base, base+1000): uplink pairs use
-// base..base+2*max_id+1 and last_resort base+999, so local rules use
-// [base + kLocalRuleOffset, base + 999). Every expanded selector (one src x
-// one dst x one sport range x one dport range, per family) takes two
+// base..base+2*max_id+1, overlay remotes base+521..base+520+max_id (they must
+// come first: a tunnel's outer packets are locally generated too) and
+// last_resort base+999, so local rules use [base + kLocalRuleOffset, base + 999). Every expanded
+// selector (one src x one dst x one sport range x one dport range, per family) takes two
 // priorities, in class order then entry order, so first-match holds:
 //   p    iif lo <selector> lookup main suppress_prefixlength 0   (LAN, VPN routes win)
 //   p+1  iif lo <selector> lookup <uplink table>
@@ -29,7 +30,7 @@
 
 namespace pathsteer {
 
-inline constexpr uint32_t kLocalRuleOffset = 520;
+inline constexpr uint32_t kLocalRuleOffset = 776;
 
 // Local-steering status codes (PlannedClass::local; part of the status API).
 inline constexpr const char* kLocalSteered = "steered";

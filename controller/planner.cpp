@@ -21,6 +21,10 @@ uint32_t max_uplink_id(const Ownership& own) {
   return field_max - 1;  // the top value is reserved for last_resort
 }
 
+uint32_t overlay_remote_priority(const Ownership& own, uint32_t n) {
+  return own.rule_priority_base + 520 + n;
+}
+
 namespace {
 
 constexpr uint32_t kLastResortRuleOffset = 999;
@@ -35,16 +39,22 @@ Rule fwmark_rule(int family, const Ownership& own, uint32_t priority, uint32_t m
   return r;
 }
 
+// The two fwmark rules of uplink or overlay number `id`.
+void add_mark_rules(const Ownership& own, int family, uint32_t id, uint32_t mark, uint32_t table,
+                    DesiredState& out) {
+  Rule suppress = fwmark_rule(family, own, own.rule_priority_base + 2 * id, mark);
+  suppress.table = RT_TABLE_MAIN;
+  suppress.suppress_prefixlen = 0;
+  out.rules.push_back(suppress);
+
+  Rule lookup = fwmark_rule(family, own, own.rule_priority_base + 2 * id + 1, mark);
+  lookup.table = table;
+  out.rules.push_back(lookup);
+}
+
 void add_uplink_kernel_state(const Ownership& own, const PlannedUplink& u, DesiredState& out) {
   for (int family : {AF_INET, AF_INET6}) {
-    Rule suppress = fwmark_rule(family, own, own.rule_priority_base + 2 * u.id, u.mark);
-    suppress.table = RT_TABLE_MAIN;
-    suppress.suppress_prefixlen = 0;
-    out.rules.push_back(suppress);
-
-    Rule lookup = fwmark_rule(family, own, own.rule_priority_base + 2 * u.id + 1, u.mark);
-    lookup.table = u.table;
-    out.rules.push_back(lookup);
+    add_mark_rules(own, family, u.id, u.mark, u.table, out);
 
     const auto& gw = family == AF_INET ? u.gateway4 : u.gateway6;
     if (u.ifindex == 0 || !u.admin_up || !gw)
@@ -62,10 +72,127 @@ void add_uplink_kernel_state(const Ownership& own, const PlannedUplink& u, Desir
   }
 }
 
+void add_overlay_kernel_state(const Ownership& own, const Overlay& spec, const OverlayView& view,
+                              const PlannedOverlay& o, const PlannedUplink* underlay,
+                              DesiredState& out) {
+  for (int family : {AF_INET, AF_INET6}) {
+    add_mark_rules(own, family, o.id, o.mark, o.table, out);
+
+    const auto& remote = family == AF_INET ? spec.remote4 : spec.remote6;
+    if (underlay != nullptr && remote) {
+      Prefix remote_prefix{.addr = *remote, .len = static_cast<uint8_t>(remote->size() * 8)};
+      Rule r;
+      r.family = family;
+      r.priority = overlay_remote_priority(own, o.id);
+      r.dst = remote_prefix;
+      r.table = underlay->table;
+      r.protocol = own.route_protocol;
+      out.rules.push_back(r);
+
+      // Outer packets that keep the inner packet's mark (VXLAN routes them
+      // with skb->mark) meet the overlay's own fwmark rule first: its table
+      // sends them to the remote over the underlay too.
+      const auto& underlay_gw = family == AF_INET ? underlay->gateway4 : underlay->gateway6;
+      if (underlay->ifindex != 0 && underlay->admin_up && underlay_gw) {
+        Route route;
+        route.family = family;
+        route.table = o.table;
+        route.dst = remote_prefix;
+        route.gateway = *underlay_gw;
+        route.oif = underlay->ifindex;
+        route.protocol = own.route_protocol;
+        route.type = RTN_UNICAST;
+        route.scope = RT_SCOPE_UNIVERSE;
+        out.routes.push_back(route);
+      }
+    }
+
+    bool carried = family == AF_INET ? view.ipv4 : view.ipv6;
+    if (o.ifindex == 0 || !o.admin_up || !carried)
+      continue;
+    Route route;
+    route.family = family;
+    route.table = o.table;
+    route.dst = Prefix::default_route(family);
+    route.oif = o.ifindex;
+    route.protocol = own.route_protocol;
+    route.type = RTN_UNICAST;
+    // As ip(8) installs a gateway-less IPv4 route; IPv6 routes have no scope.
+    route.scope = family == AF_INET ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+    out.routes.push_back(route);
+  }
+}
+
+// What an uplink's probes see, as the gateway→uplink edge.
+LinkMetrics uplink_edge(const PlannedUplink& u, const UplinkView& view, uint32_t cost) {
+  return LinkMetrics{.up = u.usable,
+                     .rtt_ms = view.rtt_ms,
+                     .jitter_ms = view.jitter_ms,
+                     .loss_pct = view.loss_pct,
+                     .cost = cost};
+}
+
 std::optional<IpAddr> effective_gateway(const Wan& wan, const UplinkView& view, int family) {
   if (!wan.gateway_auto)
     return family == AF_INET ? wan.gateway4 : wan.gateway6;
   return family == AF_INET ? view.learned_gateway4 : view.learned_gateway6;
+}
+
+// Numbers each overlay, chooses its underlay (failover with hold-down, from
+// the overlay's memory), puts it into `graph` with the tunnel's increment on
+// the active edge, and adds its rules and routes.
+void plan_overlays(const PlanInput& in, const PlannerMemory& prev, PlanTime now, PathGraph& graph,
+                   const std::map<std::string, const PlannedUplink*>& uplinks, DesiredState& out) {
+  const Ownership& own = in.policy->ownership;
+  for (const auto& spec : in.policy->overlays) {
+    auto id_it = in.uplink_ids->find(spec.name);
+    if (id_it == in.uplink_ids->end() || !graph.add_overlay(spec.name, spec.underlays))
+      continue;
+    auto view_it = in.overlays.find(spec.name);
+    OverlayView view = view_it == in.overlays.end() ? OverlayView{} : view_it->second;
+    auto mem_it = prev.overlays.find(spec.name);
+    ClassChoice choice =
+        choose_underlay(graph, spec.underlays, spec.hold_down_s,
+                        mem_it == prev.overlays.end() ? nullptr : &mem_it->second, now);
+    out.memory.overlays[spec.name] = choice.memory;
+    if (choice.wake_at && (!out.next_plan_at || *choice.wake_at < *out.next_plan_at))
+      out.next_plan_at = choice.wake_at;
+
+    const PlannedUplink* underlay = choice.uplink ? uplinks.at(*choice.uplink) : nullptr;
+    // The tunnel's figures were gathered over the underlay the previous plan
+    // chose; its increment over that one, added to the new one, predicts the
+    // tunnel over the new one until fresh figures arrive.
+    const PlannedUplink* measured_over = underlay;
+    if (mem_it != prev.overlays.end() && mem_it->second.uplink) {
+      if (auto it = uplinks.find(*mem_it->second.uplink); it != uplinks.end())
+        measured_over = it->second;
+    }
+    LinkMetrics edge = zero_metrics();
+    if (!spec.probes.empty() && measured_over != nullptr) {
+      LinkMetrics measured{
+          .rtt_ms = view.rtt_ms, .jitter_ms = view.jitter_ms, .loss_pct = view.loss_pct};
+      edge = tunnel_increment(measured, graph.path_metrics(measured_over->name));
+    }
+    edge.up = view.ifindex != 0 && view.admin_up && view.usable;
+    edge.cost = spec.cost;
+    graph.set_underlay(spec.name, choice.uplink, edge);
+
+    PlannedOverlay o;
+    o.name = spec.name;
+    o.id = id_it->second;
+    o.mark = mark_for(own, o.id);
+    o.table = own.table_base + o.id;
+    o.ifindex = view.ifindex;
+    o.admin_up = view.admin_up;
+    o.underlay = choice.uplink;
+    o.reason = choice.reason;
+    o.metrics = graph.path_metrics(spec.name);
+    o.usable = o.metrics.up;
+    o.degraded = view.degraded || (underlay != nullptr && underlay->degraded);
+    o.route = graph.route(spec.name);
+    add_overlay_kernel_state(own, spec, view, o, underlay, out);
+    out.overlays.push_back(std::move(o));
+  }
 }
 
 }  // namespace
@@ -101,10 +228,19 @@ DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now) 
     u.degraded = view.degraded;
     out.uplinks.push_back(u);
   }
+  PathGraph graph;
+  std::map<std::string, uint32_t> mark_of;
   for (const auto& u : out.uplinks) {
     by_name[u.name] = &u;
     add_uplink_kernel_state(own, u, out);
+    auto view = in.uplinks.find(u.name);
+    graph.add_uplink(u.name, uplink_edge(u, view == in.uplinks.end() ? UplinkView{} : view->second,
+                                         policy.find_wan(u.name)->cost));
+    mark_of[u.name] = u.mark;
   }
+  plan_overlays(in, prev, now, graph, by_name, out);
+  for (const auto& o : out.overlays)
+    mark_of[o.name] = o.mark;
 
   uint32_t last_resort_mark = 0;
   if (policy.last_resort != LastResort::kMain) {
@@ -120,9 +256,19 @@ DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now) 
 
   out.datapath.mark_mask = own.mark_mask;
   out.datapath.mode = policy.mode;
+  // Overlays are paths like uplinks for the data plane: a mark and a table.
+  std::map<std::string, uint32_t> id_of;
+  std::vector<PlannedUplink> paths = out.uplinks;  // uplinks, then overlays
   for (const auto& u : out.uplinks) {
     out.datapath.uplinks.push_back(DatapathUplink{
         .id = u.id, .mark = u.mark, .table = u.table, .ifindex = u.ifindex, .live = u.usable});
+    id_of[u.name] = u.id;
+  }
+  for (const auto& o : out.overlays) {
+    out.datapath.uplinks.push_back(DatapathUplink{
+        .id = o.id, .mark = o.mark, .table = o.table, .ifindex = o.ifindex, .live = o.usable});
+    id_of[o.name] = o.id;
+    paths.push_back(PlannedUplink{.name = o.name, .id = o.id, .mark = o.mark, .table = o.table});
   }
   for (const auto& cls : policy.classes) {
     auto override_it = in.overrides.find(cls.name);
@@ -132,21 +278,29 @@ DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now) 
     req.sla = ov && ov->sla ? ov->sla : cls.sla;
     req.hold_down_s = ov ? 0 : cls.hold_down_s;  // an operator's intent is not held down
     for (const auto& name : ov && ov->paths ? *ov->paths : cls.paths) {
-      auto it = by_name.find(name);
+      if (!mark_of.count(name))
+        continue;  // no such wan or overlay, or no id
       const Wan* wan = policy.find_wan(name);
-      if (it == by_name.end() || wan == nullptr)
-        continue;
-      auto view = in.uplinks.find(name);
-      bool seen = view != in.uplinks.end();
+      const Overlay* overlay = policy.find_overlay(name);
+      LinkMetrics m = graph.path_metrics(name);
       req.paths.push_back(PathState{
           .name = name,
-          .usable = it->second->usable,
-          .rtt_ms = seen ? view->second.rtt_ms : std::nullopt,
-          .jitter_ms = seen ? view->second.jitter_ms : std::nullopt,
-          .loss_pct = seen ? view->second.loss_pct : std::nullopt,
-          .weight = wan->weight,
-          .cost = wan->cost,
+          .usable = m.up,
+          .rtt_ms = m.rtt_ms,
+          .jitter_ms = m.jitter_ms,
+          .loss_pct = m.loss_pct,
+          .weight = wan != nullptr ? wan->weight : overlay->weight,
+          .cost = m.cost,
       });
+    }
+    if (req.strategy == Strategy::kSla) {
+      std::vector<std::string> names;
+      bool by_cost = false;
+      for (const auto& p : req.paths) {
+        names.push_back(p.name);
+        by_cost = by_cost || p.cost != 0;
+      }
+      req.sla_pick = graph.select_sla(names, req.sla, by_cost);
     }
     auto mem_it = prev.classes.find(cls.name);
     ClassChoice choice = choose(req, mem_it == prev.classes.end() ? nullptr : &mem_it->second, now);
@@ -155,7 +309,7 @@ DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now) 
     pc.name = cls.name;
     pc.strategy = req.strategy;
     pc.uplink = choice.uplink;
-    pc.mark = choice.uplink ? by_name.at(*choice.uplink)->mark : last_resort_mark;
+    pc.mark = choice.uplink ? mark_of.at(*choice.uplink) : last_resort_mark;
     pc.reason = choice.uplink && ov ? kReasonIntent : choice.reason;
     pc.members = std::move(choice.members);
     pc.sla_met = choice.sla_met;
@@ -171,15 +325,14 @@ DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now) 
     // strategies send them to their one chosen uplink.
     if (pc.strategy == Strategy::kBalance && !pc.members.empty()) {
       for (const auto& m : pc.members)
-        dc.members.push_back(
-            DatapathMember{.uplink_id = by_name.at(m.uplink)->id, .weight = m.weight});
+        dc.members.push_back(DatapathMember{.uplink_id = id_of.at(m.uplink), .weight = m.weight});
     } else if (pc.uplink) {
-      dc.members.push_back(DatapathMember{.uplink_id = by_name.at(*pc.uplink)->id, .weight = 1});
+      dc.members.push_back(DatapathMember{.uplink_id = id_of.at(*pc.uplink), .weight = 1});
     }
     out.datapath.classes.push_back(std::move(dc));
     out.classes.push_back(std::move(pc));
   }
-  add_local_rules(policy, out.uplinks, out.classes, out.rules);
+  add_local_rules(policy, paths, out.classes, out.rules);
   return out;
 }
 

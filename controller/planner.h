@@ -9,12 +9,37 @@
 //              table = table_base + n
 //              rules = prio base+2n   fwmark mark/mask lookup main suppress_prefixlength 0
 //                      prio base+2n+1 fwmark mark/mask lookup table
+//   overlay n: numbered from the same UplinkIds (wans and overlays share one
+//              namespace), with the same mark, table and two fwmark rules as an
+//              uplink; its table holds `default dev <tunnel>` (no gateway: a
+//              point-to-point device) for each family the tunnel carries.
+//              Its outer packets ride on the chosen underlay through
+//              prio base+520+n   to <remote>/32 (/128) lookup <underlay's table>
+//              per family with a remote, only while an underlay is chosen: for
+//              tunnels that route their outer packets unmarked (ipip, gre,
+//              WireGuard: the tunnel's own fwmark, 0 by default). For tunnels
+//              whose outer packets keep the inner packet's mark (VXLAN), the
+//              overlay's table also holds `<remote>/32 via <underlay's
+//              gateway> dev <underlay>` (when that gateway is known).
 //   last_resort unreachable|blackhole: the mask's highest value, one rule of
 //              that type at base+999.  last_resort main: the class clears our
 //              mark bits, so the main table decides.
+// The band [base, base+1000) thus holds base+2..base+2*max_id+1 (fwmark
+// rules), base+521..base+520+max_id (overlay remotes), the gateway's own
+// traffic from base+776 (controller/local_rules.h: after the remotes, so a
+// tunnel's outer packets, which are locally generated, meet their remote rule
+// first) and base+999; with the default 8-bit mask (max_id 254) they never
+// meet.
 // Rules are installed for IPv4 and IPv6; a table gets a default route for each
-// family whose gateway is known (explicit or learned). An uplink whose
-// interface does not exist gets its rules (so the plan is stable) but no routes.
+// family whose gateway is known (explicit or learned). An uplink or overlay
+// whose interface does not exist gets its rules (so the plan is stable) but no
+// routes.
+//
+// Path metrics come from the path graph (controller/path_graph.h): every
+// class path's rtt/jitter/loss/cost/usable are composed along its route
+// (gateway → uplink, or gateway → underlay → overlay), and sla classes pick
+// with PathGraph::select_sla. An overlay is usable when its interface exists
+// and is up, its own probes are not down and an underlay is chosen.
 #pragma once
 
 #include <chrono>
@@ -25,6 +50,7 @@
 #include <vector>
 
 #include "bpf/datapath.h"
+#include "controller/path_graph.h"
 #include "controller/policy.h"
 #include "netlink/types.h"
 
@@ -47,6 +73,27 @@ struct UplinkView {
   std::optional<double> loss_pct;
 };
 
+// What the controller observed of one overlay (its tunnel interface and the
+// probes sent through it). The metrics are measured end to end through the
+// tunnel, over the underlay the previous plan chose (the one the kernel used
+// while they were gathered); nullopt = not measured. The planner turns them
+// into the tunnel's increment over that underlay (tunnel_increment()), which
+// it adds to the underlay chosen now. An overlay without probes adds nothing
+// to its underlay's metrics.
+struct OverlayView {
+  int ifindex = 0;        // 0: the tunnel interface does not exist
+  bool admin_up = true;   // and carrier: a tunnel without carrier is not up
+  bool usable = true;     // its own probes' health: not down (unknown counts as usable)
+  bool degraded = false;  // its own probes' health
+  std::optional<double> rtt_ms;
+  std::optional<double> jitter_ms;
+  std::optional<double> loss_pct;
+  // The families its table gets a default route for (the daemon: those the
+  // interface has an address of).
+  bool ipv4 = true;
+  bool ipv6 = true;
+};
+
 using PlanClock = std::chrono::steady_clock;
 using PlanTime = PlanClock::time_point;
 
@@ -54,7 +101,7 @@ using PlanTime = PlanClock::time_point;
 // class's own for as long as the caller passes it. An `sla` makes the class
 // plan with strategy sla. Moves an intent causes are never held down. The
 // class's reason becomes kReasonIntent unless no path is usable (all-down).
-// Paths naming no wan (or a wan without an id) are skipped.
+// Paths naming no wan or overlay (or one without an id) are skipped.
 struct ClassOverride {
   std::optional<std::vector<std::string>> paths;
   std::optional<SlaSpec> sla;
@@ -65,6 +112,7 @@ struct PlanInput {
   const Policy* policy = nullptr;
   const std::map<std::string, uint32_t>* uplink_ids = nullptr;  // name -> n, from UplinkIds
   std::map<std::string, UplinkView> uplinks;                    // by wan name
+  std::map<std::string, OverlayView> overlays;                  // by overlay name
   std::map<std::string, ClassOverride> overrides;               // by class name
 };
 
@@ -85,6 +133,8 @@ struct ClassMemory {
 
 struct PlannerMemory {
   std::map<std::string, ClassMemory> classes;  // by class name; only the policy's classes
+  // By overlay name: its underlay choice (`uplink` is the underlay).
+  std::map<std::string, ClassMemory> overlays;
   friend bool operator==(const PlannerMemory&, const PlannerMemory&) = default;
 };
 
@@ -99,6 +149,24 @@ struct PlannedUplink {
   bool degraded = false;
   std::optional<IpAddr> gateway4;  // effective (explicit or learned)
   std::optional<IpAddr> gateway6;
+};
+
+// An overlay as planned. Its underlay is chosen like a failover class over the
+// overlay's `underlays` (reason preferred / preferred-down / hold-down /
+// all-down, the same codes); `metrics` are composed along `route`.
+struct PlannedOverlay {
+  std::string name;
+  uint32_t id = 0;
+  uint32_t mark = 0;
+  uint32_t table = 0;
+  int ifindex = 0;
+  bool admin_up = false;
+  std::optional<std::string> underlay;  // nullopt: every underlay is down
+  std::string reason;                   // of the underlay choice
+  bool usable = false;                  // metrics.up
+  bool degraded = false;                // its own probes' or its underlay's
+  LinkMetrics metrics;                  // composed: underlay + the tunnel's increment
+  std::vector<std::string> route;       // e.g. {"wan2", "tun0"}; empty when down
 };
 
 // Stable reason codes; part of the status API. Why a class is where it is:
@@ -135,8 +203,9 @@ struct PlannedClass {
 };
 
 struct DesiredState {
-  std::vector<PlannedUplink> uplinks;  // policy order
-  std::vector<PlannedClass> classes;   // policy order
+  std::vector<PlannedUplink> uplinks;    // policy order
+  std::vector<PlannedOverlay> overlays;  // policy order
+  std::vector<PlannedClass> classes;     // policy order
   std::vector<Rule> rules;
   std::vector<Route> routes;
   DatapathPlan datapath;
@@ -150,6 +219,7 @@ struct DesiredState {
 uint32_t mark_shift(uint32_t mark_mask);
 uint32_t mark_for(const Ownership& own, uint32_t n);
 uint32_t max_uplink_id(const Ownership& own);  // highest n usable for an uplink
+uint32_t overlay_remote_priority(const Ownership& own, uint32_t n);  // base+520+n
 
 // `prev` is the previous plan's `memory` (empty at start: every class then
 // takes its best path at once). `now` must not go backwards between calls.

@@ -28,6 +28,14 @@ const Wan* Policy::find_wan(const std::string& name) const {
   return nullptr;
 }
 
+const Overlay* Policy::find_overlay(const std::string& name) const {
+  for (const auto& o : overlays) {
+    if (o.name == name)
+      return &o;
+  }
+  return nullptr;
+}
+
 const ClassSpec* Policy::find_class(const std::string& name) const {
   for (const auto& c : classes) {
     if (c.name == name)
@@ -106,8 +114,9 @@ constexpr int64_t kU32Max = std::numeric_limits<uint32_t>::max();
 
 using Keys = std::span<const std::string_view>;
 
-constexpr std::string_view kTopKeys[] = {"version",   "lan_interfaces", "datapath", "last_resort",
-                                         "conntrack", "ownership",      "wans",     "classes"};
+constexpr std::string_view kTopKeys[] = {"version",     "lan_interfaces", "datapath",
+                                         "last_resort", "conntrack",      "ownership",
+                                         "wans",        "overlays",       "classes"};
 constexpr std::string_view kConntrackKeys[] = {"flush_on_down"};
 constexpr std::string_view kBooleans[] = {"false", "true"};
 constexpr std::string_view kDatapathKeys[] = {"mode"};
@@ -115,6 +124,8 @@ constexpr std::string_view kOwnershipKeys[] = {"mark_mask", "rule_priority_base"
                                                "route_protocol"};
 constexpr std::string_view kWanKeys[] = {"interface", "gateway", "weight",
                                          "cost",      "probes",  "health"};
+constexpr std::string_view kOverlayKeys[] = {"interface", "remote",      "underlays", "weight",
+                                             "cost",      "hold_down_s", "probes",    "health"};
 constexpr std::string_view kProbeKeys[] = {"method", "target", "port"};
 constexpr std::string_view kHealthKeys[] = {"interval_ms", "timeout_ms",  "down_after", "up_after",
                                             "reliability", "degraded_if", "recover_if"};
@@ -353,6 +364,13 @@ class Parser {
   void check_mark_mask(const Field& f, const Policy& p);
   void parse_wan(const Field& f, Wan& w);
   void parse_gateway(const Field& f, Wan& w);
+  void parse_per_family(const Field& f, std::string_view noun, std::string_view expected,
+                        std::optional<IpAddr>& v4, std::optional<IpAddr>& v6);
+  void parse_probes_and_health(const Field& f, std::vector<ProbeSpec>& probes, HealthSpec& h);
+  std::optional<std::string> parse_interface(const Field& f, const Policy& p,
+                                             const std::string& owner);
+  void parse_overlays(const Field& f, Policy& p);
+  void parse_overlay(const Field& f, Overlay& o, const Policy& p);
   std::optional<ProbeSpec> parse_probe(const Field& f);
   void parse_health(const Field& f, HealthSpec& h, std::set<std::string>& given);
   bool parse_thresholds(const Field& health, const char* key, DegradedIf& t);
@@ -691,7 +709,9 @@ PolicyResult Parser::run(const std::string& text) {
         p.wans.push_back(std::move(w));
       }
     }
-    // Its width depends on the number of wans, so it is checked only now.
+    if (auto f = get(root, "overlays"))
+      parse_overlays(*f, p);
+    // Its width depends on the number of wans and overlays, so it is checked only now.
     std::optional<Field> mask_field =
         ownership && ownership->value.IsMap() ? get(*ownership, "mark_mask") : std::nullopt;
     if (mask_field) {
@@ -767,10 +787,14 @@ void Parser::check_mark_mask(const Field& f, const Policy& p) {
     return;
   }
   int bits = std::popcount(mask);
-  uint64_t values_needed = p.wans.size() + 1;  // 0 = unmarked, then one per wan
+  // 0 = unmarked, then one per wan and overlay
+  uint64_t values_needed = p.wans.size() + p.overlays.size() + 1;
   if (bits < 32 && (uint64_t{1} << bits) < values_needed) {
+    std::string what = std::to_string(p.wans.size()) + " wans";
+    if (!p.overlays.empty())
+      what += " and " + std::to_string(p.overlays.size()) + " overlays";
     error(f, "ownership.mark_mask " + hex32(mask) + " has " + std::to_string(bits) +
-                 " bit(s), too few for " + std::to_string(p.wans.size()) + " wans (needs " +
+                 " bit(s), too few for " + what + " (needs " +
                  std::to_string(std::bit_width(values_needed - 1)) + ")");
   }
 }
@@ -795,50 +819,65 @@ void Parser::parse_wan(const Field& f, Wan& w) {
   }
   set_u32(f, "weight", w.weight, 1);
   set_u32(f, "cost", w.cost, 0);
+  parse_probes_and_health(f, w.probes, w.health);
+}
+
+// `probes` and `health` of a wan or an overlay.
+void Parser::parse_probes_and_health(const Field& f, std::vector<ProbeSpec>& probes,
+                                     HealthSpec& h) {
   if (auto pf = get(f, "probes"); pf && expect_list(*pf, /*allow_empty=*/true)) {
     for (const auto& item : items(*pf)) {
       if (auto probe = parse_probe(item))
-        w.probes.push_back(*probe);
+        probes.push_back(*probe);
     }
   }
   std::set<std::string> given;
   std::optional<Field> hf = get(f, "health");
   if (hf)
-    parse_health(*hf, w.health, given);
-  if (hf && given.count("reliability") && w.health.reliability > w.probes.size()) {
-    error(*get(*hf, "reliability"),
-          hf->path + ".reliability " + std::to_string(w.health.reliability) +
-              " exceeds the number of probes (" + std::to_string(w.probes.size()) + ")");
+    parse_health(*hf, h, given);
+  if (hf && given.count("reliability") && h.reliability > probes.size()) {
+    error(*get(*hf, "reliability"), hf->path + ".reliability " + std::to_string(h.reliability) +
+                                        " exceeds the number of probes (" +
+                                        std::to_string(probes.size()) + ")");
   }
 }
 
 void Parser::parse_gateway(const Field& f, Wan& w) {
-  const std::string bad =
-      " (expected 'auto', an IP address, or a list of one IPv4 and one "
-      "IPv6 address)";
+  if (f.value.IsScalar() && f.value.Scalar() == "auto") {
+    w.gateway_auto = true;
+    return;
+  }
+  parse_per_family(f, "gateway",
+                   "'auto', an IP address, or a list of one IPv4 and one IPv6 address", w.gateway4,
+                   w.gateway6);
+}
+
+// One address, or a list of at most one per family (a wan's gateway, an overlay's remote).
+void Parser::parse_per_family(const Field& f, std::string_view noun, std::string_view expected,
+                              std::optional<IpAddr>& v4, std::optional<IpAddr>& v6) {
+  const std::string bad = " (expected " + std::string(expected) + ")";
+  const std::string n(noun);
   auto add = [&](const Field& item) {
     auto s = string(item);
     if (!s)
       return;
     auto a = IpAddr::parse(*s);
     if (!a || a->is_unspecified()) {
-      error(item, "invalid gateway '" + *s + "' in " + item.path + bad);
+      error(item, "invalid " + n + " '" + *s + "' in " + item.path + bad);
       return;
     }
-    auto& slot = a->is_v4() ? w.gateway4 : w.gateway6;
+    auto& slot = a->is_v4() ? v4 : v6;
     if (slot) {
-      error(item, "two " + family_name(a->family) + " gateways in " + f.path + bad);
+      error(item, "two " + family_name(a->family) + " " + n + "s in " + f.path + bad);
       return;
     }
     slot = *a;
   };
-  if (f.value.IsScalar() && f.value.Scalar() == "auto") {
-    w.gateway_auto = true;
-  } else if (f.value.IsSequence()) {
+  if (f.value.IsSequence()) {
     if (!expect_list(f))
       return;
     if (f.value.size() > 2) {
-      error(f, "too many gateways in " + f.path + bad);
+      error(f, "too many " + n + "s in " + f.path + bad);
       return;
     }
     for (const auto& item : items(f))
@@ -846,6 +885,103 @@ void Parser::parse_gateway(const Field& f, Wan& w) {
   } else {
     add(f);
   }
+}
+
+// A wan's or overlay's `interface`: valid, and not taken by a wan, the LAN or
+// an overlay already parsed. `owner` is e.g. "overlay 'tun0'".
+std::optional<std::string> Parser::parse_interface(const Field& f, const Policy& p,
+                                                   const std::string& owner) {
+  auto i = require(f, "interface");
+  if (!i)
+    return std::nullopt;
+  auto name = string(*i);
+  if (!name)
+    return std::nullopt;
+  if (!valid_ifname(*name)) {
+    error(*i, "invalid interface name '" + *name + "' in " + i->path +
+                  " (1-15 characters, no '/', ':' or whitespace)");
+    return std::nullopt;
+  }
+  std::string clash;
+  for (const auto& w : p.wans) {
+    if (w.interface == *name && clash.empty())
+      clash = "wan '" + w.name + "'";
+  }
+  for (const auto& o : p.overlays) {
+    if (o.interface == *name && clash.empty())
+      clash = "overlay '" + o.name + "'";
+  }
+  if (!clash.empty()) {
+    error(*i, owner + " and " + clash + " both use interface '" + *name + "'");
+  } else if (std::find(p.lan_interfaces.begin(), p.lan_interfaces.end(), *name) !=
+             p.lan_interfaces.end()) {
+    error(*i, "interface '" + *name + "' of " + owner + " is also in lan_interfaces");
+  }
+  return name;
+}
+
+void Parser::parse_overlays(const Field& f, Policy& p) {
+  if (!expect_map(f, Keys{}))
+    return;
+  for (const auto& of : entries(f)) {
+    Overlay o{.name = of.key.Scalar()};
+    if (!valid_object_name(o.name)) {
+      error_at(of.key.Mark(),
+               "invalid overlay name '" + o.name + "' (1-32 characters of A-Z a-z 0-9 _ -)");
+      continue;
+    }
+    if (p.find_wan(o.name)) {
+      error_at(
+          of.key.Mark(),
+          "overlay '" + o.name + "' has the name of a wan (wans and overlays share one namespace)");
+      continue;
+    }
+    parse_overlay(of, o, p);
+    // Kept even with errors in its body, so that paths naming it add no second error.
+    p.overlays.push_back(std::move(o));
+  }
+}
+
+void Parser::parse_overlay(const Field& f, Overlay& o, const Policy& p) {
+  if (!expect_map(f, kOverlayKeys))
+    return;
+  if (auto name = parse_interface(f, p, "overlay '" + o.name + "'"))
+    o.interface = *name;
+  if (auto r = require(f, "remote")) {
+    parse_per_family(*r, "remote", "an IP address, or a list of one IPv4 and one IPv6 address",
+                     o.remote4, o.remote6);
+    for (const auto& other : p.overlays) {
+      bool same4 = o.remote4 && other.remote4 == o.remote4;
+      bool same6 = o.remote6 && other.remote6 == o.remote6;
+      if (same4 || same6) {
+        error(*r, "overlays '" + other.name + "' and '" + o.name + "' both have remote " +
+                      (same4 ? o.remote4 : o.remote6)->to_string() +
+                      " (its outer packets can ride on only one underlay)");
+        break;
+      }
+    }
+  }
+  if (auto u = require(f, "underlays"); u && expect_list(*u)) {
+    for (const auto& item : items(*u)) {
+      auto name = string(item);
+      if (!name)
+        continue;
+      if (p.find_overlay(*name) || *name == o.name) {
+        error(item, "overlay '" + o.name + "' underlays: '" + *name +
+                        "' is an overlay (an overlay rides on wans only)");
+      } else if (!p.find_wan(*name)) {
+        error(item, "overlay '" + o.name + "' underlays: unknown wan '" + *name + "'");
+      } else if (std::find(o.underlays.begin(), o.underlays.end(), *name) != o.underlays.end()) {
+        error(item, "overlay '" + o.name + "' underlays: wan '" + *name + "' is listed twice");
+      } else {
+        o.underlays.push_back(*name);
+      }
+    }
+  }
+  set_u32(f, "weight", o.weight, 1);
+  set_u32(f, "cost", o.cost, 0);
+  set_u32(f, "hold_down_s", o.hold_down_s, 0);
+  parse_probes_and_health(f, o.probes, o.health);
 }
 
 std::optional<ProbeSpec> Parser::parse_probe(const Field& f) {
@@ -981,10 +1117,11 @@ void Parser::parse_class(const Field& f, ClassSpec& c, const Policy& p) {
       auto name = string(item);
       if (!name)
         continue;
-      if (!p.find_wan(*name)) {
-        error(item, "class '" + c.name + "' paths: unknown wan '" + *name + "'");
+      if (!p.find_wan(*name) && !p.find_overlay(*name)) {
+        error(item, "class '" + c.name + "' paths: unknown wan or overlay '" + *name + "'");
       } else if (std::find(c.paths.begin(), c.paths.end(), *name) != c.paths.end()) {
-        error(item, "class '" + c.name + "' paths: wan '" + *name + "' is listed twice");
+        error(item, "class '" + c.name + "' paths: " + (p.find_wan(*name) ? "wan" : "overlay") +
+                        " '" + *name + "' is listed twice");
       } else {
         c.paths.push_back(*name);
       }

@@ -4,7 +4,7 @@
 // cross-reference has been checked (every name in `paths` is a wan, every
 // prefix is canonical, every port range has lo <= hi), or the full list of
 // errors, each naming file, line, column (1-based) and the offending key or
-// value. Unknown keys are errors. Order of `wans` and `classes` is file order;
+// value. Unknown keys are errors. Order of `wans`, `overlays` and `classes` is file order;
 // classes are evaluated first-match in that order. Nothing here touches the
 // kernel or the file system except parse_policy_file() reading the file.
 //
@@ -12,14 +12,21 @@
 // of wans and classes are [A-Za-z0-9_-]{1,32}; interface names are valid Linux
 // names (1-15 chars, no '/', ':' or whitespace, not "." or ".."); no interface
 // is used by two wans or by a wan and the LAN; at least one wan and one class;
-// paths are non-empty without duplicates; sport/dport need proto tcp or udp; a
-// match entry whose src/dst/proto families cannot agree is rejected; a class
-// without `match` (matches everything) must be the last class; `sla` is given
-// exactly when strategy is sla; mark_mask is one contiguous run of bits wide
-// enough for 1 + number of wans values; route_protocol >= 5 (0-4 belong to the
-// kernel). Omitted optional keys take the defaults below; `gateway` omitted
-// means `auto`, probe `method` omitted means icmp, udp probe port defaults to
-// 862 (STAMP), tcp probes need a port.
+// paths are non-empty without duplicates and name wans or overlays; sport/dport need proto tcp or
+// udp; a match entry whose src/dst/proto families cannot agree is rejected; a class without `match`
+// (matches everything) must be the last class; `sla` is given exactly when strategy is sla;
+// mark_mask is one contiguous run of bits wide enough for 1 + number of wans + number of overlays
+// values; route_protocol >= 5 (0-4 belong to the kernel). Omitted optional keys take the defaults
+// below; `gateway` omitted means `auto`, probe `method` omitted means icmp, udp probe port defaults
+// to 862 (STAMP), tcp probes need a port.
+//
+// Overlays (`overlays:`, optional): wans and overlays share one namespace (a
+// name is one or the other); an overlay's interface is no wan's, no LAN
+// interface and no other overlay's; `remote` is one address or a list of one
+// IPv4 and one IPv6 address, never shared with another overlay (the `to
+// <remote>` rule that carries the outer packets would be ambiguous);
+// `underlays` is a non-empty list of wans (not overlays) without duplicates;
+// probes and health as for wans.
 #pragma once
 
 #include <cstdint>
@@ -94,6 +101,25 @@ struct Wan {
   friend bool operator==(const Wan&, const Wan&) = default;
 };
 
+// A tunnel interface whose outer packets ride on one of `underlays` (DESIGN §6,
+// docs/PATH_MODEL.md). It is numbered, marked and routed like a wan (its table
+// holds `default dev <interface>`); the underlay in use is chosen like a
+// failover class over `underlays` (with `hold_down_s`), and realized by `to
+// <remote> lookup <underlay's table>` rules.
+struct Overlay {
+  std::string name{};
+  std::string interface = "";
+  std::optional<IpAddr> remote4{};  // the tunnel's outer endpoint, per family (at least one)
+  std::optional<IpAddr> remote6{};
+  std::vector<std::string> underlays{};  // wan names, in preference order
+  uint32_t weight = 1;                   // for balance
+  uint32_t cost = 0;                     // added to the underlay's cost
+  uint32_t hold_down_s = 0;              // before moving back to an earlier underlay
+  std::vector<ProbeSpec> probes{};       // sent through the tunnel
+  HealthSpec health{};
+  friend bool operator==(const Overlay&, const Overlay&) = default;
+};
+
 enum class Strategy { kFailover, kBalance, kLowestLatency, kSla };
 
 // Constraints of strategy sla; at least one is set.
@@ -110,7 +136,7 @@ struct ClassSpec {
   Strategy strategy = Strategy::kFailover;
   std::optional<SlaSpec> sla{};      // set iff strategy == kSla
   uint32_t hold_down_s = 0;          // wait before failing back to a preferred path
-  std::vector<std::string> paths{};  // wan names, in preference order
+  std::vector<std::string> paths{};  // wan or overlay names, in preference order
   friend bool operator==(const ClassSpec&, const ClassSpec&) = default;
 };
 
@@ -147,9 +173,11 @@ struct Policy {
   bool conntrack_flush_on_down = true;
   Ownership ownership{};
   std::vector<Wan> wans{};           // file order
+  std::vector<Overlay> overlays{};   // file order
   std::vector<ClassSpec> classes{};  // file order = evaluation order
 
   const Wan* find_wan(const std::string& name) const;
+  const Overlay* find_overlay(const std::string& name) const;
   const ClassSpec* find_class(const std::string& name) const;
   friend bool operator==(const Policy&, const Policy&) = default;
 };

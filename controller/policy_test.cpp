@@ -452,12 +452,12 @@ const std::vector<ErrorCase>& error_cases() {
       {"NoWans",
        "version: 1\nlan_interfaces: [lan0]\nwans: {}\nclasses: { d: { paths: [w] } }\n",
        {"t.yaml:3:7: wans must define at least one wan",
-        "t.yaml:4:25: class 'd' paths: unknown wan 'w'"}},
+        "t.yaml:4:25: class 'd' paths: unknown wan or overlay 'w'"}},
       {"WanName",
        "version: 1\nlan_interfaces: [lan0]\nwans: { w.1: { interface: e1 } }\n"
        "classes: { d: { paths: [w.1] } }\n",
        {"t.yaml:3:9: invalid wan name 'w.1' (1-32 characters of A-Z a-z 0-9 _ -)",
-        "t.yaml:4:25: class 'd' paths: unknown wan 'w.1'"}},
+        "t.yaml:4:25: class 'd' paths: unknown wan or overlay 'w.1'"}},
       {"WanMissingInterface",
        "version: 1\nlan_interfaces: [lan0]\nwans:\n  w: { weight: 2 }\n"
        "classes: { d: { paths: [w] } }\n",
@@ -538,7 +538,7 @@ const std::vector<ErrorCase>& error_cases() {
       // --- classes ---
       {"UnknownWanInPaths",
        doc("", "    paths: [wan1, wan3]\n"),
-       {"t.yaml:9:19: class 'c' paths: unknown wan 'wan3'"}},
+       {"t.yaml:9:19: class 'c' paths: unknown wan or overlay 'wan3'"}},
       {"DuplicateWanInPaths",
        doc("", "    paths: [wan1, wan1]\n"),
        {"t.yaml:9:19: class 'c' paths: wan 'wan1' is listed twice"}},
@@ -706,9 +706,9 @@ TEST(Policy, InvalidFilesReportTheirErrors) {
               ElementsAre(path("unknown-key.yaml") +
                           ":7:7: unknown key 'intervl_ms' in wans.wan1.health (did you mean "
                           "'interval_ms'?)"));
-  EXPECT_THAT(
-      errors_of(parse_policy_file(path("unknown-wan.yaml"))),
-      ElementsAre(path("unknown-wan.yaml") + ":9:19: class 'voip' paths: unknown wan 'wan3'"));
+  EXPECT_THAT(errors_of(parse_policy_file(path("unknown-wan.yaml"))),
+              ElementsAre(path("unknown-wan.yaml") +
+                          ":9:19: class 'voip' paths: unknown wan or overlay 'wan3'"));
   EXPECT_THAT(errors_of(parse_policy_file(path("syntax-error.yaml"))),
               ElementsAre(path("syntax-error.yaml") +
                           ":3:5: YAML syntax error: end of sequence flow not found"));
@@ -806,6 +806,142 @@ TEST(PolicySpellings, ToStringGivesThePolicyFilesOwnWords) {
   EXPECT_STREQ(to_string(DatapathMode::kRedirect), "redirect");
   EXPECT_STREQ(to_string(LastResort::kBlackhole), "blackhole");
   EXPECT_STREQ(to_string(static_cast<Strategy>(99)), "?");
+}
+
+}  // namespace
+}  // namespace pathsteer
+
+namespace pathsteer {
+namespace {
+
+// Overlays: a base policy with two wans and one overlay; `overlay_body` replaces
+// the overlay's keys (lines 7..), `extra` is appended at the top level.
+std::string overlay_doc(const std::string& overlay_body, const std::string& paths = "[tun0, wan1]",
+                        const std::string& extra = "") {
+  return "version: 1\n"                   // 1
+         "lan_interfaces: [lan0]\n"       // 2
+         "wans:\n"                        // 3
+         "  wan1: { interface: eth1 }\n"  // 4
+         "  wan2: { interface: eth2 }\n"  // 5
+         "overlays:\n"                    // 6
+         "  tun0:\n" +                    // 7
+         overlay_body +                   // 8..
+         "classes:\n"                     // n
+         "  c: { paths: " +
+         paths + " }\n" +  // n+1
+         extra;
+}
+
+const std::string kTunBody =
+    "    interface: wg0\n"            // 8
+    "    remote: 198.51.100.77\n"     // 9
+    "    underlays: [wan1, wan2]\n";  // 10
+
+TEST(PolicyOverlays, ParseWithDefaultsAndAllKeys) {
+  Policy p = parse_ok(overlay_doc(kTunBody));
+  ASSERT_EQ(p.overlays.size(), 1u);
+  EXPECT_EQ(p.overlays[0], (Overlay{.name = "tun0",
+                                    .interface = "wg0",
+                                    .remote4 = addr("198.51.100.77"),
+                                    .underlays = {"wan1", "wan2"}}));
+  EXPECT_EQ(p.find_overlay("tun0"), &p.overlays[0]);
+  EXPECT_EQ(p.find_overlay("wan1"), nullptr);
+  EXPECT_EQ(p.classes[0].paths, (std::vector<std::string>{"tun0", "wan1"}));
+
+  Policy full = parse_ok(overlay_doc(
+      "    interface: gre1\n"
+      "    remote: [198.51.100.77, \"2001:db8:77::1\"]\n"
+      "    underlays: [wan2]\n"
+      "    weight: 4\n    cost: 7\n    hold_down_s: 30\n"
+      "    probes: [ { method: icmp, target: 10.99.0.1 }, { method: udp, target: 10.99.0.2 } ]\n"
+      "    health: { interval_ms: 100, down_after: 2, reliability: 2 }\n"));
+  const Overlay& o = full.overlays.at(0);
+  EXPECT_EQ(o.remote4, addr("198.51.100.77"));
+  EXPECT_EQ(o.remote6, addr("2001:db8:77::1"));
+  EXPECT_EQ(o.underlays, (std::vector<std::string>{"wan2"}));
+  EXPECT_EQ(o.weight, 4u);
+  EXPECT_EQ(o.cost, 7u);
+  EXPECT_EQ(o.hold_down_s, 30u);
+  ASSERT_EQ(o.probes.size(), 2u);
+  EXPECT_EQ(o.probes[1].port, 862);
+  EXPECT_EQ(o.health.interval_ms, 100u);
+  EXPECT_EQ(o.health.down_after, 2u);
+  EXPECT_EQ(o.health.reliability, 2u);
+}
+
+TEST(PolicyOverlays, NoOverlaysKeyMeansNone) {
+  Policy p = parse_ok(
+      "version: 1\nlan_interfaces: [lan0]\nwans: { wan1: { interface: eth1 } }\n"
+      "classes: { c: { paths: [wan1] } }\n");
+  EXPECT_TRUE(p.overlays.empty());
+}
+
+TEST(PolicyOverlays, ErrorsNameTheirPlace) {
+  struct Case {
+    std::string text;
+    std::vector<std::string> want;
+  };
+  const std::vector<Case> cases = {
+      {overlay_doc("    interface: wg0\n    underlays: [wan1]\n"),
+       {"t.yaml:7:3: missing required key 'remote' in overlays.tun0"}},
+      {overlay_doc("    remote: 198.51.100.77\n    underlays: [wan1]\n"),
+       {"t.yaml:7:3: missing required key 'interface' in overlays.tun0"}},
+      {overlay_doc("    interface: wg0\n    remote: 198.51.100.77\n"),
+       {"t.yaml:7:3: missing required key 'underlays' in overlays.tun0"}},
+      {overlay_doc("    interface: wg0\n    remote: 198.51.100.77\n    underlays: [wan3]\n"),
+       {"t.yaml:10:17: overlay 'tun0' underlays: unknown wan 'wan3'"}},
+      {overlay_doc("    interface: wg0\n    remote: 198.51.100.77\n    underlays: [wan1, wan1]\n"),
+       {"t.yaml:10:23: overlay 'tun0' underlays: wan 'wan1' is listed twice"}},
+      {overlay_doc("    interface: wg0\n    remote: 198.51.100.77\n    underlays: [tun0]\n"),
+       {"t.yaml:10:17: overlay 'tun0' underlays: 'tun0' is an overlay (an overlay rides on wans "
+        "only)"}},
+      {overlay_doc("    interface: wg0\n    remote: 198.51.100.77\n    underlays: []\n"),
+       {"t.yaml:10:16: overlays.tun0.underlays must not be empty"}},
+      {overlay_doc("    interface: eth2\n    remote: 198.51.100.77\n    underlays: [wan1]\n"),
+       {"t.yaml:8:16: overlay 'tun0' and wan 'wan2' both use interface 'eth2'"}},
+      {overlay_doc("    interface: lan0\n    remote: 198.51.100.77\n    underlays: [wan1]\n"),
+       {"t.yaml:8:16: interface 'lan0' of overlay 'tun0' is also in lan_interfaces"}},
+      {overlay_doc("    interface: wg/0\n    remote: 198.51.100.77\n    underlays: [wan1]\n"),
+       {"t.yaml:8:16: invalid interface name 'wg/0' in overlays.tun0.interface (1-15 "
+        "characters, no '/', ':' or whitespace)"}},
+      {overlay_doc("    interface: wg0\n    remote: tunnel.example\n    underlays: [wan1]\n"),
+       {"t.yaml:9:13: invalid remote 'tunnel.example' in overlays.tun0.remote (expected an IP "
+        "address, or a list of one IPv4 and one IPv6 address)"}},
+      {overlay_doc(
+           "    interface: wg0\n    remote: [192.0.2.1, 192.0.2.2]\n    underlays: [wan1]\n"),
+       {"t.yaml:9:25: two inet remotes in overlays.tun0.remote (expected an IP address, or a "
+        "list of one IPv4 and one IPv6 address)"}},
+      {overlay_doc(kTunBody + "    colour: blue\n"),
+       {"t.yaml:11:5: unknown key 'colour' in overlays.tun0"}},
+      {overlay_doc(kTunBody + "    probes: [ { target: 10.99.0.1 } ]\n"
+                              "    health: { reliability: 2 }\n"),
+       {"t.yaml:12:28: overlays.tun0.health.reliability 2 exceeds the number of probes (1)"}},
+      {overlay_doc(kTunBody, "[tun1]"),
+       {"t.yaml:12:16: class 'c' paths: unknown wan or overlay 'tun1'"}},
+      {overlay_doc(kTunBody, "[tun0, tun0]"),
+       {"t.yaml:12:22: class 'c' paths: overlay 'tun0' is listed twice"}},
+      // Shared namespace: an overlay may not take a wan's name.
+      {replaced(overlay_doc(kTunBody), "  tun0:\n", "  wan2:\n"),
+       {"t.yaml:7:3: overlay 'wan2' has the name of a wan (wans and overlays share one "
+        "namespace)",
+        "t.yaml:12:16: class 'c' paths: unknown wan or overlay 'tun0'"}},
+      // A second overlay on the same interface or the same remote.
+      {replaced(overlay_doc(kTunBody), "classes:\n",
+                "  tun1: { interface: wg0, remote: 203.0.113.1, underlays: [wan1] }\n"
+                "classes:\n"),
+       {"t.yaml:11:22: overlay 'tun1' and overlay 'tun0' both use interface 'wg0'"}},
+      {replaced(overlay_doc(kTunBody), "classes:\n",
+                "  tun1: { interface: wg1, remote: 198.51.100.77, underlays: [wan1] }\n"
+                "classes:\n"),
+       {"t.yaml:11:35: overlays 'tun0' and 'tun1' both have remote 198.51.100.77 (its outer "
+        "packets can ride on only one underlay)"}},
+      // The mark mask must leave room for the overlays too: 2 wans + 1 overlay + 0 = 4 values.
+      {overlay_doc(kTunBody, "[tun0]", "ownership: { mark_mask: 0x1 }\n"),
+       {"t.yaml:13:25: ownership.mark_mask 0x00000001 has 1 bit(s), too few for 2 wans and 1 "
+        "overlays (needs 2)"}},
+  };
+  for (const auto& c : cases)
+    EXPECT_EQ(errors_of(parse_policy(c.text, "t.yaml")), c.want) << c.text;
 }
 
 }  // namespace

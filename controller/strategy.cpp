@@ -177,6 +177,9 @@ void choose_sla(const ClassRequest& req, const ClassMemory* prev, PlanTime now, 
   };
   size_t target = *std::min_element(usable.begin(), usable.end(),
                                     [&](size_t a, size_t b) { return key(a) < key(b); });
+  // The path graph's constrained search decides among the paths meeting the SLA.
+  if (req.sla_pick && *req.sla_pick < good.size() && good[*req.sla_pick])
+    target = *req.sla_pick;
   size_t chosen = target;
   auto current = prev ? index_of(req, prev->uplink) : std::nullopt;
   if (current && req.paths[*current].usable && *current != target) {
@@ -221,6 +224,14 @@ double sla_violation(const PathState& p, const std::optional<SlaSpec>& sla) {
   check(p.jitter_ms, as_double(sla->max_jitter_ms));
   check(p.loss_pct, sla->max_loss_pct);
   return worst;
+}
+
+ClassChoice choose_underlay(const PathGraph& graph, const std::vector<std::string>& underlays,
+                            uint32_t hold_down_s, const ClassMemory* prev, PlanTime now) {
+  ClassRequest req{.strategy = Strategy::kFailover, .hold_down_s = hold_down_s};
+  for (const auto& u : underlays)
+    req.paths.push_back(PathState{.name = u, .usable = graph.path_metrics(u).up});
+  return choose(req, prev, now);
 }
 
 ClassChoice choose(const ClassRequest& req, const ClassMemory* prev, PlanTime now) {

@@ -26,9 +26,11 @@
 //            lowest-rtt such path wins. Reason lowest-latency.
 // sla        a path meets the SLA when every set constraint is measured and at
 //            or below its maximum. Ranking of usable paths: those meeting it
-//            first — by preference order, or, when any path's wan has a nonzero
-//            cost, by lowest cost then preference order — then the others by
-//            their worst normalised violation max_c((value_c - max_c) /
+//            first — by preference order, or, when any path's cost is nonzero,
+//            by lowest cost then preference order (the planner computes this
+//            pick with the path graph's constrained search and passes it as
+//            `sla_pick`; without one the ranking is computed here) — then the
+//            others by their worst normalised violation max_c((value_c - max_c) /
 //            max(max_c, 1)) (unmeasured = infinite), ties by preference order.
 //            Moving off an uplink that breaks the SLA to one that meets it is
 //            immediate; moving off one that still meets it (fail-back after an
@@ -45,6 +47,7 @@
 #include <string>
 #include <vector>
 
+#include "controller/path_graph.h"
 #include "controller/planner.h"
 #include "controller/policy.h"
 
@@ -79,10 +82,22 @@ struct ClassRequest {
   std::vector<PathState> paths;  // preference order
   std::optional<SlaSpec> sla;    // kSla; nullopt = no constraints
   uint32_t hold_down_s = 0;
+  // kSla: the index of the path the path graph's SLA-constrained search chose
+  // among those meeting the SLA (PathGraph::select_sla); it is used when that
+  // path meets the SLA by meets_sla(). nullopt (none met it, or no graph): the
+  // ranking above is computed here (the same order).
+  std::optional<size_t> sla_pick;
 };
 
 // `prev` is nullptr on the class's first plan.
 ClassChoice choose(const ClassRequest& req, const ClassMemory* prev, PlanTime now);
+
+// The underlay an overlay rides on: failover over `underlays` (preference
+// order, usable = the uplink's path in `graph` is up) with `hold_down_s`,
+// exactly as a failover class (reasons preferred / preferred-down / hold-down
+// / all-down). `prev` is nullptr on the overlay's first plan.
+ClassChoice choose_underlay(const PathGraph& graph, const std::vector<std::string>& underlays,
+                            uint32_t hold_down_s, const ClassMemory* prev, PlanTime now);
 
 // The margin a path must beat `current_rtt_ms` by (lowest-latency).
 double latency_margin_ms(double current_rtt_ms);

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""An overlay (a tunnel riding on the uplinks) end to end.
+
+The fixture's topology plus a FAR namespace reachable from both uplink namespaces:
+
+    GW wan1 ── up1 ── far1 ┐
+    GW wan2 ── up2 ── far2 ┴ FAR: tunnel endpoint 198.51.100.77 (lo), server 192.0.2.99 (lo)
+
+GW and FAR share a VXLAN tunnel (vx0, 10.99.0.2 / 10.99.0.1; this kernel has no ipip, gre or
+WireGuard, and VXLAN is the harder case anyway: its outer packets keep the inner packet's
+mark). The policy declares it as overlay tun0 with underlays [wan1, wan2] (no probes of its
+own: its health follows its carrier and its underlay's; see the report in docs/PATH_MODEL.md on
+probes through this VXLAN after a move); class `tunneled` (dst 192.0.2.99) has paths [tun0, wan1]. The uplink namespaces have no
+route to 192.0.2.99, so whatever reaches the server came through the tunnel. Which uplink the
+tunnel's outer packets took is read from FAR's per-link receive counters.
+
+Checks: the class rides the tunnel over wan1; the owned `to 198.51.100.77 lookup <wan1's
+table>` rule is in place; cutting wan1's carrier moves the outer packets to wan2 (the class
+stays on the tunnel, status reports underlay wan2 / preferred-down) and traffic keeps flowing;
+wan1's return moves them back."""
+
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+from fixture import UDP_TOOL, NetnsTestCase, run, wait_until
+
+REMOTE = "198.51.100.77"
+SERVER = "192.0.2.99"
+PORT = 5003
+# Packets an idle link still carries (the uplink namespace's own ARP, ND and MLD).
+BACKGROUND = 20
+FAR_LINKS = {"wan1": ("up1", "172.31.1.1", "172.31.1.2"),
+             "wan2": ("up2", "172.31.2.1", "172.31.2.2")}
+
+POLICY = """version: 1
+lan_interfaces: [lan0]
+wans:
+  wan1:
+    interface: wan1
+    probes: [ {{ method: icmp, target: 203.0.113.10 }} ]
+    health: {{ interval_ms: 100, timeout_ms: 300, down_after: 3, up_after: 3 }}
+  wan2:
+    interface: wan2
+    probes: [ {{ method: icmp, target: 203.0.113.10 }} ]
+    health: {{ interval_ms: 100, timeout_ms: 300, down_after: 3, up_after: 3 }}
+overlays:
+  tun0:
+    interface: vx0
+    remote: {remote}
+    underlays: [wan1, wan2]
+classes:
+  tunneled:
+    match: [ {{ dst: {server}/32 }} ]
+    paths: [tun0, wan1]
+  default:
+    paths: [wan1, wan2]
+"""
+
+
+class Overlay(NetnsTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.far = f"{self.topo.run_id}-far"
+        run(["ip", "netns", "add", self.far])
+        self.topo._created_ns.append(self.far)  # torn down with the rest
+        self.build_far()
+        self.start_far_receiver()
+        path = os.path.join(self.topo.tmpdir, "overlay.yaml")
+        with open(path, "w") as f:
+            f.write(POLICY.format(remote=REMOTE, server=SERVER))
+        self.start_daemon(path)
+        self.topo.wait_all_up()
+
+    def far_ip(self, *args):
+        return run(["ip", "-n", self.far, *args])
+
+    def build_far(self):
+        t = self.topo
+        self.far_ip("link", "set", "lo", "up")
+        self.far_ip("addr", "add", f"{REMOTE}/32", "dev", "lo")
+        self.far_ip("addr", "add", f"{SERVER}/32", "dev", "lo")
+        run(["ip", "netns", "exec", self.far, "sysctl", "-q", "-w",
+             "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"])
+        for n, (uplink, (role, up_addr, far_addr)) in enumerate(FAR_LINKS.items(), start=1):
+            run(["ip", "link", "add", "far0", "netns", t.ns[role], "type", "veth", "peer",
+                 "name", f"far{n}", "netns", self.far])
+            t.ip(role, "addr", "add", f"{up_addr}/30", "dev", "far0")
+            t.ip(role, "link", "set", "far0", "up")
+            t.ip(role, "route", "add", f"{REMOTE}/32", "via", far_addr)
+            t.sysctl(role, "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0",
+                     "net.ipv4.conf.default.rp_filter=0")
+            self.far_ip("addr", "add", f"{far_addr}/30", "dev", f"far{n}")
+            self.far_ip("link", "set", f"far{n}", "up")
+            self.far_ip("route", "add", f"100.64.{n}.0/24", "via", up_addr)
+        # The tunnel. GW: no local address and no underlying device, so the outer packets
+        # take whatever uplink the routing (pathsteer's rules) says. FAR: floods to both of
+        # the GW's uplink addresses and learns where the GW is from what arrives.
+        t.ip("gw", "link", "add", "vx0", "type", "vxlan", "id", "42", "remote", REMOTE,
+             "dstport", "4789")
+        t.ip("gw", "addr", "add", "10.99.0.2/24", "dev", "vx0")
+        t.ip("gw", "link", "set", "vx0", "up")
+        t.sysctl("gw", "net.ipv4.conf.vx0.rp_filter=0")
+        self.far_ip("link", "add", "vx0", "type", "vxlan", "id", "42", "local", REMOTE,
+                    "dstport", "4789")
+        for n in (1, 2):
+            run(["bridge", "-n", self.far, "fdb", "append", "00:00:00:00:00:00", "dev", "vx0",
+                 "dst", f"100.64.{n}.2"])
+        self.far_ip("addr", "add", "10.99.0.1/24", "dev", "vx0")
+        self.far_ip("link", "set", "vx0", "up")
+        self.far_ip("route", "add", "192.168.77.0/24", "via", "10.99.0.2")
+
+    def start_far_receiver(self):
+        out = os.path.join(self.topo.tmpdir, "recv-far.txt")
+        proc = subprocess.Popen(["ip", "netns", "exec", self.far, sys.executable, UDP_TOOL,
+                                 "recv", "--out", out, "--port", str(PORT)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                start_new_session=True)
+        # The fixture stops its receivers and reads them all when collecting a stream.
+        self.topo._receivers["far"] = (proc, out)
+
+        def ready():
+            with open(out) as f:
+                return f.readline() == "# ready\n"
+
+        wait_until(ready, 10, "the receiver in FAR to bind")
+
+    def far_rx(self):
+        """{uplink: packets FAR received on its link from that uplink's namespace}."""
+        out = {}
+        for n, uplink in enumerate(FAR_LINKS, start=1):
+            link = json.loads(self.far_ip("-j", "-s", "link", "show", "dev", f"far{n}").stdout)[0]
+            out[uplink] = link["stats64"]["rx"]["packets"]
+        return out
+
+    def overlay(self, status=None):
+        status = status or self.topo.status()
+        return next(o for o in status["overlays"] if o["name"] == "tun0")
+
+    def wait_overlay(self, underlay, timeout):
+        def ready():
+            o = self.overlay()
+            return o if o["underlay"] == underlay and o["usable"] and o["state"] == "up" else None
+
+        return wait_until(ready, timeout, f"status: tun0 up over {underlay}")
+
+    def stream_through_tunnel(self, count=400):
+        """Sends `count` packets to the server; returns (packets received there, FAR's
+        per-link receive deltas)."""
+        before = self.far_rx()
+        stream = self.topo.send(PORT, count=count, rate=1000, dst=SERVER)
+        result = self.topo.result(stream)
+        after = self.far_rx()
+        delta = {u: after[u] - before[u] for u in after}
+        print(f"\n{result.describe()}\nFAR rx deltas per uplink: {delta}", file=sys.stderr)
+        return result.count("far"), delta
+
+    def remote_rule_table(self):
+        rules = self.topo.kernel_rules()[4]
+        mine = [r for r in rules if r.get("dst") == REMOTE and str(r.get("protocol")) == "201"]
+        return [r.get("table") for r in mine]
+
+    def test_outer_packets_follow_the_underlay(self):
+        status = self.topo.status()
+        wan_table = {w["name"]: str(w["table"]) for w in status["wans"]}
+        tun = self.wait_overlay("wan1", 10)
+        self.assertEqual(tun["route"], ["wan1", "tun0"], tun)
+        self.assertEqual(tun["underlay_reason"], "preferred", tun)
+        self.assertIsNotNone(tun["path"]["rtt_ms"], tun)
+        self.assertEqual(self.topo.klass("tunneled")["uplink"], "tun0")
+        self.assertEqual(self.remote_rule_table(), [wan_table["wan1"]])
+
+        received, delta = self.stream_through_tunnel()
+        self.assertEqual(received, 400, "the class's traffic did not arrive through the tunnel")
+        self.assertGreaterEqual(delta["wan1"], 400, delta)
+        self.assertLess(delta["wan2"], BACKGROUND, delta)
+
+        # Cut wan1: the tunnel's outer packets move to wan2, the class stays on the tunnel.
+        self.topo.set_carrier("wan1", False)
+        tun = self.wait_overlay("wan2", 10)
+        self.assertEqual(tun["underlay_reason"], "preferred-down", tun)
+        self.assertEqual(tun["route"], ["wan2", "tun0"], tun)
+        self.assertEqual(self.remote_rule_table(), [wan_table["wan2"]])
+        wait_until(lambda: self.topo.klass("tunneled")["uplink"] == "tun0", 5,
+                   "status: class tunneled on tun0")
+
+        received, delta = self.stream_through_tunnel()
+        self.assertEqual(received, 400, "traffic through the tunnel did not survive the move")
+        self.assertGreaterEqual(delta["wan2"], 400, delta)
+        self.assertLess(delta["wan1"], BACKGROUND, delta)
+
+        # wan1 back: the outer packets return to it (hold_down_s 0).
+        self.topo.set_carrier("wan1", True)
+        wait_until(lambda: self.topo.wan("wan1")["state"] == "up", 10, "status: wan1 up")
+        self.wait_overlay("wan1", 10)
+        received, delta = self.stream_through_tunnel()
+        self.assertEqual(received, 400)
+        self.assertGreaterEqual(delta["wan1"], 400, delta)
+        self.assertLess(delta["wan2"], BACKGROUND, delta)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
