@@ -101,7 +101,9 @@ function checkResponse(label, key, responses, ex) {
   const media = Object.keys(declared.content ?? {});
   let body = null;
   if (media.length === 0) {
-    if (ex.body !== "") fail(`${label}: the spec declares no content, got ${ex.body.slice(0, 200)}`);
+    if (ex.body !== "") {
+      fail(`${label}: the spec declares no content, got ${ex.body.slice(0, 200)}`);
+    }
   } else {
     if (!media.includes(ex.content_type)) {
       fail(`${label}: Content-Type ${ex.content_type}, the spec declares ${media.join(" | ")}`);
