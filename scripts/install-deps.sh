@@ -15,22 +15,32 @@ packages=(
   prometheus  # promtool, to check GET /metrics
 )
 
+# Node.js runs the OpenAPI check's pinned validators (tests/openapi). A Node.js from
+# elsewhere (with its own npm) will do, so ask for Debian's only when there is none.
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]}" >&2
+    echo "install-deps: run as root (or with sudo) to install them" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps: missing packages: ${missing[*]}" >&2
-  echo "install-deps: run as root (or with sudo) to install them" >&2
-  exit 1
+# The OpenAPI check's validators, exactly as package-lock.json pins them; again only
+# when the lock changed since the last install.
+openapi=$(cd "$(dirname "$0")/../tests/openapi" && pwd)
+if ! cmp -s "$openapi/package-lock.json" "$openapi/node_modules/.installed-lock.json"; then
+  echo "install-deps: npm ci in $openapi"
+  npm ci --prefix "$openapi" --ignore-scripts --no-audit --no-fund --loglevel=error
+  cp "$openapi/package-lock.json" "$openapi/node_modules/.installed-lock.json"
 fi
-
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"

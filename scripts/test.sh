@@ -19,3 +19,6 @@ cd "$build"
 # Unit tests in parallel; the netns tests one at a time (they measure timing).
 ctest --output-on-failure -L unit -j"$(nproc)"
 ctest --output-on-failure -L netns
+
+# ThreadSanitizer over the REST API's netns tests, in its own build dir (scripts/tsan.sh).
+"$top/scripts/tsan.sh"
