@@ -135,14 +135,14 @@ Args parse_args(int argc, char** argv) {
       a.seconds = v;
     else if (k == "--reps" && v >= 1)
       a.reps = v;
-    else if (k == "--flap-ms" && v >= 200)
+    else if (k == "--flap-ms" && (v == 0 || v >= 200))
       a.flap_ms = v;
     else if (k == "--path" && !val.empty() && val[0] == '/')
       a.path = val;
     else
       die("bad argument " + k + " " + val +
           "\nusage: api_bench [--pathsteerd PATH] [--rate REQ/S] [--conns N] [--seconds S>=4] "
-          "[--reps N] [--flap-ms MS] [--path /v1/status]");
+          "[--reps N] [--flap-ms MS, 0: none] [--path /v1/status]");
   }
   if (a.pathsteerd.empty()) {
     char self[4096] = {};
@@ -441,7 +441,8 @@ void wait_all_up(const char* what) {
 
 struct LoadResult {
   uint64_t sent = 0, ok = 0, errors = 0, reconnects = 0;
-  std::vector<float> latency_ms;  // of the ok ones
+  std::map<int, uint64_t> error_statuses;  // 0: transport error (connection reset, timeout)
+  std::vector<float> latency_ms;           // of the ok ones
 };
 
 // One connection's share of the open-loop schedule: requests first, first + conns, ...
@@ -468,6 +469,7 @@ void connection_worker(const Args& a, uint32_t first, Clock::time_point t0, Cloc
       out.latency_ms.push_back(std::chrono::duration<float, std::milli>(done - due).count());
     } else {
       ++out.errors;
+      ++out.error_statuses[status];
       if (status == 0 && fd >= 0) {
         close(fd);
         fd = -1;
@@ -486,6 +488,7 @@ struct Window {
   // API (loaded windows only)
   double rate = 0;
   uint64_t sent = 0, ok = 0, errors = 0;
+  std::string error_kinds;  // "status:count ..."
   double api_p50 = 0, api_p99 = 0, api_max = 0;
   // probes
   double probes = 0;
@@ -534,7 +537,7 @@ Window measure(const Args& a, bool loaded) {
     workers.emplace_back(connection_worker, std::cref(a), c, t0, end, std::ref(results[c]));
 
   // Flaps: event k at t0 + k * flap_ms: wan1 down, wan1 up, wan2 down, wan2 up, ...
-  for (int k = 0;; ++k) {
+  for (int k = 0; a.flap_ms > 0; ++k) {
     auto at = t0 + std::chrono::milliseconds(static_cast<int64_t>(k) * a.flap_ms);
     if (at >= end)
       break;
@@ -554,12 +557,18 @@ Window measure(const Args& a, bool loaded) {
     set_far_end(g_peer, wan, true);
 
   std::vector<float> lat;
+  std::map<int, uint64_t> kinds;
   for (auto& r : results) {
     w.sent += r.sent;
     w.ok += r.ok;
     w.errors += r.errors;
     lat.insert(lat.end(), r.latency_ms.begin(), r.latency_ms.end());
+    for (const auto& [st, n] : r.error_statuses)
+      kinds[st] += n;
   }
+  for (const auto& [st, n] : kinds)
+    w.error_kinds +=
+        " " + (st == 0 ? std::string("transport") : std::to_string(st)) + ":" + std::to_string(n);
   w.rate = static_cast<double>(w.ok) / static_cast<double>(a.seconds);
   w.api_p50 = pct(lat, 0.5);
   w.api_p99 = pct(lat, 0.99);
@@ -590,13 +599,13 @@ std::string ms(double v) {
 
 void print_window(const char* label, const Window& w) {
   std::printf(
-      "  %-8s load %s | api: %7.1f req/s ok, %lu sent, %lu errors, latency p50 %s p99 %s max "
+      "  %-8s load %s | api: %7.1f req/s ok, %lu sent, %lu errors%s, latency p50 %s p99 %s max "
       "%s ms | probes: %.0f, lateness p50 <=%s p99 <=%s max <=%s ms, %.2f %% within 5 ms | "
       "flaps %d, reconcile runs %lu, changes %lu | cpu %.1f %% (loop thread %.1f %%)\n",
       label, w.load_at_start.c_str(), w.rate, static_cast<unsigned long>(w.sent),
-      static_cast<unsigned long>(w.errors), ms(w.api_p50).c_str(), ms(w.api_p99).c_str(),
-      ms(w.api_max).c_str(), w.probes, ms(w.late_p50).c_str(), ms(w.late_p99).c_str(),
-      ms(w.late_max).c_str(), w.within_5ms_pct, w.flaps,
+      static_cast<unsigned long>(w.errors), w.error_kinds.c_str(), ms(w.api_p50).c_str(),
+      ms(w.api_p99).c_str(), ms(w.api_max).c_str(), w.probes, ms(w.late_p50).c_str(),
+      ms(w.late_p99).c_str(), ms(w.late_max).c_str(), w.within_5ms_pct, w.flaps,
       static_cast<unsigned long>(w.reconcile_runs), static_cast<unsigned long>(w.changes_applied),
       w.cpu_pct, w.loop_cpu_pct);
   std::fflush(stdout);
