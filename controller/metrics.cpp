@@ -42,7 +42,11 @@ void MetricsWriter::family(const std::string& name, const std::string& type,
 }
 
 void MetricsWriter::sample(const Labels& labels, double value) {
-  out_ += name_;
+  suffixed_sample("", labels, value);
+}
+
+void MetricsWriter::suffixed_sample(const std::string& suffix, const Labels& labels, double value) {
+  out_ += name_ + suffix;
   if (!labels.empty()) {
     out_ += "{";
     for (size_t i = 0; i < labels.size(); ++i) {

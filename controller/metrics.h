@@ -15,11 +15,13 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 
 class MetricsWriter {
  public:
-  // Starts a family; type is "gauge" or "counter".
+  // Starts a family; type is "gauge", "counter" or "histogram".
   void family(const std::string& name, const std::string& type, const std::string& help);
   // A sample of the current family (suffix: e.g. "" or "_total" already in the name).
   void sample(const Labels& labels, double value);
   void sample(double value) { sample({}, value); }
+  // A sample named family + suffix, e.g. a histogram's "_bucket", "_sum", "_count".
+  void suffixed_sample(const std::string& suffix, const Labels& labels, double value);
 
   const std::string& text() const { return out_; }
 

@@ -321,5 +321,20 @@ TEST(LatencyHistogram, PercentilesAreBucketUpperEdgesOverEverySample) {
   EXPECT_DOUBLE_EQ(late.percentile(0.99), 120.0);
 }
 
+TEST(LatencyHistogram, CountBelowAnEdgeAndSumForPrometheus) {
+  LatencyHistogram h;
+  for (double ms : {-30.0, -2.0, 0.12, 0.12, 4.99, 5.01, 120.0})
+    h.add(ms);
+  EXPECT_EQ(h.count_below(-20.0), 0u);  // below the range: nothing, not even the underflow
+  EXPECT_EQ(h.count_below(-10.0), 1u);  // the underflow bucket
+  EXPECT_EQ(h.count_below(0.0), 2u);
+  EXPECT_EQ(h.count_below(0.1), 2u);
+  EXPECT_EQ(h.count_below(0.15), 4u);
+  EXPECT_EQ(h.count_below(5.0), 5u);
+  EXPECT_EQ(h.count_below(LatencyHistogram::kMaxMs), 6u);  // not the overflow bucket
+  EXPECT_EQ(h.count_below(1e9), 7u);
+  EXPECT_NEAR(h.sum_ms(), -30.0 - 2.0 + 0.24 + 4.99 + 5.01 + 120.0, 1e-9);
+}
+
 }  // namespace
 }  // namespace pathsteer

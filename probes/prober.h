@@ -171,6 +171,8 @@ class Prober {
   // In config order; empty for unknown uplinks.
   std::vector<TargetHealth> targets(const std::string& uplink) const;
   ProberStats stats() const;
+  // Every send's lateness since the Prober was made (see ProberStats).
+  const LatencyHistogram& lateness() const { return lateness_; }
 
  private:
   struct Uplink;

@@ -55,6 +55,19 @@ void LatencyHistogram::add(double ms) {
   ++buckets_[b];
   max_ms_ = count_ == 0 ? ms : std::max(max_ms_, ms);
   ++count_;
+  sum_ms_ += ms;
+}
+
+uint64_t LatencyHistogram::count_below(double ms) const {
+  if (ms > kMaxMs)
+    return count_;
+  if (ms < kMinMs)
+    return 0;
+  auto edge = static_cast<size_t>(std::lround((ms - kMinMs) / kBucketMs));  // buckets below
+  uint64_t n = 0;
+  for (size_t b = 0; b <= std::min(edge, kBuckets); ++b)
+    n += buckets_[b];
+  return n;
 }
 
 double LatencyHistogram::percentile(double q) const {

@@ -63,6 +63,11 @@ class LatencyHistogram {
   void add(double ms);
   uint64_t count() const { return count_; }
   double max_ms() const { return max_ms_; }
+  double sum_ms() const { return sum_ms_; }
+  // Samples below `ms`, which is rounded to the nearest bucket edge (for a
+  // Prometheus histogram, whose buckets must be cumulative); samples at or
+  // above kMaxMs count only when ms is above kMaxMs.
+  uint64_t count_below(double ms) const;
   // q in [0, 1]; 0 when empty.
   double percentile(double q) const;
 
@@ -73,6 +78,7 @@ class LatencyHistogram {
   std::array<uint64_t, kBuckets + 2> buckets_{};  // [0] underflow, [kBuckets + 1] overflow
   uint64_t count_ = 0;
   double max_ms_ = 0;
+  double sum_ms_ = 0;
 };
 
 }  // namespace pathsteer
