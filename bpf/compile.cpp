@@ -197,8 +197,11 @@ Result<CompiledRules> compile_rules(const DatapathPlan& plan) {
     const DatapathClass& c = plan.classes[i];
     if (c.match.empty())
       rules.push_back(Rule{.class_id = static_cast<uint32_t>(i), .entry = &kAny});
-    for (const MatchEntry& e : c.match)
+    for (const MatchEntry& e : c.match) {
+      if (!e.uid.empty())
+        continue;  // the gateway's own traffic only (ip rules); never forwarded packets
       rules.push_back(Rule{.class_id = static_cast<uint32_t>(i), .entry = &e});
+    }
     if (rules.size() > kMaxRules) {
       return unrealizable_error("datapath: " + class_ref(c, i) + " brings the match entries to " +
                                 std::to_string(rules.size()) + ", over the capacity of " +

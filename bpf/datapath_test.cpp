@@ -454,6 +454,20 @@ TEST_F(DatapathTest, EmptyMatchMatchesEverything) {
   EXPECT_EQ(mark_of(Frame{.src = "2001:db8::1", .dst = "2001:db8::2", .proto = 58}), m(3));
 }
 
+// `uid` entries are for the gateway's own traffic (ip rules): a class of
+// only such entries must match no forwarded packet, not every packet.
+TEST_F(DatapathTest, UidEntriesNeverMatchForwardedTraffic) {
+  DatapathPlan plan{.mark_mask = kMask};
+  MatchEntry owner;
+  owner.uid = {UidRange{1000, 1999}};
+  plan.classes.push_back(DatapathClass{.name = "backups", .match = {owner}, .mark = m(2)});
+  plan.classes.push_back(DatapathClass{.name = "default", .mark = m(3)});
+  ASSERT_TRUE(dp_->program(plan).ok());
+  EXPECT_EQ(mark_of(Frame{}), m(3));
+  SimulateResult r = sim(Frame{.proto = IPPROTO_UDP, .dport = 53});
+  EXPECT_EQ(r.class_id, 1u);
+}
+
 TEST_F(DatapathTest, MixedFamilyEntries) {
   DatapathPlan plan{.mark_mask = kMask};
   // v4 src with v6 dst can never match; v4/v4 and v6/v6 can.

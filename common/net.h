@@ -53,6 +53,13 @@ struct PortRange {
   friend bool operator==(const PortRange&, const PortRange&) = default;
 };
 
+// A range of socket-owner uids (ip rule uidrange; policy `uid:` matches).
+struct UidRange {
+  uint32_t lo = 0;
+  uint32_t hi = 0;  // inclusive
+  friend bool operator==(const UidRange&, const UidRange&) = default;
+};
+
 std::string family_name(int family);  // "inet" / "inet6"
 // "tcp", "udp", "icmp", "icmpv6", "sctp", "gre"; nullptr for other protocol numbers.
 const char* ip_proto_name(uint8_t proto);

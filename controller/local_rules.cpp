@@ -16,12 +16,15 @@ struct Selector {
   std::optional<PortRange> sport;
   std::optional<PortRange> dport;
   uint8_t tos = 0;
+  std::optional<UidRange> uid;
 };
 
 // Expands a match entry to selectors (the cross product of its lists, per
 // family). An entry's src/dst families were checked compatible by the parser.
 std::vector<Selector> expand(const MatchEntry& e) {
   std::vector<Selector> out;
+  if (!e.iif.empty())
+    return out;  // arrives on a LAN interface: never the gateway's own traffic
   for (int family : {AF_INET, AF_INET6}) {
     if (e.proto == 1 && family != AF_INET)
       continue;
@@ -47,15 +50,21 @@ std::vector<Selector> expand(const MatchEntry& e) {
       for (const auto& dst : of_family(e.dst)) {
         for (const auto& sp : ports(e.sport)) {
           for (const auto& dp : ports(e.dport)) {
-            Selector s;
-            s.family = family;
-            s.src = src;
-            s.dst = dst;
-            s.proto = e.proto.value_or(0);
-            s.sport = sp;
-            s.dport = dp;
-            s.tos = static_cast<uint8_t>(e.dscp.value_or(0) << 2);
-            out.push_back(s);
+            std::vector<std::optional<UidRange>> uids(e.uid.begin(), e.uid.end());
+            if (uids.empty())
+              uids.push_back(std::nullopt);
+            for (const auto& uid : uids) {
+              Selector s;
+              s.family = family;
+              s.src = src;
+              s.dst = dst;
+              s.proto = e.proto.value_or(0);
+              s.sport = sp;
+              s.dport = dp;
+              s.tos = static_cast<uint8_t>(e.dscp.value_or(0) << 2);
+              s.uid = uid;
+              out.push_back(s);
+            }
           }
         }
       }
@@ -76,6 +85,7 @@ Rule rule_for(const Selector& s, const Ownership& own, uint32_t priority) {
   r.sport = s.sport;
   r.dport = s.dport;
   r.tos = s.tos;
+  r.uid_range = s.uid;
   return r;
 }
 
@@ -114,6 +124,10 @@ void add_local_rules(const Policy& policy, const std::vector<PlannedUplink>& upl
         auto more = expand(e);
         selectors.insert(selectors.end(), more.begin(), more.end());
       }
+    }
+    if (selectors.empty()) {
+      pc.local = kLocalLanOnly;  // every entry names a LAN interface (iif)
+      continue;
     }
     uint32_t per = up != nullptr ? 2 : 1;
     if (next + per * selectors.size() > end) {

@@ -1,7 +1,9 @@
 // Local traffic (DESIGN §3): the gateway's own packets never pass the TC
 // classifier on a LAN interface, so each class whose matches ip rules can
-// express (protocol, port ranges, prefixes, DSCP) is also compiled to native
-// ip rules that only see locally originated traffic (`iif lo`).
+// express (protocol, port ranges, prefixes, DSCP, socket-owner uid ranges) is
+// also compiled to native ip rules that only see locally originated traffic
+// (`iif lo`). Entries with `iif` (a LAN interface) never match it and are
+// skipped; entries with `uid` exist only here (the data plane skips them).
 //
 // Layout, inside the owned band [base, base+1000): uplink pairs use
 // base..base+2*max_id+1, overlay remotes base+521..base+520+max_id (they must
@@ -36,6 +38,7 @@ inline constexpr uint32_t kLocalRuleOffset = 776;
 inline constexpr const char* kLocalSteered = "steered";
 inline constexpr const char* kLocalMain = "main";       // last_resort main: the main table decides
 inline constexpr const char* kLocalNoRoom = "no-room";  // the band is full from here on
+inline constexpr const char* kLocalLanOnly = "lan-only";  // every entry has `iif`: forwarded only
 
 // Appends the local rules for `classes` (the plan's, policy order) to `rules`
 // and sets each class's `local`.

@@ -241,6 +241,30 @@ TEST(LocalRules, ListsExpandPerFamilyWithDscp) {
   EXPECT_EQ(rules[4].dst, Prefix::parse("2001:db8::/32"));
 }
 
+TEST(LocalRules, UidRangesExpandAndIifEntriesAreSkipped) {
+  Fixture f;
+  MatchEntry owner;
+  owner.uid = {UidRange{1000, 1999}, UidRange{4242, 4242}};
+  MatchEntry lan;
+  lan.iif = {"lan0"};
+  f.policy.classes[0].match = {owner, lan};
+  auto out = plan(f.input());
+  auto rules = local_rules(out);
+  // video: 2 uid ranges x 2 families x 2 rules (the iif entry adds none); default: 4.
+  ASSERT_EQ(rules.size(), 12u);
+  EXPECT_EQ(rules[0].uid_range, (UidRange{1000, 1999}));
+  EXPECT_EQ(rules[2].uid_range, (UidRange{4242, 4242}));
+  EXPECT_EQ(rules[3].table, 202u);
+  EXPECT_EQ(out.classes[0].local, kLocalSteered);
+  // The data plane never sees the uid entry: only the iif entry is a rule there.
+  ASSERT_EQ(out.datapath.classes[0].match.size(), 2u);  // the planner passes both; compile skips
+
+  f.policy.classes[0].match = {lan};
+  out = plan(f.input());
+  EXPECT_EQ(out.classes[0].local, kLocalLanOnly);
+  EXPECT_EQ(local_rules(out).size(), 4u);  // default only
+}
+
 TEST(LocalRules, LastResortAndNoRoom) {
   Fixture f;
   auto in = f.input();

@@ -131,7 +131,8 @@ constexpr std::string_view kHealthKeys[] = {"interval_ms", "timeout_ms",  "down_
                                             "reliability", "degraded_if", "recover_if"};
 constexpr std::string_view kDegradedKeys[] = {"rtt_ms", "jitter_ms", "loss_pct"};
 constexpr std::string_view kClassKeys[] = {"match", "strategy", "sla", "hold_down_s", "paths"};
-constexpr std::string_view kMatchKeys[] = {"proto", "sport", "dport", "src", "dst", "dscp", "iif"};
+constexpr std::string_view kMatchKeys[] = {"proto", "sport", "dport", "src",
+                                           "dst",   "dscp",  "iif",   "uid"};
 constexpr std::string_view kSlaKeys[] = {"max_rtt_ms", "max_jitter_ms", "max_loss_pct"};
 
 // Optimal string alignment distance: Levenshtein plus adjacent transpositions,
@@ -356,6 +357,8 @@ class Parser {
   template <typename T>
   void set_u32(const Field& map, std::string_view key, T& out, int64_t lo, int64_t hi = kU32Max);
   std::optional<std::vector<Field>> scalar_or_list(const Field& f);
+  std::optional<std::vector<std::pair<int64_t, int64_t>>> ranges(const Field& f, const char* what,
+                                                                 int64_t min, int64_t max);
   std::optional<std::vector<PortRange>> ports(const Field& f);
   std::optional<std::vector<Prefix>> prefixes(const Field& f);
 
@@ -534,15 +537,19 @@ std::optional<std::vector<Field>> Parser::scalar_or_list(const Field& f) {
 }
 
 // "80", 80, "5060-5061,10000-20000", or a list of those.
-std::optional<std::vector<PortRange>> Parser::ports(const Field& f) {
+// "lo-hi" or "n" items, comma-separated or as a list, each within [min, max].
+std::optional<std::vector<std::pair<int64_t, int64_t>>> Parser::ranges(const Field& f,
+                                                                       const char* what,
+                                                                       int64_t min, int64_t max) {
   auto parts = scalar_or_list(f);
   if (!parts)
     return std::nullopt;
-  std::vector<PortRange> out;
+  std::vector<std::pair<int64_t, int64_t>> out;
   bool ok = true;
+  std::string bounds = std::to_string(min) + "-" + std::to_string(max);
   for (const auto& part : *parts) {
     if (!part.value.IsScalar()) {
-      type_error(part, "a port or port range");
+      type_error(part, std::string("a ") + what + " or " + what + " range");
       ok = false;
       continue;
     }
@@ -554,19 +561,19 @@ std::optional<std::vector<PortRange>> Parser::ports(const Field& f) {
       auto lo = parse_int(trim(item.substr(0, dash)));
       auto hi = dash == std::string_view::npos ? lo : parse_int(trim(item.substr(dash + 1)));
       if (!lo || !hi || item.empty()) {
-        error(part, "invalid port '" + std::string(item) + "' in " + part.path +
-                        " (expected a port 1-65535 or a range lo-hi)");
+        error(part, std::string("invalid ") + what + " '" + std::string(item) + "' in " +
+                        part.path + " (expected a " + what + " " + bounds + " or a range lo-hi)");
         ok = false;
-      } else if (*lo < 1 || *lo > 65535 || *hi < 1 || *hi > 65535) {
-        error(part,
-              "port '" + std::string(item) + "' in " + part.path + " is out of range 1-65535");
+      } else if (*lo < min || *lo > max || *hi < min || *hi > max) {
+        error(part, std::string(what) + " '" + std::string(item) + "' in " + part.path +
+                        " is out of range " + bounds);
         ok = false;
       } else if (*lo > *hi) {
-        error(part, "port range '" + std::string(item) + "' in " + part.path + " has low > high");
+        error(part, std::string(what) + " range '" + std::string(item) + "' in " + part.path +
+                        " has low > high");
         ok = false;
       } else {
-        out.push_back(
-            PortRange{.lo = static_cast<uint16_t>(*lo), .hi = static_cast<uint16_t>(*hi)});
+        out.emplace_back(*lo, *hi);
       }
       if (comma == std::string_view::npos)
         break;
@@ -575,6 +582,16 @@ std::optional<std::vector<PortRange>> Parser::ports(const Field& f) {
   }
   if (!ok)
     return std::nullopt;
+  return out;
+}
+
+std::optional<std::vector<PortRange>> Parser::ports(const Field& f) {
+  auto r = ranges(f, "port", 1, 65535);
+  if (!r)
+    return std::nullopt;
+  std::vector<PortRange> out;
+  for (auto [lo, hi] : *r)
+    out.push_back(PortRange{.lo = static_cast<uint16_t>(lo), .hi = static_cast<uint16_t>(hi)});
   return out;
 }
 
@@ -1256,6 +1273,21 @@ std::optional<MatchEntry> Parser::parse_match(const Field& f) {
         } else if (std::find(e.iif.begin(), e.iif.end(), *name) == e.iif.end()) {
           e.iif.push_back(*name);
         }
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (auto u = get(f, "uid")) {
+    // 0-4294967294: (uid_t)-1 means "no uid" to the kernel.
+    if (auto r = ranges(*u, "uid", 0, 4294967294LL)) {
+      for (auto [lo, hi] : *r)
+        e.uid.push_back(UidRange{.lo = static_cast<uint32_t>(lo), .hi = static_cast<uint32_t>(hi)});
+      if (!e.iif.empty()) {
+        error(*u, f.path +
+                      " can never match: 'iif' selects forwarded traffic and 'uid' the "
+                      "gateway's own");
+        ok = false;
       }
     } else {
       ok = false;

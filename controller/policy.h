@@ -50,6 +50,10 @@ struct MatchEntry {
   std::vector<Prefix> dst{};       // any of these
   std::optional<uint8_t> dscp{};   // 0..63 (names ef, afXY, csN accepted in the file)
   std::vector<std::string> iif{};  // ingress interface names, any of these (no duplicates)
+  // Socket-owner uids, any of these ranges. Only the gateway's own traffic has
+  // an owner: an entry with `uid` never matches forwarded traffic (the data
+  // plane skips it) and is compiled to ip rules only (controller/local_rules.h).
+  std::vector<UidRange> uid{};
   friend bool operator==(const MatchEntry&, const MatchEntry&) = default;
 };
 

@@ -314,6 +314,18 @@ classes:
   EXPECT_EQ(p.classes[0].match[1].iif, (std::vector<std::string>{"lan0", "lan1"}));
 }
 
+TEST(Policy, UidTakesAnIdARangeOrAList) {
+  Policy p = parse_ok(R"(version: 1
+lan_interfaces: [lan0]
+wans: { wan1: { interface: eth1 } }
+classes:
+  backups: { match: [ { uid: 34 }, { uid: ["1000-1999", 4242], proto: tcp } ], paths: [wan1] }
+)");
+  ASSERT_EQ(p.classes[0].match.size(), 2u);
+  EXPECT_EQ(p.classes[0].match[0].uid, (std::vector<UidRange>{{34, 34}}));
+  EXPECT_EQ(p.classes[0].match[1].uid, (std::vector<UidRange>{{1000, 1999}, {4242, 4242}}));
+}
+
 TEST(Policy, OwnershipOwnsItsTablesButNeverTheKernelOnes) {
   Ownership o;  // base 200
   EXPECT_TRUE(o.owns_table(200));
@@ -594,6 +606,14 @@ const std::vector<ErrorCase>& error_cases() {
        doc("", "    match: [ { iif: [lan0, \"a/b\"] } ]\n    paths: [wan1]\n"),
        {"t.yaml:9:28: invalid interface name 'a/b' in classes.c.match[0].iif (1-15 characters, "
         "no '/', ':' or whitespace)"}},
+      {"UidOutOfRange",
+       doc("", "    match: [ { uid: 4294967295 } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:21: uid '4294967295' in classes.c.match[0].uid is out of range "
+        "0-4294967294"}},
+      {"UidWithIifNeverMatches",
+       doc("", "    match: [ { iif: lan0, uid: 5 } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:32: classes.c.match[0] can never match: 'iif' selects forwarded traffic and "
+        "'uid' the gateway's own"}},
       {"PortsNeedTcpOrUdp",
        doc("", "    match: [ { proto: icmp, dport: 80 } ]\n    paths: [wan1]\n"),
        {"t.yaml:9:29: 'dport' in classes.c.match[0] needs proto tcp or udp"}},

@@ -58,11 +58,7 @@ struct Route {
 };
 
 // PortRange lives in common/net.h (shared with policy matches).
-struct UidRange {
-  uint32_t lo = 0;
-  uint32_t hi = 0;  // inclusive
-  friend bool operator==(const UidRange&, const UidRange&) = default;
-};
+// UidRange lives in common/net.h (shared with policy matches).
 
 struct Rule {
   int family = AF_UNSPEC;

@@ -626,13 +626,15 @@ class Topology:
 
     # -- traffic --
 
-    def send(self, port, count=1000, rate=1000.0, family=4, dst=None, role="lan"):
+    def send(self, port, count=1000, rate=1000.0, family=4, dst=None, role="lan", uid=None):
         """Starts a UDP stream from the LAN host (one flow, one source port), or from the
         gateway itself with role="gw"; returns a Stream at once. Pass it to result() to wait
         for it and collect what arrived where."""
         dst = dst or (DST_V6 if family == 6 else DST_V4)
         stream_id = next(self._stream_ids) & 0xFFFFFFFF
-        cmd = ["ip", "netns", "exec", self.ns[role], sys.executable, UDP_TOOL, "send",
+        as_uid = [] if uid is None else ["setpriv", f"--reuid={uid}", f"--regid={uid}",
+                                         "--clear-groups"]
+        cmd = ["ip", "netns", "exec", self.ns[role], *as_uid, sys.executable, UDP_TOOL, "send",
                "--dst", dst, "--port", str(port), "--count", str(count), "--rate", str(rate),
                "--stream", str(stream_id)]
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -680,8 +682,8 @@ class Topology:
                 return StreamResult(stream, per_uplink, duplicates)
             time.sleep(0.01)
 
-    def run_stream(self, port, count=1000, rate=1000.0, family=4, role="lan"):
-        return self.result(self.send(port, count, rate, family, role=role))
+    def run_stream(self, port, count=1000, rate=1000.0, family=4, role="lan", uid=None):
+        return self.result(self.send(port, count, rate, family, role=role, uid=uid))
 
     # -- faults --
 
