@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <array>
+#include <vector>
+
 #include "probes/icmp.h"
 
 namespace pathsteer {
@@ -22,6 +25,17 @@ TEST(Icmp, V4RequestHasValidChecksumAndIds) {
   EXPECT_EQ(pkt[5], 0xef);
   EXPECT_EQ(pkt[6], 0xff);
   EXPECT_EQ(pkt[7], 0xff);
+}
+
+TEST(Icmp, WriteEchoRequestMatchesBuildAndChecksShortBuffers) {
+  std::array<uint8_t, 64> buf;
+  buf.fill(0xaa);  // stale bytes from a reused buffer must not leak into the packet
+  size_t n = write_echo_request(AF_INET, {.ident = 3, .seq = 4}, buf);
+  ASSERT_EQ(n, kEchoRequestLen);
+  auto built = build_echo_request(AF_INET, {.ident = 3, .seq = 4});
+  EXPECT_EQ(std::vector<uint8_t>(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n)), built);
+  std::array<uint8_t, kEchoRequestLen - 1> small{};
+  EXPECT_EQ(write_echo_request(AF_INET, {.ident = 3, .seq = 4}, small), 0u);
 }
 
 TEST(Icmp, ParsesV4ReplyAfterIpHeaderWithOptions) {

@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <optional>
 
 #include "common/log.h"
 #include "probes/icmp.h"
@@ -508,6 +509,10 @@ void Prober::service(Uplink& u, Clock::time_point now) {
   // Replies already queued arrived before now, so they go before the expiry.
   poll_replies(u);
   expire(u, now);
+  // One clock reading for every probe of this wakeup: they are all handed to
+  // the kernel within microseconds of it (two vDSO calls per probe were a
+  // visible share of the user time at 10,000 probes/s).
+  std::optional<SendTime> at;
   while (u.due(u.next_target) <= now + kSendSlack) {
     if (u.next_target == 0)
       start_round(u, now);
@@ -516,7 +521,9 @@ void Prober::service(Uplink& u, Clock::time_point now) {
       ++u.round_k;
       continue;
     }
-    send_probe(u, u.next_target, u.due(u.next_target));
+    if (!at)
+      at = SendTime{.steady = Clock::now(), .realtime_ns = realtime_ns()};
+    send_probe(u, u.next_target, u.due(u.next_target), *at);
     if (++u.next_target == u.targets.size()) {
       u.next_target = 0;
       ++u.round_k;
@@ -547,7 +554,7 @@ void Prober::start_round(Uplink& u, Clock::time_point now) {
   u.round_open = true;
 }
 
-void Prober::send_probe(Uplink& u, size_t target, Clock::time_point due) {
+void Prober::send_probe(Uplink& u, size_t target, Clock::time_point due, const SendTime& at) {
   u.flight.push_back(Probe{.id = u.next_probe_id++,
                            .target = static_cast<uint32_t>(target),
                            .round = u.rounds.back().id});
@@ -556,8 +563,8 @@ void Prober::send_probe(Uplink& u, size_t target, Clock::time_point due) {
   t.stats.on_sent();
   ++u.health.sent;
   ++stats_.sent;
-  p.sent_steady = Clock::now();
-  p.sent_realtime_ns = realtime_ns();
+  p.sent_steady = at.steady;
+  p.sent_realtime_ns = at.realtime_ns;
   lateness_.add(MsD(p.sent_steady - due).count());
   bool sent =
       t.spec.method == ProbeMethod::kTcp ? start_tcp(u, target, p) : send_datagram(u, target, p);
@@ -576,10 +583,8 @@ bool Prober::send_datagram(Uplink& u, size_t target, Probe& p) {
     FamilySocket& s = u.icmp[fi];
     d.fd = s.fd.get();
     d.dst_len = to_sockaddr(spec.target, 0, u.ifindex, d.dst);
-    std::vector<uint8_t> pkt = build_echo_request(
-        spec.target.family, EchoId{.ident = s.ident, .seq = static_cast<uint16_t>(p.id)});
-    d.len = std::min(pkt.size(), d.pkt.size());
-    std::copy_n(pkt.begin(), d.len, d.pkt.begin());
+    d.len = write_echo_request(spec.target.family,
+                               EchoId{.ident = s.ident, .seq = static_cast<uint16_t>(p.id)}, d.pkt);
   } else {
     d.fd = u.udp[fi].fd.get();
     d.dst_len = to_sockaddr(spec.target, spec.port, u.ifindex, d.dst);
@@ -723,6 +728,7 @@ void Prober::on_readable(Uplink& u, int fd, bool udp, int family) {
   const int fi = fam_index(family);
   const double timeout_ms = MsD(u.timeout).count();
   bool any = false;
+  Clock::time_point batch_steady;
 
   auto handle = [&](const uint8_t* buf, size_t len, const sockaddr_storage& from, msghdr& msg) {
     auto [src, src_port] = from_sockaddr(from);
@@ -776,7 +782,7 @@ void Prober::on_readable(Uplink& u, int fd, bool udp, int family) {
     }
     // CLOCK_REALTIME may step between send and receive; then trust the
     // monotonic clock (which includes our own wake-up latency).
-    double steady_ms = MsD(Clock::now() - p->sent_steady).count();
+    double steady_ms = MsD(batch_steady - p->sent_steady).count();
     if (rtt_ms < 0 || rtt_ms > steady_ms + 1.0)
       rtt_ms = steady_ms;
     // Queued before we looked, but after the deadline: late; the expiry fails it.
@@ -808,6 +814,7 @@ void Prober::on_readable(Uplink& u, int fd, bool udp, int family) {
       }
       break;
     }
+    batch_steady = Clock::now();  // after every datagram of the batch arrived
     for (int i = 0; i < n && u.sockets_open; ++i) {
       handle(slots[i].buf, msgs[i].msg_len, slots[i].from, msgs[i].msg_hdr);
     }

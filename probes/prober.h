@@ -11,8 +11,10 @@
 //         sequence number (the low 16 bits of a per-uplink probe counter) and
 //         the target address pick the probe. An error quoting one of our
 //         requests fails that probe at once. RTT = kernel receive timestamp
-//         (SO_TIMESTAMPNS, CLOCK_REALTIME) - CLOCK_REALTIME read right before
-//         sendto().
+//         (SO_TIMESTAMPNS, CLOCK_REALTIME) - CLOCK_REALTIME read once per
+//         wakeup right before that wakeup's probes are built and sent (one
+//         sendmmsg per socket; the k-th datagram of a batch leaves about
+//         k x 4 µs later, so the RTT is overstated by at most that).
 //   udp   STAMP Session-Sender (RFC 8762 unauthenticated, probes/stamp.h) on
 //         one UDP socket per uplink and family, to target:port (default 862).
 //         The sender sequence number is the low 32 bits of the probe counter.
@@ -183,7 +185,12 @@ class Prober {
   void rearm();
   void service(Uplink& u, std::chrono::steady_clock::time_point now);
   void start_round(Uplink& u, std::chrono::steady_clock::time_point now);
-  void send_probe(Uplink& u, size_t target, std::chrono::steady_clock::time_point due);
+  struct SendTime {
+    std::chrono::steady_clock::time_point steady;
+    int64_t realtime_ns = 0;  // CLOCK_REALTIME
+  };
+  void send_probe(Uplink& u, size_t target, std::chrono::steady_clock::time_point due,
+                  const SendTime& at);
   bool send_datagram(Uplink& u, size_t target, Probe& p);  // queues into the outbox
   void flush_sends(Uplink& u);                             // sendmmsg per socket
   bool start_tcp(Uplink& u, size_t target, Probe& p);
