@@ -56,7 +56,7 @@ struct Args {
   uint32_t seconds = 30;
   uint32_t timeout_ms = 500;
   uint32_t reps = 3;
-  uint32_t floor_slack_us = static_cast<uint32_t>(Prober::kSendSlack.count());
+  uint32_t floor_slack_us = 0;  // 0: the daemon's slack for this interval (probes/prober.h)
   std::string pathsteerd;
   std::string floor;  // probe_floor
 };
@@ -145,6 +145,10 @@ Args parse_args(int argc, char** argv) {
   ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
   std::string dir = n > 0 ? std::string(self, static_cast<size_t>(n)) : "";
   dir = dir.substr(0, dir.rfind('/'));
+  if (a.floor_slack_us == 0) {
+    a.floor_slack_us =
+        std::min(static_cast<uint32_t>(Prober::kMaxSlack.count()), 1000 / a.rate_hz * 1000 / 10);
+  }
   if (a.pathsteerd.empty())
     a.pathsteerd = dir + "/../controller/pathsteerd";
   if (a.floor.empty())
@@ -493,6 +497,10 @@ int run(const Args& a) {
       << "veth (wan1, reliability 1)\n"
       << "  rate:     " << a.rate_hz << " probes/s per target (interval_ms " << interval_ms
       << ", timeout_ms " << a.timeout_ms << ") = " << a.targets * a.rate_hz << " probes/s\n"
+      << "  slack:    " << a.floor_slack_us / 1000.0
+      << " ms (min(10 ms, interval / 10): each wakeup sends every probe due within it, so probes "
+      << "leave up to that early; replies are read at least that often; probe_floor uses the "
+      << "same)\n"
       << "  cpus:     pathsteerd pinned to CPU 0; receive processing of both veth ends steered "
       << "to CPUs 0x" << mask << " (RPS)\n"
       << "  reps:     " << a.reps << " x (pathsteerd: " << a.seconds

@@ -193,6 +193,7 @@ struct Prober::Uplink {
 
   UplinkProbeConfig cfg;  // as given, for the "unchanged" comparison
   Clock::duration interval{};
+  Clock::duration slack{};  // see prober.h: early sends, reply polling
   Clock::duration timeout{};
   std::vector<Target> targets;         // config order
   bool need_icmp[2] = {false, false};  // [v4, v6]
@@ -276,6 +277,7 @@ uint16_t Prober::new_ident() {
 std::unique_ptr<Prober::Uplink> Prober::make_uplink(const UplinkProbeConfig& cfg, bool carrier) {
   auto u = std::make_unique<Uplink>(cfg, !cfg.probes.empty());
   u->interval = std::chrono::milliseconds(std::max<uint32_t>(cfg.health.interval_ms, 1));
+  u->slack = std::min<Clock::duration>(kMaxSlack, u->interval / 10);
   u->timeout = std::chrono::milliseconds(std::max<uint32_t>(cfg.health.timeout_ms, 1));
   for (const ProbeSpec& p : cfg.probes) {
     u->targets.push_back({.spec = p});
@@ -466,7 +468,7 @@ void Prober::rearm() {
     next = std::min(next, u->due(u->next_target));
     if (!u->flight.empty()) {
       next = std::min(next, u->flight.front().sent_steady + u->timeout);
-      next = std::min(next, now + kReplyPoll);
+      next = std::min(next, now + u->slack);
     }
   }
   itimerspec its{};
@@ -513,7 +515,7 @@ void Prober::service(Uplink& u, Clock::time_point now) {
   // the kernel within microseconds of it (two vDSO calls per probe were a
   // visible share of the user time at 10,000 probes/s).
   std::optional<SendTime> at;
-  while (u.due(u.next_target) <= now + kSendSlack) {
+  while (u.due(u.next_target) <= now + u.slack) {
     if (u.next_target == 0)
       start_round(u, now);
     if (!u.round_open) {  // no sockets (or they just went): the rest of this round is skipped

@@ -34,19 +34,22 @@
 // Scheduling: one timerfd for the whole Prober. Each uplink sends one round
 // every interval_ms: one probe to each target, target i of N at the phase
 // i * interval / N inside the interval, so sends are spread evenly instead of
-// bursting. When the timer fires, every probe due within kSendSlack is sent,
-// so a probe may leave up to kSendSlack early (lateness < 0) and the loop
-// wakes at most about once per kSendSlack however many targets there are
-// (1,000 targets x 10/s: ~250 wakeups/s instead of 10,000). If the loop
+// bursting. Each uplink has a slack = min(kMaxSlack, interval / 10): when
+// the timer fires, every probe due within the slack is sent, so a probe may
+// leave up to one slack early (lateness < 0) and the loop wakes at most about
+// once per slack however many targets there are (1,000 targets x 10/s at
+// interval 100 ms: ~100 wakeups/s instead of 10,000; in a VM each wakeup
+// costs about 30 µs of kernel time, as much as ten probes). If the loop
 // stalled for more than one interval, the rounds missed entirely are skipped,
 // not sent in a burst.
 //
 // Replies: icmp and udp sockets are not in epoll; they are drained on every
 // timer wakeup, and while datagram probes are in flight the timer fires at
-// least every kReplyPoll. So a reply (or an ICMP error) is taken at most
-// kReplyPoll after it arrived, one wakeup serves many replies, and RTTs are
-// unaffected (kernel receive timestamps); round decisions and error
-// fast-fail may lag by up to kReplyPoll. tcp probes stay in epoll.
+// least once per slack. So a reply (or an ICMP error) is taken at most one
+// slack (<= kMaxSlack, and <= interval / 10) after it arrived, one wakeup
+// serves many replies, and RTTs are unaffected (kernel receive timestamps);
+// round decisions and error fast-fail may lag by up to one slack. tcp probes
+// stay in epoll.
 //
 // Rounds: a probe fails when its reply has not arrived within timeout_ms, on
 // an ICMP error / RST, or when sending fails. A round is decided as soon as
@@ -131,7 +134,7 @@ struct TargetHealth {
 
 // Scheduling figures over all uplinks since the Prober was made, for
 // benchmarks. Lateness = time the probe was handed to the kernel - its
-// nominal send time (negative: sent early, within kSendSlack), over every
+// nominal send time (negative: sent early, within the uplink's slack), over every
 // send, from a LatencyHistogram (probes/stats.h: 0.05 ms buckets from -10 to
 // 50 ms; p50/p99 are bucket upper edges, max is exact).
 struct ProberStats {
@@ -146,8 +149,7 @@ struct ProberStats {
 class Prober {
  public:
   using OnChange = std::function<void(const std::string& uplink, const UplinkHealth&)>;
-  static constexpr std::chrono::microseconds kSendSlack{4000};
-  static constexpr std::chrono::microseconds kReplyPoll{4000};
+  static constexpr std::chrono::microseconds kMaxSlack{10000};
 
   Prober(EventLoop& loop, OnChange on_change);
   ~Prober();
