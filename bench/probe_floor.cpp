@@ -1,8 +1,9 @@
 // probe_floor: the kernel floor for probe_bench. The least a user-space ICMP prober can do for
 // N targets at R probes/s each: one raw ICMP socket set up like pathsteerd's (SO_BINDTODEVICE,
-// SO_MARK, SO_TIMESTAMPNS, DF, ICMP_FILTER), the same schedule (target i of N due at
-// i * interval / N inside each interval, everything due within --slack-us sent per wakeup with one
-// sendmmsg per 64 packets), replies drained with recvmmsg at every wakeup (and at least every
+// SO_MARK, SO_TIMESTAMPNS, DF, ICMP_FILTER, 4 MiB receive buffer), the same schedule (target i of N
+// due at i * interval / N inside each interval, everything due within --slack-us sent per wakeup
+// with one sendmmsg per 64 packets), replies drained with recvmmsg at every wakeup (and at least
+// every
 // --slack-us while probes are in flight), matched by echo identifier and sequence number, RTT from
 // the kernel receive timestamp. Nothing else: no health, no rounds, no event loop, no API.
 // probe_bench runs it in the same namespaces, on the same CPU, with the same inputs, and
@@ -105,12 +106,13 @@ int main(int argc, char** argv) {
   int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
   if (fd < 0)
     die("socket");
-  int one = 1, df = IP_PMTUDISC_DO, m = static_cast<int>(mark);
+  int one = 1, df = IP_PMTUDISC_DO, m = static_cast<int>(mark), rcvbuf = 4 << 20;
   if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname.c_str(),
                  static_cast<socklen_t>(ifname.size())) != 0 ||
       (mark != 0 && setsockopt(fd, SOL_SOCKET, SO_MARK, &m, sizeof(m)) != 0) ||
       setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) != 0 ||
-      setsockopt(fd, SOL_IP, IP_MTU_DISCOVER, &df, sizeof(df)) != 0)
+      setsockopt(fd, SOL_IP, IP_MTU_DISCOVER, &df, sizeof(df)) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0)
     die("setsockopt");
   icmp_filter filter{};
   filter.data = ~((1U << ICMP_ECHOREPLY) | (1U << ICMP_DEST_UNREACH) | (1U << ICMP_TIME_EXCEEDED) |
