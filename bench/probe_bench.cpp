@@ -1,8 +1,11 @@
-// probe_bench: what does probing cost the daemon? Runs the real pathsteerd ($PATHSTEERD or
-// --pathsteerd; default: ../controller/pathsteerd next to this binary) with one wan and N
-// ICMP targets at R probes/s each, measures S seconds, and prints the machine, the inputs, the
-// daemon's CPU time (% of one core), probes sent/answered and the send lateness (time a probe
-// was handed to the kernel - its nominal send time) p50/p99/max from GET /v1/status "prober".
+// probe_bench: what does probing cost the daemon, against the kernel floor? Runs the real
+// pathsteerd ($PATHSTEERD or --pathsteerd; default: ../controller/pathsteerd next to this binary)
+// with one wan and N ICMP targets at R probes/s each, measures S seconds, stops it, then runs
+// probe_floor (a minimal raw-socket prober of the same probes, probe_floor.cpp) on the same CPU
+// and measures it the same way; --reps times. Prints the machine, the inputs, per rep the load
+// average, both CPU times (% of one core), probes sent/answered and the daemon's send lateness
+// (time a probe was handed to the kernel - its nominal send time) p50/p99/max from GET
+// /v1/status "prober", then medians (min-max) over the reps.
 // Issue 5's target: 1,000 targets at 10 probes/s: CPU <= 5 % of one core, p99 lateness <= 5 ms.
 //
 // Network (needs root): this program unshares a private network and mount namespace (the
@@ -10,9 +13,9 @@
 // route 10.100.0.0/16 via 10.99.0.2; a fresh sysfs and a fresh bpffs at /sys/fs/bpf, so pins vanish
 // with it) and forks a child that unshares another one ("peer": psb1 10.99.0.2/24 and the N targets
 // 10.100.i/256.i%256/32 on lo; the kernel answers the echoes). pathsteerd is forked into the
-// gw namespace. Everything dies with the program (PR_SET_PDEATHSIG, namespaces without
-// names); SIGINT/SIGTERM/errors stop the daemon and remove the temporary state dir. The host's
-// namespaces are never touched. Usage: bench/README.md.
+// gw namespace, and so is probe_floor. Everything dies with the program (PR_SET_PDEATHSIG,
+// namespaces without names); SIGINT/SIGTERM/errors stop the measured process and remove the
+// temporary state dir. The host's namespaces are never touched. Usage: bench/README.md.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -65,6 +68,7 @@ struct Args {
 pid_t g_peer = -1;
 pid_t g_child = -1;  // the process being measured: pathsteerd or probe_floor
 std::string g_child_name = "pathsteerd";
+std::string g_child_out;  // its stdout and stderr
 std::string g_state_dir;
 volatile sig_atomic_t g_stop = 0;
 
@@ -348,7 +352,8 @@ void nap(double s) {
   int status = 0;
   if (waitpid(g_child, &status, WNOHANG) != 0) {
     g_child = -1;
-    die(g_child_name + " exited (wait status " + std::to_string(status) + ")");
+    die(g_child_name + " exited (wait status " + std::to_string(status) +
+        "): " + first_line_of("tail -1 '" + g_child_out + "'"));
   }
 }
 
@@ -380,6 +385,7 @@ struct DaemonRun {
 
 DaemonRun run_daemon(const Args& a, const std::string& policy, uint32_t rep) {
   g_child_name = "pathsteerd";
+  g_child_out = g_state_dir + "/pathsteerd.log";
   g_child = start_daemon(a, policy, rep);
   // Warm-up: until wan1 is up, then two more seconds.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -420,7 +426,7 @@ struct FloorRun {
 
 FloorRun run_floor(const Args& a, uint32_t mark) {
   g_child_name = "probe_floor";
-  std::string out = g_state_dir + "/floor.out";
+  std::string out = g_child_out = g_state_dir + "/floor.out";
   g_child =
       spawn_on_cpu0({a.floor, "--ifname", "psb0", "--mark", std::to_string(mark), "--targets",
                      std::to_string(a.targets), "--rate", std::to_string(a.rate_hz), "--timeout-ms",

@@ -12,7 +12,8 @@
 // Usage: probe_floor --ifname IF [--mark M] [--targets N] [--rate HZ] [--slack-us US]
 //        [--timeout-ms MS] [--seconds S]
 // Targets are 10.100.i/256.i%256 (probe_bench's). Runs S seconds (default: until SIGTERM), then
-// prints one line: "seconds T sent A answered B late_p99_ms C wakeups D".
+// prints one line: "seconds T sent A send_errors E answered B late_p99_ms C wakeups D"
+// (send_errors: datagrams the kernel refused, also counted in sent).
 #include <arpa/inet.h>
 #include <linux/icmp.h>
 #include <netinet/in.h>
@@ -61,6 +62,7 @@ uint16_t checksum(const uint8_t* d, size_t n) {
 }
 
 struct Packet {
+  std::array<uint8_t, 20> ip{};     // IPv4 header, sent only with --hdrinc
   std::array<uint8_t, 24> bytes{};  // ICMP header + 16 bytes payload, like pathsteerd's
   sockaddr_in dst{};
 };
@@ -70,6 +72,7 @@ struct Packet {
 int main(int argc, char** argv) {
   std::string ifname;
   uint32_t mark = 0, targets = 1000, rate = 10, slack_us = 4000, timeout_ms = 500, seconds = 0;
+  bool hdrinc = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     std::string v = argv[i + 1];
@@ -88,6 +91,8 @@ int main(int argc, char** argv) {
       timeout_ms = n;
     else if (k == "--seconds")
       seconds = n;
+    else if (k == "--hdrinc")
+      hdrinc = n != 0;
     else {
       std::fprintf(stderr, "probe_floor: bad argument %s (see the header of probe_floor.cpp)\n",
                    k.c_str());
@@ -114,6 +119,8 @@ int main(int argc, char** argv) {
       setsockopt(fd, SOL_IP, IP_MTU_DISCOVER, &df, sizeof(df)) != 0 ||
       setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0)
     die("setsockopt");
+  if (hdrinc && setsockopt(fd, SOL_IP, IP_HDRINCL, &one, sizeof(one)) != 0)
+    die("IP_HDRINCL");
   icmp_filter filter{};
   filter.data = ~((1U << ICMP_ECHOREPLY) | (1U << ICMP_DEST_UNREACH) | (1U << ICMP_TIME_EXCEEDED) |
                   (1U << ICMP_PARAMETERPROB));
@@ -129,6 +136,11 @@ int main(int argc, char** argv) {
     Packet& p = pkts[i];
     p.dst.sin_family = AF_INET;
     p.dst.sin_addr.s_addr = htonl((10U << 24) | (100U << 16) | i);
+    p.ip[0] = 0x45;
+    p.ip[6] = 0x40;  // DF
+    p.ip[8] = 64;    // TTL
+    p.ip[9] = 1;     // ICMP; length, id, checksum and source are the kernel's
+    std::memcpy(&p.ip[16], &p.dst.sin_addr, 4);
     p.bytes[0] = 8;  // echo request
     p.bytes[4] = static_cast<uint8_t>(ident >> 8);
     p.bytes[5] = static_cast<uint8_t>(ident);
@@ -142,7 +154,7 @@ int main(int argc, char** argv) {
   const int64_t timeout_ns = static_cast<int64_t>(timeout_ms) * 1000000;
   const int64_t start = now_ns(CLOCK_MONOTONIC) + 1000000;
   const int64_t end = seconds == 0 ? INT64_MAX : start + int64_t{seconds} * 1000000000;
-  uint64_t round = 0, sent = 0, answered = 0, wakeups = 0;
+  uint64_t round = 0, sent = 0, answered = 0, wakeups = 0, send_errors = 0;
   uint32_t next = 0;
   uint16_t seq = 0;
   int64_t last_send = 0;
@@ -160,7 +172,7 @@ int main(int argc, char** argv) {
   };
   static std::array<Slot, kBatch> slots;
   std::array<mmsghdr, kBatch> rmsgs{}, smsgs{};
-  std::array<iovec, kBatch> siovs{};
+  std::array<iovec, 2 * kBatch> siovs{};
 
   while (g_stop == 0) {
     int64_t wake = due();
@@ -217,8 +229,15 @@ int main(int argc, char** argv) {
       break;
     unsigned k = 0;
     auto flush = [&] {
-      if (k > 0 && sendmmsg(fd, smsgs.data(), k, 0) < 0)
-        die("sendmmsg");
+      for (unsigned i = 0; i < k;) {
+        int n = sendmmsg(fd, smsgs.data() + i, k - i, 0);
+        if (n > 0) {
+          i += static_cast<unsigned>(n);
+        } else {  // the first message failed (e.g. ENOBUFS): count it, go on with the rest
+          ++send_errors;
+          ++i;
+        }
+      }
       k = 0;
     };
     while (due() <= now + slack_ns) {
@@ -232,13 +251,16 @@ int main(int argc, char** argv) {
       p.bytes[2] = static_cast<uint8_t>(c >> 8);
       p.bytes[3] = static_cast<uint8_t>(c);
       sent_at[seq++] = now_ns(CLOCK_REALTIME);
-      siovs[k] = iovec{.iov_base = p.bytes.data(), .iov_len = p.bytes.size()};
+      if (hdrinc)
+        siovs[2 * k] = iovec{.iov_base = p.ip.data(), .iov_len = p.ip.size()};
+      siovs[2 * k + (hdrinc ? 1 : 0)] =
+          iovec{.iov_base = p.bytes.data(), .iov_len = p.bytes.size()};
       msghdr& h = smsgs[k].msg_hdr;
       h = msghdr{};
       h.msg_name = &p.dst;
       h.msg_namelen = sizeof(p.dst);
-      h.msg_iov = &siovs[k];
-      h.msg_iovlen = 1;
+      h.msg_iov = &siovs[2 * k];
+      h.msg_iovlen = hdrinc ? 2 : 1;
       ++sent;
       if (++k == kBatch)
         flush();
@@ -258,9 +280,10 @@ int main(int argc, char** argv) {
       break;
     }
   }
-  std::printf("seconds %.3f sent %lu answered %lu late_p99_ms %.2f wakeups %lu\n",
+  std::printf("seconds %.3f sent %lu send_errors %lu answered %lu late_p99_ms %.2f wakeups %lu\n",
               static_cast<double>(now_ns(CLOCK_MONOTONIC) - start) / 1e9,
-              static_cast<unsigned long>(sent), static_cast<unsigned long>(answered),
-              static_cast<double>(p99) / 100.0, static_cast<unsigned long>(wakeups));
+              static_cast<unsigned long>(sent), static_cast<unsigned long>(send_errors),
+              static_cast<unsigned long>(answered), static_cast<double>(p99) / 100.0,
+              static_cast<unsigned long>(wakeups));
   return 0;
 }
