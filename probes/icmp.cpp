@@ -75,6 +75,19 @@ size_t write_echo_request(int family, EchoId id, std::span<uint8_t> out) {
   return kEchoRequestLen;
 }
 
+size_t write_ipv4_echo_request(const IpAddr& dst, EchoId id, std::span<uint8_t> out) {
+  if (!dst.is_v4() || out.size() < kIpv4HeaderLen + kEchoRequestLen)
+    return 0;
+  uint8_t* ip = out.data();
+  std::memset(ip, 0, kIpv4HeaderLen);
+  ip[0] = 0x45;  // version 4, 5 words
+  ip[6] = 0x40;  // DF
+  ip[8] = 64;    // TTL
+  ip[9] = kProtoIcmp;
+  std::memcpy(ip + 16, dst.bytes.data(), 4);
+  return kIpv4HeaderLen + write_echo_request(AF_INET, id, out.subspan(kIpv4HeaderLen));
+}
+
 std::vector<uint8_t> build_echo_request(int family, EchoId id) {
   std::vector<uint8_t> pkt(kEchoRequestLen);
   write_echo_request(family, id, pkt);

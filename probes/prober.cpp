@@ -139,6 +139,11 @@ Result<Fd> open_icmp_socket(int family, const std::string& ifname, uint32_t fwma
   if (auto r = grow_receive_buffer(fd.get(), ctx); !r)
     return r.take_error();
   if (family == AF_INET) {
+    // We write the IPv4 header: the kernel then skips the corking path of
+    // ip_append_data (probe_floor: about 0.3 points of a core less at
+    // 10,000 probes/s). It still routes, fills the source and checksums.
+    if (auto r = set_int_opt(fd.get(), SOL_IP, IP_HDRINCL, 1, ctx + "IP_HDRINCL"); !r)
+      return r.take_error();
     icmp_filter filter{};
     filter.data = ~((1U << ICMP_ECHOREPLY) | (1U << ICMP_DEST_UNREACH) |
                     (1U << ICMP_TIME_EXCEEDED) | (1U << ICMP_PARAMETERPROB));  // set = drop
@@ -602,8 +607,9 @@ bool Prober::send_datagram(Uplink& u, size_t target, Probe& p) {
     FamilySocket& s = u.icmp[fi];
     d.fd = s.fd.get();
     d.dst_len = to_sockaddr(spec.target, 0, u.ifindex, d.dst);
-    d.len = write_echo_request(spec.target.family,
-                               EchoId{.ident = s.ident, .seq = static_cast<uint16_t>(p.id)}, d.pkt);
+    EchoId id{.ident = s.ident, .seq = static_cast<uint16_t>(p.id)};
+    d.len = spec.target.is_v4() ? write_ipv4_echo_request(spec.target, id, d.pkt)
+                                : write_echo_request(AF_INET6, id, d.pkt);
   } else {
     d.fd = u.udp[fi].fd.get();
     d.dst_len = to_sockaddr(spec.target, spec.port, u.ifindex, d.dst);

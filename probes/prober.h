@@ -5,7 +5,9 @@
 // SO_BINDTODEVICE to the uplink's interface and marked with SO_MARK = fwmark
 // (needs CAP_NET_RAW / CAP_NET_ADMIN), so a probe leaves through that uplink
 // whatever the policy routing says, with the uplink's own source address:
-//   icmp  echo request on one raw socket per uplink and family. Kernel filters
+//   icmp  echo request on one raw socket per uplink and family (IPv4 with
+//         IP_HDRINCL: our header has DF and TTL 64; the kernel fills in the
+//         source from the route, length and checksum). Kernel filters
 //         pass echo replies and ICMP errors (unreachable, time exceeded,
 //         parameter problem); the random per-socket echo identifier, the
 //         sequence number (the low 16 bits of a per-uplink probe counter) and
