@@ -427,11 +427,11 @@ struct FloorRun {
 FloorRun run_floor(const Args& a, uint32_t mark) {
   g_child_name = "probe_floor";
   std::string out = g_child_out = g_state_dir + "/floor.out";
-  g_child =
-      spawn_on_cpu0({a.floor, "--ifname", "psb0", "--mark", std::to_string(mark), "--targets",
-                     std::to_string(a.targets), "--rate", std::to_string(a.rate_hz), "--timeout-ms",
-                     std::to_string(a.timeout_ms), "--slack-us", std::to_string(a.floor_slack_us)},
-                    out);
+  g_child = spawn_on_cpu0({a.floor, "--ifname", "psb0", "--mark", std::to_string(mark), "--targets",
+                           std::to_string(a.targets), "--rate", std::to_string(a.rate_hz),
+                           "--timeout-ms", std::to_string(a.timeout_ms), "--slack-us",
+                           std::to_string(a.floor_slack_us), "--hdrinc", "1"},
+                          out);
   nap(2.0);
   FloorRun r;
   r.cpu = measure_cpu(a.seconds);

@@ -10,7 +10,8 @@
 // measures its CPU time the same way as the daemon's.
 //
 // Usage: probe_floor --ifname IF [--mark M] [--targets N] [--rate HZ] [--slack-us US]
-//        [--timeout-ms MS] [--seconds S]
+//        [--timeout-ms MS] [--seconds S] [--hdrinc 0|1]
+// --hdrinc 1: IP_HDRINCL with our own IPv4 header, as pathsteerd does (probe_bench passes it).
 // Targets are 10.100.i/256.i%256 (probe_bench's). Runs S seconds (default: until SIGTERM), then
 // prints one line: "seconds T sent A send_errors E answered B late_p99_ms C wakeups D"
 // (send_errors: datagrams the kernel refused, also counted in sent).
