@@ -268,6 +268,9 @@ TEST(ProbeStats, RttMeanOverLastTenAndJitter) {
     s.on_reply(5);
   EXPECT_DOUBLE_EQ(s.rtt_ms(), 5);  // older replies left the window
   EXPECT_EQ(s.received(), 13u);
+  for (int i = 1; i <= 13; ++i)
+    s.on_reply(i);
+  EXPECT_DOUBLE_EQ(s.rtt_ms(), 8.5);  // mean of 4..13 across the ring's wrap
 }
 
 TEST(ProbeStats, LossOverLastHundredDecidedProbes) {

@@ -59,14 +59,38 @@ uint16_t inet_checksum(const uint8_t* data, size_t len) {
   return static_cast<uint16_t>(~sum);
 }
 
-std::vector<uint8_t> build_echo_request(int family, EchoId id) {
-  std::vector<uint8_t> pkt(kIcmpHeader + sizeof(kPayload), 0);
+static_assert(kEchoRequestLen == kIcmpHeader + sizeof(kPayload));
+
+size_t write_echo_request(int family, EchoId id, std::span<uint8_t> out) {
+  if (out.size() < kEchoRequestLen)
+    return 0;
+  uint8_t* pkt = out.data();
+  std::memset(pkt, 0, kIcmpHeader);
   pkt[0] = family == AF_INET ? kEchoRequest4 : kEchoRequest6;
   put16(&pkt[4], id.ident);
   put16(&pkt[6], id.seq);
   std::memcpy(&pkt[kIcmpHeader], kPayload, sizeof(kPayload));
   if (family == AF_INET)
-    put16(&pkt[2], inet_checksum(pkt.data(), pkt.size()));
+    put16(&pkt[2], inet_checksum(pkt, kEchoRequestLen));
+  return kEchoRequestLen;
+}
+
+size_t write_ipv4_echo_request(const IpAddr& dst, EchoId id, std::span<uint8_t> out) {
+  if (!dst.is_v4() || out.size() < kIpv4HeaderLen + kEchoRequestLen)
+    return 0;
+  uint8_t* ip = out.data();
+  std::memset(ip, 0, kIpv4HeaderLen);
+  ip[0] = 0x45;  // version 4, 5 words
+  ip[6] = 0x40;  // DF
+  ip[8] = 64;    // TTL
+  ip[9] = kProtoIcmp;
+  std::memcpy(ip + 16, dst.bytes.data(), 4);
+  return kIpv4HeaderLen + write_echo_request(AF_INET, id, out.subspan(kIpv4HeaderLen));
+}
+
+std::vector<uint8_t> build_echo_request(int family, EchoId id) {
+  std::vector<uint8_t> pkt(kEchoRequestLen);
+  write_echo_request(family, id, pkt);
   return pkt;
 }
 

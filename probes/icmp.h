@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "common/net.h"
@@ -22,6 +23,19 @@ struct EchoId {
 // filled in; for IPv6 it is left 0 because the kernel always computes it on
 // IPPROTO_ICMPV6 raw sockets.
 std::vector<uint8_t> build_echo_request(int family, EchoId id);
+// The same request written into `out` without allocating; returns its length
+// (kEchoRequestLen), or 0 if `out` is shorter than that.
+inline constexpr size_t kEchoRequestLen = 24;
+size_t write_echo_request(int family, EchoId id, std::span<uint8_t> out);
+
+// For an IPv4 raw socket with IP_HDRINCL: a 20-byte IPv4 header (DF, TTL 64,
+// protocol ICMP, destination `dst`; total length, identification, header
+// checksum and source address 0, which the kernel fills in: the source from
+// the route, the ID stays 0 because of DF) followed by the echo request.
+// Returns kIpv4HeaderLen + kEchoRequestLen, or 0 if `out` is too short or
+// `dst` is not IPv4.
+inline constexpr size_t kIpv4HeaderLen = 20;
+size_t write_ipv4_echo_request(const IpAddr& dst, EchoId id, std::span<uint8_t> out);
 
 // Parses one datagram from a raw socket: AF_INET data starts with the IPv4
 // header, AF_INET6 data with the ICMPv6 header. Returns the id of an echo

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <array>
+#include <vector>
+
 #include "probes/icmp.h"
 
 namespace pathsteer {
@@ -22,6 +25,46 @@ TEST(Icmp, V4RequestHasValidChecksumAndIds) {
   EXPECT_EQ(pkt[5], 0xef);
   EXPECT_EQ(pkt[6], 0xff);
   EXPECT_EQ(pkt[7], 0xff);
+}
+
+TEST(Icmp, WriteEchoRequestMatchesBuildAndChecksShortBuffers) {
+  std::array<uint8_t, 64> buf;
+  buf.fill(0xaa);  // stale bytes from a reused buffer must not leak into the packet
+  size_t n = write_echo_request(AF_INET, {.ident = 3, .seq = 4}, buf);
+  ASSERT_EQ(n, kEchoRequestLen);
+  auto built = build_echo_request(AF_INET, {.ident = 3, .seq = 4});
+  EXPECT_EQ(std::vector<uint8_t>(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n)), built);
+  std::array<uint8_t, kEchoRequestLen - 1> small{};
+  EXPECT_EQ(write_echo_request(AF_INET, {.ident = 3, .seq = 4}, small), 0u);
+}
+
+TEST(Icmp, Ipv4HeaderForHdrincLeavesKernelFieldsZero) {
+  std::array<uint8_t, 64> buf;
+  buf.fill(0xaa);
+  IpAddr dst;
+  dst.family = AF_INET;
+  dst.bytes[0] = 192;
+  dst.bytes[1] = 0;
+  dst.bytes[2] = 2;
+  dst.bytes[3] = 7;
+  size_t n = write_ipv4_echo_request(dst, {.ident = 5, .seq = 6}, buf);
+  ASSERT_EQ(n, kIpv4HeaderLen + kEchoRequestLen);
+  const std::vector<uint8_t> header = {0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 1,
+                                       0,    0, 0, 0, 0, 0, 192,  0, 2,  7};
+  EXPECT_EQ(std::vector<uint8_t>(buf.begin(), buf.begin() + kIpv4HeaderLen), header);
+  auto request = build_echo_request(AF_INET, {.ident = 5, .seq = 6});
+  EXPECT_EQ(std::vector<uint8_t>(buf.begin() + kIpv4HeaderLen,
+                                 buf.begin() + static_cast<std::ptrdiff_t>(n)),
+            request);
+  // What comes back quoting it (an error) or answering it parses with the ids.
+  buf[kIpv4HeaderLen] = 0;  // as an echo reply
+  EXPECT_EQ(parse_echo_reply(AF_INET, buf.data(), n), (EchoId{.ident = 5, .seq = 6}));
+
+  std::array<uint8_t, kIpv4HeaderLen + kEchoRequestLen - 1> small{};
+  EXPECT_EQ(write_ipv4_echo_request(dst, {.ident = 5, .seq = 6}, small), 0u);
+  IpAddr v6;
+  v6.family = AF_INET6;
+  EXPECT_EQ(write_ipv4_echo_request(v6, {.ident = 5, .seq = 6}, buf), 0u);
 }
 
 TEST(Icmp, ParsesV4ReplyAfterIpHeaderWithOptions) {

@@ -5,14 +5,18 @@
 // SO_BINDTODEVICE to the uplink's interface and marked with SO_MARK = fwmark
 // (needs CAP_NET_RAW / CAP_NET_ADMIN), so a probe leaves through that uplink
 // whatever the policy routing says, with the uplink's own source address:
-//   icmp  echo request on one raw socket per uplink and family. Kernel filters
+//   icmp  echo request on one raw socket per uplink and family (IPv4 with
+//         IP_HDRINCL: our header has DF and TTL 64; the kernel fills in the
+//         source from the route, length and checksum). Kernel filters
 //         pass echo replies and ICMP errors (unreachable, time exceeded,
 //         parameter problem); the random per-socket echo identifier, the
 //         sequence number (the low 16 bits of a per-uplink probe counter) and
 //         the target address pick the probe. An error quoting one of our
 //         requests fails that probe at once. RTT = kernel receive timestamp
-//         (SO_TIMESTAMPNS, CLOCK_REALTIME) - CLOCK_REALTIME read right before
-//         sendto().
+//         (SO_TIMESTAMPNS, CLOCK_REALTIME) - CLOCK_REALTIME read once per
+//         wakeup right before that wakeup's probes are built and sent (one
+//         sendmmsg per socket; the k-th datagram of a batch leaves about
+//         k x 4 µs later, so the RTT is overstated by at most that).
 //   udp   STAMP Session-Sender (RFC 8762 unauthenticated, probes/stamp.h) on
 //         one UDP socket per uplink and family, to target:port (default 862).
 //         The sender sequence number is the low 32 bits of the probe counter.
@@ -32,19 +36,22 @@
 // Scheduling: one timerfd for the whole Prober. Each uplink sends one round
 // every interval_ms: one probe to each target, target i of N at the phase
 // i * interval / N inside the interval, so sends are spread evenly instead of
-// bursting. When the timer fires, every probe due within kSendSlack is sent,
-// so a probe may leave up to kSendSlack early (lateness < 0) and the loop
-// wakes at most about once per kSendSlack however many targets there are
-// (1,000 targets x 10/s: ~250 wakeups/s instead of 10,000). If the loop
+// bursting. Each uplink has a slack = min(kMaxSlack, interval / 10): when
+// the timer fires, every probe due within the slack is sent, so a probe may
+// leave up to one slack early (lateness < 0) and the loop wakes at most about
+// once per slack however many targets there are (1,000 targets x 10/s at
+// interval 100 ms: ~100 wakeups/s instead of 10,000; in a VM each wakeup
+// costs about 30 µs of kernel time, as much as ten probes). If the loop
 // stalled for more than one interval, the rounds missed entirely are skipped,
 // not sent in a burst.
 //
 // Replies: icmp and udp sockets are not in epoll; they are drained on every
 // timer wakeup, and while datagram probes are in flight the timer fires at
-// least every kReplyPoll. So a reply (or an ICMP error) is taken at most
-// kReplyPoll after it arrived, one wakeup serves many replies, and RTTs are
-// unaffected (kernel receive timestamps); round decisions and error
-// fast-fail may lag by up to kReplyPoll. tcp probes stay in epoll.
+// least once per slack. So a reply (or an ICMP error) is taken at most one
+// slack (<= kMaxSlack, and <= interval / 10) after it arrived, one wakeup
+// serves many replies, and RTTs are unaffected (kernel receive timestamps);
+// round decisions and error fast-fail may lag by up to one slack. tcp probes
+// stay in epoll.
 //
 // Rounds: a probe fails when its reply has not arrived within timeout_ms, on
 // an ICMP error / RST, or when sending fails. A round is decided as soon as
@@ -129,7 +136,7 @@ struct TargetHealth {
 
 // Scheduling figures over all uplinks since the Prober was made, for
 // benchmarks. Lateness = time the probe was handed to the kernel - its
-// nominal send time (negative: sent early, within kSendSlack), over every
+// nominal send time (negative: sent early, within the uplink's slack), over every
 // send, from a LatencyHistogram (probes/stats.h: 0.05 ms buckets from -10 to
 // 50 ms; p50/p99 are bucket upper edges, max is exact).
 struct ProberStats {
@@ -144,8 +151,7 @@ struct ProberStats {
 class Prober {
  public:
   using OnChange = std::function<void(const std::string& uplink, const UplinkHealth&)>;
-  static constexpr std::chrono::microseconds kSendSlack{4000};
-  static constexpr std::chrono::microseconds kReplyPoll{4000};
+  static constexpr std::chrono::microseconds kMaxSlack{10000};
 
   Prober(EventLoop& loop, OnChange on_change);
   ~Prober();
@@ -185,7 +191,12 @@ class Prober {
   void rearm();
   void service(Uplink& u, std::chrono::steady_clock::time_point now);
   void start_round(Uplink& u, std::chrono::steady_clock::time_point now);
-  void send_probe(Uplink& u, size_t target, std::chrono::steady_clock::time_point due);
+  struct SendTime {
+    std::chrono::steady_clock::time_point steady;
+    int64_t realtime_ns = 0;  // CLOCK_REALTIME
+  };
+  void send_probe(Uplink& u, size_t target, std::chrono::steady_clock::time_point due,
+                  const SendTime& at);
   bool send_datagram(Uplink& u, size_t target, Probe& p);  // queues into the outbox
   void flush_sends(Uplink& u);                             // sendmmsg per socket
   bool start_tcp(Uplink& u, size_t target, Probe& p);

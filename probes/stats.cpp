@@ -12,9 +12,9 @@ void ProbeStats::on_reply(double rtt_ms) {
     jitter_ms_ += (std::fabs(rtt_ms - last_rtt_ms_) - jitter_ms_) / 16.0;
   have_rtt_ = true;
   last_rtt_ms_ = rtt_ms;
-  rtts_.push_back(rtt_ms);
-  if (rtts_.size() > kRttWindow)
-    rtts_.pop_front();
+  rtts_[rtt_next_] = rtt_ms;
+  rtt_next_ = (rtt_next_ + 1) % kRttWindow;
+  rtt_count_ = std::min(rtt_count_ + 1, kRttWindow);
   record_outcome(true);
 }
 
@@ -24,26 +24,27 @@ void ProbeStats::on_failed() {
 }
 
 void ProbeStats::record_outcome(bool answered) {
-  outcomes_.push_back(answered);
+  if (outcome_count_ == kLossWindow && !outcomes_[outcome_next_])
+    --outcome_failures_;  // the oldest outcome leaves the window
+  outcomes_[outcome_next_] = answered;
+  outcome_next_ = (outcome_next_ + 1) % kLossWindow;
+  outcome_count_ = std::min(outcome_count_ + 1, kLossWindow);
   if (!answered)
     ++outcome_failures_;
-  if (outcomes_.size() > kLossWindow) {
-    if (!outcomes_.front())
-      --outcome_failures_;
-    outcomes_.pop_front();
-  }
 }
 
 double ProbeStats::rtt_ms() const {
-  if (rtts_.empty())
+  if (rtt_count_ == 0)
     return 0;
-  return std::accumulate(rtts_.begin(), rtts_.end(), 0.0) / static_cast<double>(rtts_.size());
+  return std::accumulate(rtts_.begin(), rtts_.begin() + static_cast<std::ptrdiff_t>(rtt_count_),
+                         0.0) /
+         static_cast<double>(rtt_count_);
 }
 
 double ProbeStats::loss_pct() const {
-  if (outcomes_.empty())
+  if (outcome_count_ == 0)
     return 0;
-  return 100.0 * static_cast<double>(outcome_failures_) / static_cast<double>(outcomes_.size());
+  return 100.0 * static_cast<double>(outcome_failures_) / static_cast<double>(outcome_count_);
 }
 
 void LatencyHistogram::add(double ms) {
