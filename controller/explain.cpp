@@ -2,6 +2,8 @@
 
 #include <netinet/in.h>
 
+#include <cstdio>
+
 namespace pathsteer {
 
 namespace {
@@ -159,7 +161,9 @@ json explain_result(const ExplainRequest& req, const SimulateResult& sim, const 
       }
       if (!sim.fallback.empty())
         reasons.push_back("redirect fell back to marking: " + sim.fallback);
-      reasons.push_back("mark " + std::to_string(mark) + " leads to table " +
+      char hex[16];
+      std::snprintf(hex, sizeof(hex), "0x%x", mark);
+      reasons.push_back(std::string("mark ") + hex + " leads to table " +
                         std::to_string(up->table));
     } else {
       j["action"] = "last_resort";

@@ -21,7 +21,7 @@ from fixture import UPLINKS, wait_until
 
 # What policies/two-wan.yaml says; the lab checks the daemon against it.
 CLASSES = [("video", 5001, "wan2"), ("default", 5002, "wan1")]
-STEPS = 7
+STEPS = 9
 
 
 class Lab:
@@ -110,7 +110,8 @@ class Lab:
         shown = self.policy if shown.startswith("..") else shown
         self.step(f"Starting pathsteerd with {shown}")
         started = time.monotonic()
-        t.start_daemon(self.daemon_bin, self.policy)
+        self.token_path, self.token = t.write_token()
+        t.start_daemon(self.daemon_bin, self.policy, ["--token-file", self.token_path])
         status = t.wait_all_up()
         self.say(f"both uplinks up and synced after {time.monotonic() - started:.1f} s "
                  f"(policy generation {status['policy_generation']})")
@@ -130,6 +131,30 @@ class Lab:
                      f"({len(r.received)}/{r.stream.count} packets)")
             self.expect(r.count(want) == r.stream.count, f"{name} should arrive via {want}: "
                         f"{r.describe()}")
+
+        self.step("Asking the data plane why (POST /v1/explain, as `pathsteer explain` does)")
+        for name, port, want in CLASSES:
+            code, ex, raw = t.http("POST", "/v1/explain", {
+                "src": fixture.LAN_V4, "dst": fixture.DST_V4, "proto": "udp", "dport": port})
+            self.expect(code == 200, f"explain answered {code}: {raw[:200]!r}")
+            if code != 200:
+                continue
+            self.say(f"udp/{port}: class {ex['class']}, uplink {ex['uplink']}, table {ex['table']}")
+            for reason in ex["reasons"]:
+                self.say(f"    - {reason}")
+            self.expect(ex["uplink"] == want, f"explain should say {want} for {name}: {ex}")
+
+        self.step("An intent: class video over wan1 for 4 s (POST /v1/intents)")
+        code, it, raw = t.http("POST", "/v1/intents", {
+            "class": "video", "paths": ["wan1"], "ttl_s": 4, "comment": "lab"}, token=self.token)
+        self.expect(code == 201, f"intent answered {code}: {raw[:200]!r}")
+        r = t.run_stream(5001, count=500, rate=1000)
+        self.say(f"video    (udp/5001) → arrived via {self.where(r)} while intent "
+                 f"{it.get('id') if it else '?'} holds")
+        self.expect(r.count("wan1") == r.stream.count, f"video should use wan1: {r.describe()}")
+        status = self.wait_status(lambda s: t.klass("video", s)["uplink"] == "wan2", 8,
+                                  "the intent to expire")
+        self.say("the intent expired; video is back on " + t.klass("video", status)["uplink"])
 
         self.step("Pulling wan1's cable during a 1000 pkt/s stream of class default")
         stream = t.send(5002, count=3000, rate=1000)
