@@ -85,6 +85,7 @@ int ps_classifier(struct __sk_buff *skb)
 	union ps_flow_key key = {};
 	struct ps_pkt pkt = {};
 	struct ps_flow *fl, nf;
+	struct ps_fcache_slot *sl;
 	__u64 now;
 	int res;
 
@@ -120,6 +121,26 @@ int ps_classifier(struct __sk_buff *skb)
 
 	now = bpf_jiffies64();
 	ps_flow_key(&pkt, &key, salt);
+
+	/* Established, the common case: the per-CPU copy (lib/flow.h) when it
+	 * is as good as the LRU entry; dry runs read only the LRU table. */
+	sl = ps_dry(skb) ? NULL : ps_fcache_slot(&key);
+	if (sl && ps_fcache_match(sl, &key, pkt.family) && sl->epoch == epoch &&
+	    now - sl->last_seen <= READ_ONCE(ai->touch_jiffies) &&
+	    now - sl->last_seen <= READ_ONCE(ai->flow_idle_jiffies)) {
+		vd.class_id = sl->class_id;
+		vd.uplink_id = sl->uplink_id;
+		vd.established = 1;
+		if (vd.uplink_id == PS_NO_UPLINK)
+			goto established;
+		up = ps_uplink(act_gen, vd.uplink_id);
+		if (ps_uplink_live(up))
+			goto established;
+		/* Cannot happen within an epoch; the LRU path decides. */
+		vd.established = 0;
+		up = NULL;
+	}
+
 	fl = ps_flow_lookup(&pkt, &key);
 	if (fl && now - READ_ONCE(fl->last_seen) > READ_ONCE(ai->flow_idle_jiffies)) {
 		ps_count(&ps_gcnt_v2, PS_GCNT_FLOW_EXPIRED, skb->len);
@@ -150,6 +171,9 @@ int ps_classifier(struct __sk_buff *skb)
 		}
 		if (now - fl->last_seen > READ_ONCE(ai->touch_jiffies) && !ps_dry(skb))
 			fl->last_seen = now;
+		if (sl)
+			ps_fcache_fill(sl, &key, pkt.family, fl);
+	established:
 		ps_count(&ps_gcnt_v2, PS_GCNT_FLOW_HIT, skb->len);
 	} else {
 		__u32 keep = fl ? READ_ONCE(fl->uplink_id) : PS_NO_UPLINK;
