@@ -129,6 +129,7 @@ struct ps_act_info {       /* one action generation */
 
 /* ps_config.flags */
 #define PS_CFG_F_BENCH_FRESH_FLOW (1U << 0) /* benchmarks only: every packet is a new flow */
+#define PS_CFG_F_BENCH_NO_INSERT (1U << 1)  /* benchmarks only: new flows' entries not written */
 
 struct ps_config {
   __u32 magic;       /* PS_ABI_MAGIC once initialised by a loader */

@@ -77,7 +77,7 @@ SEC("tc")
 int ps_classifier(struct __sk_buff *skb)
 {
 	struct ps_verdict vd = {.class_id = PS_NO_CLASS, .uplink_id = PS_NO_UPLINK};
-	__u32 zero = 0, state, gen, act_gen, epoch, mask, salt = 0;
+	__u32 zero = 0, flags, state, gen, act_gen, epoch, mask, salt = 0;
 	const struct ps_config *cfg;
 	const struct ps_act_info *ai;
 	const struct ps_class *cls = NULL;
@@ -116,7 +116,8 @@ int ps_classifier(struct __sk_buff *skb)
 	act_gen = PS_STATE_ACT_GEN(state);
 	epoch = PS_STATE_EPOCH(state);
 	ai = &cfg->act[act_gen];
-	if (READ_ONCE(cfg->flags) & PS_CFG_F_BENCH_FRESH_FLOW)
+	flags = READ_ONCE(cfg->flags);
+	if (flags & PS_CFG_F_BENCH_FRESH_FLOW)
 		salt = bpf_get_prandom_u32();
 
 	now = bpf_jiffies64();
@@ -201,7 +202,8 @@ int ps_classifier(struct __sk_buff *skb)
 		nf.epoch = epoch;
 		nf.class_id = vd.class_id;
 		nf.uplink_id = vd.uplink_id;
-		if (!ps_dry(skb) && ps_flow_update(&pkt, &key, &nf) != 0)
+		if (!ps_dry(skb) && !(flags & PS_CFG_F_BENCH_NO_INSERT) &&
+		    ps_flow_update(&pkt, &key, &nf) != 0)
 			ps_count(&ps_gcnt_v2, PS_GCNT_FLOW_FULL, skb->len);
 	}
 
