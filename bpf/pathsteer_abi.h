@@ -45,6 +45,8 @@
  *  ps_ccnt_v2  PERCPU_ARRAY[PS_MAX_CLASSES] struct ps_counter, by class id of the active gen
  *  ps_ucnt_v2  PERCPU_ARRAY[PS_MAX_UPLINKS] struct ps_counter, by uplink id
  *  ps_gcnt_v2  PERCPU_ARRAY[PS_GCNT_MAX]  struct ps_counter, by enum ps_gcnt
+ * Not pinned, kernel-only (a cache of copies of flow entries): ps_fcache,
+ * PERCPU_ARRAY of struct ps_fcache_slot (lib/flow.h).
  *
  * Classification (Linear Bit Vector Search): every field maps the packet's
  * value to the bitmap of rules that field admits; the AND of the bitmaps of
