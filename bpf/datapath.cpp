@@ -788,13 +788,15 @@ Result<SimulateResult> Datapath::simulate(std::span<const uint8_t> frame, uint32
   return out;
 }
 
-Result<void> Datapath::set_fresh_flow_mode(bool on) {
+Result<void> Datapath::set_fresh_flow_mode(bool on, bool insert) {
   auto cfg = read_config(skel_->maps.ps_cfg_v2);
   if (!cfg) {
     return cfg.take_error();
   }
   cfg->flags =
       on ? (cfg->flags | PS_CFG_F_BENCH_FRESH_FLOW) : (cfg->flags & ~PS_CFG_F_BENCH_FRESH_FLOW);
+  cfg->flags = on && !insert ? (cfg->flags | PS_CFG_F_BENCH_NO_INSERT)
+                             : (cfg->flags & ~PS_CFG_F_BENCH_NO_INSERT);
   uint32_t zero = 0;
   return update(skel_->maps.ps_cfg_v2, &zero, &*cfg);
 }

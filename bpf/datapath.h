@@ -141,8 +141,9 @@ class Datapath {
 
   // Benchmarks only: when on, the program salts every packet's flow key with a
   // random value, so each packet is a flow's first (lookup misses, full
-  // classification, entry written; the LRU evicts).
-  Result<void> set_fresh_flow_mode(bool on);
+  // classification, entry written; the LRU evicts). insert = false: the entry
+  // is not written either (the cost of a first packet without its insert).
+  Result<void> set_fresh_flow_mode(bool on, bool insert = true);
   int program_fd() const;  // the classifier, for BPF_PROG_TEST_RUN in benchmarks
 
   // Removes our pinned maps and pin_dir if it is then empty (--flush-on-exit,

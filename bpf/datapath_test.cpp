@@ -571,6 +571,43 @@ TEST_F(DatapathTest, RechosenWhenUplinkGoesDown) {
   EXPECT_EQ(sim(flow).uplink_id, 1u);
 }
 
+// Packets after the second of a flow come from the per-CPU flow cache
+// (lib/flow.h); every flip must still reach the flow table's answer.
+TEST_F(DatapathTest, CachedFlowFollowsFlips) {
+  DatapathPlan a{.mark_mask = kMask, .uplinks = {uplink(1), uplink(2)}};
+  a.classes.push_back(steered("all", {}, {{1, 1}}));
+  ASSERT_TRUE(dp_->program(a).ok());
+  const Frame flow{.sport = 44000};
+  for (int i = 0; i < 4; ++i) {
+    SimulateResult r = sim(flow);
+    EXPECT_EQ(r.uplink_id, 1u);
+    EXPECT_EQ(r.established, i > 0) << i;
+  }
+  DatapathPlan down = a;
+  down.uplinks = {uplink(1, false), uplink(2)};
+  down.classes[0].members = {{2, 1}};
+  ASSERT_TRUE(dp_->program(down).ok());
+  for (int i = 0; i < 4; ++i) {
+    SimulateResult r = sim(flow);
+    EXPECT_EQ(r.uplink_id, 2u) << i;
+    EXPECT_EQ(r.mark, m(2)) << i;
+  }
+  EXPECT_EQ(counters().flow_rechosen, 1u);
+  DatapathPlan prefer1 = a;  // both live again, the class prefers 1: no hop back
+  ASSERT_TRUE(dp_->program(prefer1).ok());
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(sim(flow).uplink_id, 2u) << i;
+  }
+  auto dry = dp_->simulate(build(flow), 0, 0, /*record_flow=*/false);
+  ASSERT_TRUE(dry.ok());
+  EXPECT_TRUE(dry->established);
+  EXPECT_EQ(dry->uplink_id, 2u);
+  DatapathCounters c = counters();
+  EXPECT_EQ(c.flow_new, 1u);
+  EXPECT_EQ(c.flow_reclassified, 2u);  // the first packet after each flip
+  EXPECT_EQ(c.flow_hit, 10u);          // the others, the dry run included
+}
+
 TEST_F(DatapathTest, IdleFlowIsNewAgain) {
   DatapathPlan a{.mark_mask = kMask, .uplinks = {uplink(1), uplink(2)}};
   a.classes.push_back(steered("all", {}, {{1, 1}}));

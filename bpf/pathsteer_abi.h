@@ -45,6 +45,8 @@
  *  ps_ccnt_v2  PERCPU_ARRAY[PS_MAX_CLASSES] struct ps_counter, by class id of the active gen
  *  ps_ucnt_v2  PERCPU_ARRAY[PS_MAX_UPLINKS] struct ps_counter, by uplink id
  *  ps_gcnt_v2  PERCPU_ARRAY[PS_GCNT_MAX]  struct ps_counter, by enum ps_gcnt
+ * Not pinned, kernel-only (a cache of copies of flow entries): ps_fcache,
+ * PERCPU_ARRAY of struct ps_fcache_slot (lib/flow.h).
  *
  * Classification (Linear Bit Vector Search): every field maps the packet's
  * value to the bitmap of rules that field admits; the AND of the bitmaps of
@@ -129,6 +131,7 @@ struct ps_act_info {       /* one action generation */
 
 /* ps_config.flags */
 #define PS_CFG_F_BENCH_FRESH_FLOW (1U << 0) /* benchmarks only: every packet is a new flow */
+#define PS_CFG_F_BENCH_NO_INSERT (1U << 1)  /* benchmarks only: new flows' entries not written */
 
 struct ps_config {
   __u32 magic;       /* PS_ABI_MAGIC once initialised by a loader */

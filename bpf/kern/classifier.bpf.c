@@ -77,7 +77,7 @@ SEC("tc")
 int ps_classifier(struct __sk_buff *skb)
 {
 	struct ps_verdict vd = {.class_id = PS_NO_CLASS, .uplink_id = PS_NO_UPLINK};
-	__u32 zero = 0, state, gen, act_gen, epoch, mask, salt = 0;
+	__u32 zero = 0, flags, state, gen, act_gen, epoch, mask, salt = 0;
 	const struct ps_config *cfg;
 	const struct ps_act_info *ai;
 	const struct ps_class *cls = NULL;
@@ -85,6 +85,7 @@ int ps_classifier(struct __sk_buff *skb)
 	union ps_flow_key key = {};
 	struct ps_pkt pkt = {};
 	struct ps_flow *fl, nf;
+	struct ps_fcache_slot *sl;
 	__u64 now;
 	int res;
 
@@ -115,11 +116,32 @@ int ps_classifier(struct __sk_buff *skb)
 	act_gen = PS_STATE_ACT_GEN(state);
 	epoch = PS_STATE_EPOCH(state);
 	ai = &cfg->act[act_gen];
-	if (READ_ONCE(cfg->flags) & PS_CFG_F_BENCH_FRESH_FLOW)
+	flags = READ_ONCE(cfg->flags);
+	if (flags & PS_CFG_F_BENCH_FRESH_FLOW)
 		salt = bpf_get_prandom_u32();
 
 	now = bpf_jiffies64();
 	ps_flow_key(&pkt, &key, salt);
+
+	/* Established, the common case: the per-CPU copy (lib/flow.h) when it
+	 * is as good as the LRU entry; dry runs read only the LRU table. */
+	sl = ps_dry(skb) ? NULL : ps_fcache_slot(&key);
+	if (sl && ps_fcache_match(sl, &key, pkt.family) && sl->epoch == epoch &&
+	    now - sl->last_seen <= READ_ONCE(ai->touch_jiffies) &&
+	    now - sl->last_seen <= READ_ONCE(ai->flow_idle_jiffies)) {
+		vd.class_id = sl->class_id;
+		vd.uplink_id = sl->uplink_id;
+		vd.established = 1;
+		if (vd.uplink_id == PS_NO_UPLINK)
+			goto established;
+		up = ps_uplink(act_gen, vd.uplink_id);
+		if (ps_uplink_live(up))
+			goto established;
+		/* Cannot happen within an epoch; the LRU path decides. */
+		vd.established = 0;
+		up = NULL;
+	}
+
 	fl = ps_flow_lookup(&pkt, &key);
 	if (fl && now - READ_ONCE(fl->last_seen) > READ_ONCE(ai->flow_idle_jiffies)) {
 		ps_count(&ps_gcnt_v2, PS_GCNT_FLOW_EXPIRED, skb->len);
@@ -150,6 +172,9 @@ int ps_classifier(struct __sk_buff *skb)
 		}
 		if (now - fl->last_seen > READ_ONCE(ai->touch_jiffies) && !ps_dry(skb))
 			fl->last_seen = now;
+		if (sl)
+			ps_fcache_fill(sl, &key, pkt.family, fl);
+	established:
 		ps_count(&ps_gcnt_v2, PS_GCNT_FLOW_HIT, skb->len);
 	} else {
 		__u32 keep = fl ? READ_ONCE(fl->uplink_id) : PS_NO_UPLINK;
@@ -177,7 +202,8 @@ int ps_classifier(struct __sk_buff *skb)
 		nf.epoch = epoch;
 		nf.class_id = vd.class_id;
 		nf.uplink_id = vd.uplink_id;
-		if (!ps_dry(skb) && ps_flow_update(&pkt, &key, &nf) != 0)
+		if (!ps_dry(skb) && !(flags & PS_CFG_F_BENCH_NO_INSERT) &&
+		    ps_flow_update(&pkt, &key, &nf) != 0)
 			ps_count(&ps_gcnt_v2, PS_GCNT_FLOW_FULL, skb->len);
 	}
 

@@ -17,6 +17,7 @@
 union ps_flow_key {
 	struct ps_flow4_key v4;
 	struct ps_flow6_key v6;
+	__u64 w[5]; /* for the cache's compare; a v4 key leaves w[2..4] zero */
 };
 
 /* Fills the key for pkt's family; salt (benchmarks only) perturbs the ports. */
@@ -72,6 +73,79 @@ static __always_inline long ps_flow_update(const struct ps_pkt *pkt, const union
 		return ret;
 	}
 	return bpf_map_update_elem(&ps_flow6_v2, &key->v6, value, BPF_ANY);
+}
+
+/*
+ * Per-CPU direct-mapped cache of established flows in front of the LRU table
+ * (map ps_fcache, not pinned: it is only ever a copy). A slot holds a copy of
+ * an LRU entry taken at an established hit (never at an insert: user space
+ * may delete entries it never saw used, e.g. tests between cases), tagged by
+ * the full key. A packet may use the copy instead of the LRU lookup only when
+ * the LRU path would give the same answer and write nothing:
+ *  - same epoch: every flip (plan, health) bumps it, so a copy never outlives
+ *    the plan it was made under, and uplink liveness cannot change under it;
+ *  - now - last_seen <= touch_jiffies and <= flow_idle_jiffies: the LRU entry's
+ *    own last_seen is at least the copied one (only the program writes it, and
+ *    only forward), so the LRU path would neither expire nor refresh it.
+ * Hence an active flow goes to the LRU at least once per touch_jiffies per
+ * CPU: its last_seen stays fresh and the LRU's reference bit set, so the
+ * cache changes neither expiry nor what the LRU evicts first.
+ */
+#define PS_FCACHE_SLOTS 8192 /* per CPU; 64 B each */
+
+struct ps_fcache_slot {
+	union ps_flow_key key;
+	__u64 last_seen; /* the LRU entry's, when copied */
+	__u32 epoch;
+	__u16 class_id;
+	__u16 uplink_id;
+	__u8 family; /* 0: empty slot */
+	__u8 pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PS_FCACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct ps_fcache_slot);
+} ps_fcache SEC(".maps");
+
+/* Two multiplies: the slot index only needs to spread flows, not resist an
+ * adversary (a collision costs one LRU lookup, as without the cache). */
+static __always_inline __u32 ps_fcache_index(const union ps_flow_key *key)
+{
+	__u64 h = key->w[0] ^ key->w[2] ^ key->w[4];
+	__u64 l = key->w[1] ^ key->w[3];
+
+	h = (h ^ (l * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
+	return (__u32)(h >> 32) & (PS_FCACHE_SLOTS - 1);
+}
+
+static __always_inline struct ps_fcache_slot *ps_fcache_slot(const union ps_flow_key *key)
+{
+	__u32 index = ps_fcache_index(key);
+
+	return bpf_map_lookup_elem(&ps_fcache, &index);
+}
+
+static __always_inline int ps_fcache_match(const struct ps_fcache_slot *s,
+					   const union ps_flow_key *key, __u8 family)
+{
+	if (s->family != family || s->key.w[0] != key->w[0] || s->key.w[1] != key->w[1])
+		return 0;
+	return family == PS_FAMILY_IPV4 ||
+	       (s->key.w[2] == key->w[2] && s->key.w[3] == key->w[3] && s->key.w[4] == key->w[4]);
+}
+
+static __always_inline void ps_fcache_fill(struct ps_fcache_slot *s, const union ps_flow_key *key,
+					   __u8 family, const struct ps_flow *fl)
+{
+	s->key = *key;
+	s->family = family;
+	s->last_seen = fl->last_seen;
+	s->epoch = fl->epoch;
+	s->class_id = fl->class_id;
+	s->uplink_id = fl->uplink_id;
 }
 
 /* murmur3's finaliser: every input bit affects every output bit. */
