@@ -1,5 +1,6 @@
 #include "controller/daemon.h"
 
+#include <fcntl.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <signal.h>
@@ -67,6 +68,22 @@ Result<std::string> read_policy_text(const std::string& path) {
   return ss.str();
 }
 
+// Replaces path's content by rename, without fsync: the event loop must not wait
+// for the disk on every health change, and losing the last write only means a
+// restart plans with an older verdict until the probes give theirs.
+Result<void> replace_file(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".tmp";
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  if (!fd.valid())
+    return system_error("writing " + tmp, errno);
+  if (::write(fd.get(), content.data(), content.size()) != static_cast<ssize_t>(content.size()))
+    return system_error("writing " + tmp, errno == 0 ? EIO : errno);
+  fd.reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return system_error("rename to " + path, errno);
+  return ok();
+}
+
 const char* health_name(const UplinkHealth* h) {
   return h == nullptr ? "unknown" : to_string(h->state);
 }
@@ -93,8 +110,17 @@ Result<void> Daemon::start(Policy policy) {
       return token.take_error();
     token_ = *token;
   }
-  if (auto r = make_dir(opts_.state_dir); !r)
-    return r;
+  if (auto r = make_dir(opts_.state_dir); !r) {
+    // Steering does not need the state directory; only what it keeps across
+    // restarts (the uplink numbering) is at risk, so say so loudly and go on.
+    state_errors_["dir"] = "state directory: " + r.error().to_string();
+    PS_LOG(kError) << state_errors_["dir"] << "; steering anyway, nothing will be persisted";
+  }
+  if (auto n = SystemdNotifier::from_environment(); n) {
+    notifier_ = std::move(*n);
+  } else {
+    PS_LOG(kError) << "systemd notification: " << n.error().to_string();
+  }
 
   auto loop = EventLoop::create();
   if (!loop)
@@ -131,6 +157,7 @@ Result<void> Daemon::start(Policy policy) {
   watch_policy_file();
   if (auto t = loop_->add_timer(kHistoryInterval, kHistoryInterval, [this] { record_history(); }))
     history_timer_ = *t;
+  load_remembered_health();
 
   sigset_t mask;
   sigemptyset(&mask);
@@ -165,8 +192,14 @@ Result<void> Daemon::start(Policy policy) {
 Result<void> Daemon::adopt_policy(Policy policy) {
   UplinkIds ids(max_uplink_id(policy.ownership), policy.ownership.table_base);
   std::string ids_path = opts_.state_dir + "/uplink-ids.json";
-  if (auto r = ids.load(ids_path); !r)
-    return r;
+  if (auto r = ids.load(ids_path); !r) {
+    // An unreadable state directory at start: number afresh and say so (a
+    // corrupt file or a reload stays an error: renumbering would move marks).
+    if (r.error().kind != ErrorKind::kSystem || !ids_.ids().empty())
+      return r;
+    state_errors_["ids-read"] = "state directory: " + r.error().to_string();
+    PS_LOG(kError) << state_errors_["ids-read"] << "; numbering uplinks afresh";
+  }
   std::vector<std::string> names;
   for (const auto& w : policy.wans)
     names.push_back(w.name);
@@ -176,7 +209,10 @@ Result<void> Daemon::adopt_policy(Policy policy) {
     return r;
   if (auto r = ids.save(ids_path); !r) {
     // Steering goes on; only the numbering's persistence is at risk.
-    PS_LOG(kError) << "cannot persist uplink numbers: " << r.error().to_string();
+    state_errors_["ids"] = "cannot persist uplink numbers: " + r.error().to_string();
+    PS_LOG(kError) << state_errors_["ids"];
+  } else {
+    state_errors_.erase("ids");
   }
   ids_ = std::move(ids);
   policy_ = std::move(policy);
@@ -347,9 +383,14 @@ PlanInput Daemon::plan_input(const Policy& policy,
       }
     }
     const UplinkHealth* h = prober_->health(w.name);
-    v.usable = h == nullptr || h->state != HealthState::kDown;
+    HealthState state = h == nullptr ? HealthState::kUnknown : h->state;
+    if (auto it = remembered_health_.find(w.name);
+        it != remembered_health_.end() && state == HealthState::kUnknown) {
+      state = it->second;  // the last run's verdict until the prober has one
+    }
+    v.usable = state != HealthState::kDown;
     if (h != nullptr) {
-      v.degraded = h->state == HealthState::kDegraded;
+      v.degraded = state == HealthState::kDegraded;
       if (h->received > 0) {  // before the first reply the figures are not measurements
         v.rtt_ms = h->rtt_ms;
         v.jitter_ms = h->jitter_ms;
@@ -708,6 +749,10 @@ void Daemon::on_uplink_health(const std::string& uplink, const UplinkHealth& h) 
   PS_LOG(kInfo) << "uplink " << uplink << " is " << to_string(h.state) << " (" << h.reason << ")";
   HealthState before = last_health_.count(uplink) ? last_health_[uplink] : HealthState::kUnknown;
   last_health_[uplink] = h.state;
+  if (h.state != HealthState::kUnknown)
+    remembered_health_.erase(uplink);  // the prober has its own verdict now
+  if (h.state != before)
+    save_health();
   apply();  // traffic moves first; conntrack cleanup follows
   if (h.state == HealthState::kDown && before != HealthState::kDown &&
       policy_.conntrack_flush_on_down) {
@@ -776,9 +821,12 @@ void Daemon::on_signal() {
   signalfd_siginfo si{};
   while (::read(signal_fd_.get(), &si, sizeof(si)) == sizeof(si)) {
     if (si.ssi_signo == SIGHUP) {
+      notify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(SystemdNotifier::monotonic_usec()));
       reload(/*file_changed=*/false);
+      notify("READY=1\nSTATUS=" + notify_status());
     } else {
       PS_LOG(kInfo) << "signal " << si.ssi_signo << ": stopping";
+      notify("STOPPING=1");
       loop_->stop();
     }
   }
@@ -884,6 +932,7 @@ void Daemon::on_policy_dir_event() {
       return;
     }
     reload(/*file_changed=*/true);
+    notify("STATUS=" + notify_status());
   });
   if (t)
     reload_debounce_ = *t;
@@ -931,6 +980,8 @@ std::string Daemon::status_json() const {
     errors.push_back(std::move(e));
   for (const auto& e : policy_errors_)
     errors.push_back("policy: " + e);
+  for (const auto& [file, e] : state_errors_)
+    errors.push_back(e);
   j["errors"] = errors;
   j["conflicts"] = json::array();
   for (const auto& c : sync_.conflicts())
@@ -1193,9 +1244,80 @@ void Daemon::shutdown() {
     PS_LOG(kError) << r.error().to_string();
 }
 
+void Daemon::load_remembered_health() {
+  std::string path = opts_.state_dir + "/health.json";
+  std::ifstream in(path);
+  if (!in)
+    return;  // first start, or nothing saved
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("uplinks") || !j["uplinks"].is_object()) {
+    PS_LOG(kWarn) << path << ": not a pathsteer health file; ignored";
+    return;
+  }
+  for (const auto& w : policy_.wans) {
+    if (w.probes.empty() || !j["uplinks"].contains(w.name) || !j["uplinks"][w.name].is_string())
+      continue;  // without probes the carrier alone decides, at once
+    std::string name = j["uplinks"][w.name].get<std::string>();
+    for (HealthState s : {HealthState::kUp, HealthState::kDegraded, HealthState::kDown}) {
+      if (name == to_string(s)) {
+        remembered_health_[w.name] = s;
+        PS_LOG(kInfo) << "uplink " << w.name << " was " << name
+                      << " when the last daemon stopped; planning with that until probed";
+      }
+    }
+  }
+}
+
+void Daemon::save_health() {
+  nlohmann::json j;
+  j["version"] = 1;
+  j["uplinks"] = nlohmann::json::object();
+  for (const auto& [uplink, state] : last_health_) {
+    if (state != HealthState::kUnknown)
+      j["uplinks"][uplink] = to_string(state);
+  }
+  if (auto r = replace_file(opts_.state_dir + "/health.json", j.dump() + "\n"); !r) {
+    state_errors_["health"] = "cannot persist uplink health: " + r.error().to_string();
+    PS_LOG(kError) << state_errors_["health"];
+  } else {
+    state_errors_.erase("health");
+  }
+}
+
+void Daemon::notify(const std::string& state) {
+  if (auto r = notifier_.send(state); !r)
+    PS_LOG(kWarn) << "systemd notification: " << r.error().to_string();
+}
+
+std::string Daemon::notify_status() const {
+  std::string s = "generation " + std::to_string(generation_) + ": " +
+                  std::to_string(desired_.classes.size()) + " classes over " +
+                  std::to_string(desired_.uplinks.size()) + " uplinks";
+  if (!policy_errors_.empty())
+    s += "; reload rejected, this generation stays in force: " + policy_errors_.front();
+  else if (!dataplane_errors_.empty())
+    s += "; " + dataplane_errors_.front();
+  else if (!state_errors_.empty())
+    s += "; " + state_errors_.begin()->second;
+  std::replace(s.begin(), s.end(), '\n', ' ');  // one datagram line per variable
+  return s;
+}
+
 Result<void> Daemon::run() {
   PS_LOG(kInfo) << "pathsteerd " << PATHSTEER_VERSION << " running policy " << opts_.policy_path
                 << " (generation " << generation_ << ")";
+  // start() has programmed the first plan (data plane, classifier, rules and
+  // routes) and the API listens: that is "ready" for the service manager.
+  notify("READY=1\nSTATUS=" + notify_status());
+  if (auto period = SystemdNotifier::watchdog_period()) {
+    auto t = start_watchdog(*loop_, notifier_, *period);
+    if (t && *t)
+      watchdog_timer_ = **t;
+    else if (!t)
+      PS_LOG(kError) << "systemd watchdog: " << t.error().to_string();
+  }
   auto r = loop_->run();
   shutdown();
   return r;

@@ -31,6 +31,7 @@
 #include "bpf/datapath.h"
 #include "common/event_loop.h"
 #include "common/fd.h"
+#include "common/sd_notify.h"
 #include "controller/history.h"
 #include "controller/intents.h"
 #include "controller/planner.h"
@@ -99,6 +100,13 @@ class Daemon {
   void on_policy_dir_event();
   void attach_lan_interfaces();
   void shutdown();
+  // Health verdicts survive a restart in <state-dir>/health.json: until the prober's
+  // first verdict on an uplink, the new daemon plans with the old one's (else a class
+  // that had failed over off a dead uplink would go back to it for a detection time).
+  void load_remembered_health();
+  void save_health();
+  void notify(const std::string& state);  // to systemd (sd_notify); errors are logged
+  std::string notify_status() const;      // the STATUS= line for systemctl status
   // REST API (controller/daemon_api.cpp).
   void handle_http(const HttpRequest& req, HttpServer::Reply reply);
   bool authorized(const HttpRequest& req) const;
@@ -162,10 +170,11 @@ class Daemon {
   std::optional<EventLoop::TimerId> reconcile_timer_;
   std::optional<EventLoop::TimerId> resync_timer_;
   std::chrono::steady_clock::time_point last_resync_{};
-  std::map<std::string, HealthState> last_health_;  // for down transitions (conntrack)
-  std::string policy_text_;                         // the text in force
-  std::vector<std::string> policy_errors_;          // of the last rejected reload
-  uint64_t policy_rejections_ = 0;                  // reloads rejected so far
+  std::map<std::string, HealthState> last_health_;        // for down transitions (conntrack)
+  std::map<std::string, HealthState> remembered_health_;  // the last run's, until a verdict
+  std::string policy_text_;                               // the text in force
+  std::vector<std::string> policy_errors_;                // of the last rejected reload
+  uint64_t policy_rejections_ = 0;                        // reloads rejected so far
   Fd inotify_;
   std::string policy_basename_;
   std::optional<EventLoop::TimerId> reload_debounce_;
@@ -174,6 +183,11 @@ class Daemon {
   IntentStore intents_;
   std::optional<EventLoop::TimerId> intent_timer_;
   std::string intents_error_;  // the last failure to persist intents ("" if none)
+
+  // State-file errors (by file), shown in /v1/status "errors" until written again.
+  std::map<std::string, std::string> state_errors_;
+  SystemdNotifier notifier_;  // inactive outside systemd (no $NOTIFY_SOCKET)
+  std::optional<EventLoop::TimerId> watchdog_timer_;
 };
 
 }  // namespace pathsteer

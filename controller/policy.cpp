@@ -1,5 +1,6 @@
 #include "controller/policy.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -622,9 +623,45 @@ std::optional<std::vector<Prefix>> Parser::prefixes(const Field& f) {
   return out;
 }
 
+// yaml-cpp 0.7's LoadAll() never returns, allocating without bound, when a
+// document starts at a token no node can start with (a file that is just ",",
+// or "[a]" followed by a line ","): every pass yields another empty document at
+// the same place. This walks the documents with a parser of its own and returns
+// the mark where one made no progress; LoadAll() is safe when there is none.
+std::optional<YAML::Mark> stalled_document(const std::string& text) {
+  struct DocumentStarts : YAML::EventHandler {
+    std::optional<YAML::Mark> last, stall;
+    void OnDocumentStart(const YAML::Mark& m) override {
+      if (last && last->pos == m.pos)
+        stall = m;
+      last = m;
+    }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+  } starts;
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  while (!starts.stall && parser.HandleNextDocument(starts)) {
+  }
+  return starts.stall;
+}
+
 PolicyResult Parser::run(const std::string& text) {
   std::vector<YAML::Node> docs;
   try {
+    if (auto stall = stalled_document(text)) {
+      error_at(*stall, "YAML syntax error: no node can start here (a stray ',')");
+      return errors_;
+    }
     docs = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
     error_at(e.mark, "YAML syntax error: " + e.msg);

@@ -13,6 +13,8 @@ packages=(
   # lab and tests
   iproute2 nftables conntrack iperf3 procps python3 curl
   prometheus  # promtool, to check GET /metrics
+  # packaging tests: systemd-analyze, a clean Debian root
+  systemd debootstrap dpkg-dev
 )
 
 # Node.js runs the OpenAPI check's pinned validators (tests/openapi). A Node.js from

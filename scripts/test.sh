@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs every test: unit tests, BPF
-# program tests and the network-namespace end-to-end tests. Run as root (the
-# netns and BPF tests need it; without root they are skipped with a banner,
-# and under CI=true they fail instead).
+# Installs what is missing, builds, and runs every test, in stages:
+#   unit      unit tests (GoogleTest, BPF program tests, install layout + systemd-analyze)
+#   sanitize  the unit tests again, built with AddressSanitizer + UBSan (./build-asan)
+#   fuzz      every libFuzzer target for $FUZZ_SECONDS (default 60) from its corpus
+#   netns     the network-namespace end-to-end tests, one at a time (they measure timing)
+#   package   the .deb installed into a clean Debian 12 root
+#   tsan      the REST API's netns tests against a ThreadSanitizer build (scripts/tsan.sh)
+# TEST_STAGES="unit netns" runs only those. Run as root (the netns, BPF and package tests
+# need it; without root they are skipped with a banner, and under CI=true they fail instead).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/build}
+asan_build=${ASAN_BUILD_DIR:-$top/build-asan}
+stages=${TEST_STAGES:-unit sanitize fuzz netns package tsan}
+jobs=$(nproc)
 
 "$top/scripts/install-deps.sh"
 if [ "$(id -u)" -ne 0 ]; then
@@ -14,11 +22,44 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "# Run as root to test pathsteer against the kernel.              #" >&2
   echo "##################################################################" >&2
 fi
-"$top/scripts/build.sh"
-cd "$build"
-# Unit tests in parallel; the netns tests one at a time (they measure timing).
-ctest --output-on-failure -L unit -j"$(nproc)"
-ctest --output-on-failure -L netns
 
+timings=()
+stage() {  # stage <name> <command...>: runs it if selected, records its duration
+  local name=$1
+  shift
+  case " $stages " in *" $name "*) ;; *) return 0 ;; esac
+  local t0=$SECONDS
+  echo "=== stage $name"
+  "$@"
+  timings+=("$name $((SECONDS - t0)) s")
+}
+
+build_all() { "$top/scripts/build.sh"; }
+unit() { ctest --test-dir "$build" --output-on-failure -L unit -j"$jobs"; }
+# -O1 keeps the sanitizer build quick to compile; only the unit-test targets are built. Not
+# here: format (already run) and package.install (needs the daemon, which is not built).
+sanitize() {
+  local san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+  cmake -S "$top" -B "$asan_build" -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
+    -DCMAKE_C_FLAGS="$san" -DCMAKE_CXX_FLAGS="$san" >/dev/null
+  cmake --build "$asan_build" -j"$jobs" --target unit_tests
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$asan_build" --output-on-failure -L unit -E '^(format|package\.)' -j"$jobs"
+}
+fuzz() { "$top/scripts/fuzz.sh"; }
+netns() { ctest --test-dir "$build" --output-on-failure -L netns; }
+package() { ctest --test-dir "$build" --output-on-failure -L package; }
 # ThreadSanitizer over the REST API's netns tests, in its own build dir (scripts/tsan.sh).
-"$top/scripts/tsan.sh"
+tsan() { "$top/scripts/tsan.sh"; }
+
+t0=$SECONDS
+stages="build $stages"  # the build always runs
+stage build build_all
+stage unit unit
+stage sanitize sanitize
+stage fuzz fuzz
+stage netns netns
+stage package package
+stage tsan tsan
+echo "=== stage times: ${timings[*]/%/;} total $((SECONDS - t0)) s"

@@ -1,0 +1,23 @@
+// Fuzz target: the policy parser (controller/policy.h). Any input must yield either a Policy
+// or a non-empty list of errors, each with a message; a crash, hang, leak or UB is a bug.
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <variant>
+
+#include "controller/policy.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string text(reinterpret_cast<const char*>(data), size);
+  auto result = pathsteer::parse_policy(text, "fuzz.yaml");
+  if (auto* errors = std::get_if<std::vector<pathsteer::PolicyError>>(&result)) {
+    if (errors->empty())
+      std::abort();  // rejected without a reason
+    for (const auto& e : *errors) {
+      if (e.message.empty())
+        std::abort();
+      (void)e.to_string();
+    }
+  }
+  return 0;
+}

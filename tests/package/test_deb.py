@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""The .deb (CPack) installs into a clean Debian 12 root with its dependencies (apt resolves
+the Depends that dpkg-shlibdeps computed), `pathsteer validate` passes on the shipped default
+policy there, `systemd-analyze verify` accepts the installed unit against the real paths, and
+the policy is a conffile: an edited policy survives a reinstall of the package.
+
+Usage: test_deb.py <build dir>. Needs root (debootstrap, chroot) and the Debian mirror this
+machine's apt uses. The minbase root is cached as a tarball (PS_DEB_ROOT_CACHE, default
+/var/cache/pathsteer-tests): written once atomically, only ever extracted into a fresh
+directory, so a run can never see another run's changes. Everything else lives in a temp dir
+and the chroot's mounts in a private mount namespace that dies with the test."""
+
+import glob
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BUILD_DIR = None
+SUITE = "bookworm"
+INCLUDE = "systemd"  # for systemd-analyze verify inside the root
+CACHE_DIR = os.environ.get("PS_DEB_ROOT_CACHE", "/var/cache/pathsteer-tests")
+CACHE_MAX_AGE_S = 30 * 86400
+SKIP_BANNER = "PACKAGE TEST SKIPPED"
+
+
+def run(cmd, timeout=600, **kw):
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    if res.returncode != 0:
+        raise RuntimeError(f"command failed ({res.returncode}): {' '.join(cmd)}\n"
+                           f"{res.stdout[-3000:]}{res.stderr[-3000:]}")
+    return res
+
+
+def host_debian_sources():
+    """[(uri, suite, components)] of the Debian entries of this machine's apt sources
+    (one-line and deb822 formats), for the suites of SUITE."""
+    entries = []
+    files = glob.glob("/etc/apt/sources.list") + glob.glob("/etc/apt/sources.list.d/*")
+    for path in files:
+        with open(path) as f:
+            text = f.read()
+        if path.endswith(".sources"):
+            for stanza in re.split(r"\n\s*\n", text):
+                fields = {}
+                for line in stanza.splitlines():
+                    if ":" in line and not line.lstrip().startswith("#"):
+                        k, v = line.split(":", 1)
+                        fields[k.strip().lower()] = v.split()
+                if "deb" not in fields.get("types", []):
+                    continue
+                for uri in fields.get("uris", []):
+                    for suite in fields.get("suites", []):
+                        entries.append((uri, suite, fields.get("components", ["main"])))
+        else:
+            for line in text.splitlines():
+                parts = line.split("#", 1)[0].split()
+                if len(parts) >= 3 and parts[0] == "deb":
+                    parts = [p for p in parts[1:] if not p.startswith("[")]
+                    entries.append((parts[0], parts[1], parts[2:] or ["main"]))
+    return [(u, s, ["main"]) for u, s, _ in entries
+            if s.split("-")[0] == SUITE and re.search(r"/debian(-security)?/?$", u)]
+
+
+def main_mirror(sources):
+    for uri, suite, _ in sources:
+        if suite == SUITE:
+            return uri
+    raise unittest.SkipTest(f"no Debian {SUITE} mirror in this machine's apt sources")
+
+
+def base_root_tarball(mirror):
+    """A cached tarball of `debootstrap --variant=minbase SUITE` from `mirror` (built if
+    missing or older than CACHE_MAX_AGE_S)."""
+    key = hashlib.sha256(f"{SUITE} minbase {INCLUDE} {mirror}".encode()).hexdigest()[:12]
+    tarball = os.path.join(CACHE_DIR, f"{SUITE}-minbase-{key}.tar")
+    if os.path.exists(tarball) and time.time() - os.path.getmtime(tarball) < CACHE_MAX_AGE_S:
+        print(f"base root: cached {tarball}", file=sys.stderr)
+        return tarball
+    os.makedirs(CACHE_DIR, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="ps-debootstrap-")
+    try:
+        t0 = time.monotonic()
+        root = os.path.join(work, "root")
+        run(["debootstrap", "--variant=minbase", f"--include={INCLUDE}", SUITE, root, mirror])
+        with open(os.path.join(root, "etc/debian_version")) as f:
+            version = f.read().strip()
+        if not version.startswith("12"):
+            raise RuntimeError(f"debootstrap made Debian {version}, not 12")
+        tmp = f"{tarball}.{os.getpid()}.tmp"
+        run(["tar", "-C", root, "--numeric-owner", "-cf", tmp, "."])
+        os.replace(tmp, tarball)  # atomic: a reader sees no tarball or a whole one
+        print(f"base root: debootstrap {SUITE} ({version}) in {time.monotonic() - t0:.0f} s, "
+              f"cached as {tarball}", file=sys.stderr)
+        return tarball
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+class Deb(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        if os.geteuid() != 0:
+            msg = "the package test needs root (debootstrap, chroot)"
+            if os.environ.get("CI") == "true":
+                raise RuntimeError(f"{msg}, and CI=true: refusing to skip")
+            print(f"\n{'#' * 72}\n# {SKIP_BANNER}: {msg}\n{'#' * 72}", file=sys.stderr)
+            raise unittest.SkipTest(msg)
+        for tool in ("debootstrap", "cpack", "unshare", "chroot"):
+            if not shutil.which(tool):
+                raise RuntimeError(f"{tool} is missing (scripts/install-deps.sh installs it)")
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ps-deb-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+
+    def build_deb(self):
+        out = os.path.join(self.tmp, "out")
+        run(["cpack", "--config", os.path.join(BUILD_DIR, "CPackConfig.cmake"), "-B", out],
+            cwd=BUILD_DIR)
+        debs = glob.glob(os.path.join(out, "*.deb"))
+        self.assertEqual(len(debs), 1, debs)
+        return debs[0]
+
+    def chroot(self, root, script):
+        """Runs `script` (sh -e) chrooted into root with /proc mounted, in a private mount
+        namespace (the mount goes away with the process)."""
+        return run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-ec",
+                    f'mount -t proc proc "$1/proc"; exec chroot "$1" /bin/sh -ec "$2"',
+                    "sh", root, script])
+
+    def test_installs_validates_and_keeps_an_edited_policy(self):
+        t0 = time.monotonic()
+        deb = self.build_deb()
+        sources = host_debian_sources()
+        tarball = base_root_tarball(main_mirror(sources))
+        root = os.path.join(self.tmp, "root")
+        os.mkdir(root)
+        run(["tar", "-C", root, "--numeric-owner", "-xf", tarball])
+        with open(os.path.join(root, "etc/apt/sources.list"), "w") as f:
+            for uri, suite, comps in sources:
+                f.write(f"deb {uri} {suite} {' '.join(comps)}\n")
+        shutil.copy("/etc/resolv.conf", os.path.join(root, "etc/resolv.conf"))
+        shutil.copy(deb, os.path.join(root, "tmp/pathsteer.deb"))
+        print(f"clean root ready after {time.monotonic() - t0:.0f} s", file=sys.stderr)
+
+        res = self.chroot(root, """
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get update -qq
+            apt-get install -y -qq --no-install-recommends /tmp/pathsteer.deb >/tmp/apt.log
+            echo "--- installed"; dpkg-query -W -f '${Version} ${Status}\\n' pathsteer
+            echo "--- conffiles"; dpkg-query -W -f '${Conffiles}\\n' pathsteer
+            echo "--- validate"; pathsteer validate /etc/pathsteer/policy.yaml
+            echo "--- daemon links"; pathsteerd --help >/dev/null && echo runs
+            echo "--- verify"; systemd-analyze verify /usr/lib/systemd/system/pathsteerd.service 2>&1
+            echo "--- end"
+        """)
+        out = res.stdout
+        print(out, file=sys.stderr)
+        sections, current = {}, None
+        for line in out.splitlines():
+            if line.startswith("--- "):
+                current = line[4:]
+                sections[current] = []
+            elif current:
+                sections[current].append(line)
+        section = lambda name: "\n".join(sections[name]).strip()
+        self.assertRegex(section("installed"), r"^\S+ install ok installed$")
+        self.assertIn("/etc/pathsteer/policy.yaml", section("conffiles"))
+        self.assertRegex(section("validate"), r"policy\.yaml: valid \(2 wans, 2 classes\)")
+        self.assertEqual(section("daemon links"), "runs")
+        self.assertEqual(section("verify"), "", "systemd-analyze verify warned in the root")
+
+        # An operator's edit survives reinstalling (and so upgrading to) the package.
+        res = self.chroot(root, """
+            sed -i 's/interface: eth1/interface: enp1s0/' /etc/pathsteer/policy.yaml
+            echo "# edited by the operator" >> /etc/pathsteer/policy.yaml
+            dpkg -i /tmp/pathsteer.deb >/tmp/dpkg.log 2>&1
+            pathsteer validate /etc/pathsteer/policy.yaml
+            grep -c 'edited by the operator\\|interface: enp1s0' /etc/pathsteer/policy.yaml
+        """)
+        lines = res.stdout.strip().splitlines()
+        self.assertEqual(lines[-1], "2", f"the edited policy was overwritten: {res.stdout}")
+        print(f"package test: {time.monotonic() - t0:.0f} s in all", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    BUILD_DIR = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)
