@@ -15,8 +15,6 @@ static_assert(kMaxRules == PS_MAX_RULES && kMaxClasses == PS_MAX_CLASSES &&
 
 namespace {
 
-constexpr uint32_t kBitmapAll = 0;
-constexpr uint32_t kBitmapNone = 1;
 constexpr size_t kPorts = 65536;
 
 struct Rule {
@@ -226,7 +224,10 @@ Result<CompiledRules> compile_rules(const DatapathPlan& plan) {
     out.fields |= PS_FIELD_IIF;
     RuleSet free = free_rules(rules, [](const MatchEntry& e) { return e.iif.empty(); });
     out.iif_default = pool.intern(free);
-    for (const auto& [name, ifindex] : plan.interfaces) {
+    for (const auto& entry : plan.interfaces) {
+      // Not a structured binding: clang 14 (the fuzz build) cannot capture one.
+      const std::string& name = entry.first;
+      int ifindex = entry.second;
       if (ifindex <= 0)
         continue;
       RuleSet s = admitted(free, rules, [&](const MatchEntry& e) {

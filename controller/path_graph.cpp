@@ -37,7 +37,9 @@ struct Label {
   LinkMetrics m = zero_metrics();
   size_t rank = 0;
   // Boost orders its label queue with these; any strict weak order will do.
-  friend bool operator==(const Label& a, const Label& b) { return a.m == b.m && a.rank == b.rank; }
+  [[maybe_unused]] friend bool operator==(const Label& a, const Label& b) {
+    return a.m == b.m && a.rank == b.rank;
+  }
   friend bool operator<(const Label& a, const Label& b) {
     return std::tuple(a.m.cost, a.rank, or_inf(a.m.rtt_ms), or_inf(a.m.jitter_ms),
                       or_inf(a.m.loss_pct)) < std::tuple(b.m.cost, b.rank, or_inf(b.m.rtt_ms),
