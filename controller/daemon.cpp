@@ -100,6 +100,8 @@ Result<void> Daemon::start(Policy policy) {
   if (!loop)
     return loop.take_error();
   loop_ = std::move(*loop);
+  if (opts_.loop_slow_ms > 0)
+    loop_->set_slow_log_threshold(std::chrono::milliseconds(opts_.loop_slow_ms));
 
   // Subscribe before dumping so that no change falls between the two.
   auto watcher = Watcher::open(opts_.netlink_rcvbuf);

@@ -53,6 +53,7 @@ struct DaemonOptions {
   std::string token_file;
   bool flush_on_exit = false;
   int netlink_rcvbuf = 4 << 20;  // the event socket's receive buffer (tests shrink it)
+  int loop_slow_ms = 0;          // > 0: log every loop callback that runs longer
 };
 
 class Daemon {
