@@ -36,6 +36,7 @@
 #include "controller/planner.h"
 #include "controller/policy.h"
 #include "controller/uplink_ids.h"
+#include "netlink/conntrack.h"
 #include "netlink/reconcile.h"
 #include "netlink/socket.h"
 #include "netlink/sync.h"
@@ -131,6 +132,7 @@ class Daemon {
 
   DaemonOptions opts_;
   std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<ConntrackWorker> conntrack_;  // before loop_ goes: it posts to it
   std::optional<NetlinkSocket> nl_;
   std::optional<Watcher> watcher_;
   std::unique_ptr<Datapath> datapath_;
