@@ -49,6 +49,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -204,6 +205,7 @@ struct Wan {
 constexpr Wan kWans[2] = {{"wan1", "psb0", "psb1", "10.99.0.1", "10.99.0.2"},
                           {"wan2", "psc0", "psc1", "10.98.0.1", "10.98.0.2"}};
 constexpr const char* kTarget = "10.100.0.1";
+constexpr int kProbeIntervalMs = 100;
 
 void build_network(pid_t peer) {
   std::string p = std::to_string(peer);
@@ -237,7 +239,8 @@ std::string write_policy() {
   for (const Wan& w : kWans) {
     f << "  " << w.name << ":\n    interface: " << w.gw_if << "\n    gateway: " << w.peer_addr
       << "\n    probes:\n      - { method: icmp, target: " << kTarget << " }\n"
-      << "    health: { interval_ms: 100, timeout_ms: 300, down_after: 3, up_after: 3 }\n";
+      << "    health: { interval_ms: " << kProbeIntervalMs
+      << ", timeout_ms: 300, down_after: 3, up_after: 3 }\n";
   }
   f << "classes:\n  video:\n    match:\n      - { proto: udp, dport: 5001 }\n"
     << "    strategy: failover\n    paths: [wan2, wan1]\n"
@@ -377,6 +380,16 @@ Histogram lateness_histogram() {
   return h;
 }
 
+// A sample without labels from /metrics; NAN if the daemon does not export it.
+double metric_value(const std::string& name) {
+  std::istringstream in(get_or_die("/metrics"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.size() > name.size() && line.rfind(name, 0) == 0 && line[name.size()] == ' ')
+      return std::stod(line.substr(name.size() + 1));
+  }
+  return NAN;
+}
+
 struct CpuTimes {
   double process = 0;  // s, utime+stime of every thread
   double loop = 0;     // s, the main thread (the event loop)
@@ -495,6 +508,7 @@ struct Window {
   double late_p50 = 0, late_p99 = 0, late_max = 0;  // bucket upper edges, ms
   double within_5ms_pct = 0;
   // daemon
+  double slow_callbacks = 0;  // event-loop callbacks longer than 2 ms
   int flaps = 0;
   uint64_t reconcile_runs = 0, changes_applied = 0;
   double cpu_pct = 0, loop_cpu_pct = 0;
@@ -519,7 +533,7 @@ double pct(std::vector<float>& v, double q) {
   return v[k];
 }
 
-Window measure(const Args& a, bool loaded) {
+Window measure(const Args& a, bool loaded, uint32_t window_index) {
   wait_all_up("before a window");
   usleep(500000);
   Window w;
@@ -527,6 +541,7 @@ Window measure(const Args& a, bool loaded) {
   w.load_at_start = first_line_of("cut -d' ' -f1-3 /proc/loadavg");
   json s0 = *try_status();
   Histogram h0 = lateness_histogram();
+  double slow0 = metric_value("pathsteer_event_loop_slow_callbacks_total");
   CpuTimes c0 = daemon_cpu(g_daemon);
   auto t0 = Clock::now() + std::chrono::milliseconds(50);
   auto end = t0 + std::chrono::seconds(a.seconds);
@@ -536,9 +551,14 @@ Window measure(const Args& a, bool loaded) {
   for (uint32_t c = 0; loaded && c < a.conns; ++c)
     workers.emplace_back(connection_worker, std::cref(a), c, t0, end, std::ref(results[c]));
 
-  // Flaps: event k at t0 + k * flap_ms: wan1 down, wan1 up, wan2 down, wan2 up, ...
+  // Flaps: event k at t0 + k * flap_ms + a shift of 0..interval-1 ms: wan1 down, wan1 up, wan2
+  // down, wan2 up, ... flap_ms is a multiple of the probe interval, so without the shift every
+  // event of a window would meet the probe schedule at the same phase: a window would catch a
+  // probe in every stall the event causes or in none. The shifts are the same in every run.
+  std::mt19937 rng(window_index);
+  std::uniform_int_distribution<int> shift_ms(0, kProbeIntervalMs - 1);
   for (int k = 0; a.flap_ms > 0; ++k) {
-    auto at = t0 + std::chrono::milliseconds(static_cast<int64_t>(k) * a.flap_ms);
+    auto at = t0 + std::chrono::milliseconds(static_cast<int64_t>(k) * a.flap_ms + shift_ms(rng));
     if (at >= end)
       break;
     sleep_until(at);
@@ -552,6 +572,7 @@ Window measure(const Args& a, bool loaded) {
   CpuTimes c1 = daemon_cpu(g_daemon);
   w.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
   Histogram h1 = lateness_histogram();
+  w.slow_callbacks = metric_value("pathsteer_event_loop_slow_callbacks_total") - slow0;
   json s1 = *try_status();
   for (const Wan& wan : kWans)  // back to both up for the next window
     set_far_end(g_peer, wan, true);
@@ -601,13 +622,14 @@ void print_window(const char* label, const Window& w) {
   std::printf(
       "  %-8s load %s | api: %7.1f req/s ok, %lu sent, %lu errors%s, latency p50 %s p99 %s max "
       "%s ms | probes: %.0f, lateness p50 <=%s p99 <=%s max <=%s ms, %.2f %% within 5 ms | "
-      "flaps %d, reconcile runs %lu, changes %lu | cpu %.1f %% (loop thread %.1f %%)\n",
+      "flaps %d, reconcile runs %lu, changes %lu, loop callbacks > 2 ms %.0f | cpu %.1f %% (loop "
+      "thread %.1f %%)\n",
       label, w.load_at_start.c_str(), w.rate, static_cast<unsigned long>(w.sent),
       static_cast<unsigned long>(w.errors), w.error_kinds.c_str(), ms(w.api_p50).c_str(),
       ms(w.api_p99).c_str(), ms(w.api_max).c_str(), w.probes, ms(w.late_p50).c_str(),
       ms(w.late_p99).c_str(), ms(w.late_max).c_str(), w.within_5ms_pct, w.flaps,
       static_cast<unsigned long>(w.reconcile_runs), static_cast<unsigned long>(w.changes_applied),
-      w.cpu_pct, w.loop_cpu_pct);
+      w.slow_callbacks, w.cpu_pct, w.loop_cpu_pct);
   std::fflush(stdout);
 }
 
@@ -648,26 +670,28 @@ int run(const Args& a) {
 
   utsname u{};
   uname(&u);
-  std::cout << "api_bench: REST API load against pathsteerd probing two flapping uplinks\n"
-            << "machine:\n"
-            << "  cpu:      "
-            << first_line_of("grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'")
-            << "\n  nproc:    " << ncpu << "\n  kernel:   " << u.sysname << " " << u.release << " "
-            << u.machine << "\n  load:     " << first_line_of("cat /proc/loadavg")
-            << " (/proc/loadavg at start; other work on the machine shares its CPUs)\n"
-            << "inputs:\n"
-            << "  daemon:   " << a.pathsteerd
-            << " (all threads pinned to CPU 0; this program on the "
-            << "others)\n"
-            << "  probes:   wan1 and wan2, one ICMP target each, interval 100 ms (20 probes/s)\n"
-            << "  flaps:    one carrier event every " << a.flap_ms
-            << " ms (wan1 down, wan1 up, wan2 down, wan2 up, ...), classes video [wan2, wan1] and "
-            << "default [wan1, wan2]: each event moves a class\n"
-            << "  load:     GET " << a.path << " at " << a.rate << "/s open loop on " << a.conns
-            << " keep-alive connections (latency from each request's due time)\n"
-            << "  windows:  " << a.reps << " reps x (baseline: flaps only, loaded: flaps + load), "
-            << a.seconds << " s each, alternating order, one daemon\n"
-            << std::flush;
+  std::cout
+      << "api_bench: REST API load against pathsteerd probing two flapping uplinks\n"
+      << "machine:\n"
+      << "  cpu:      "
+      << first_line_of("grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'")
+      << "\n  nproc:    " << ncpu << "\n  kernel:   " << u.sysname << " " << u.release << " "
+      << u.machine << "\n  load:     " << first_line_of("cat /proc/loadavg")
+      << " (/proc/loadavg at start; other work on the machine shares its CPUs)\n"
+      << "inputs:\n"
+      << "  daemon:   " << a.pathsteerd << " (all threads pinned to CPU 0; this program on the "
+      << "others)\n"
+      << "  probes:   wan1 and wan2, one ICMP target each, interval " << kProbeIntervalMs << " ms ("
+      << 2000 / kProbeIntervalMs << " probes/s)\n"
+      << "  flaps:    one carrier event every " << a.flap_ms << " ms + 0.." << kProbeIntervalMs - 1
+      << " ms (seeded per window; wan1 down, wan1 up, wan2 down, wan2 up, ...), classes video "
+      << "[wan2, wan1] and "
+      << "default [wan1, wan2]: each event moves a class\n"
+      << "  load:     GET " << a.path << " at " << a.rate << "/s open loop on " << a.conns
+      << " keep-alive connections (latency from each request's due time)\n"
+      << "  windows:  " << a.reps << " reps x (baseline: flaps only, loaded: flaps + load), "
+      << a.seconds << " s each, alternating order, one daemon\n"
+      << std::flush;
 
   g_daemon = start_daemon(a, write_policy());
   wait_all_up("after start");
@@ -678,13 +702,14 @@ int run(const Args& a) {
     std::printf("rep %u:\n", rep + 1);
     for (int k = 0; k < 2; ++k) {
       bool with_load = (k == 0) == (rep % 2 == 1);
-      Window w = measure(a, with_load);
+      Window w = measure(a, with_load, 2 * rep + static_cast<uint32_t>(k));
       print_window(with_load ? "loaded" : "baseline", w);
       (with_load ? loaded : base).push_back(w);
     }
   }
   std::printf(
       "medians over %u reps (min..max):\n"
+      "  %-24s %-24s %-24s\n"
       "  %-24s %-24s %-24s\n"
       "  %-24s %-24s %-24s\n"
       "  %-24s %-24s %-24s\n"
@@ -709,7 +734,9 @@ int run(const Args& a) {
       "probe lateness max ms <=", mmm(base, &Window::late_max).c_str(),
       mmm(loaded, &Window::late_max).c_str(), "probes within 5 ms %",
       mmm(base, &Window::within_5ms_pct).c_str(), mmm(loaded, &Window::within_5ms_pct).c_str(),
-      "daemon cpu %", mmm(base, &Window::cpu_pct).c_str(), mmm(loaded, &Window::cpu_pct).c_str(),
+      "loop callbacks > 2 ms", mmm(base, &Window::slow_callbacks).c_str(),
+      mmm(loaded, &Window::slow_callbacks).c_str(), "daemon cpu %",
+      mmm(base, &Window::cpu_pct).c_str(), mmm(loaded, &Window::cpu_pct).c_str(),
       "loop thread cpu %", mmm(base, &Window::loop_cpu_pct).c_str(),
       mmm(loaded, &Window::loop_cpu_pct).c_str(), "reconcile runs",
       std::to_string(base[base.size() / 2].reconcile_runs).c_str(),

@@ -59,6 +59,27 @@ TEST(EventLoop, RunsTimersAndPostedWork) {
   EXPECT_GE(ticks, 5);
 }
 
+// Every callback is timed; the long ones are counted (a busy machine may make
+// more of them slow, never fewer).
+TEST(EventLoop, CountsSlowCallbacks) {
+  auto loop = EventLoop::create();
+  ASSERT_TRUE(loop);
+  auto nap = std::chrono::milliseconds(3);
+  ASSERT_GT(nap, EventLoop::kSlowCallback);
+  ASSERT_TRUE((*loop)->add_timer(std::chrono::milliseconds(1), {}, [&] {
+    std::this_thread::sleep_for(nap);
+    (*loop)->post([&] {
+      std::this_thread::sleep_for(nap);
+      (*loop)->stop();
+    });
+  }));
+  ASSERT_TRUE((*loop)->run());
+  const EventLoop::Stats& s = (*loop)->stats();
+  EXPECT_GE(s.callbacks, 2u);
+  EXPECT_GE(s.slow_callbacks, 2u);
+  EXPECT_GE(s.max_callback, nap);
+}
+
 TEST(EventLoop, StopFromAnotherThread) {
   auto loop = EventLoop::create();
   ASSERT_TRUE(loop);

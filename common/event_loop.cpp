@@ -4,7 +4,10 @@
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 
+#include <algorithm>
 #include <cerrno>
+
+#include "common/log.h"
 
 namespace pathsteer {
 
@@ -114,6 +117,21 @@ void EventLoop::stop_from_any_thread() {
   (void)!write(wake_.get(), &one, sizeof(one));
 }
 
+template <typename F>
+void EventLoop::timed(const char* kind, uint64_t id, F&& fn) {
+  auto start = now();
+  fn();
+  Duration took = now() - start;
+  ++stats_.callbacks;
+  stats_.max_callback = std::max(stats_.max_callback, took);
+  if (took > kSlowCallback)
+    ++stats_.slow_callbacks;
+  if (slow_log_threshold_.count() > 0 && took > slow_log_threshold_) {
+    PS_LOG(kWarn) << "event loop: " << kind << " " << id << " callback took "
+                  << std::chrono::duration<double, std::milli>(took).count() << " ms";
+  }
+}
+
 void EventLoop::drain_posted() {
   uint64_t n = 0;
   (void)!read(wake_.get(), &n, sizeof(n));
@@ -125,7 +143,7 @@ void EventLoop::drain_posted() {
       running_ = false;
   }
   for (auto& fn : batch)
-    fn();
+    timed("posted", 0, fn);
 }
 
 Result<void> EventLoop::run() {
@@ -143,7 +161,12 @@ Result<void> EventLoop::run() {
       if (it == fds_.end())
         continue;            // removed by an earlier callback in this batch
       auto cb = it->second;  // keep alive while it runs
-      (*cb)(events[i].events);
+      if (events[i].data.fd == wake_.get()) {
+        (*cb)(events[i].events);  // posted functions are timed one by one
+        continue;
+      }
+      uint32_t ev = events[i].events;
+      timed("fd", static_cast<uint64_t>(events[i].data.fd), [&] { (*cb)(ev); });
     }
   }
   return ok();

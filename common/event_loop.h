@@ -51,9 +51,23 @@ class EventLoop {
 
   static std::chrono::steady_clock::time_point now() { return std::chrono::steady_clock::now(); }
 
+  // Every callback (fd, timer, posted function) is timed. Callbacks that ran
+  // longer than kSlowCallback are counted; with a log threshold set (> 0), each
+  // callback longer than it is logged at warn with its fd, timer id or "posted".
+  static constexpr Duration kSlowCallback = std::chrono::milliseconds(2);
+  struct Stats {
+    uint64_t callbacks = 0;
+    uint64_t slow_callbacks = 0;  // longer than kSlowCallback
+    Duration max_callback{0};
+  };
+  const Stats& stats() const { return stats_; }
+  void set_slow_log_threshold(Duration threshold) { slow_log_threshold_ = threshold; }
+
  private:
   EventLoop(Fd epoll, Fd wake);
   void drain_posted();
+  template <typename F>
+  void timed(const char* kind, uint64_t id, F&& fn);
 
   struct Timer {
     Fd fd;
@@ -70,6 +84,8 @@ class EventLoop {
   std::mutex posted_mu_;
   std::deque<std::function<void()>> posted_;
   bool stop_requested_ = false;  // guarded by posted_mu_
+  Stats stats_;
+  Duration slow_log_threshold_{0};
 };
 
 }  // namespace pathsteer

@@ -126,6 +126,9 @@ Result<void> Daemon::start(Policy policy) {
   if (!loop)
     return loop.take_error();
   loop_ = std::move(*loop);
+  if (opts_.loop_slow_ms > 0)
+    loop_->set_slow_log_threshold(std::chrono::milliseconds(opts_.loop_slow_ms));
+  conntrack_ = std::make_unique<ConntrackWorker>(*loop_);
 
   // Subscribe before dumping so that no change falls between the two.
   auto watcher = Watcher::open(opts_.netlink_rcvbuf);
@@ -782,7 +785,8 @@ void Daemon::on_route(const Route& route, bool deleted, bool replaced) {
 
 // Deletes the conntrack entries NAT'ed through the uplink (reply direction
 // addressed to one of its addresses), so their clients reconnect over a live
-// uplink at once. Nothing else is touched: never a global flush.
+// uplink at once. Nothing else is touched: never a global flush. The filter
+// is built here from the loop's view; the worker thread dumps and deletes.
 void Daemon::flush_conntrack(const std::string& uplink) {
   const Wan* w = policy_.find_wan(uplink);
   if (w == nullptr)
@@ -801,20 +805,19 @@ void Daemon::flush_conntrack(const std::string& uplink) {
                   << " has no addresses left: no conntrack entries to delete";
     return;
   }
-  auto ct = ConntrackSocket::open();
-  if (!ct) {
-    PS_LOG(kError) << "conntrack: " << ct.error().to_string();
-    return;
-  }
-  auto report = ct->delete_matching(filter);
-  if (!report) {
-    PS_LOG(kError) << "conntrack cleanup for uplink " << uplink << ": "
-                   << report.error().to_string();
-    return;
-  }
-  PS_LOG(kInfo) << "conntrack: deleted " << report->deleted << " of " << report->examined
-                << " entries NAT'ed through uplink " << uplink
-                << (report->failed ? " (" + std::to_string(report->failed) + " failed)" : "");
+  // The table walk takes 10-30 ms of kernel time: the worker does it, so
+  // the loop goes on sending probes.
+  conntrack_->submit(
+      uplink, std::move(filter), [uplink](const Result<ConntrackFlushReport>& report) {
+        if (!report) {
+          PS_LOG(kError) << "conntrack cleanup for uplink " << uplink << ": "
+                         << report.error().to_string();
+          return;
+        }
+        PS_LOG(kInfo) << "conntrack: deleted " << report->deleted << " of " << report->examined
+                      << " entries NAT'ed through uplink " << uplink
+                      << (report->failed ? " (" + std::to_string(report->failed) + " failed)" : "");
+      });
 }
 
 void Daemon::on_signal() {

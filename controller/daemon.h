@@ -37,6 +37,7 @@
 #include "controller/planner.h"
 #include "controller/policy.h"
 #include "controller/uplink_ids.h"
+#include "netlink/conntrack.h"
 #include "netlink/reconcile.h"
 #include "netlink/socket.h"
 #include "netlink/sync.h"
@@ -54,6 +55,7 @@ struct DaemonOptions {
   std::string token_file;
   bool flush_on_exit = false;
   int netlink_rcvbuf = 4 << 20;  // the event socket's receive buffer (tests shrink it)
+  int loop_slow_ms = 0;          // > 0: log every loop callback that runs longer
 };
 
 class Daemon {
@@ -138,6 +140,7 @@ class Daemon {
 
   DaemonOptions opts_;
   std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<ConntrackWorker> conntrack_;  // before loop_ goes: it posts to it
   std::optional<NetlinkSocket> nl_;
   std::optional<Watcher> watcher_;
   std::unique_ptr<Datapath> datapath_;

@@ -398,6 +398,16 @@ std::string Daemon::metrics_text() const {
   m.suffixed_sample("_bucket", {{"le", "+Inf"}}, static_cast<double>(lh.count()));
   m.suffixed_sample("_sum", {}, lh.sum_ms() / 1000);
   m.suffixed_sample("_count", {}, static_cast<double>(lh.count()));
+  // What delays the probes: a loop callback that runs long (the loop is one thread).
+  const EventLoop::Stats& ls = loop_->stats();
+  m.family("pathsteer_event_loop_callbacks_total", "counter", "Event-loop callbacks run.");
+  m.sample(static_cast<double>(ls.callbacks));
+  m.family("pathsteer_event_loop_slow_callbacks_total", "counter",
+           "Event-loop callbacks that ran longer than 2 ms.");
+  m.sample(static_cast<double>(ls.slow_callbacks));
+  m.family("pathsteer_event_loop_callback_max_seconds", "gauge",
+           "The longest event-loop callback since start.");
+  m.sample(std::chrono::duration<double>(ls.max_callback).count());
 
   m.family("pathsteer_class_info", "gauge",
            "1 per class, labelled with its current uplink (\"\" on last_resort) and reason.");

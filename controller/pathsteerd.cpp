@@ -16,7 +16,7 @@ void usage(FILE* out) {
                "usage: pathsteerd --policy FILE [--state-dir DIR] [--pin-dir DIR]\n"
                "                  [--listen ADDR:PORT] [--token-file FILE]\n"
                "                  [--log-level debug|info|warn|error] [--flush-on-exit]\n"
-               "                  [--netlink-rcvbuf BYTES]\n"
+               "                  [--netlink-rcvbuf BYTES] [--loop-slow-ms MS]\n"
                "defaults: --state-dir /var/lib/pathsteer --pin-dir /sys/fs/bpf/pathsteer\n"
                "          --listen 127.0.0.1:9370\n");
 }
@@ -59,6 +59,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "pathsteerd: --netlink-rcvbuf needs a positive number of bytes\n");
         return 2;
       }
+    } else if (a == "--loop-slow-ms") {
+      opts.loop_slow_ms = std::atoi(value("--loop-slow-ms").c_str());
     } else if (a == "--flush-on-exit") {
       opts.flush_on_exit = true;
     } else if (a == "--help" || a == "-h") {

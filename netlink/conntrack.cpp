@@ -5,6 +5,10 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -13,12 +17,14 @@
 #include <cstring>
 #include <map>
 
+#include "common/event_loop.h"
 #include "netlink/nl_io.h"
 
 namespace pathsteer {
 namespace {
 
 constexpr char kLabel[] = "conntrack socket";
+constexpr int kWorkerNice = 10;
 // A delete is a header plus an original tuple (< 128 bytes for IPv6), zone and id.
 constexpr size_t kMaxDeleteSize = 512;
 constexpr size_t kMaxRawTuple = 256;
@@ -198,9 +204,61 @@ Result<std::vector<ConntrackEntry>> ConntrackSocket::dump() {
   return out;
 }
 
+Result<uint32_t> ConntrackSocket::entries() {
+  alignas(nlmsghdr) char req[64] = {};
+  nlmsghdr* nlh = mnl_nlmsg_put_header(req);
+  nlh->nlmsg_type = ct_msg(IPCTNL_MSG_CT_GET_STATS);
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  const uint32_t seq = nlh->nlmsg_seq = seq_++;
+  auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
+  nfg->nfgen_family = AF_UNSPEC;
+  nfg->version = NFNETLINK_V0;
+  if (int err = nlio::send_to_kernel(fd_.get(), nlh, nlh->nlmsg_len); err != 0)
+    return system_error(std::string(kLabel) + ": send stats request", err);
+  std::optional<uint32_t> count;
+  auto deadline = nlio::Clock::now() + options_.timeout;
+  while (true) {  // the reply, then the ack
+    auto n = nlio::recv_until(fd_.get(), rx_, deadline, kLabel);
+    if (!n)
+      return n.take_error();
+    int len = static_cast<int>(*n);
+    for (auto* m = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(m, len);
+         m = mnl_nlmsg_next(m, &len)) {
+      if (m->nlmsg_seq != seq)
+        continue;  // an answer to an earlier, timed-out request
+      if (m->nlmsg_type == NLMSG_ERROR) {
+        nlio::Ack ack = nlio::parse_ack(m);
+        if (ack.err_no != 0)
+          return system_error("conntrack stats", ack.err_no, ack.message);
+        if (!count)
+          return system_error("conntrack stats: no entry count in the reply", EPROTO);
+        return *count;
+      }
+      if (m->nlmsg_type != ct_msg(IPCTNL_MSG_CT_GET_STATS))
+        continue;
+      const nlattr* tb[CTA_STATS_GLOBAL_MAX + 1] = {};
+      mnl_attr_parse(
+          m, sizeof(nfgenmsg),
+          [](const nlattr* a, void* data) {
+            auto** t = static_cast<const nlattr**>(data);
+            if (mnl_attr_type_valid(a, CTA_STATS_GLOBAL_MAX) > 0)
+              t[mnl_attr_get_type(a)] = a;
+            return MNL_CB_OK;
+          },
+          tb);
+      if (tb[CTA_STATS_GLOBAL_ENTRIES] != nullptr)
+        count = ntohl(mnl_attr_get_u32(tb[CTA_STATS_GLOBAL_ENTRIES]));
+    }
+  }
+}
+
 Result<ConntrackFlushReport> ConntrackSocket::delete_matching(const ConntrackFilter& f) {
   ConntrackFlushReport report;
   if (f.empty())
+    return report;
+  // The dump walks the hash every namespace shares (10-30 ms even when ours
+  // is empty); the counter is ours alone.
+  if (auto n = entries(); n && *n == 0)
     return report;
   std::vector<Victim> victims;
   auto copy_attr = [](const nlattr* a) {
@@ -287,6 +345,75 @@ size_t ConntrackSocket::delete_chunk(const std::vector<Victim>& victims, size_t 
         fail(victims[idx], err_no, ": " + why);
       });
   return i;
+}
+
+ConntrackWorker::ConntrackWorker(EventLoop& loop, ConntrackSocket::Options options)
+    : loop_(loop), options_(options) {
+  // A thread inherits its creator's signal mask. With a signal unblocked here
+  // the kernel could deliver the daemon's SIGTERM (meant for its signalfd) to
+  // this thread, and the default action kills the process.
+  sigset_t all;
+  sigset_t old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  thread_ = std::thread([this] { run(); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+ConntrackWorker::~ConntrackWorker() {
+  *alive_ = false;  // results still queued on the loop are dropped
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    queue_.clear();
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+void ConntrackWorker::submit(std::string key, ConntrackFilter filter, Done done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto queued =
+        std::find_if(queue_.begin(), queue_.end(), [&](const Request& r) { return r.key == key; });
+    if (queued != queue_.end()) {
+      queued->filter = std::move(filter);
+      queued->done = std::move(done);
+    } else {
+      queue_.push_back(
+          Request{.key = std::move(key), .filter = std::move(filter), .done = std::move(done)});
+    }
+  }
+  cv_.notify_one();
+}
+
+void ConntrackWorker::run() {
+  // Below the loop thread: on a shared CPU its wakeups must not wait for us.
+  // (A dump in the kernel is not preempted, so the table walk can still hold
+  // a CPU the loop shares for its 10-30 ms; entries() skips it when empty.)
+  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kWorkerNice);
+  for (;;) {
+    Request req;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_)
+        return;
+      req = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    Result<ConntrackFlushReport> result = [&]() -> Result<ConntrackFlushReport> {
+      auto ct = ConntrackSocket::open(options_);
+      if (!ct)
+        return ct.take_error();
+      return ct->delete_matching(req.filter);
+    }();
+    // alive_ is read on the loop thread only, where the destructor sets it.
+    loop_.post([alive = alive_, done = std::move(req.done), result = std::move(result)] {
+      if (*alive)
+        done(result);
+    });
+  }
 }
 
 }  // namespace pathsteer

@@ -27,10 +27,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <tuple>
 #include <vector>
+
+#include "common/event_loop.h"
 
 namespace pathsteer {
 namespace {
@@ -445,6 +449,50 @@ TEST_F(ConntrackKernelTest, DeletesByCtMarkUnderMask) {
   expect_path(kPaths[2], false);
   expect_path(kPaths[3], false);
   EXPECT_EQ(count_reply_dst(dump(), "192.168.50.2"), 1u);
+}
+
+TEST_F(ConntrackKernelTest, EntriesCountsThisNamespaceWithoutADump) {
+  auto empty = ct_->entries();
+  ASSERT_TRUE(empty.ok()) << empty.error().to_string();
+  EXPECT_EQ(*empty, 0u);
+  // An empty table: nothing to examine (delete_matching skips the dump).
+  auto none = ct_->delete_matching(ConntrackFilter{.reply_dst = {addr("10.1.0.1")}});
+  ASSERT_TRUE(none.ok()) << none.error().to_string();
+  EXPECT_EQ(none->examined, 0u);
+
+  ASSERT_NO_FATAL_FAILURE(open_all_flows());
+  auto n = ct_->entries();
+  ASSERT_TRUE(n.ok()) << n.error().to_string();
+  EXPECT_EQ(*n, dump().size());
+}
+
+TEST_F(ConntrackKernelTest, WorkerDeletesOffTheLoopThreadAndReportsOnIt) {
+  ASSERT_NO_FATAL_FAILURE(open_all_flows());
+  auto loop = EventLoop::create();
+  ASSERT_TRUE(loop.ok()) << loop.error().to_string();
+  std::unique_ptr<ConntrackWorker> worker;
+  ASSERT_TRUE(in_netns(router_, [&] { worker = std::make_unique<ConntrackWorker>(**loop); }));
+
+  std::optional<Result<ConntrackFlushReport>> got;
+  std::thread::id done_on;
+  worker->submit("up1", ConntrackFilter{.reply_dst = {addr("10.1.0.1"), addr("fd01::1")}},
+                 [&](const Result<ConntrackFlushReport>& r) {
+                   got = r;
+                   done_on = std::this_thread::get_id();
+                   (*loop)->stop();
+                 });
+  auto deadline = (*loop)->add_timer(std::chrono::seconds(5), {}, [&] { (*loop)->stop(); });
+  ASSERT_TRUE(deadline.ok());
+  ASSERT_TRUE((*loop)->run().ok());
+  ASSERT_TRUE(got.has_value()) << "no report within 5 s";
+  ASSERT_TRUE(got->ok()) << got->error().to_string();
+  EXPECT_EQ(done_on, std::this_thread::get_id()) << "done must run on the loop thread";
+  EXPECT_EQ((*got)->deleted, 2 * kFlowsPerPath);
+  expect_path(kPaths[0], false);
+  expect_path(kPaths[1], false);
+  expect_path(kPaths[2], true);
+  expect_path(kPaths[3], true);
+  worker.reset();
 }
 
 }  // namespace
