@@ -7,8 +7,8 @@ While 4 x 64 hostile connections sit on the API —
   (c) connected, nothing sent,
   (d) a PUT whose 1,000-byte body comes one byte every 0.2 s (cpprestsdk dispatches a request
       once its header is in, so this is the case that used to pin a server thread each) —
-the daemon must keep probing on time (lateness p99 <= 5 ms over the attack window, from the
-/metrics histogram), answer GET /healthz from another client quickly (every call 200, p99
+the daemon must keep probing on time (lateness p99 <= 20 ms over the attack window, from the
+/metrics histogram; the 5 ms target is bench/api_bench's), answer GET /healthz from another client quickly (every call 200, p99
 < 250 ms, none over 1 s), fail over on a carrier pull within test_failover's budget, not burn
 CPU, and afterwards still answer and exit 0 on SIGTERM."""
 
@@ -27,7 +27,10 @@ ATTACK_S = 8.0
 CARRIER_BUDGET_MS = 100  # as test_failover
 HEALTHZ_P99_MS = 250
 HEALTHZ_MAX_MS = 1000
-LATENESS_P99_MS = 5.0
+# A stall caused by the clients would last seconds (the old failure pinned every server thread
+# for 5 s); 20 ms leaves room for the carrier pull inside the window and a busy CI machine,
+# where the p99 of ~160 probes is the second-worst one. bench/api_bench holds the 5 ms target.
+LATENESS_P99_MS = 20.0
 DAEMON_CPU_PCT = 50.0
 
 
