@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The .deb (CPack) installs into a clean Debian 12 root with its dependencies (apt resolves
 the Depends that dpkg-shlibdeps computed), `pathsteer validate` passes on the shipped default
-policy there, `systemd-analyze verify` accepts the installed unit against the real paths, and
-the policy is a conffile: an edited policy survives a reinstall of the package.
+policy there, the daemon's shared libraries all resolve, the installed unit names binaries
+that exist there, and the policy is a conffile: an edited policy survives a reinstall of the
+package. (`systemd-analyze verify` of the unit is package.install's, on the build host:
+systemd in the root would add a minute to a cold run.)
 
 Usage: test_deb.py <build dir>. Needs root (debootstrap, chroot) and the Debian mirror this
 machine's apt uses. The minbase root is cached as a tarball (PS_DEB_ROOT_CACHE, default
@@ -23,7 +25,6 @@ import unittest
 
 BUILD_DIR = None
 SUITE = "bookworm"
-INCLUDE = "systemd"  # for systemd-analyze verify inside the root
 CACHE_DIR = os.environ.get("PS_DEB_ROOT_CACHE", "/var/cache/pathsteer-tests")
 CACHE_MAX_AGE_S = 30 * 86400
 SKIP_BANNER = "PACKAGE TEST SKIPPED"
@@ -77,7 +78,7 @@ def main_mirror(sources):
 def base_root_tarball(mirror):
     """A cached tarball of `debootstrap --variant=minbase SUITE` from `mirror` (built if
     missing or older than CACHE_MAX_AGE_S)."""
-    key = hashlib.sha256(f"{SUITE} minbase {INCLUDE} {mirror}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{SUITE} minbase {mirror}".encode()).hexdigest()[:12]
     tarball = os.path.join(CACHE_DIR, f"{SUITE}-minbase-{key}.tar")
     if os.path.exists(tarball) and time.time() - os.path.getmtime(tarball) < CACHE_MAX_AGE_S:
         print(f"base root: cached {tarball}", file=sys.stderr)
@@ -87,7 +88,7 @@ def base_root_tarball(mirror):
     try:
         t0 = time.monotonic()
         root = os.path.join(work, "root")
-        run(["debootstrap", "--variant=minbase", f"--include={INCLUDE}", SUITE, root, mirror])
+        run(["debootstrap", "--variant=minbase", SUITE, root, mirror])
         with open(os.path.join(root, "etc/debian_version")) as f:
             version = f.read().strip()
         if not version.startswith("12"):
@@ -158,7 +159,11 @@ class Deb(unittest.TestCase):
             echo "--- conffiles"; dpkg-query -W -f '${Conffiles}\\n' pathsteer
             echo "--- validate"; pathsteer validate /etc/pathsteer/policy.yaml
             echo "--- daemon links"; pathsteerd --help >/dev/null && echo runs
-            echo "--- verify"; systemd-analyze verify /usr/lib/systemd/system/pathsteerd.service 2>&1
+            echo "--- unit commands"
+            for c in $(sed -n 's/^Exec[A-Za-z]*=[-+!@]*\\([^ ]*\\).*/\\1/p' \
+                         /usr/lib/systemd/system/pathsteerd.service); do
+              if test -x "$c"; then echo "found $c"; else echo "missing $c"; fi
+            done
             echo "--- end"
         """)
         out = res.stdout
@@ -175,7 +180,8 @@ class Deb(unittest.TestCase):
         self.assertIn("/etc/pathsteer/policy.yaml", section("conffiles"))
         self.assertRegex(section("validate"), r"policy\.yaml: valid \(2 wans, 2 classes\)")
         self.assertEqual(section("daemon links"), "runs")
-        self.assertEqual(section("verify"), "", "systemd-analyze verify warned in the root")
+        self.assertEqual(sorted(section("unit commands").splitlines()),
+                         ["found /bin/kill", "found /bin/mkdir", "found /usr/sbin/pathsteerd"])
 
         # An operator's edit survives reinstalling (and so upgrading to) the package.
         res = self.chroot(root, """
