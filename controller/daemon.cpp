@@ -84,6 +84,22 @@ Result<void> replace_file(const std::string& path, const std::string& content) {
   return ok();
 }
 
+// What the planner sees of a path's probes (UplinkView and OverlayView alike).
+// `state` is the verdict to plan with (the prober's, or one remembered across
+// a restart until the prober has its own).
+template <typename View>
+void fill_health(View& v, const UplinkHealth* h, HealthState state) {
+  v.usable = state != HealthState::kDown;
+  if (h == nullptr)
+    return;
+  v.degraded = state == HealthState::kDegraded;
+  if (h->received > 0) {  // before the first reply the figures are not measurements
+    v.rtt_ms = h->rtt_ms;
+    v.jitter_ms = h->jitter_ms;
+    v.loss_pct = h->loss_pct;
+  }
+}
+
 const char* health_name(const UplinkHealth* h) {
   return h == nullptr ? "unknown" : to_string(h->state);
 }
@@ -222,15 +238,8 @@ Result<void> Daemon::adopt_policy(Policy policy) {
   ++generation_;
 
   std::vector<UplinkProbeConfig> probe_cfg;
-  for (const auto& w : policy_.wans) {
-    UplinkProbeConfig c;
-    c.uplink = w.name;
-    c.ifname = w.interface;
-    c.fwmark = mark_for(policy_.ownership, ids_.ids().at(w.name));
-    c.health = w.health;
-    c.probes = w.probes;
-    probe_cfg.push_back(std::move(c));
-  }
+  for (const auto& w : policy_.wans)
+    probe_cfg.push_back(probe_config(w.name, w.interface, w.health, w.probes));
   add_overlay_probes(probe_cfg);
   if (auto r = prober_->configure(probe_cfg); !r)
     return r;
@@ -391,15 +400,7 @@ PlanInput Daemon::plan_input(const Policy& policy,
         it != remembered_health_.end() && state == HealthState::kUnknown) {
       state = it->second;  // the last run's verdict until the prober has one
     }
-    v.usable = state != HealthState::kDown;
-    if (h != nullptr) {
-      v.degraded = state == HealthState::kDegraded;
-      if (h->received > 0) {  // before the first reply the figures are not measurements
-        v.rtt_ms = h->rtt_ms;
-        v.jitter_ms = h->jitter_ms;
-        v.loss_pct = h->loss_pct;
-      }
-    }
+    fill_health(v, h, state);
     if (v.ifindex != 0) {
       v.learned_gateway4 = find_default_gateway(main_default_routes_, v.ifindex, AF_INET,
                                                 policy.ownership.route_protocol);
@@ -1122,15 +1123,21 @@ std::optional<std::string> Daemon::probed_by_interface(const std::string& ifname
 // the overlay's mark, so they leave by its table's `default dev <tunnel>`.
 // An overlay without probes is registered too: its health follows carrier.
 void Daemon::add_overlay_probes(std::vector<UplinkProbeConfig>& cfg) const {
-  for (const auto& o : policy_.overlays) {
-    UplinkProbeConfig c;
-    c.uplink = o.name;
-    c.ifname = o.interface;
-    c.fwmark = mark_for(policy_.ownership, ids_.ids().at(o.name));
-    c.health = o.health;
-    c.probes = o.probes;
-    cfg.push_back(std::move(c));
-  }
+  for (const auto& o : policy_.overlays)
+    cfg.push_back(probe_config(o.name, o.interface, o.health, o.probes));
+}
+
+// A path's probes: bound to its interface and carrying its mark.
+UplinkProbeConfig Daemon::probe_config(const std::string& name, const std::string& ifname,
+                                       const HealthSpec& health,
+                                       const std::vector<ProbeSpec>& probes) const {
+  UplinkProbeConfig c;
+  c.uplink = name;
+  c.ifname = ifname;
+  c.fwmark = mark_for(policy_.ownership, ids_.ids().at(name));
+  c.health = health;
+  c.probes = probes;
+  return c;
 }
 
 void Daemon::set_overlay_carriers() {
@@ -1155,15 +1162,7 @@ std::map<std::string, OverlayView> Daemon::overlay_views(const Policy& policy) c
       }
     }
     const UplinkHealth* h = prober_->health(o.name);
-    v.usable = h == nullptr || h->state != HealthState::kDown;
-    if (h != nullptr) {
-      v.degraded = h->state == HealthState::kDegraded;
-      if (h->received > 0) {  // before the first reply the figures are not measurements
-        v.rtt_ms = h->rtt_ms;
-        v.jitter_ms = h->jitter_ms;
-        v.loss_pct = h->loss_pct;
-      }
-    }
+    fill_health(v, h, h == nullptr ? HealthState::kUnknown : h->state);
     // Routes only for the families the tunnel has an address of (IPv6: not
     // link-local): a tunnel that carries no IPv6 refuses an IPv6 route.
     v.ipv4 = v.ipv6 = false;

@@ -133,6 +133,9 @@ class Daemon {
   // Overlays: the prober watches them like wans (by name), the planner gets
   // their views, status shows them.
   std::optional<std::string> probed_by_interface(const std::string& ifname) const;
+  UplinkProbeConfig probe_config(const std::string& name, const std::string& ifname,
+                                 const HealthSpec& health,
+                                 const std::vector<ProbeSpec>& probes) const;
   void add_overlay_probes(std::vector<UplinkProbeConfig>& cfg) const;
   void set_overlay_carriers();
   std::map<std::string, OverlayView> overlay_views(const Policy& policy) const;
