@@ -177,6 +177,48 @@ void remove_older_layout_pins(const std::string& pin_dir) {
   }
 }
 
+// Flow entries of an older layout's pinned tables whose key and value have our
+// sizes (v2's do), copied into ours so that an upgrade keeps established flows
+// on their uplinks. A copied entry gets an epoch just below the current one:
+// its next packet is classified again and keeps its uplink while that is
+// live, as after any plan change. Flows an old program creates after the copy,
+// until attach() replaces it, are not carried (they are classified anew).
+template <typename Key>
+size_t carry_older_flows(const std::string& pin_dir, const char* what, bpf_map* ours,
+                         uint32_t epoch) {
+  size_t carried = 0;
+  for (const std::string& name : pinned_names(pin_dir)) {
+    auto layout = pinned_layout(name);
+    if (!layout || *layout >= PS_ABI_LAYOUT ||
+        name != std::string(PS_MAP_PREFIX) + what + "_v" + std::to_string(*layout)) {
+      continue;
+    }
+    std::string path = pin_dir + "/" + name;
+    Fd old(bpf_obj_get(path.c_str()));
+    bpf_map_info info{};
+    uint32_t info_len = sizeof(info);
+    if (!old.valid() || bpf_obj_get_info_by_fd(old.get(), &info, &info_len) != 0 ||
+        info.key_size != sizeof(Key) || info.value_size != sizeof(ps_flow)) {
+      PS_LOG(kInfo) << "not carrying flows from " << path << " (other entry layout)";
+      continue;
+    }
+    Key key{}, next{};
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(old.get(), prev, &next) == 0) {
+      ps_flow v{};
+      if (bpf_map_lookup_elem(old.get(), &next, &v) == 0) {
+        v.epoch = (epoch - 1) & kEpochMask;
+        if (bpf_map__update_elem(ours, &next, sizeof(next), &v, sizeof(v), BPF_NOEXIST) == 0) {
+          ++carried;
+        }
+      }
+      key = next;
+      prev = &key;
+    }
+  }
+  return carried;
+}
+
 std::string log_tail(const std::vector<char>& log) {
   std::string s(log.data(), strnlen(log.data(), log.size()));
   if (s.size() > kVerifierLogTail) {
@@ -255,6 +297,7 @@ ps_bitmap to_ps_bitmap(const RuleSet& s) {
   for (size_t r = 0; r < s.size(); ++r) {
     if (s.test(r)) {
       b.w[r / 64] |= uint64_t{1} << (r % 64);
+      b.nonzero |= uint64_t{1} << (r / 64);
     }
   }
   return b;
@@ -452,7 +495,6 @@ Result<std::unique_ptr<Datapath>> Datapath::open(const std::string& pin_dir,
         "load BPF classifier (pins in " + pin_dir + "; incompatible pinned maps are refused)", -err,
         log_tail(log));
   }
-  remove_older_layout_pins(pin_dir);
 
   auto probe = test_run(bpf_program__fd(raw->progs.ps_probe_fib_tbid), probe_frame(), 0, 0);
   if (!probe) {
@@ -464,7 +506,7 @@ Result<std::unique_ptr<Datapath>> Datapath::open(const std::string& pin_dir,
                      "6.5+); redirect mode will run as mark mode";
   }
 
-  auto cfg = read_config(raw->maps.ps_cfg_v2);
+  auto cfg = read_config(raw->maps.ps_cfg_v3);
   if (!cfg) {
     return cfg.take_error();
   }
@@ -483,9 +525,16 @@ Result<std::unique_ptr<Datapath>> Datapath::open(const std::string& pin_dir,
   cfg->layout = PS_ABI_LAYOUT;
   cfg->features = dp->features_.fib_table_lookup ? PS_FEAT_FIB_TBID : 0;
   uint32_t zero = 0;
-  if (auto r = update(raw->maps.ps_cfg_v2, &zero, &*cfg); !r) {
+  if (auto r = update(raw->maps.ps_cfg_v3, &zero, &*cfg); !r) {
     return r.take_error();
   }
+  const uint32_t epoch = PS_STATE_EPOCH(cfg->state);
+  size_t carried = carry_older_flows<ps_flow4_key>(pin_dir, "flow4", raw->maps.ps_flow4_v3, epoch) +
+                   carry_older_flows<ps_flow6_key>(pin_dir, "flow6", raw->maps.ps_flow6_v3, epoch);
+  if (carried > 0) {
+    PS_LOG(kInfo) << "datapath: carried " << carried << " flows from an older layout's tables";
+  }
+  remove_older_layout_pins(pin_dir);
   return dp;
 }
 
@@ -526,17 +575,17 @@ Result<void> Datapath::detach(int ifindex) {
 Result<void> Datapath::write_rules(uint32_t gen, const CompiledRules& rules) {
   const auto& m = skel_->maps;
   // Stale keys of the generation being replaced (its arrays are overwritten whole).
-  for (bpf_map* trie : {m.ps_src4_v2, m.ps_dst4_v2}) {
+  for (bpf_map* trie : {m.ps_src4_v3, m.ps_dst4_v3}) {
     if (auto r = delete_generation<ps_lpm4_key>(trie, gen); !r) {
       return r;
     }
   }
-  for (bpf_map* trie : {m.ps_src6_v2, m.ps_dst6_v2}) {
+  for (bpf_map* trie : {m.ps_src6_v3, m.ps_dst6_v3}) {
     if (auto r = delete_generation<ps_lpm6_key>(trie, gen); !r) {
       return r;
     }
   }
-  if (auto r = delete_generation<ps_iif_key>(m.ps_iif_v2, gen); !r) {
+  if (auto r = delete_generation<ps_iif_key>(m.ps_iif_v3, gen); !r) {
     return r;
   }
 
@@ -545,40 +594,40 @@ Result<void> Datapath::write_rules(uint32_t gen, const CompiledRules& rules) {
   for (const RuleSet& s : rules.bitmaps) {
     bitmaps.push_back(to_ps_bitmap(s));
   }
-  if (auto r = update_array(m.ps_bits_v2, gen * PS_MAX_BITMAPS, bitmaps); !r) {
+  if (auto r = update_array(m.ps_bits_v3, gen * PS_MAX_BITMAPS, bitmaps); !r) {
     return r;
   }
-  if (auto r = update_array(m.ps_rcls_v2, gen * PS_MAX_RULES, rules.rule_class); !r) {
+  if (auto r = update_array(m.ps_rcls_v3, gen * PS_MAX_RULES, rules.rule_class); !r) {
     return r;
   }
-  if (auto r = update_array(m.ps_proto_v2, gen * 256, rules.proto); !r) {
+  if (auto r = update_array(m.ps_proto_v3, gen * 256, rules.proto); !r) {
     return r;
   }
-  if (auto r = update_array(m.ps_dscp_v2, gen * 64, rules.dscp); !r) {
+  if (auto r = update_array(m.ps_dscp_v3, gen * 64, rules.dscp); !r) {
     return r;
   }
-  if (auto r = update_array(m.ps_sport_v2, gen * PS_PORT_SLOTS, rules.sport); !r) {
+  if (auto r = update_array(m.ps_sport_v3, gen * PS_PORT_SLOTS, rules.sport); !r) {
     return r;
   }
-  if (auto r = update_array(m.ps_dport_v2, gen * PS_PORT_SLOTS, rules.dport); !r) {
+  if (auto r = update_array(m.ps_dport_v3, gen * PS_PORT_SLOTS, rules.dport); !r) {
     return r;
   }
   for (const auto& [ifindex, bitmap] : rules.iif) {
     ps_iif_key k{.gen = gen, .ifindex = static_cast<uint32_t>(ifindex)};
-    if (auto r = update(m.ps_iif_v2, &k, &bitmap); !r) {
+    if (auto r = update(m.ps_iif_v3, &k, &bitmap); !r) {
       return r;
     }
   }
-  if (auto r = write_trie4(m.ps_src4_v2, gen, rules.src4); !r) {
+  if (auto r = write_trie4(m.ps_src4_v3, gen, rules.src4); !r) {
     return r;
   }
-  if (auto r = write_trie4(m.ps_dst4_v2, gen, rules.dst4); !r) {
+  if (auto r = write_trie4(m.ps_dst4_v3, gen, rules.dst4); !r) {
     return r;
   }
-  if (auto r = write_trie6(m.ps_src6_v2, gen, rules.src6); !r) {
+  if (auto r = write_trie6(m.ps_src6_v3, gen, rules.src6); !r) {
     return r;
   }
-  return write_trie6(m.ps_dst6_v2, gen, rules.dst6);
+  return write_trie6(m.ps_dst6_v3, gen, rules.dst6);
 }
 
 Result<void> Datapath::write_actions(uint32_t act_gen, const CompiledActions& actions) {
@@ -606,10 +655,10 @@ Result<void> Datapath::write_actions(uint32_t act_gen, const CompiledActions& ac
     uplinks[id].table = u.table;
     uplinks[id].ifindex = static_cast<uint32_t>(std::max(u.ifindex, 0));
   }
-  if (auto r = update_array(skel_->maps.ps_cls_v2, act_gen * PS_MAX_CLASSES, classes); !r) {
+  if (auto r = update_array(skel_->maps.ps_cls_v3, act_gen * PS_MAX_CLASSES, classes); !r) {
     return r;
   }
-  return update_array(skel_->maps.ps_upl_v2, act_gen * PS_MAX_UPLINKS, uplinks);
+  return update_array(skel_->maps.ps_upl_v3, act_gen * PS_MAX_UPLINKS, uplinks);
 }
 
 Result<void> Datapath::program(const DatapathPlan& plan) {
@@ -621,7 +670,7 @@ Result<void> Datapath::program(const DatapathPlan& plan) {
   if (!actions) {
     return actions.take_error();
   }
-  auto cfg = read_config(skel_->maps.ps_cfg_v2);
+  auto cfg = read_config(skel_->maps.ps_cfg_v3);
   if (!cfg) {
     return cfg.take_error();
   }
@@ -657,12 +706,12 @@ Result<void> Datapath::program(const DatapathPlan& plan) {
   // First the inactive halves' info with the state unchanged, then the flip:
   // the second write changes only the state word.
   uint32_t zero = 0;
-  if (auto r = update(skel_->maps.ps_cfg_v2, &zero, &*cfg); !r) {
+  if (auto r = update(skel_->maps.ps_cfg_v3, &zero, &*cfg); !r) {
     return r;
   }
   uint32_t epoch = (PS_STATE_EPOCH(cfg->state) + 1) & kEpochMask;
   cfg->state = PS_STATE_MAKE(next_rule_gen, next_act_gen, epoch);
-  if (auto r = update(skel_->maps.ps_cfg_v2, &zero, &*cfg); !r) {
+  if (auto r = update(skel_->maps.ps_cfg_v3, &zero, &*cfg); !r) {
     return r;
   }
   if (!same_rules) {
@@ -676,7 +725,7 @@ Result<DatapathCounters> Datapath::read_counters() const {
   if (ncpu <= 0) {
     return system_error("count possible CPUs", -ncpu);
   }
-  auto cfg = read_config(skel_->maps.ps_cfg_v2);
+  auto cfg = read_config(skel_->maps.ps_cfg_v3);
   if (!cfg) {
     return cfg.take_error();
   }
@@ -709,14 +758,14 @@ Result<DatapathCounters> Datapath::read_counters() const {
   };
 
   DatapathCounters out;
-  auto classes = read_all(skel_->maps.ps_ccnt_v2, PS_MAX_CLASSES);
+  auto classes = read_all(skel_->maps.ps_ccnt_v3, PS_MAX_CLASSES);
   if (!classes) {
     return classes.take_error();
   }
   uint32_t class_count =
       std::min<uint32_t>(cfg->gen[PS_STATE_RULE_GEN(cfg->state)].class_count, PS_MAX_CLASSES);
   out.classes.assign(classes->begin(), classes->begin() + class_count);
-  auto uplinks = read_all(skel_->maps.ps_ucnt_v2, PS_MAX_UPLINKS);
+  auto uplinks = read_all(skel_->maps.ps_ucnt_v3, PS_MAX_UPLINKS);
   if (!uplinks) {
     return uplinks.take_error();
   }
@@ -725,7 +774,7 @@ Result<DatapathCounters> Datapath::read_counters() const {
       out.uplinks[id] = (*uplinks)[id];
     }
   }
-  auto g = read_all(skel_->maps.ps_gcnt_v2, PS_GCNT_MAX);
+  auto g = read_all(skel_->maps.ps_gcnt_v3, PS_GCNT_MAX);
   if (!g) {
     return g.take_error();
   }
@@ -788,17 +837,46 @@ Result<SimulateResult> Datapath::simulate(std::span<const uint8_t> frame, uint32
   return out;
 }
 
-Result<void> Datapath::set_fresh_flow_mode(bool on, bool insert) {
-  auto cfg = read_config(skel_->maps.ps_cfg_v2);
+Result<uint32_t> run_program_repeated(int prog_fd, std::span<const uint8_t> frame,
+                                      uint32_t repeat) {
+  __sk_buff ctx{};
+  bpf_test_run_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.data_in = frame.data();
+  opts.data_size_in = static_cast<uint32_t>(frame.size());
+  opts.ctx_in = &ctx;
+  opts.ctx_size_in = sizeof(ctx);
+  opts.repeat = repeat;
+  if (int err = bpf_prog_test_run_opts(prog_fd, &opts); err != 0) {
+    return system_error("run program " + std::to_string(repeat) + " times", -err);
+  }
+  return opts.duration;
+}
+
+Result<void> Datapath::set_bench_flows(BenchFlows mode) {
+  auto cfg = read_config(skel_->maps.ps_cfg_v3);
   if (!cfg) {
     return cfg.take_error();
   }
-  cfg->flags =
-      on ? (cfg->flags | PS_CFG_F_BENCH_FRESH_FLOW) : (cfg->flags & ~PS_CFG_F_BENCH_FRESH_FLOW);
-  cfg->flags = on && !insert ? (cfg->flags | PS_CFG_F_BENCH_NO_INSERT)
-                             : (cfg->flags & ~PS_CFG_F_BENCH_NO_INSERT);
+  cfg->flags &= ~(PS_CFG_F_BENCH_FRESH_FLOW | PS_CFG_F_BENCH_NO_INSERT | PS_CFG_F_BENCH_FORGET);
+  switch (mode) {
+    case BenchFlows::kOff:
+      break;
+    case BenchFlows::kFresh:
+      cfg->flags |= PS_CFG_F_BENCH_FRESH_FLOW;
+      break;
+    case BenchFlows::kFreshNoInsert:
+      cfg->flags |= PS_CFG_F_BENCH_FRESH_FLOW | PS_CFG_F_BENCH_NO_INSERT;
+      break;
+    case BenchFlows::kForget:
+      cfg->flags |= PS_CFG_F_BENCH_FORGET;
+      break;
+    case BenchFlows::kForgetNoInsert:
+      cfg->flags |= PS_CFG_F_BENCH_FORGET | PS_CFG_F_BENCH_NO_INSERT;
+      break;
+  }
   uint32_t zero = 0;
-  return update(skel_->maps.ps_cfg_v2, &zero, &*cfg);
+  return update(skel_->maps.ps_cfg_v3, &zero, &*cfg);
 }
 
 int Datapath::program_fd() const {

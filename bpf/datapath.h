@@ -139,11 +139,19 @@ class Datapath {
   Result<SimulateResult> simulate(std::span<const uint8_t> frame, uint32_t mark_in = 0,
                                   int ingress_ifindex = 0, bool record_flow = true) const;
 
-  // Benchmarks only: when on, the program salts every packet's flow key with a
-  // random value, so each packet is a flow's first (lookup misses, full
-  // classification, entry written; the LRU evicts). insert = false: the entry
-  // is not written either (the cost of a first packet without its insert).
-  Result<void> set_fresh_flow_mode(bool on, bool insert = true);
+  // Benchmarks only: how the program treats flows.
+  enum class BenchFlows {
+    kOff,             // as in production
+    kFresh,           // every packet's flow key salted with a random value, so each
+                      // packet is a new flow's first (lookup misses, full
+                      // classification, entry written; a full LRU evicts)
+    kFreshNoInsert,   // the same, but the entry is not written
+    kForget,          // the packet's own 5-tuple, but a found entry is ignored: each
+                      // packet is classified and its entry written (replaced) anew,
+                      // with the caches as warm as for a repeated packet
+    kForgetNoInsert,  // the same, but the entry is not written
+  };
+  Result<void> set_bench_flows(BenchFlows mode);
   int program_fd() const;  // the classifier, for BPF_PROG_TEST_RUN in benchmarks
 
   // Removes our pinned maps and pin_dir if it is then empty (--flush-on-exit,
@@ -163,5 +171,10 @@ class Datapath {
   // The compiled rules of the active rule generation, if this Datapath wrote it.
   std::optional<CompiledRules> active_rules_;
 };
+
+// Benchmarks and tests: runs a TC program (e.g. Datapath::program_fd()) `repeat`
+// times on frame, on this CPU, with a real packet's effects on its maps (no
+// simulation magic); returns the kernel's mean ns per run.
+Result<uint32_t> run_program_repeated(int prog_fd, std::span<const uint8_t> frame, uint32_t repeat);
 
 }  // namespace pathsteer

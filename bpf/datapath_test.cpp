@@ -125,7 +125,7 @@ class DatapathTest : public ::testing::Test {
 
   // Every entry of both flow tables (so table cases do not see each other's flows).
   void flush_flows() {
-    for (const char* name : {"ps_flow4_v2", "ps_flow6_v2"}) {
+    for (const char* name : {"ps_flow4_v3", "ps_flow6_v3"}) {
       Fd fd = pinned(name);
       ASSERT_TRUE(fd.valid()) << name;
       std::vector<uint8_t> key(64), next(64);
@@ -150,7 +150,7 @@ class DatapathTest : public ::testing::Test {
 
   // Makes every IPv4 flow look idle since boot.
   void age_flows4() {
-    Fd fd = pinned("ps_flow4_v2");
+    Fd fd = pinned("ps_flow4_v3");
     ps_flow4_key key{}, next{};
     const void* prev = nullptr;
     while (bpf_map_get_next_key(fd.get(), prev, &next) == 0) {
@@ -515,6 +515,59 @@ TEST_F(DatapathTest, StickyAcrossPreferenceChangeAndReload) {
 }
 
 // explain's test runs report a pinned flow but never create or refresh one.
+// An upgrade onto a new layout copies the older layout's flow entries (same
+// key and value) into the new tables: an established flow keeps its uplink.
+TEST_F(DatapathTest, UpgradeCarriesFlowsFromAnOlderLayout) {
+  DatapathPlan a{.mark_mask = kMask, .uplinks = {uplink(1), uplink(2)}};
+  a.classes.push_back(steered("web", {{.proto = IPPROTO_TCP}}, {{1, 1}}));
+  ASSERT_TRUE(dp_->program(a).ok());
+  const Frame flow{.sport = 41000, .dport = 443};
+  ASSERT_EQ(sim(flow).uplink_id, 1u);
+  // Its entry as an older layout's table holds it, but on uplink 2.
+  ps_flow4_key key{};
+  ps_flow v{};
+  {
+    Fd fd = pinned("ps_flow4_v3");
+    ASSERT_EQ(bpf_map_get_next_key(fd.get(), nullptr, &key), 0);
+    ASSERT_EQ(bpf_map_lookup_elem(fd.get(), &key, &v), 0);
+  }
+  v.uplink_id = 2;
+  const std::string dir = pin_dir_ + "-upgrade";
+  std::filesystem::create_directories(dir);
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{dir};
+  Fd old(
+      bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "ps_flow4_v2", sizeof(key), sizeof(v), 1024, nullptr));
+  ASSERT_TRUE(old.valid());
+  ASSERT_EQ(bpf_map_update_elem(old.get(), &key, &v, BPF_ANY), 0);
+  ASSERT_EQ(bpf_obj_pin(old.get(), (dir + "/ps_flow4_v2").c_str()), 0);
+  // A v2 table with another entry layout is left alone.
+  Fd odd(bpf_map_create(BPF_MAP_TYPE_HASH, "ps_flow6_v2", 8, 8, 16, nullptr));
+  ASSERT_TRUE(odd.valid());
+  ASSERT_EQ(bpf_obj_pin(odd.get(), (dir + "/ps_flow6_v2").c_str()), 0);
+
+  auto up = Datapath::open(dir);
+  ASSERT_TRUE(up.ok()) << up.error().to_string();
+  ASSERT_TRUE((*up)->program(a).ok());
+  auto carried = (*up)->simulate(build(flow));
+  ASSERT_TRUE(carried.ok());
+  EXPECT_EQ(carried->uplink_id, 2u) << "the carried flow keeps its uplink";
+  EXPECT_EQ(carried->class_id, 0u);
+  auto fresh = (*up)->simulate(build(Frame{.sport = 41001, .dport = 443}));
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(fresh->uplink_id, 1u) << "new flows follow the class";
+  auto c = (*up)->read_counters();
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->flow_reclassified, 1u);  // an older epoch: classified again, uplink kept
+  EXPECT_FALSE(std::filesystem::exists(dir + "/ps_flow4_v2")) << "old pins removed";
+  EXPECT_TRUE((*up)->unpin().ok());
+}
+
 TEST_F(DatapathTest, DryRunLeavesTheFlowTableAlone) {
   DatapathPlan a{.mark_mask = kMask, .uplinks = {uplink(1), uplink(2)}};
   a.classes.push_back(steered("web", {{.proto = IPPROTO_TCP}}, {{1, 1}}));
@@ -642,7 +695,27 @@ TEST_F(DatapathTest, WeightedSplitOverTenThousandFlows) {
     EXPECT_NEAR(got, pct, 3.0) << "uplink " << id;
   }
   EXPECT_EQ(per_uplink.count(0), 0u);
-  EXPECT_EQ(flow_count("ps_flow4_v2"), static_cast<size_t>(kFlows));
+  EXPECT_EQ(flow_count("ps_flow4_v3"), static_cast<size_t>(kFlows));
+}
+
+// One shared LRU, not per-CPU lists: the flows of one CPU (a LAN NIC with one
+// queue) may fill the whole table. A per-CPU LRU would cap them at
+// PS_FLOW_ENTRIES / possible CPUs and evict live flows early.
+TEST_F(DatapathTest, OneCpuMayFillTheWholeFlowTable) {
+  DatapathPlan plan{.mark_mask = kMask};
+  plan.classes.push_back(fixed("all", {{}}, m(1)));
+  ASSERT_TRUE(dp_->program(plan).ok());
+  ASSERT_TRUE(dp_->set_bench_flows(Datapath::BenchFlows::kFresh).ok());
+  constexpr uint32_t kFlows = PS_FLOW_ENTRIES * 3 / 4;
+  // All on this CPU: the kernel runs the repeats without migrating.
+  auto run = run_program_repeated(dp_->program_fd(), build({.dport = 443}), kFlows);
+  ASSERT_TRUE(run.ok()) << run.error().to_string();
+  ASSERT_TRUE(dp_->set_bench_flows(Datapath::BenchFlows::kOff).ok());
+  const size_t got = flow_count("ps_flow4_v3");
+  std::printf("%zu of %u fresh flows kept (%d possible CPUs)\n", got, kFlows,
+              libbpf_num_possible_cpus());
+  EXPECT_GE(got, kFlows * 99 / 100);  // random salts may repeat a 5-tuple, rarely
+  EXPECT_EQ(counters().flow_full, 0u);
 }
 
 TEST_F(DatapathTest, GenerationSwitchMidStream) {
@@ -656,7 +729,7 @@ TEST_F(DatapathTest, GenerationSwitchMidStream) {
   b.classes.push_back(fixed("b-host", {{.dst = {pfx("10.8.8.8/32")}, .dscp = 10}}, m(4)));
   b.classes.push_back(fixed("b-udp", {{.proto = IPPROTO_UDP, .sport = {{1, 65535}}}}, m(5)));
   ASSERT_TRUE(dp_->program(a).ok());
-  ASSERT_TRUE(dp_->set_fresh_flow_mode(true).ok());  // every packet classified
+  ASSERT_TRUE(dp_->set_bench_flows(Datapath::BenchFlows::kFresh).ok());  // every packet classified
 
   const std::vector<uint8_t> probe = build({.proto = IPPROTO_UDP, .dport = 53, .dscp = 10});
   std::atomic<bool> stop{false};
@@ -868,6 +941,45 @@ TEST_F(DatapathTest, ManyEntriesAndPrefixes) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ErrorKind::kUnrealizable);
   EXPECT_NE(r.error().context.find("'big'"), std::string::npos) << r.error().context;
+}
+
+// Aggregated bit vectors: a word where every field admits some rule, but no
+// rule all of them (rules 200 and 201), must not stop the search; the first
+// rule in policy order still wins when later words match too.
+TEST_F(DatapathTest, BitmapSummariesKeepPolicyOrderAcrossWords) {
+  DatapathPlan plan{.mark_mask = kMask};
+  int next_filler = 0;
+  auto fillers = [&](const std::string& name, int count, uint32_t mark) {
+    std::vector<MatchEntry> entries;
+    for (int i = 0; i < count; ++i, ++next_filler) {
+      auto port = static_cast<uint16_t>(20000 + next_filler);
+      entries.push_back({.proto = IPPROTO_UDP, .dport = {{port, port}}});
+    }
+    plan.classes.push_back(fixed(name, entries, m(mark)));
+  };
+  auto one = [&](const std::string& name, MatchEntry e, uint32_t mark) {
+    plan.classes.push_back(fixed(name, {std::move(e)}, m(mark)));
+  };
+  fillers("fill-0", 200, 1);  // rules 0..199 (words 0..3)
+  one("decoy-port", {.proto = IPPROTO_TCP, .dport = {{9000, 9000}}, .dst = {pfx("10.99.0.0/16")}},
+      2);  // rule 200 (word 3)
+  one("decoy-dst", {.proto = IPPROTO_TCP, .dport = {{1, 1}}, .dst = {pfx("10.77.0.0/16")}},
+      3);                     // rule 201 (word 3)
+  fillers("fill-1", 498, 4);  // rules 202..699
+  one("mid", {.proto = IPPROTO_TCP, .dport = {{9001, 9001}}, .dst = {pfx("10.77.0.0/16")}},
+      5);                     // rule 700 (word 10)
+  fillers("fill-2", 199, 6);  // rules 701..899
+  one("late", {.proto = IPPROTO_TCP, .dport = {{9000, 9001}}, .dst = {pfx("10.77.0.0/16")}},
+      7);                     // rule 900 (word 14)
+  fillers("fill-3", 123, 8);  // rules 901..1023
+  ASSERT_TRUE(dp_->program(plan).ok());
+  EXPECT_EQ(mark_of(Frame{.dst = "10.77.1.1", .dport = 9000}), m(7));  // past word 3's decoys
+  EXPECT_EQ(mark_of(Frame{.dst = "10.77.1.1", .dport = 9001}), m(5));  // 700 before 900
+  EXPECT_EQ(mark_of(Frame{.dst = "10.99.1.1", .dport = 9000}), m(2));
+  EXPECT_EQ(mark_of(Frame{.dst = "10.77.1.1", .dport = 1}), m(3));
+  EXPECT_EQ(mark_of(Frame{.dst = "10.77.1.1", .dport = 9002}), 0u);
+  EXPECT_EQ(mark_of(Frame{.proto = IPPROTO_UDP, .dport = 21019}), m(8));  // the last rule
+  EXPECT_EQ(mark_of(Frame{.proto = IPPROTO_UDP, .dport = 20000}), m(1));  // the first
 }
 
 TEST_F(DatapathTest, ReopenFromPins) {

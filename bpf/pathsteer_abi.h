@@ -12,7 +12,7 @@
  *    bump PS_ABI_VERSION; a loader refuses pinned state with our magic and a
  *    newer abi_version, or a newer layout's config map in the pin dir.
  *  - An incompatible layout change bumps PS_ABI_LAYOUT, which is part of every
- *    map name ("_v2"), so old and new layouts never share a pinned map.
+ *    map name ("_v3"), so old and new layouts never share a pinned map.
  *
  * Two kinds of generation, both selected by ps_config.state (one 32-bit word,
  * the only word a flip changes):
@@ -25,26 +25,26 @@
  *    classified again (its uplink is kept while live: stickiness).
  *
  * Maps (pinned by name under the daemon's --pin-dir; g = rule gen, a = action gen):
- *  ps_cfg_v2   ARRAY[1]                   struct ps_config
- *  ps_bits_v2  ARRAY[2*PS_MAX_BITMAPS]    struct ps_bitmap, index g*PS_MAX_BITMAPS + b;
+ *  ps_cfg_v3   ARRAY[1]                   struct ps_config
+ *  ps_bits_v3  ARRAY[2*PS_MAX_BITMAPS]    struct ps_bitmap, index g*PS_MAX_BITMAPS + b;
  *                                         b = 0 is all rules of g
- *  ps_rcls_v2  ARRAY[2*PS_MAX_RULES]      __u32 class id of rule r, index g*PS_MAX_RULES + r
- *  ps_src4_v2  LPM_TRIE  struct ps_lpm4_key -> __u32 bitmap index b (rules whose src
- *  ps_dst4_v2  LPM_TRIE                      constraint holds for any address under the key)
- *  ps_src6_v2  LPM_TRIE  struct ps_lpm6_key -> __u32 b
- *  ps_dst6_v2  LPM_TRIE
- *  ps_proto_v2 ARRAY[2*256]               __u32 b, index g*256 + IP protocol
- *  ps_dscp_v2  ARRAY[2*64]                __u32 b, index g*64 + DSCP
- *  ps_sport_v2 ARRAY[2*PS_PORT_SLOTS]     __u32 b, index g*PS_PORT_SLOTS + port;
- *  ps_dport_v2                            slot PS_PORT_NONE: packets without ports
- *  ps_iif_v2   HASH  struct ps_iif_key -> __u32 b; a miss uses gen[g].iif_default
- *  ps_cls_v2   ARRAY[2*PS_MAX_CLASSES]    struct ps_class, index a*PS_MAX_CLASSES + class id
- *  ps_upl_v2   ARRAY[2*PS_MAX_UPLINKS]    struct ps_uplink, index a*PS_MAX_UPLINKS + uplink id
- *  ps_flow4_v2 LRU_HASH  struct ps_flow4_key -> struct ps_flow   (never reset by updates)
- *  ps_flow6_v2 LRU_HASH  struct ps_flow6_key -> struct ps_flow
- *  ps_ccnt_v2  PERCPU_ARRAY[PS_MAX_CLASSES] struct ps_counter, by class id of the active gen
- *  ps_ucnt_v2  PERCPU_ARRAY[PS_MAX_UPLINKS] struct ps_counter, by uplink id
- *  ps_gcnt_v2  PERCPU_ARRAY[PS_GCNT_MAX]  struct ps_counter, by enum ps_gcnt
+ *  ps_rcls_v3  ARRAY[2*PS_MAX_RULES]      __u32 class id of rule r, index g*PS_MAX_RULES + r
+ *  ps_src4_v3  LPM_TRIE  struct ps_lpm4_key -> __u32 bitmap index b (rules whose src
+ *  ps_dst4_v3  LPM_TRIE                      constraint holds for any address under the key)
+ *  ps_src6_v3  LPM_TRIE  struct ps_lpm6_key -> __u32 b
+ *  ps_dst6_v3  LPM_TRIE
+ *  ps_proto_v3 ARRAY[2*256]               __u32 b, index g*256 + IP protocol
+ *  ps_dscp_v3  ARRAY[2*64]                __u32 b, index g*64 + DSCP
+ *  ps_sport_v3 ARRAY[2*PS_PORT_SLOTS]     __u32 b, index g*PS_PORT_SLOTS + port;
+ *  ps_dport_v3                            slot PS_PORT_NONE: packets without ports
+ *  ps_iif_v3   HASH  struct ps_iif_key -> __u32 b; a miss uses gen[g].iif_default
+ *  ps_cls_v3   ARRAY[2*PS_MAX_CLASSES]    struct ps_class, index a*PS_MAX_CLASSES + class id
+ *  ps_upl_v3   ARRAY[2*PS_MAX_UPLINKS]    struct ps_uplink, index a*PS_MAX_UPLINKS + uplink id
+ *  ps_flow4_v3 LRU_HASH  struct ps_flow4_key -> struct ps_flow   (never reset by updates)
+ *  ps_flow6_v3 LRU_HASH  struct ps_flow6_key -> struct ps_flow
+ *  ps_ccnt_v3  PERCPU_ARRAY[PS_MAX_CLASSES] struct ps_counter, by class id of the active gen
+ *  ps_ucnt_v3  PERCPU_ARRAY[PS_MAX_UPLINKS] struct ps_counter, by uplink id
+ *  ps_gcnt_v3  PERCPU_ARRAY[PS_GCNT_MAX]  struct ps_counter, by enum ps_gcnt
  * Not pinned, kernel-only (a cache of copies of flow entries): ps_fcache,
  * PERCPU_ARRAY of struct ps_fcache_slot (lib/flow.h).
  *
@@ -67,12 +67,12 @@
 /* NOLINTBEGIN(readability-identifier-naming) */
 
 #define PS_ABI_MAGIC 0x70537465 /* "pSte" */
-#define PS_ABI_VERSION 2
-#define PS_ABI_LAYOUT 2 /* the "_v2" in map names */
+#define PS_ABI_VERSION 3
+#define PS_ABI_LAYOUT 3 /* the "_v3" in map names */
 
-#define PS_CONFIG_MAP "ps_cfg_v2"
+#define PS_CONFIG_MAP "ps_cfg_v3"
 #define PS_MAP_PREFIX "ps_"
-#define PS_MAP_SUFFIX "_v2"
+#define PS_MAP_SUFFIX "_v3"
 
 #define PS_GENERATIONS 2
 #define PS_MAX_RULES 1024      /* match entries per generation */
@@ -132,6 +132,9 @@ struct ps_act_info {       /* one action generation */
 /* ps_config.flags */
 #define PS_CFG_F_BENCH_FRESH_FLOW (1U << 0) /* benchmarks only: every packet is a new flow */
 #define PS_CFG_F_BENCH_NO_INSERT (1U << 1)  /* benchmarks only: new flows' entries not written */
+#define PS_CFG_F_BENCH_FORGET                                  \
+  (1U << 2) /* benchmarks only: a found entry is ignored (same \
+             * 5-tuple, classified and written anew each time) */
 
 struct ps_config {
   __u32 magic;       /* PS_ABI_MAGIC once initialised by a loader */
@@ -146,7 +149,10 @@ struct ps_config {
   __u32 reserved[7];
 };
 
+/* Aggregated bit vector: bit i of `nonzero` is set iff w[i] != 0, so the AND
+ * of the fields' `nonzero` words names the only words worth ANDing. */
 struct ps_bitmap {
+  __u64 nonzero;
   __u64 w[PS_BM_WORDS]; /* bit r of word r/64: rule r */
 };
 

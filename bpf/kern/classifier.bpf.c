@@ -56,7 +56,7 @@ static __always_inline const struct ps_uplink *ps_uplink(__u32 act_gen, __u32 id
 {
 	__u32 key = act_gen * PS_MAX_UPLINKS + (id & (PS_MAX_UPLINKS - 1));
 
-	return bpf_map_lookup_elem(&ps_upl_v2, &key);
+	return bpf_map_lookup_elem(&ps_upl_v3, &key);
 }
 
 static __always_inline const struct ps_class *ps_class(__u32 act_gen, __u32 id)
@@ -65,7 +65,7 @@ static __always_inline const struct ps_class *ps_class(__u32 act_gen, __u32 id)
 
 	if (id >= PS_MAX_CLASSES)
 		return NULL;
-	return bpf_map_lookup_elem(&ps_cls_v2, &key);
+	return bpf_map_lookup_elem(&ps_cls_v3, &key);
 }
 
 static __always_inline int ps_uplink_live(const struct ps_uplink *up)
@@ -91,23 +91,23 @@ int ps_classifier(struct __sk_buff *skb)
 
 	res = ps_parse(skb, &pkt);
 	if (res == PS_PARSE_NOT_IP) {
-		ps_count(&ps_gcnt_v2, PS_GCNT_NOT_IP, skb->len);
+		ps_count(&ps_gcnt_v3, PS_GCNT_NOT_IP, skb->len);
 		return ps_finish(skb, &vd, TC_ACT_UNSPEC);
 	}
 	if (res != PS_PARSE_OK) {
-		ps_count(&ps_gcnt_v2, PS_GCNT_PARSE_ERROR, skb->len);
+		ps_count(&ps_gcnt_v3, PS_GCNT_PARSE_ERROR, skb->len);
 		return ps_finish(skb, &vd, TC_ACT_UNSPEC);
 	}
 	if (pkt.fragment)
-		ps_count(&ps_gcnt_v2, PS_GCNT_FRAGMENT, skb->len);
+		ps_count(&ps_gcnt_v3, PS_GCNT_FRAGMENT, skb->len);
 	if (pkt.ports_unknown)
-		ps_count(&ps_gcnt_v2, PS_GCNT_NO_PORTS, skb->len);
+		ps_count(&ps_gcnt_v3, PS_GCNT_NO_PORTS, skb->len);
 	if (pkt.ip_options)
-		ps_count(&ps_gcnt_v2, PS_GCNT_IP_OPTIONS, skb->len);
+		ps_count(&ps_gcnt_v3, PS_GCNT_IP_OPTIONS, skb->len);
 	if (pkt.vlan)
-		ps_count(&ps_gcnt_v2, PS_GCNT_VLAN, skb->len);
+		ps_count(&ps_gcnt_v3, PS_GCNT_VLAN, skb->len);
 
-	cfg = bpf_map_lookup_elem(&ps_cfg_v2, &zero);
+	cfg = bpf_map_lookup_elem(&ps_cfg_v3, &zero);
 	if (!cfg)
 		return ps_finish(skb, &vd, TC_ACT_UNSPEC);
 	/* The one word a flip changes; everything else is per half. */
@@ -126,8 +126,8 @@ int ps_classifier(struct __sk_buff *skb)
 	/* Established, the common case: the per-CPU copy (lib/flow.h) when it
 	 * is as good as the LRU entry; dry runs read only the LRU table. */
 	sl = ps_dry(skb) ? NULL : ps_fcache_slot(&key);
-	if (sl && ps_fcache_match(sl, &key, pkt.family) && sl->epoch == epoch &&
-	    now - sl->last_seen <= READ_ONCE(ai->touch_jiffies) &&
+	if (sl && !(flags & PS_CFG_F_BENCH_FORGET) && ps_fcache_match(sl, &key, pkt.family) &&
+	    sl->epoch == epoch && now - sl->last_seen <= READ_ONCE(ai->touch_jiffies) &&
 	    now - sl->last_seen <= READ_ONCE(ai->flow_idle_jiffies)) {
 		vd.class_id = sl->class_id;
 		vd.uplink_id = sl->uplink_id;
@@ -143,8 +143,10 @@ int ps_classifier(struct __sk_buff *skb)
 	}
 
 	fl = ps_flow_lookup(&pkt, &key);
+	if (flags & PS_CFG_F_BENCH_FORGET)
+		fl = NULL;
 	if (fl && now - READ_ONCE(fl->last_seen) > READ_ONCE(ai->flow_idle_jiffies)) {
-		ps_count(&ps_gcnt_v2, PS_GCNT_FLOW_EXPIRED, skb->len);
+		ps_count(&ps_gcnt_v3, PS_GCNT_FLOW_EXPIRED, skb->len);
 		fl = NULL;
 	}
 
@@ -165,7 +167,7 @@ int ps_classifier(struct __sk_buff *skb)
 								  : NULL;
 				if (!ps_dry(skb))
 					fl->uplink_id = vd.uplink_id;
-				ps_count(&ps_gcnt_v2, PS_GCNT_FLOW_RECHOSEN, skb->len);
+				ps_count(&ps_gcnt_v3, PS_GCNT_FLOW_RECHOSEN, skb->len);
 			}
 		} else {
 			cls = ps_class(act_gen, vd.class_id);
@@ -175,7 +177,7 @@ int ps_classifier(struct __sk_buff *skb)
 		if (sl)
 			ps_fcache_fill(sl, &key, pkt.family, fl);
 	established:
-		ps_count(&ps_gcnt_v2, PS_GCNT_FLOW_HIT, skb->len);
+		ps_count(&ps_gcnt_v3, PS_GCNT_FLOW_HIT, skb->len);
 	} else {
 		__u32 keep = fl ? READ_ONCE(fl->uplink_id) : PS_NO_UPLINK;
 
@@ -190,44 +192,44 @@ int ps_classifier(struct __sk_buff *skb)
 				vd.established = 1;
 			} else {
 				if (keep != PS_NO_UPLINK)
-					ps_count(&ps_gcnt_v2, PS_GCNT_FLOW_RECHOSEN, skb->len);
+					ps_count(&ps_gcnt_v3, PS_GCNT_FLOW_RECHOSEN, skb->len);
 				vd.uplink_id =
 				    ps_choose_member(cls, ps_flow_hash(&key, pkt.family));
 				up = vd.uplink_id != PS_NO_UPLINK ? ps_uplink(act_gen, vd.uplink_id)
 								  : NULL;
 			}
 		}
-		ps_count(&ps_gcnt_v2, fl ? PS_GCNT_FLOW_RECLASS : PS_GCNT_FLOW_NEW, skb->len);
+		ps_count(&ps_gcnt_v3, fl ? PS_GCNT_FLOW_RECLASS : PS_GCNT_FLOW_NEW, skb->len);
 		nf.last_seen = now;
 		nf.epoch = epoch;
 		nf.class_id = vd.class_id;
 		nf.uplink_id = vd.uplink_id;
 		if (!ps_dry(skb) && !(flags & PS_CFG_F_BENCH_NO_INSERT) &&
 		    ps_flow_update(&pkt, &key, &nf) != 0)
-			ps_count(&ps_gcnt_v2, PS_GCNT_FLOW_FULL, skb->len);
+			ps_count(&ps_gcnt_v3, PS_GCNT_FLOW_FULL, skb->len);
 	}
 
 	if (vd.class_id >= PS_MAX_CLASSES) {
-		ps_count(&ps_gcnt_v2, PS_GCNT_UNCLASSIFIED, skb->len);
+		ps_count(&ps_gcnt_v3, PS_GCNT_UNCLASSIFIED, skb->len);
 		return ps_finish(skb, &vd, TC_ACT_UNSPEC);
 	}
-	ps_count(&ps_ccnt_v2, vd.class_id, skb->len);
+	ps_count(&ps_ccnt_v3, vd.class_id, skb->len);
 	mask = READ_ONCE(ai->mark_mask);
 
 	if (up && vd.uplink_id != PS_NO_UPLINK) {
 		int ret;
 
-		ps_count(&ps_ucnt_v2, vd.uplink_id, skb->len);
+		ps_count(&ps_ucnt_v3, vd.uplink_id, skb->len);
 		skb->mark = (skb->mark & ~mask) | (READ_ONCE(up->mark) & mask);
 		if (READ_ONCE(ai->mode) != PS_MODE_REDIRECT)
 			return ps_finish(skb, &vd, TC_ACT_UNSPEC);
 		ret =
 		    ps_redirect(skb, &pkt, up, READ_ONCE(cfg->features), &vd.redirect, &vd.reason);
 		if (ret == TC_ACT_REDIRECT) {
-			ps_count(&ps_gcnt_v2, PS_GCNT_REDIRECTED, skb->len);
+			ps_count(&ps_gcnt_v3, PS_GCNT_REDIRECTED, skb->len);
 			return ps_finish(skb, &vd, TC_ACT_REDIRECT);
 		}
-		ps_count(&ps_gcnt_v2, vd.reason, skb->len);
+		ps_count(&ps_gcnt_v3, vd.reason, skb->len);
 		return ps_finish(skb, &vd, TC_ACT_UNSPEC);
 	}
 	vd.uplink_id = PS_NO_UPLINK;
@@ -235,7 +237,7 @@ int ps_classifier(struct __sk_buff *skb)
 		cls = ps_class(act_gen, vd.class_id);
 	if (cls && (READ_ONCE(cls->flags) & PS_CLASS_F_SET_MARK)) {
 		/* No live member (last_resort) or a class with a fixed mark. */
-		ps_count(&ps_gcnt_v2, PS_GCNT_NO_MEMBER, skb->len);
+		ps_count(&ps_gcnt_v3, PS_GCNT_NO_MEMBER, skb->len);
 		skb->mark = (skb->mark & ~mask) | (READ_ONCE(cls->mark) & mask);
 	}
 	return ps_finish(skb, &vd, TC_ACT_UNSPEC);

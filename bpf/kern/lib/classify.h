@@ -4,7 +4,9 @@
  * per field in use gives the bitmap of rules that field admits; the first set
  * bit of their AND is the first matching rule in policy order. The cost is a
  * fixed number of lookups plus at most PS_BM_WORDS word ANDs, whatever the
- * number of rules and prefixes.
+ * number of rules and prefixes; each bitmap's summary word (`nonzero`, as in
+ * Baboescu and Varghese's Aggregated Bit Vectors) skips the words where some
+ * field admits no rule, so usually one or two words are ANDed.
  */
 #ifndef PS_LIB_CLASSIFY_H
 #define PS_LIB_CLASSIFY_H
@@ -24,7 +26,7 @@ static __always_inline const struct ps_bitmap *ps_bitmap(__u32 gen, __u32 index)
 {
 	__u32 key = gen * PS_MAX_BITMAPS + (index & (PS_MAX_BITMAPS - 1));
 
-	return bpf_map_lookup_elem(&ps_bits_v2, &key);
+	return bpf_map_lookup_elem(&ps_bits_v3, &key);
 }
 
 static __always_inline __u32 ps_array_index(void *map, __u32 key)
@@ -54,34 +56,17 @@ static __always_inline __u32 ps_prefix6_index(void *map, __u32 gen, const __u32 
 	return v ? *v : PS_BM_NONE;
 }
 
-/* Index of the lowest set bit of a non-zero v (BPF has no ctz instruction). */
+/* Index of the lowest set bit of a non-zero v (BPF has no ctz instruction):
+ * the population count of the bits below it. Branch-free, so the verifier
+ * walks one path through it, not one per bit. */
 static __always_inline __u32 ps_ctz64(__u64 v)
 {
-	__u32 n = 0;
+	__u64 x = (v & -v) - 1;
 
-	if (!(v & 0xffffffffULL)) {
-		n += 32;
-		v >>= 32;
-	}
-	if (!(v & 0xffff)) {
-		n += 16;
-		v >>= 16;
-	}
-	if (!(v & 0xff)) {
-		n += 8;
-		v >>= 8;
-	}
-	if (!(v & 0xf)) {
-		n += 4;
-		v >>= 4;
-	}
-	if (!(v & 0x3)) {
-		n += 2;
-		v >>= 2;
-	}
-	if (!(v & 0x1))
-		n += 1;
-	return n;
+	x = x - ((x >> 1) & 0x5555555555555555ULL);
+	x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+	return (__u32)((x * 0x0101010101010101ULL) >> 56);
 }
 
 /* A field not in use keeps its bitmap at PS_BM_ALL (a no-op in the AND). */
@@ -101,8 +86,8 @@ static __always_inline __u32 ps_classify(struct __sk_buff *skb, const struct ps_
 {
 	const struct ps_bitmap *all, *b_iif, *b_src, *b_dst, *b_proto, *b_sport, *b_dport, *b_dscp;
 	__u32 fields = READ_ONCE(gi->fields);
-	__u32 words = READ_ONCE(gi->words);
-	__u32 w;
+	__u32 i, w;
+	__u64 cand;
 
 	all = ps_bitmap(gen, PS_BM_ALL);
 	if (!all)
@@ -111,7 +96,7 @@ static __always_inline __u32 ps_classify(struct __sk_buff *skb, const struct ps_
 
 	if (fields & PS_FIELD_IIF) {
 		struct ps_iif_key key = {.gen = gen, .ifindex = skb->ingress_ifindex};
-		const __u32 *v = bpf_map_lookup_elem(&ps_iif_v2, &key);
+		const __u32 *v = bpf_map_lookup_elem(&ps_iif_v3, &key);
 
 		b_iif = ps_bitmap(gen, v ? *v : READ_ONCE(gi->iif_default));
 		if (!b_iif)
@@ -119,38 +104,44 @@ static __always_inline __u32 ps_classify(struct __sk_buff *skb, const struct ps_
 	}
 	if (pkt->family == PS_FAMILY_IPV4) {
 		PS_FIELD_BITMAP(b_src, PS_FIELD_SRC,
-				ps_prefix4_index(&ps_src4_v2, gen, pkt->saddr[0]));
+				ps_prefix4_index(&ps_src4_v3, gen, pkt->saddr[0]));
 		PS_FIELD_BITMAP(b_dst, PS_FIELD_DST,
-				ps_prefix4_index(&ps_dst4_v2, gen, pkt->daddr[0]));
+				ps_prefix4_index(&ps_dst4_v3, gen, pkt->daddr[0]));
 	} else {
 		PS_FIELD_BITMAP(b_src, PS_FIELD_SRC,
-				ps_prefix6_index(&ps_src6_v2, gen, pkt->saddr));
+				ps_prefix6_index(&ps_src6_v3, gen, pkt->saddr));
 		PS_FIELD_BITMAP(b_dst, PS_FIELD_DST,
-				ps_prefix6_index(&ps_dst6_v2, gen, pkt->daddr));
+				ps_prefix6_index(&ps_dst6_v3, gen, pkt->daddr));
 	}
 	PS_FIELD_BITMAP(b_proto, PS_FIELD_PROTO,
-			ps_array_index(&ps_proto_v2, gen * 256 + pkt->proto));
+			ps_array_index(&ps_proto_v3, gen * 256 + pkt->proto));
 	PS_FIELD_BITMAP(b_dscp, PS_FIELD_DSCP,
-			ps_array_index(&ps_dscp_v2, gen * 64 + (pkt->dscp & 63)));
+			ps_array_index(&ps_dscp_v3, gen * 64 + (pkt->dscp & 63)));
 	PS_FIELD_BITMAP(b_sport, PS_FIELD_SPORT,
-			ps_array_index(&ps_sport_v2,
+			ps_array_index(&ps_sport_v3,
 				       gen * PS_PORT_SLOTS + (pkt->has_ports ? bpf_ntohs(pkt->sport)
 									     : PS_PORT_NONE)));
 	PS_FIELD_BITMAP(b_dport, PS_FIELD_DPORT,
-			ps_array_index(&ps_dport_v2,
+			ps_array_index(&ps_dport_v3,
 				       gen * PS_PORT_SLOTS + (pkt->has_ports ? bpf_ntohs(pkt->dport)
 									     : PS_PORT_NONE)));
 
-	for (w = 0; w < PS_BM_WORDS; w++) {
+	/* Aggregated bit vectors: only words non-zero in every field's bitmap
+	 * can hold a match, usually one or two of the PS_BM_WORDS. */
+	cand = all->nonzero & b_iif->nonzero & b_src->nonzero & b_dst->nonzero & b_proto->nonzero &
+	       b_dscp->nonzero & b_sport->nonzero & b_dport->nonzero;
+	for (i = 0; i < PS_BM_WORDS; i++) {
 		__u64 v;
 
-		if (w >= words)
+		if (!cand)
 			break;
+		w = ps_ctz64(cand) & (PS_BM_WORDS - 1);
+		cand &= cand - 1;
 		v = all->w[w] & b_iif->w[w] & b_src->w[w] & b_dst->w[w] & b_proto->w[w] &
 		    b_dscp->w[w] & b_sport->w[w] & b_dport->w[w];
 		if (v) {
 			__u32 key = gen * PS_MAX_RULES + w * 64 + ps_ctz64(v);
-			const __u32 *cls = bpf_map_lookup_elem(&ps_rcls_v2, &key);
+			const __u32 *cls = bpf_map_lookup_elem(&ps_rcls_v3, &key);
 
 			return cls ? *cls : PS_NO_CLASS;
 		}

@@ -37,30 +37,33 @@
 		__uint(pinning, LIBBPF_PIN_BY_NAME);                                               \
 	} name SEC(".maps")
 
+/* One LRU shared by all CPUs. BPF_F_NO_COMMON_LRU would give each possible CPU
+ * its own list of PS_FLOW_ENTRIES / possible-CPUs entries: the flows of a LAN
+ * NIC with one queue (one CPU) would then evict each other while most of the
+ * table stood empty. */
 #define PS_FLOW_MAP(name, key_type)                                                                \
 	struct {                                                                                   \
 		__uint(type, BPF_MAP_TYPE_LRU_HASH);                                               \
 		__uint(max_entries, PS_FLOW_ENTRIES);                                              \
 		__type(key, key_type);                                                             \
 		__type(value, struct ps_flow);                                                     \
-		__uint(map_flags, BPF_F_NO_COMMON_LRU);                                            \
 		__uint(pinning, LIBBPF_PIN_BY_NAME);                                               \
 	} name SEC(".maps")
 
-PS_ARRAY_MAP(ps_cfg_v2, 1, struct ps_config);
-PS_ARRAY_MAP(ps_bits_v2, PS_GENERATIONS *PS_MAX_BITMAPS, struct ps_bitmap);
-PS_ARRAY_MAP(ps_rcls_v2, PS_GENERATIONS *PS_MAX_RULES, __u32);
-PS_ARRAY_MAP(ps_proto_v2, PS_GENERATIONS * 256, __u32);
-PS_ARRAY_MAP(ps_dscp_v2, PS_GENERATIONS * 64, __u32);
-PS_ARRAY_MAP(ps_sport_v2, PS_GENERATIONS *PS_PORT_SLOTS, __u32);
-PS_ARRAY_MAP(ps_dport_v2, PS_GENERATIONS *PS_PORT_SLOTS, __u32);
-PS_ARRAY_MAP(ps_cls_v2, PS_GENERATIONS *PS_MAX_CLASSES, struct ps_class);
-PS_ARRAY_MAP(ps_upl_v2, PS_GENERATIONS *PS_MAX_UPLINKS, struct ps_uplink);
+PS_ARRAY_MAP(ps_cfg_v3, 1, struct ps_config);
+PS_ARRAY_MAP(ps_bits_v3, PS_GENERATIONS *PS_MAX_BITMAPS, struct ps_bitmap);
+PS_ARRAY_MAP(ps_rcls_v3, PS_GENERATIONS *PS_MAX_RULES, __u32);
+PS_ARRAY_MAP(ps_proto_v3, PS_GENERATIONS * 256, __u32);
+PS_ARRAY_MAP(ps_dscp_v3, PS_GENERATIONS * 64, __u32);
+PS_ARRAY_MAP(ps_sport_v3, PS_GENERATIONS *PS_PORT_SLOTS, __u32);
+PS_ARRAY_MAP(ps_dport_v3, PS_GENERATIONS *PS_PORT_SLOTS, __u32);
+PS_ARRAY_MAP(ps_cls_v3, PS_GENERATIONS *PS_MAX_CLASSES, struct ps_class);
+PS_ARRAY_MAP(ps_upl_v3, PS_GENERATIONS *PS_MAX_UPLINKS, struct ps_uplink);
 
-PS_LPM_MAP(ps_src4_v2, struct ps_lpm4_key);
-PS_LPM_MAP(ps_dst4_v2, struct ps_lpm4_key);
-PS_LPM_MAP(ps_src6_v2, struct ps_lpm6_key);
-PS_LPM_MAP(ps_dst6_v2, struct ps_lpm6_key);
+PS_LPM_MAP(ps_src4_v3, struct ps_lpm4_key);
+PS_LPM_MAP(ps_dst4_v3, struct ps_lpm4_key);
+PS_LPM_MAP(ps_src6_v3, struct ps_lpm6_key);
+PS_LPM_MAP(ps_dst6_v3, struct ps_lpm6_key);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -68,14 +71,14 @@ struct {
 	__type(key, struct ps_iif_key);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ps_iif_v2 SEC(".maps");
+} ps_iif_v3 SEC(".maps");
 
-PS_FLOW_MAP(ps_flow4_v2, struct ps_flow4_key);
-PS_FLOW_MAP(ps_flow6_v2, struct ps_flow6_key);
+PS_FLOW_MAP(ps_flow4_v3, struct ps_flow4_key);
+PS_FLOW_MAP(ps_flow6_v3, struct ps_flow6_key);
 
-PS_PERCPU_ARRAY_MAP(ps_ccnt_v2, PS_MAX_CLASSES);
-PS_PERCPU_ARRAY_MAP(ps_ucnt_v2, PS_MAX_UPLINKS);
-PS_PERCPU_ARRAY_MAP(ps_gcnt_v2, PS_GCNT_MAX);
+PS_PERCPU_ARRAY_MAP(ps_ccnt_v3, PS_MAX_CLASSES);
+PS_PERCPU_ARRAY_MAP(ps_ucnt_v3, PS_MAX_UPLINKS);
+PS_PERCPU_ARRAY_MAP(ps_gcnt_v3, PS_GCNT_MAX);
 
 /* Per-CPU values: no atomics needed. */
 static __always_inline void ps_count(void *map, __u32 index, __u32 bytes)
