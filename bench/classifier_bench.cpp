@@ -19,6 +19,9 @@
 //   warm, no insert  "first, warm" without writing the entry
 //                  (BenchFlows::kForgetNoInsert): a first packet's work but the
 //                  kernel's LRU write;
+//   after a flip   the packet finds its entry, but as if classified before a
+//                  plan change (BenchFlows::kStale): reclassified, uplink kept,
+//                  the entry rewritten in place; warm;
 //   established    the same packet again and again: a flow-table hit.
 // Beside them (bench/classifier_bench_empty.bpf.c): the empty program, and
 // the bare flow-table work in an LRU hash of the same size, key and value:
@@ -227,9 +230,9 @@ int run(const Options& o) {
   const int ref_replace_fd = bpf_program__fd(empty->progs.ps_ref_replace);
 
   const std::vector<Config> configs = {{10, 10}, {10, 100000}, {1024, 10}, {1024, 100000}};
-  enum Case { kFirstWarm, kWarmNoInsert, kFirstFull, kFirstFree, kEstablished, kCases };
-  const char* case_names[kCases] = {"first, warm", "warm, no insert", "first, full table",
-                                    "first, free table", "established"};
+  enum Case { kFirstWarm, kWarmNoInsert, kFirstFull, kFirstFree, kAfterFlip, kEstablished, kCases };
+  const char* case_names[kCases] = {"first, warm",       "warm, no insert", "first, full table",
+                                    "first, free table", "after a flip",    "established"};
   // samples[case][config]; floor samples twice per round.
   std::map<int, std::vector<double>> samples[kCases];
   std::vector<double> floor, ref_miss, ref_insert, ref_replace;
@@ -303,6 +306,9 @@ int run(const Options& o) {
       samples[kFirstFree][ci].push_back(sum / kChunks);
       set_flows(Flows::kOff);
       (void)(*dp)->simulate(frame, 0, 1);  // the flow exists now
+      set_flows(Flows::kStale);
+      samples[kAfterFlip][ci].push_back(time_run(prog_fd, frame, o.repeat));
+      set_flows(Flows::kOff);
       samples[kEstablished][ci].push_back(time_run(prog_fd, frame, o.repeat));
     }
     floor.push_back(time_run(empty_fd, prepared[0].frame, o.repeat));

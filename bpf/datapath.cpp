@@ -858,7 +858,8 @@ Result<void> Datapath::set_bench_flows(BenchFlows mode) {
   if (!cfg) {
     return cfg.take_error();
   }
-  cfg->flags &= ~(PS_CFG_F_BENCH_FRESH_FLOW | PS_CFG_F_BENCH_NO_INSERT | PS_CFG_F_BENCH_FORGET);
+  cfg->flags &= ~(PS_CFG_F_BENCH_FRESH_FLOW | PS_CFG_F_BENCH_NO_INSERT | PS_CFG_F_BENCH_FORGET |
+                  PS_CFG_F_BENCH_STALE);
   switch (mode) {
     case BenchFlows::kOff:
       break;
@@ -873,6 +874,9 @@ Result<void> Datapath::set_bench_flows(BenchFlows mode) {
       break;
     case BenchFlows::kForgetNoInsert:
       cfg->flags |= PS_CFG_F_BENCH_FORGET | PS_CFG_F_BENCH_NO_INSERT;
+      break;
+    case BenchFlows::kStale:
+      cfg->flags |= PS_CFG_F_BENCH_STALE;
       break;
   }
   uint32_t zero = 0;

@@ -150,6 +150,9 @@ class Datapath {
                       // packet is classified and its entry written (replaced) anew,
                       // with the caches as warm as for a repeated packet
     kForgetNoInsert,  // the same, but the entry is not written
+    kStale,           // the packet's own entry is found but looks classified in an
+                      // older epoch: each packet is reclassified, as a flow's first
+                      // packet after a plan change
   };
   Result<void> set_bench_flows(BenchFlows mode);
   int program_fd() const;  // the classifier, for BPF_PROG_TEST_RUN in benchmarks

@@ -135,6 +135,9 @@ struct ps_act_info {       /* one action generation */
 #define PS_CFG_F_BENCH_FORGET                                  \
   (1U << 2) /* benchmarks only: a found entry is ignored (same \
              * 5-tuple, classified and written anew each time) */
+#define PS_CFG_F_BENCH_STALE                                   \
+  (1U << 3) /* benchmarks only: a found entry looks classified \
+             * in an older epoch (a flow's packet after a flip) */
 
 struct ps_config {
   __u32 magic;       /* PS_ABI_MAGIC once initialised by a loader */

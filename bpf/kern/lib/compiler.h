@@ -2,9 +2,12 @@
 #ifndef PS_LIB_COMPILER_H
 #define PS_LIB_COMPILER_H
 
-/* libbpf 1.1's headers do not provide it. */
+/* libbpf 1.1's headers do not provide them. */
 #ifndef READ_ONCE
 #define READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
+#endif
+#ifndef WRITE_ONCE
+#define WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
 #endif
 
 #endif /* PS_LIB_COMPILER_H */

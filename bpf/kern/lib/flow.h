@@ -138,14 +138,52 @@ static __always_inline int ps_fcache_match(const struct ps_fcache_slot *s,
 }
 
 static __always_inline void ps_fcache_fill(struct ps_fcache_slot *s, const union ps_flow_key *key,
-					   __u8 family, const struct ps_flow *fl)
+					   __u8 family, __u64 last_seen, __u32 epoch,
+					   __u16 class_id, __u16 uplink_id)
 {
 	s->key = *key;
 	s->family = family;
-	s->last_seen = fl->last_seen;
-	s->epoch = fl->epoch;
-	s->class_id = fl->class_id;
-	s->uplink_id = fl->uplink_id;
+	s->last_seen = last_seen;
+	s->epoch = epoch;
+	s->class_id = class_id;
+	s->uplink_id = uplink_id;
+}
+
+/*
+ * An entry's epoch, class_id and uplink_id share one aligned 64-bit word
+ * (struct ps_flow): the program reads and writes them whole, so a packet on
+ * one CPU never sees another CPU's new epoch with an old class or uplink
+ * (aligned 64-bit accesses are single-copy atomic on x86-64 and arm64).
+ */
+struct ps_flow_state {
+	__u32 epoch;
+	__u16 class_id;
+	__u16 uplink_id;
+};
+
+_Static_assert(__builtin_offsetof(struct ps_flow, epoch) % 8 == 0 &&
+		   sizeof(struct ps_flow_state) == 8 &&
+		   __builtin_offsetof(struct ps_flow, uplink_id) ==
+		       __builtin_offsetof(struct ps_flow, epoch) + 6,
+	       "epoch, class_id, uplink_id: one aligned 64-bit word");
+
+static __always_inline struct ps_flow_state ps_flow_state_read(const struct ps_flow *fl)
+{
+	struct ps_flow_state st;
+	__u64 w = READ_ONCE(*(const __u64 *)&fl->epoch);
+
+	__builtin_memcpy(&st, &w, sizeof(st));
+	return st;
+}
+
+static __always_inline void ps_flow_state_write(struct ps_flow *fl, __u32 epoch, __u16 class_id,
+						__u16 uplink_id)
+{
+	struct ps_flow_state st = {.epoch = epoch, .class_id = class_id, .uplink_id = uplink_id};
+	__u64 w;
+
+	__builtin_memcpy(&w, &st, sizeof(w));
+	WRITE_ONCE(*(__u64 *)&fl->epoch, w);
 }
 
 /* murmur3's finaliser: every input bit affects every output bit. */
