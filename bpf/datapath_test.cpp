@@ -579,7 +579,16 @@ TEST_F(DatapathTest, DryRunLeavesTheFlowTableAlone) {
     EXPECT_EQ(r->uplink_id, 1u);
     EXPECT_FALSE(r->established) << "a dry run must not have pinned the flow";
   }
+  // Nor counted: explain must not show up in the class's or uplink's traffic.
+  DatapathCounters c = counters();
+  ASSERT_EQ(c.classes.size(), 1u);
+  EXPECT_EQ(c.classes[0].packets, 0u);
+  EXPECT_TRUE(c.uplinks.empty());
+  EXPECT_EQ(c.flow_new, 0u);
   EXPECT_FALSE(sim(flow).established);  // a real packet creates the entry
+  c = counters();
+  EXPECT_EQ(c.classes[0].packets, 1u);
+  EXPECT_EQ(c.flow_new, 1u);
   DatapathPlan b = a;
   b.classes[0].members = {{2, 1}};
   ASSERT_TRUE(dp_->program(b).ok());
@@ -658,7 +667,7 @@ TEST_F(DatapathTest, CachedFlowFollowsFlips) {
   DatapathCounters c = counters();
   EXPECT_EQ(c.flow_new, 1u);
   EXPECT_EQ(c.flow_reclassified, 2u);  // the first packet after each flip
-  EXPECT_EQ(c.flow_hit, 10u);          // the others, the dry run included
+  EXPECT_EQ(c.flow_hit, 9u);           // the others; the dry run is not counted
 }
 
 TEST_F(DatapathTest, IdleFlowIsNewAgain) {

@@ -277,7 +277,7 @@ enum ps_gcnt {
 #define PS_SIM_CB_REDIRECT 2    /* ifindex redirected to, or 0 */
 #define PS_SIM_CB_REASON 3      /* ps_gcnt of the fallback taken, or 0 */
 /* PS_SIM_DRY_MAGIC instead: the same, but the flow table is neither written
- * nor touched (explain must not pin a flow). Either way cb[4] comes back as
+ * nor touched (explain must not pin a flow) and no counter moves. Either way cb[4] comes back as
  * PS_SIM_OUT_ESTABLISHED when a live flow entry decided the verdict. */
 #define PS_SIM_DRY_MAGIC 0x50534459 /* "PSDY" */
 #define PS_SIM_OUT_NEW 0

@@ -73,6 +73,13 @@ static __always_inline int ps_uplink_live(const struct ps_uplink *up)
 	return up && (READ_ONCE(up->flags) & PS_UPLINK_F_LIVE);
 }
 
+/* Counts a packet, except in explain's dry runs (they report, nothing more). */
+#define PS_COUNT(map, index)                                                                       \
+	do {                                                                                       \
+		if (!dry)                                                                          \
+			ps_count(&(map), (index), skb->len);                                       \
+	} while (0)
+
 SEC("tc")
 int ps_classifier(struct __sk_buff *skb)
 {
@@ -87,26 +94,27 @@ int ps_classifier(struct __sk_buff *skb)
 	struct ps_flow *fl, *entry, nf;
 	struct ps_flow_state st = {};
 	struct ps_fcache_slot *sl;
+	const int dry = ps_dry(skb);
 	__u64 now;
 	int res;
 
 	res = ps_parse(skb, &pkt);
 	if (res == PS_PARSE_NOT_IP) {
-		ps_count(&ps_gcnt_v3, PS_GCNT_NOT_IP, skb->len);
+		PS_COUNT(ps_gcnt_v3, PS_GCNT_NOT_IP);
 		return ps_finish(skb, &vd, TC_ACT_UNSPEC);
 	}
 	if (res != PS_PARSE_OK) {
-		ps_count(&ps_gcnt_v3, PS_GCNT_PARSE_ERROR, skb->len);
+		PS_COUNT(ps_gcnt_v3, PS_GCNT_PARSE_ERROR);
 		return ps_finish(skb, &vd, TC_ACT_UNSPEC);
 	}
 	if (pkt.fragment)
-		ps_count(&ps_gcnt_v3, PS_GCNT_FRAGMENT, skb->len);
+		PS_COUNT(ps_gcnt_v3, PS_GCNT_FRAGMENT);
 	if (pkt.ports_unknown)
-		ps_count(&ps_gcnt_v3, PS_GCNT_NO_PORTS, skb->len);
+		PS_COUNT(ps_gcnt_v3, PS_GCNT_NO_PORTS);
 	if (pkt.ip_options)
-		ps_count(&ps_gcnt_v3, PS_GCNT_IP_OPTIONS, skb->len);
+		PS_COUNT(ps_gcnt_v3, PS_GCNT_IP_OPTIONS);
 	if (pkt.vlan)
-		ps_count(&ps_gcnt_v3, PS_GCNT_VLAN, skb->len);
+		PS_COUNT(ps_gcnt_v3, PS_GCNT_VLAN);
 
 	cfg = bpf_map_lookup_elem(&ps_cfg_v3, &zero);
 	if (!cfg)
@@ -126,7 +134,7 @@ int ps_classifier(struct __sk_buff *skb)
 
 	/* Established, the common case: the per-CPU copy (lib/flow.h) when it
 	 * is as good as the LRU entry; dry runs read only the LRU table. */
-	sl = ps_dry(skb) ? NULL : ps_fcache_slot(&key);
+	sl = dry ? NULL : ps_fcache_slot(&key);
 	if (sl && !(flags & (PS_CFG_F_BENCH_FORGET | PS_CFG_F_BENCH_STALE)) &&
 	    ps_fcache_match(sl, &key, pkt.family) && sl->epoch == epoch &&
 	    now - sl->last_seen <= READ_ONCE(ai->touch_jiffies) &&
@@ -149,7 +157,7 @@ int ps_classifier(struct __sk_buff *skb)
 		fl = NULL;
 	entry = fl;
 	if (fl && now - READ_ONCE(fl->last_seen) > READ_ONCE(ai->flow_idle_jiffies)) {
-		ps_count(&ps_gcnt_v3, PS_GCNT_FLOW_EXPIRED, skb->len);
+		PS_COUNT(ps_gcnt_v3, PS_GCNT_FLOW_EXPIRED);
 		fl = NULL;
 	}
 
@@ -172,20 +180,20 @@ int ps_classifier(struct __sk_buff *skb)
 					: PS_NO_UPLINK;
 				up = vd.uplink_id != PS_NO_UPLINK ? ps_uplink(act_gen, vd.uplink_id)
 								  : NULL;
-				if (!ps_dry(skb))
+				if (!dry)
 					ps_flow_state_write(fl, epoch, vd.class_id, vd.uplink_id);
-				ps_count(&ps_gcnt_v3, PS_GCNT_FLOW_RECHOSEN, skb->len);
+				PS_COUNT(ps_gcnt_v3, PS_GCNT_FLOW_RECHOSEN);
 			}
 		} else {
 			cls = ps_class(act_gen, vd.class_id);
 		}
-		if (now - fl->last_seen > READ_ONCE(ai->touch_jiffies) && !ps_dry(skb))
+		if (now - fl->last_seen > READ_ONCE(ai->touch_jiffies) && !dry)
 			fl->last_seen = now;
 		if (sl)
 			ps_fcache_fill(sl, &key, pkt.family, READ_ONCE(fl->last_seen), epoch,
 				       vd.class_id, vd.uplink_id);
 	established:
-		ps_count(&ps_gcnt_v3, PS_GCNT_FLOW_HIT, skb->len);
+		PS_COUNT(ps_gcnt_v3, PS_GCNT_FLOW_HIT);
 	} else {
 		__u32 keep = fl ? st.uplink_id : PS_NO_UPLINK;
 
@@ -200,15 +208,15 @@ int ps_classifier(struct __sk_buff *skb)
 				vd.established = 1;
 			} else {
 				if (keep != PS_NO_UPLINK)
-					ps_count(&ps_gcnt_v3, PS_GCNT_FLOW_RECHOSEN, skb->len);
+					PS_COUNT(ps_gcnt_v3, PS_GCNT_FLOW_RECHOSEN);
 				vd.uplink_id =
 				    ps_choose_member(cls, ps_flow_hash(&key, pkt.family));
 				up = vd.uplink_id != PS_NO_UPLINK ? ps_uplink(act_gen, vd.uplink_id)
 								  : NULL;
 			}
 		}
-		ps_count(&ps_gcnt_v3, fl ? PS_GCNT_FLOW_RECLASS : PS_GCNT_FLOW_NEW, skb->len);
-		if (ps_dry(skb) || (flags & PS_CFG_F_BENCH_NO_INSERT)) {
+		PS_COUNT(ps_gcnt_v3, fl ? PS_GCNT_FLOW_RECLASS : PS_GCNT_FLOW_NEW);
+		if (dry || (flags & PS_CFG_F_BENCH_NO_INSERT)) {
 			/* explain, benchmarks: nothing written */
 		} else if (entry) {
 			/*
@@ -227,31 +235,31 @@ int ps_classifier(struct __sk_buff *skb)
 			nf.class_id = vd.class_id;
 			nf.uplink_id = vd.uplink_id;
 			if (ps_flow_update(&pkt, &key, &nf) != 0)
-				ps_count(&ps_gcnt_v3, PS_GCNT_FLOW_FULL, skb->len);
+				PS_COUNT(ps_gcnt_v3, PS_GCNT_FLOW_FULL);
 		}
 	}
 
 	if (vd.class_id >= PS_MAX_CLASSES) {
-		ps_count(&ps_gcnt_v3, PS_GCNT_UNCLASSIFIED, skb->len);
+		PS_COUNT(ps_gcnt_v3, PS_GCNT_UNCLASSIFIED);
 		return ps_finish(skb, &vd, TC_ACT_UNSPEC);
 	}
-	ps_count(&ps_ccnt_v3, vd.class_id, skb->len);
+	PS_COUNT(ps_ccnt_v3, vd.class_id);
 	mask = READ_ONCE(ai->mark_mask);
 
 	if (up && vd.uplink_id != PS_NO_UPLINK) {
 		int ret;
 
-		ps_count(&ps_ucnt_v3, vd.uplink_id, skb->len);
+		PS_COUNT(ps_ucnt_v3, vd.uplink_id);
 		skb->mark = (skb->mark & ~mask) | (READ_ONCE(up->mark) & mask);
 		if (READ_ONCE(ai->mode) != PS_MODE_REDIRECT)
 			return ps_finish(skb, &vd, TC_ACT_UNSPEC);
 		ret =
 		    ps_redirect(skb, &pkt, up, READ_ONCE(cfg->features), &vd.redirect, &vd.reason);
 		if (ret == TC_ACT_REDIRECT) {
-			ps_count(&ps_gcnt_v3, PS_GCNT_REDIRECTED, skb->len);
+			PS_COUNT(ps_gcnt_v3, PS_GCNT_REDIRECTED);
 			return ps_finish(skb, &vd, TC_ACT_REDIRECT);
 		}
-		ps_count(&ps_gcnt_v3, vd.reason, skb->len);
+		PS_COUNT(ps_gcnt_v3, vd.reason);
 		return ps_finish(skb, &vd, TC_ACT_UNSPEC);
 	}
 	vd.uplink_id = PS_NO_UPLINK;
@@ -259,7 +267,7 @@ int ps_classifier(struct __sk_buff *skb)
 		cls = ps_class(act_gen, vd.class_id);
 	if (cls && (READ_ONCE(cls->flags) & PS_CLASS_F_SET_MARK)) {
 		/* No live member (last_resort) or a class with a fixed mark. */
-		ps_count(&ps_gcnt_v3, PS_GCNT_NO_MEMBER, skb->len);
+		PS_COUNT(ps_gcnt_v3, PS_GCNT_NO_MEMBER);
 		skb->mark = (skb->mark & ~mask) | (READ_ONCE(cls->mark) & mask);
 	}
 	return ps_finish(skb, &vd, TC_ACT_UNSPEC);
