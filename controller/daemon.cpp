@@ -825,9 +825,7 @@ void Daemon::on_signal() {
   signalfd_siginfo si{};
   while (::read(signal_fd_.get(), &si, sizeof(si)) == sizeof(si)) {
     if (si.ssi_signo == SIGHUP) {
-      notify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(SystemdNotifier::monotonic_usec()));
       reload(/*file_changed=*/false);
-      notify("READY=1\nSTATUS=" + notify_status());
     } else {
       PS_LOG(kInfo) << "signal " << si.ssi_signo << ": stopping";
       notify("STOPPING=1");
@@ -836,20 +834,29 @@ void Daemon::on_signal() {
   }
 }
 
+// Every reload, whatever asked for it (SIGHUP, a change of the file, PUT
+// /v1/policy), is framed by RELOADING=1 and READY=1 for the service manager,
+// also when the new policy is rejected (STATUS= then says so).
 void Daemon::reload(bool file_changed) {
   auto text = read_policy_text(opts_.policy_path);
+  if (text && file_changed && *text == policy_text_ && policy_errors_.empty())
+    return;  // rewritten with the same content (or our own PUT): nothing to do
+  notify_reloading();
   if (!text) {
     policy_errors_ = {text.error().to_string()};
     ++policy_rejections_;
     PS_LOG(kError) << "reload rejected; the running policy stays in force: "
                    << text.error().to_string();
-    return;
+  } else {
+    PS_LOG(kInfo) << "reloading " << opts_.policy_path
+                  << (file_changed ? " (the file changed)" : " (SIGHUP)");
+    reload_text(*text);
   }
-  if (file_changed && *text == policy_text_ && policy_errors_.empty())
-    return;  // rewritten with the same content (or our own PUT): nothing to do
-  PS_LOG(kInfo) << "reloading " << opts_.policy_path
-                << (file_changed ? " (the file changed)" : " (SIGHUP)");
-  reload_text(*text);
+  notify("READY=1\nSTATUS=" + notify_status());
+}
+
+void Daemon::notify_reloading() {
+  notify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(SystemdNotifier::monotonic_usec()));
 }
 
 std::vector<PolicyError> Daemon::reload_text(const std::string& text) {
@@ -936,7 +943,6 @@ void Daemon::on_policy_dir_event() {
       return;
     }
     reload(/*file_changed=*/true);
-    notify("STATUS=" + notify_status());
   });
   if (t)
     reload_debounce_ = *t;

@@ -108,6 +108,7 @@ class Daemon {
   void load_remembered_health();
   void save_health();
   void notify(const std::string& state);  // to systemd (sd_notify); errors are logged
+  void notify_reloading();                // RELOADING=1 with MONOTONIC_USEC
   std::string notify_status() const;      // the STATUS= line for systemctl status
   // REST API (controller/daemon_api.cpp).
   void handle_http(const HttpRequest& req, HttpServer::Reply reply);

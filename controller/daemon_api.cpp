@@ -293,7 +293,10 @@ HttpResponse Daemon::put_policy(const HttpRequest& req) {
     return json_error(500, "policy_write",
                       r.error().to_string() + "; the running policy stays in force");
   }
-  if (auto errs = reload_text(text); !errs.empty())
+  notify_reloading();
+  auto errs = reload_text(text);
+  notify("READY=1\nSTATUS=" + notify_status());
+  if (!errs.empty())
     return policy_errors_response(errs);
   PS_LOG(kInfo) << "policy replaced through the API (generation " << generation_ << ")";
   return json_ok(

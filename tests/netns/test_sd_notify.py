@@ -4,8 +4,8 @@ datagram socket named by NOTIFY_SOCKET (a path, and an abstract '@name'), with W
 set. READY=1 arrives only once the first plan is in the kernel (classifier on the LAN
 interface, owned rules, routes); WATCHDOG=1 comes at half of WATCHDOG_USEC; SIGHUP brings
 RELOADING=1 with MONOTONIC_USEC and then READY=1 (also when the new file is rejected, with the
-rejection in STATUS=); SIGTERM brings STOPPING=1. (Reloads on a change of the file itself,
-without SIGHUP, only update STATUS=.)"""
+rejection in STATUS=); so do a change of the policy file and PUT /v1/policy; SIGTERM brings
+STOPPING=1."""
 
 import os
 import signal
@@ -168,6 +168,45 @@ class SdNotify(NetnsTestCase):
         self.assertIn("generation 1", ready.get("STATUS", ""))
         self.assertIn("YAML syntax error", ready.get("STATUS", ""))
         self.assertTrue(self.topo.status()["policy_errors"])
+
+    def test_file_and_api_reloads_are_framed(self):
+        token_path, token = self.topo.write_token()
+        name = f"@{self.topo.run_id}-notify"
+        self.sm = ServiceManager(name, self.topo.ns["gw"])
+        self.addCleanup(self.sm.close)
+        os.environ["NOTIFY_SOCKET"] = name
+        try:
+            self.start_daemon(extra_args=["--token-file", token_path])
+        finally:
+            del os.environ["NOTIFY_SOCKET"]
+        self.sm.wait_for("READY", 10)
+        policy = self.topo.daemon.policy
+        with open(policy) as f:
+            text = f.read()
+
+        def expect_reload(generation, why):
+            since = len(self.sm.messages)
+            self.sm.wait_for("RELOADING", 5)
+            ready = self.sm.wait_for("READY", 5)
+            print(f"\n{why}: STATUS={ready.get('STATUS')!r}", file=sys.stderr)
+            self.assertIn(f"generation {generation}", ready.get("STATUS", ""), why)
+            return since
+
+        # The file changes (no SIGHUP): the watch reloads it.
+        with open(policy, "a") as f:
+            f.write("# edited\n")
+        expect_reload(2, "after the file changed")
+        # PUT /v1/policy: one reload, framed; the watch then sees our own text and
+        # does not reload again.
+        code, body, _ = self.topo.http("PUT", "/v1/policy", {"text": text + "# put\n"},
+                                       token=token)
+        self.assertEqual(code, 200, body)
+        since = expect_reload(3, "after PUT /v1/policy")
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            self.sm.pump(deadline - time.monotonic())
+        reloads = [k for k in self.sm.keys(since) if k == "RELOADING"]
+        self.assertEqual(len(reloads), 1, self.sm.keys(since))
 
 
 if __name__ == "__main__":
