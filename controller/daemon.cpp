@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "common/log.h"
+#include "controller/plan_memory.h"
 #include "netlink/conntrack.h"
 #include "netlink/gateway.h"
 
@@ -82,6 +83,17 @@ Result<void> replace_file(const std::string& path, const std::string& content) {
   if (::rename(tmp.c_str(), path.c_str()) != 0)
     return system_error("rename to " + path, errno);
   return ok();
+}
+
+// A state file's JSON (discarded if it does not parse); nullopt if there is no
+// such file (first start, or nothing saved).
+std::optional<nlohmann::json> read_state_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in)
+    return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
 }
 
 // What the planner sees of a path's probes (UplinkView and OverlayView alike).
@@ -177,6 +189,7 @@ Result<void> Daemon::start(Policy policy) {
   if (auto t = loop_->add_timer(kHistoryInterval, kHistoryInterval, [this] { record_history(); }))
     history_timer_ = *t;
   load_remembered_health();
+  load_plan_memory();
 
   sigset_t mask;
   sigemptyset(&mask);
@@ -432,6 +445,7 @@ void Daemon::apply(bool timed) {
   PlanInput in = plan_input(policy_, ids_.ids());
   DesiredState next = plan(in, plan_memory_, PlanClock::now());
   plan_memory_ = next.memory;
+  save_plan_memory();
   resolve_interfaces(policy_, next);
 
   for (size_t i = 0; i < next.classes.size(); ++i) {
@@ -1254,12 +1268,10 @@ void Daemon::shutdown() {
 
 void Daemon::load_remembered_health() {
   std::string path = opts_.state_dir + "/health.json";
-  std::ifstream in(path);
-  if (!in)
-    return;  // first start, or nothing saved
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  auto file = read_state_json(path);
+  if (!file)
+    return;
+  nlohmann::json& j = *file;
   if (j.is_discarded() || !j.is_object() || !j.contains("uplinks") || !j["uplinks"].is_object()) {
     PS_LOG(kWarn) << path << ": not a pathsteer health file; ignored";
     return;
@@ -1292,6 +1304,52 @@ void Daemon::save_health() {
   } else {
     state_errors_.erase("health");
   }
+}
+
+namespace {
+
+// What planner.json keeps of a memory (plan_memory.h): the runs are not saved.
+PlannerMemory persisted_part(PlannerMemory m) {
+  for (auto* section : {&m.classes, &m.overlays}) {
+    for (auto& [name, c] : *section) {
+      c.good_since.clear();
+      c.better_since.clear();
+    }
+  }
+  return m;
+}
+
+}  // namespace
+
+void Daemon::load_plan_memory() {
+  std::string path = opts_.state_dir + "/planner.json";
+  auto file = read_state_json(path);
+  if (!file)
+    return;
+  auto m = plan_memory_from_json(*file, PlanClock::now(), std::chrono::system_clock::now());
+  if (!m) {
+    PS_LOG(kWarn) << path << ": " << m.error().to_string()
+                  << "; ignored (classes are planned as if for the first time)";
+    return;
+  }
+  plan_memory_ = *m;
+  saved_plan_memory_ = persisted_part(*m);
+  PS_LOG(kInfo) << "planner memory from " << path << ": " << m->classes.size() << " classes, "
+                << m->overlays.size() << " overlays (hold-downs are waited out again)";
+}
+
+void Daemon::save_plan_memory() {
+  PlannerMemory keep = persisted_part(plan_memory_);
+  if (saved_plan_memory_ && *saved_plan_memory_ == keep)
+    return;  // only switches change it, not every plan
+  auto j = plan_memory_to_json(keep, PlanClock::now(), std::chrono::system_clock::now());
+  if (auto r = replace_file(opts_.state_dir + "/planner.json", j.dump() + "\n"); !r) {
+    state_errors_["planner"] = "cannot persist planner memory: " + r.error().to_string();
+    PS_LOG(kError) << state_errors_["planner"];
+  } else {
+    state_errors_.erase("planner");
+  }
+  saved_plan_memory_ = std::move(keep);  // failed or not: tried again at the next change
 }
 
 void Daemon::notify(const std::string& state) {

@@ -107,6 +107,8 @@ class Daemon {
   // that had failed over off a dead uplink would go back to it for a detection time).
   void load_remembered_health();
   void save_health();
+  void load_plan_memory();                // <state-dir>/planner.json (controller/plan_memory.h)
+  void save_plan_memory();                // when the part of plan_memory_ that is persisted changed
   void notify(const std::string& state);  // to systemd (sd_notify); errors are logged
   void notify_reloading();                // RELOADING=1 with MONOTONIC_USEC
   std::string notify_status() const;      // the STATUS= line for systemctl status
@@ -167,6 +169,7 @@ class Daemon {
   DesiredState desired_;
   bool have_plan_ = false;
   PlannerMemory plan_memory_;                          // the last plan's; kept across reloads
+  std::optional<PlannerMemory> saved_plan_memory_;     // what planner.json holds (runs cleared)
   std::optional<EventLoop::TimerId> replan_timer_;     // periodic, for the figures
   std::optional<EventLoop::TimerId> next_plan_timer_;  // single-shot, at next_plan_at
   std::optional<PlanTime> next_plan_armed_at_;         // the deadline next_plan_timer_ has

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "controller/plan_memory.h"
 #include "controller/planner.h"
 
 namespace pathsteer {
@@ -423,6 +424,98 @@ TEST(Strategies, MemoryKeepsOnlyThePolicysClasses) {
   s.at(milliseconds(0));
   EXPECT_EQ(s.memory.classes.size(), 1u);
   EXPECT_TRUE(s.memory.classes.count("c"));
+}
+
+// ---- restart (planner memory in the state dir) ------------------------------
+
+using WallTime = std::chrono::system_clock::time_point;
+const WallTime kWall = WallTime{} + seconds(1'800'000'000);  // the instant of the save
+
+// The memory as a restarted daemon reads it back `later` (both clocks moved on).
+PlannerMemory restarted(const Sim& s, milliseconds later) {
+  nlohmann::json saved = plan_memory_to_json(s.memory, s.now, kWall);
+  auto back =
+      plan_memory_from_json(nlohmann::json::parse(saved.dump()), s.now + later, kWall + later);
+  EXPECT_TRUE(back.ok()) << back.error().to_string();
+  return back.ok() ? *back : PlannerMemory{};
+}
+
+// A failover class (hold-down 4 s) on wan1 at 0, moved to wan2 at 0.5 s.
+void fail_over(Sim& s) {
+  s.cls().hold_down_s = 4;
+  s.at(milliseconds(0));
+  s.view("wan1").usable = false;
+  s.at(milliseconds(500));
+}
+
+TEST(Restart, AHoldDownIsWaitedOutAgainNotCutShort) {
+  Sim s(Strategy::kFailover);
+  fail_over(s);
+  s.view("wan1").usable = true;
+  auto c = s.at(milliseconds(1000));
+  ASSERT_EQ(c.reason, kReasonHoldDown);  // would fail back at 5.0 s
+
+  // The daemon restarts 1 s later, wan1 still usable.
+  Sim fresh = s;
+  fresh.memory = {};
+  EXPECT_EQ(uplink_of(fresh.at(milliseconds(2000))), "wan1") << "without memory: at once";
+  s.memory = restarted(s, milliseconds(1000));
+  c = s.at(milliseconds(2000));
+  EXPECT_EQ(uplink_of(c), "wan2");
+  EXPECT_EQ(c.reason, kReasonHoldDown);
+  // wan1's run of being usable starts again at the first plan after the
+  // restart (2.0 s): nobody watched it in between.
+  EXPECT_EQ(uplink_of(s.at(milliseconds(5999))), "wan2");
+  c = s.at(milliseconds(6000));
+  EXPECT_EQ(uplink_of(c), "wan1");
+  EXPECT_EQ(c.reason, kReasonPreferred);
+}
+
+TEST(Restart, MemoryKeepsChoicesAndSwitchTimesAndDropsRuns) {
+  Sim s(Strategy::kFailover);
+  fail_over(s);
+  ASSERT_FALSE(s.memory.classes.at("c").good_since.empty());
+  s.memory.classes["gone"] = ClassMemory{.uplink = std::nullopt, .since = s.now};
+  s.memory.overlays["ov"] = ClassMemory{.uplink = "wan2", .since = s.now - seconds(7)};
+  PlannerMemory back = restarted(s, milliseconds(30'000));
+  const ClassMemory& c = back.classes.at("c");
+  EXPECT_EQ(c.uplink, "wan2");
+  EXPECT_EQ(c.since, s.now);  // to the millisecond, on the new clocks' common instant
+  EXPECT_EQ(c.last_switch, s.now);
+  EXPECT_TRUE(c.good_since.empty());
+  EXPECT_TRUE(c.better_since.empty());
+  EXPECT_FALSE(back.classes.at("gone").uplink);  // last_resort
+  EXPECT_EQ(back.overlays.at("ov").since, s.now - seconds(7));
+}
+
+TEST(Restart, TimesAfterTheReadAreNowAndBadFilesNameTheMember) {
+  const PlanTime now = PlanTime{} + seconds(50);
+  nlohmann::json future = {
+      {"version", 1},
+      {"classes", {{"c", {{"uplink", "wan1"}, {"since_unix_ms", 1'800'000'100'000}}}}}};
+  auto m = plan_memory_from_json(future, now, kWall);  // a clock set back since the save
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->classes.at("c").since, now);
+
+  struct Bad {
+    nlohmann::json j;
+    const char* names;
+  };
+  const Bad bad[] = {
+      {nlohmann::json::array(), "version 1"},
+      {{{"version", 2}}, "version 1"},
+      {{{"version", 1}, {"classes", 3}}, "'classes'"},
+      {{{"version", 1}, {"classes", {{"c", {{"uplink", 7}, {"since_unix_ms", 1}}}}}},
+       "classes.c.uplink"},
+      {{{"version", 1}, {"overlays", {{"o", {{"uplink", nullptr}, {"since_unix_ms", "x"}}}}}},
+       "overlays.o.since_unix_ms"},
+      {{{"version", 1}, {"classes", {{"c", {{"uplink", "wan1"}}}}}}, "classes.c"},
+  };
+  for (const Bad& b : bad) {
+    auto r = plan_memory_from_json(b.j, now, kWall);
+    ASSERT_FALSE(r.ok()) << b.j.dump();
+    EXPECT_NE(r.error().to_string().find(b.names), std::string::npos) << r.error().to_string();
+  }
 }
 
 }  // namespace

@@ -1,0 +1,30 @@
+// The planner's memory across restarts (<state-dir>/planner.json), so that a
+// restarted daemon neither fails back early nor forgets where a class was.
+//
+// Persisted, per class and per overlay: the chosen uplink (null: last_resort),
+// since when it was chosen and the last switch, as wall-clock Unix
+// milliseconds (PlanTime is a steady clock, which does not survive a restart).
+// Not persisted: good_since and better_since. Whether a path stayed good while
+// no daemon watched it is unknown, so those runs start again at the first plan
+// after the restart: a hold-down or a lowest-latency sustain is waited out
+// again from there, never cut short.
+#pragma once
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+#include "controller/planner.h"
+
+namespace pathsteer {
+
+// `now` and `wall_now` are the same instant on the two clocks.
+nlohmann::json plan_memory_to_json(const PlannerMemory& memory, PlanTime now,
+                                   std::chrono::system_clock::time_point wall_now);
+
+// Times after wall_now (a clock set back) are taken as now. An error names the
+// bad member.
+Result<PlannerMemory> plan_memory_from_json(const nlohmann::json& j, PlanTime now,
+                                            std::chrono::system_clock::time_point wall_now);
+
+}  // namespace pathsteer
