@@ -174,15 +174,13 @@ class SdNotify(NetnsTestCase):
         name = f"@{self.topo.run_id}-notify"
         self.sm = ServiceManager(name, self.topo.ns["gw"])
         self.addCleanup(self.sm.close)
+        policy, text = self.private_policy()  # the test edits it
         os.environ["NOTIFY_SOCKET"] = name
         try:
-            self.start_daemon(extra_args=["--token-file", token_path])
+            self.start_daemon(policy, extra_args=["--token-file", token_path])
         finally:
             del os.environ["NOTIFY_SOCKET"]
         self.sm.wait_for("READY", 10)
-        policy = self.topo.daemon.policy
-        with open(policy) as f:
-            text = f.read()
 
         def expect_reload(generation, why):
             since = len(self.sm.messages)
