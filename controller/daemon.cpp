@@ -408,12 +408,7 @@ PlanInput Daemon::plan_input(const Policy& policy,
       }
     }
     const UplinkHealth* h = prober_->health(w.name);
-    HealthState state = h == nullptr ? HealthState::kUnknown : h->state;
-    if (auto it = remembered_health_.find(w.name);
-        it != remembered_health_.end() && state == HealthState::kUnknown) {
-      state = it->second;  // the last run's verdict until the prober has one
-    }
-    fill_health(v, h, state);
+    fill_health(v, h, planning_state(w.name, h));
     if (v.ifindex != 0) {
       v.learned_gateway4 = find_default_gateway(main_default_routes_, v.ifindex, AF_INET,
                                                 policy.ownership.route_protocol);
@@ -425,6 +420,17 @@ PlanInput Daemon::plan_input(const Policy& policy,
   in.overlays = overlay_views(policy);
   in.overrides = intents_.overrides(policy);
   return in;
+}
+
+// The verdict to plan a path (uplink or overlay) with: the prober's, or the
+// last run's until the prober has one.
+HealthState Daemon::planning_state(const std::string& path, const UplinkHealth* h) const {
+  HealthState state = h == nullptr ? HealthState::kUnknown : h->state;
+  if (auto it = remembered_health_.find(path);
+      it != remembered_health_.end() && state == HealthState::kUnknown) {
+    return it->second;
+  }
+  return state;
 }
 
 // `iif` names -> ifindexes; a name not present matches nothing until it appears.
@@ -1182,7 +1188,7 @@ std::map<std::string, OverlayView> Daemon::overlay_views(const Policy& policy) c
       }
     }
     const UplinkHealth* h = prober_->health(o.name);
-    fill_health(v, h, h == nullptr ? HealthState::kUnknown : h->state);
+    fill_health(v, h, planning_state(o.name, h));
     // Routes only for the families the tunnel has an address of (IPv6: not
     // link-local): a tunnel that carries no IPv6 refuses an IPv6 route.
     v.ipv4 = v.ipv6 = false;
@@ -1276,18 +1282,23 @@ void Daemon::load_remembered_health() {
     PS_LOG(kWarn) << path << ": not a pathsteer health file; ignored";
     return;
   }
-  for (const auto& w : policy_.wans) {
-    if (w.probes.empty() || !j["uplinks"].contains(w.name) || !j["uplinks"][w.name].is_string())
-      continue;  // without probes the carrier alone decides, at once
-    std::string name = j["uplinks"][w.name].get<std::string>();
+  // Uplinks and overlays share the "uplinks" object (their names are unique).
+  auto remember = [&](const std::string& path, bool probed, const char* kind) {
+    if (!probed || !j["uplinks"].contains(path) || !j["uplinks"][path].is_string())
+      return;  // without probes the carrier alone decides, at once
+    std::string name = j["uplinks"][path].get<std::string>();
     for (HealthState s : {HealthState::kUp, HealthState::kDegraded, HealthState::kDown}) {
       if (name == to_string(s)) {
-        remembered_health_[w.name] = s;
-        PS_LOG(kInfo) << "uplink " << w.name << " was " << name
+        remembered_health_[path] = s;
+        PS_LOG(kInfo) << kind << " " << path << " was " << name
                       << " when the last daemon stopped; planning with that until probed";
       }
     }
-  }
+  };
+  for (const auto& w : policy_.wans)
+    remember(w.name, !w.probes.empty(), "uplink");
+  for (const auto& o : policy_.overlays)
+    remember(o.name, !o.probes.empty(), "overlay");
 }
 
 void Daemon::save_health() {

@@ -106,6 +106,7 @@ class Daemon {
   // first verdict on an uplink, the new daemon plans with the old one's (else a class
   // that had failed over off a dead uplink would go back to it for a detection time).
   void load_remembered_health();
+  HealthState planning_state(const std::string& path, const UplinkHealth* h) const;
   void save_health();
   void load_plan_memory();                // <state-dir>/planner.json (controller/plan_memory.h)
   void save_plan_memory();                // when the part of plan_memory_ that is persisted changed

@@ -17,12 +17,17 @@ tunnel's outer packets took is read from FAR's per-link receive counters.
 Checks: the class rides the tunnel over wan1; the owned `to 198.51.100.77 lookup <wan1's
 table>` rule is in place; cutting wan1's carrier moves the outer packets to wan2 (the class
 stays on the tunnel, status reports underlay wan2 / preferred-down) and traffic keeps flowing;
-wan1's return moves them back."""
+wan1's return moves them back.
+
+With probes of its own through the tunnel (test_restart_remembers_a_dead_overlay), an overlay
+found down is remembered across a restart like an uplink: the restarted daemon keeps the class
+off it from its first plan instead of sending traffic into it until its probes time out."""
 
 import json
 import os
 import subprocess
 import sys
+import time
 import unittest
 
 from fixture import UDP_TOOL, NetnsTestCase, run, wait_until
@@ -200,6 +205,37 @@ class Overlay(NetnsTestCase):
         self.assertEqual(received, 400)
         self.assertGreaterEqual(delta["wan1"], 400, delta)
         self.assertLess(delta["wan2"], BACKGROUND, delta)
+
+    def test_restart_remembers_a_dead_overlay(self):
+        self.assertEqual(self.topo.stop_daemon(), 0)
+        path = os.path.join(self.topo.tmpdir, "overlay-probed.yaml")
+        with open(path, "w") as f:
+            f.write(POLICY.format(remote=REMOTE, server=SERVER).replace(
+                "    underlays: [wan1, wan2]\n",
+                "    underlays: [wan1, wan2]\n"
+                "    probes: [ { method: icmp, target: 10.99.0.1 } ]\n"
+                "    health: { interval_ms: 100, timeout_ms: 300, down_after: 3, up_after: 3 }\n"))
+        self.start_daemon(path)
+        self.topo.wait_all_up()
+        self.wait_overlay("wan1", 10)
+        wait_until(lambda: self.topo.klass("tunneled")["uplink"] == "tun0", 5, "class on tun0")
+
+        # The far end stops answering the overlay's probes: tun0 goes down, the class
+        # falls back to wan1.
+        self.far_ip("addr", "del", "10.99.0.1/24", "dev", "vx0")
+        wait_until(lambda: self.overlay()["state"] == "down", 5, "status: tun0 down")
+        wait_until(lambda: self.topo.klass("tunneled")["uplink"] == "wan1", 2, "class on wan1")
+
+        self.assertEqual(self.topo.stop_daemon(), 0)
+        self.start_daemon(path)
+        seen = set()
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            seen.add(self.topo.klass("tunneled")["uplink"])
+            time.sleep(0.05)
+        print(f"\nafter the restart the class was on {sorted(seen)}; tun0: {self.overlay()}",
+              file=sys.stderr)
+        self.assertEqual(seen, {"wan1"}, "the restarted daemon put the class on a dead overlay")
 
 
 if __name__ == "__main__":
