@@ -57,6 +57,14 @@ package() { ctest --test-dir "$build" --output-on-failure -L package; }
 # ThreadSanitizer over the REST API's netns tests, in its own build dir (scripts/tsan.sh).
 tsan() { "$top/scripts/tsan.sh"; }
 
+# The tracked files' state (empty outside a git checkout).
+tracked_state() {
+  if git -C "$top" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git -C "$top" diff HEAD --binary | sha1sum
+  fi
+}
+tracked_before=$(tracked_state)
+
 t0=$SECONDS
 stages="build $stages"  # the build always runs
 stage build build_all
@@ -66,4 +74,12 @@ stage fuzz fuzz
 stage netns netns
 stage package package
 stage tsan tsan
+
+# Tests must leave the checkout as they found it (a test once edited the
+# repository's own policies/two-wan.yaml, the fixture's default policy).
+if [[ -n "$tracked_before" && "$(tracked_state)" != "$tracked_before" ]]; then
+  echo "*** the tests changed tracked files of the checkout:" >&2
+  git -C "$top" status --short --untracked-files=no >&2
+  exit 1
+fi
 echo "=== stage times: ${timings[*]/%/;} total $((SECONDS - t0)) s"
