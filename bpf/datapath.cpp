@@ -612,11 +612,21 @@ Result<void> Datapath::write_rules(uint32_t gen, const CompiledRules& rules) {
   if (auto r = update_array(m.ps_dport_v3, gen * PS_PORT_SLOTS, rules.dport); !r) {
     return r;
   }
+  // Ingress interfaces: every slot of the array (the rules without `iif` where
+  // no rule names the ifindex), the hash for ifindexes beyond it.
+  std::vector<uint32_t> iif_slots(PS_IIF_SLOTS, rules.iif_default);
   for (const auto& [ifindex, bitmap] : rules.iif) {
+    if (ifindex >= 0 && ifindex < PS_IIF_SLOTS) {
+      iif_slots[static_cast<size_t>(ifindex)] = bitmap;
+      continue;
+    }
     ps_iif_key k{.gen = gen, .ifindex = static_cast<uint32_t>(ifindex)};
     if (auto r = update(m.ps_iif_v3, &k, &bitmap); !r) {
       return r;
     }
+  }
+  if (auto r = update_array(m.ps_iifa_v3, gen * PS_IIF_SLOTS, iif_slots); !r) {
+    return r;
   }
   if (auto r = write_trie4(m.ps_src4_v3, gen, rules.src4); !r) {
     return r;

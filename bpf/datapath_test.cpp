@@ -177,6 +177,8 @@ class DatapathTest : public ::testing::Test {
 
 constexpr int kLanA = 7;  // ingress ifindexes of the iif cases (no device needed)
 constexpr int kLanB = 8;
+constexpr int kLanEdge = PS_IIF_SLOTS - 1;  // the array's last slot
+constexpr int kLanBig = PS_IIF_SLOTS;       // the first ifindex looked up in the hash
 
 // Classes in policy order; several overlap on purpose (the first one must win).
 // Class i has the fixed mark m(i + 1).
@@ -198,7 +200,8 @@ DatapathPlan table_plan() {
   add("wide-after", {{.dst = {pfx("10.30.0.0/16")}}});                      // 10
   add("web-in-16", {{.proto = IPPROTO_TCP, .dport = {{80, 80}}, .dst = {pfx("10.40.0.0/16")}}});
   add("any-in-24", {{.dst = {pfx("10.40.5.0/24")}}});  // 12
-  add("from-lan-a", {{.proto = IPPROTO_TCP, .dport = {{7000, 7000}}, .iif = {"lan-a"}}});
+  add("from-lan-a",
+      {{.proto = IPPROTO_TCP, .dport = {{7000, 7000}}, .iif = {"lan-a", "lan-edge", "lan-big"}}});
   add("ghost-iif", {{.iif = {"absent"}}});  // 14
   add("two-entries",
       {{.proto = IPPROTO_UDP, .dport = {{5060, 5061}}}, {.dst = {pfx("198.18.0.0/15")}}});  // 15
@@ -211,7 +214,7 @@ DatapathPlan table_plan() {
   p.classes.push_back(leave);
   add("clear", {{.dst = {pfx("198.51.100.0/24")}}});  // 21 (m(22))
   p.classes.back().mark = 0;
-  p.interfaces = {{"lan-a", kLanA}, {"lan-b", kLanB}};
+  p.interfaces = {{"lan-a", kLanA}, {"lan-b", kLanB}, {"lan-edge", kLanEdge}, {"lan-big", kLanBig}};
   return p;
 }
 
@@ -269,6 +272,11 @@ TEST_F(DatapathTest, ClassificationTable) {
       {"/16 rule outside the /24", {.dst = "10.40.6.1", .dport = 80}, 11},
       {"iif listed", {.dport = 7000}, 13, kLanA},
       {"iif other interface", {.dport = 7000}, kNone, kLanB},
+      {"iif listed, last array slot", {.dport = 7000}, 13, kLanEdge},
+      {"iif listed, first hashed ifindex", {.dport = 7000}, 13, kLanBig},
+      {"iif unlisted, below the array's end", {.dport = 7000}, kNone, kLanEdge - 1},
+      {"iif unlisted, hashed", {.dport = 7000}, kNone, kLanBig + 1},
+      {"iif unlisted, large", {.dport = 7000}, kNone, 70000},
       {"iif of an absent name matches nothing", {.dport = 7001}, kNone, kLanA},
       {"second entry of a class", {.dst = "198.19.1.1"}, 15},
       {"first entry of a class", {.proto = IPPROTO_UDP, .dport = 5061}, 15},

@@ -37,7 +37,10 @@
  *  ps_dscp_v3  ARRAY[2*64]                __u32 b, index g*64 + DSCP
  *  ps_sport_v3 ARRAY[2*PS_PORT_SLOTS]     __u32 b, index g*PS_PORT_SLOTS + port;
  *  ps_dport_v3                            slot PS_PORT_NONE: packets without ports
- *  ps_iif_v3   HASH  struct ps_iif_key -> __u32 b; a miss uses gen[g].iif_default
+ *  ps_iifa_v3  ARRAY[2*PS_IIF_SLOTS]      __u32 b, index g*PS_IIF_SLOTS + ifindex, for
+ *                                         ifindexes below PS_IIF_SLOTS (every slot written)
+ *  ps_iif_v3   HASH  struct ps_iif_key -> __u32 b, for larger ifindexes; a miss uses
+ *                                         gen[g].iif_default
  *  ps_cls_v3   ARRAY[2*PS_MAX_CLASSES]    struct ps_class, index a*PS_MAX_CLASSES + class id
  *  ps_upl_v3   ARRAY[2*PS_MAX_UPLINKS]    struct ps_uplink, index a*PS_MAX_UPLINKS + uplink id
  *  ps_flow4_v3 LRU_HASH  struct ps_flow4_key -> struct ps_flow   (never reset by updates)
@@ -85,6 +88,7 @@
 #define PS_PORT_SLOTS 65537
 #define PS_PORT_NONE 65536
 #define PS_FLOW_ENTRIES 262144 /* per family */
+#define PS_IIF_SLOTS 4096      /* ingress ifindexes looked up in an array, not a hash */
 
 #define PS_NO_CLASS 0xffff
 #define PS_NO_UPLINK 0

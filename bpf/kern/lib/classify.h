@@ -95,10 +95,19 @@ static __always_inline __u32 ps_classify(struct __sk_buff *skb, const struct ps_
 	b_iif = b_src = b_dst = b_proto = b_sport = b_dport = b_dscp = all;
 
 	if (fields & PS_FIELD_IIF) {
-		struct ps_iif_key key = {.gen = gen, .ifindex = skb->ingress_ifindex};
-		const __u32 *v = bpf_map_lookup_elem(&ps_iif_v3, &key);
+		/* An array (inlined, no call) for the usual small ifindexes; the
+		 * hash only for the rest. */
+		__u32 ifindex = skb->ingress_ifindex, b;
 
-		b_iif = ps_bitmap(gen, v ? *v : READ_ONCE(gi->iif_default));
+		if (ifindex < PS_IIF_SLOTS) {
+			b = ps_array_index(&ps_iifa_v3, gen * PS_IIF_SLOTS + ifindex);
+		} else {
+			struct ps_iif_key key = {.gen = gen, .ifindex = ifindex};
+			const __u32 *v = bpf_map_lookup_elem(&ps_iif_v3, &key);
+
+			b = v ? *v : READ_ONCE(gi->iif_default);
+		}
+		b_iif = ps_bitmap(gen, b);
 		if (!b_iif)
 			return PS_NO_CLASS;
 	}
