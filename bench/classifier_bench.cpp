@@ -38,11 +38,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -144,13 +146,18 @@ DatapathPlan make_plan(int entries, int prefixes, std::string* target_dst) {
   return plan;
 }
 
+// Set by SIGINT/SIGTERM: the next measurement throws, so the pins are removed.
+volatile std::sig_atomic_t g_stop = 0;
+
 // Mean ns per run of one BPF_PROG_TEST_RUN. (No simulation magic in cb[4]:
 // the program answers in cb[4], so a magic would hold for the first run only.)
 double time_run(int prog_fd, const std::vector<uint8_t>& frame, uint32_t repeat) {
+  if (g_stop) {
+    throw std::runtime_error("interrupted");
+  }
   auto ns = run_program_repeated(prog_fd, frame, repeat);
   if (!ns) {
-    std::fprintf(stderr, "BPF_PROG_TEST_RUN failed: %s\n", ns.error().to_string().c_str());
-    std::exit(1);
+    throw std::runtime_error("BPF_PROG_TEST_RUN failed: " + ns.error().to_string());
   }
   return static_cast<double>(*ns);
 }
@@ -168,8 +175,7 @@ Stats stats(std::vector<double> v) {
 void flush_flows(const std::string& path) {
   int fd = bpf_obj_get(path.c_str());
   if (fd < 0) {
-    std::fprintf(stderr, "open %s: %s\n", path.c_str(), std::strerror(errno));
-    std::exit(1);
+    throw std::runtime_error("open " + path + ": " + std::strerror(errno));
   }
   std::vector<ps_flow4_key> keys(8192);
   std::vector<ps_flow> values(8192);
@@ -182,8 +188,9 @@ void flush_flows(const std::string& path) {
                                               values.data(), &count, &opts);
     first = false;
     if (err != 0 && errno != ENOENT) {
-      std::fprintf(stderr, "flush %s: %s\n", path.c_str(), std::strerror(errno));
-      std::exit(1);
+      int saved = errno;
+      close(fd);
+      throw std::runtime_error("flush " + path + ": " + std::strerror(saved));
     }
     if (err != 0) {
       break;  // ENOENT: past the last bucket
@@ -203,6 +210,14 @@ int run(const Options& o) {
     return 1;
   }
   std::string pin_dir = "/sys/fs/bpf/ps-bench-" + std::to_string(getpid());
+  // Every way out removes the pins (a failed open may have pinned maps already).
+  struct RemovePins {
+    std::string dir;
+    ~RemovePins() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } remove_pins{pin_dir};
   auto dp = Datapath::open(pin_dir);
   if (!dp) {
     std::fprintf(stderr, "%s\n", dp.error().to_string().c_str());
@@ -268,8 +283,7 @@ int run(const Options& o) {
   using Flows = Datapath::BenchFlows;
   auto set_flows = [&](Flows mode) {
     if (auto r = (*dp)->set_bench_flows(mode); !r) {
-      std::fprintf(stderr, "bench flows: %s\n", r.error().to_string().c_str());
-      std::exit(1);
+      throw std::runtime_error("bench flows: " + r.error().to_string());
     }
   };
   // The free-table case inserts at most repeat / kChunks entries into an empty
@@ -420,5 +434,14 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  return pathsteer::run(o);
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { pathsteer::g_stop = 1; };
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  try {
+    return pathsteer::run(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "classifier_bench: %s\n", e.what());
+    return 1;
+  }
 }
