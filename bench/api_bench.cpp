@@ -77,43 +77,15 @@ struct Args {
   std::string pathsteerd;
 };
 
-pid_t g_peer = -1;
-pid_t g_daemon = -1;
-std::string g_state_dir;
+bench::Rig g_rig{.program = "api_bench"};  // the daemon is its child
 volatile sig_atomic_t g_stop = 0;
 
 void cleanup() {
-  if (g_daemon > 0) {
-    kill(g_daemon, SIGTERM);
-    for (int i = 0; i < 100 && waitpid(g_daemon, nullptr, WNOHANG) == 0; ++i)
-      usleep(50000);
-    if (waitpid(g_daemon, nullptr, WNOHANG) == 0) {
-      kill(g_daemon, SIGKILL);
-      waitpid(g_daemon, nullptr, 0);
-    }
-    g_daemon = -1;
-  }
-  if (g_peer > 0) {
-    kill(g_peer, SIGKILL);
-    waitpid(g_peer, nullptr, 0);
-    g_peer = -1;
-  }
-  if (!g_state_dir.empty()) {
-    std::string cmd = "rm -rf '" + g_state_dir + "'";
-    if (std::system(cmd.c_str()) != 0)
-      std::cerr << "api_bench: could not remove " << g_state_dir << "\n";
-    g_state_dir.clear();
-  }
+  g_rig.cleanup();
 }
 
 [[noreturn]] void die(const std::string& msg) {
-  std::cerr << "api_bench: " << msg << "\n";
-  if (!g_state_dir.empty()) {
-    std::string cmd = "tail -20 '" + g_state_dir + "/pathsteerd.log' >&2";
-    (void)std::system(cmd.c_str());
-  }
-  cleanup();
-  std::exit(1);
+  g_rig.die(msg);
 }
 
 Args parse_args(int argc, char** argv) {
@@ -233,7 +205,7 @@ void set_far_end(pid_t peer, const Wan& w, bool up) {
 }
 
 std::string write_policy() {
-  std::string path = g_state_dir + "/bench.yaml";
+  std::string path = g_rig.state_dir + "/bench.yaml";
   std::ofstream f(path);
   f << "version: 1\nlan_interfaces: [lan0]\ndatapath: { mode: mark }\nwans:\n";
   for (const Wan& w : kWans) {
@@ -249,7 +221,7 @@ std::string write_policy() {
 }
 
 pid_t start_daemon(const Args& a, const std::string& policy) {
-  std::string log = g_state_dir + "/pathsteerd.log";
+  std::string log = g_rig.state_dir + "/pathsteerd.log";
   std::string pins = "/sys/fs/bpf/api_bench";
   std::string listen = "127.0.0.1:" + std::to_string(kApiPort);
   pid_t pid = fork();
@@ -266,7 +238,7 @@ pid_t start_daemon(const Args& a, const std::string& policy) {
       dup2(fd, 1);
       dup2(fd, 2);
     }
-    std::string state = g_state_dir + "/state";
+    std::string state = g_rig.state_dir + "/state";
     execl(a.pathsteerd.c_str(), a.pathsteerd.c_str(), "--policy", policy.c_str(), "--state-dir",
           state.c_str(), "--pin-dir", pins.c_str(), "--listen", listen.c_str(), "--log-level",
           "warn", static_cast<char*>(nullptr));
@@ -423,8 +395,8 @@ void check_running() {
   if (g_stop != 0)
     die("interrupted");
   int status = 0;
-  if (waitpid(g_daemon, &status, WNOHANG) != 0) {
-    g_daemon = -1;
+  if (waitpid(g_rig.child, &status, WNOHANG) != 0) {
+    g_rig.child = -1;
     die("pathsteerd exited (wait status " + std::to_string(status) + ")");
   }
 }
@@ -542,7 +514,7 @@ Window measure(const Args& a, bool loaded, uint32_t window_index) {
   json s0 = *try_status();
   Histogram h0 = lateness_histogram();
   double slow0 = metric_value("pathsteer_event_loop_slow_callbacks_total");
-  CpuTimes c0 = daemon_cpu(g_daemon);
+  CpuTimes c0 = daemon_cpu(g_rig.child);
   auto t0 = Clock::now() + std::chrono::milliseconds(50);
   auto end = t0 + std::chrono::seconds(a.seconds);
 
@@ -563,19 +535,19 @@ Window measure(const Args& a, bool loaded, uint32_t window_index) {
       break;
     sleep_until(at);
     check_running();
-    set_far_end(g_peer, kWans[(k / 2) % 2], k % 2 == 1);
+    set_far_end(g_rig.peer, kWans[(k / 2) % 2], k % 2 == 1);
     ++w.flaps;
   }
   sleep_until(end);
   for (auto& t : workers)
     t.join();
-  CpuTimes c1 = daemon_cpu(g_daemon);
+  CpuTimes c1 = daemon_cpu(g_rig.child);
   w.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
   Histogram h1 = lateness_histogram();
   w.slow_callbacks = metric_value("pathsteer_event_loop_slow_callbacks_total") - slow0;
   json s1 = *try_status();
   for (const Wan& wan : kWans)  // back to both up for the next window
-    set_far_end(g_peer, wan, true);
+    set_far_end(g_rig.peer, wan, true);
 
   std::vector<float> lat;
   std::map<int, uint64_t> kinds;
@@ -656,17 +628,17 @@ int run(const Args& a) {
   char tmpl[] = "/tmp/api_bench-XXXXXX";
   if (mkdtemp(tmpl) == nullptr)
     die("mkdtemp");
-  g_state_dir = tmpl;
+  g_rig.state_dir = tmpl;
   if (unshare(CLONE_NEWNET) != 0 || !private_mounts(true))
     die(std::string("unshare(CLONE_NEWNET|CLONE_NEWNS) or mounting sysfs/bpffs: ") +
         std::strerror(errno));
-  g_peer = spawn_peer_namespace();
+  g_rig.peer = spawn_peer_namespace();
   cpu_set_t rest;  // this program and its load generator off the daemon's CPU
   CPU_ZERO(&rest);
   for (long c = 1; c < ncpu && c < CPU_SETSIZE; ++c)
     CPU_SET(c, &rest);
   sched_setaffinity(0, sizeof(rest), &rest);
-  build_network(g_peer);
+  build_network(g_rig.peer);
 
   utsname u{};
   uname(&u);
@@ -693,7 +665,7 @@ int run(const Args& a) {
       << a.seconds << " s each, alternating order, one daemon\n"
       << std::flush;
 
-  g_daemon = start_daemon(a, write_policy());
+  g_rig.child = start_daemon(a, write_policy());
   wait_all_up("after start");
   sleep(2);
 

@@ -64,54 +64,23 @@ struct Args {
   std::string floor;  // probe_floor
 };
 
-// Cleanup state, also used from die() and the signal path.
-pid_t g_peer = -1;
-pid_t g_child = -1;  // the process being measured: pathsteerd or probe_floor
+// Cleanup state, also used from die() and the signal path. The rig's child is
+// the process being measured: pathsteerd or probe_floor.
+bench::Rig g_rig{.program = "probe_bench"};
 std::string g_child_name = "pathsteerd";
 std::string g_child_out;  // its stdout and stderr
-std::string g_state_dir;
 volatile sig_atomic_t g_stop = 0;
 
-// SIGTERM, then SIGKILL after 5 s; returns the wait status.
 int stop_child() {
-  int status = 0;
-  if (g_child <= 0)
-    return status;
-  kill(g_child, SIGTERM);
-  pid_t r = 0;
-  for (int i = 0; i < 100 && (r = waitpid(g_child, &status, WNOHANG)) == 0; ++i)
-    usleep(50000);
-  if (r == 0) {
-    kill(g_child, SIGKILL);
-    waitpid(g_child, &status, 0);
-  }
-  g_child = -1;
-  return status;
+  return g_rig.stop_child();
 }
 
 void cleanup() {
-  stop_child();
-  if (g_peer > 0) {
-    kill(g_peer, SIGKILL);
-    waitpid(g_peer, nullptr, 0);
-    g_peer = -1;
-  }
-  if (!g_state_dir.empty()) {
-    std::string cmd = "rm -rf '" + g_state_dir + "'";
-    if (std::system(cmd.c_str()) != 0)
-      std::cerr << "probe_bench: could not remove " << g_state_dir << "\n";
-    g_state_dir.clear();
-  }
+  g_rig.cleanup();
 }
 
 [[noreturn]] void die(const std::string& msg) {
-  std::cerr << "probe_bench: " << msg << "\n";
-  if (!g_state_dir.empty()) {
-    std::string cmd = "tail -20 '" + g_state_dir + "/pathsteerd.log' >&2";
-    (void)std::system(cmd.c_str());
-  }
-  cleanup();
-  std::exit(1);
+  g_rig.die(msg);
 }
 
 Args parse_args(int argc, char** argv) {
@@ -218,7 +187,7 @@ void build_network(const Args& a, pid_t peer, const std::string& rps_mask) {
   sh("ip link add psb0 type veth peer name psb1 netns " + p);
   sh("ip addr add 10.99.0.1/24 dev psb0 && ip link set psb0 up");
   sh("ip route add 10.100.0.0/16 via 10.99.0.2 dev psb0");
-  std::string batch = g_state_dir + "/peer.ip";
+  std::string batch = g_rig.state_dir + "/peer.ip";
   {
     std::ofstream f(batch);
     f << "link set lo up\naddr add 10.99.0.2/24 dev psb1\nlink set psb1 up\n";
@@ -235,7 +204,7 @@ void build_network(const Args& a, pid_t peer, const std::string& rps_mask) {
 }
 
 std::string write_policy(const Args& a) {
-  std::string path = g_state_dir + "/bench.yaml";
+  std::string path = g_rig.state_dir + "/bench.yaml";
   std::ofstream f(path);
   f << "version: 1\nlan_interfaces: [lan0]\ndatapath: { mode: mark }\nwans:\n  wan1:\n"
     << "    interface: psb0\n    gateway: 10.99.0.2\n    probes:\n";
@@ -277,10 +246,10 @@ pid_t spawn_on_cpu0(const std::vector<std::string>& argv, const std::string& out
 // previous one left (it does not flush on exit) are adopted as they are.
 pid_t start_daemon(const Args& a, const std::string& policy, uint32_t rep) {
   std::string r = std::to_string(rep);
-  return spawn_on_cpu0({a.pathsteerd, "--policy", policy, "--state-dir", g_state_dir + "/state" + r,
-                        "--pin-dir", "/sys/fs/bpf/probe_bench" + r, "--listen",
-                        "127.0.0.1:" + std::to_string(kApiPort), "--log-level", "warn"},
-                       g_state_dir + "/pathsteerd.log");
+  return spawn_on_cpu0({a.pathsteerd, "--policy", policy, "--state-dir",
+                        g_rig.state_dir + "/state" + r, "--pin-dir", "/sys/fs/bpf/probe_bench" + r,
+                        "--listen", "127.0.0.1:" + std::to_string(kApiPort), "--log-level", "warn"},
+                       g_rig.state_dir + "/pathsteerd.log");
 }
 
 // GET /v1/status from the daemon; nullopt while it does not answer.
@@ -350,23 +319,23 @@ void nap(double s) {
   if (g_stop != 0)
     die("interrupted");
   int status = 0;
-  if (waitpid(g_child, &status, WNOHANG) != 0) {
-    g_child = -1;
+  if (waitpid(g_rig.child, &status, WNOHANG) != 0) {
+    g_rig.child = -1;
     die(g_child_name + " exited (wait status " + std::to_string(status) +
         "): " + first_line_of("tail -1 '" + g_child_out + "'"));
   }
 }
 
-// CPU time of g_child over `seconds`, as % of one core.
+// CPU time of g_rig.child over `seconds`, as % of one core.
 struct CpuPct {
   double total = 0, user = 0, sys = 0, run = 0, wall = 0;
 };
 CpuPct measure_cpu(uint32_t seconds) {
-  Cpu c0 = daemon_cpu(g_child);
+  Cpu c0 = daemon_cpu(g_rig.child);
   auto t0 = std::chrono::steady_clock::now();
   for (uint32_t i = 0; i < seconds * 10; ++i)
     nap(0.1);
-  Cpu c1 = daemon_cpu(g_child);
+  Cpu c1 = daemon_cpu(g_rig.child);
   CpuPct p;
   p.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   p.user = 100.0 * (c1.user - c0.user) / p.wall;
@@ -385,8 +354,8 @@ struct DaemonRun {
 
 DaemonRun run_daemon(const Args& a, const std::string& policy, uint32_t rep) {
   g_child_name = "pathsteerd";
-  g_child_out = g_state_dir + "/pathsteerd.log";
-  g_child = start_daemon(a, policy, rep);
+  g_child_out = g_rig.state_dir + "/pathsteerd.log";
+  g_rig.child = start_daemon(a, policy, rep);
   // Warm-up: until wan1 is up, then two more seconds.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   for (;;) {
@@ -426,12 +395,13 @@ struct FloorRun {
 
 FloorRun run_floor(const Args& a, uint32_t mark) {
   g_child_name = "probe_floor";
-  std::string out = g_child_out = g_state_dir + "/floor.out";
-  g_child = spawn_on_cpu0({a.floor, "--ifname", "psb0", "--mark", std::to_string(mark), "--targets",
-                           std::to_string(a.targets), "--rate", std::to_string(a.rate_hz),
-                           "--timeout-ms", std::to_string(a.timeout_ms), "--slack-us",
-                           std::to_string(a.floor_slack_us), "--hdrinc", "1"},
-                          out);
+  std::string out = g_child_out = g_rig.state_dir + "/floor.out";
+  g_rig.child =
+      spawn_on_cpu0({a.floor, "--ifname", "psb0", "--mark", std::to_string(mark), "--targets",
+                     std::to_string(a.targets), "--rate", std::to_string(a.rate_hz), "--timeout-ms",
+                     std::to_string(a.timeout_ms), "--slack-us", std::to_string(a.floor_slack_us),
+                     "--hdrinc", "1"},
+                    out);
   nap(2.0);
   FloorRun r;
   r.cpu = measure_cpu(a.seconds);
@@ -471,11 +441,11 @@ int run(const Args& a) {
   char tmpl[] = "/tmp/probe_bench-XXXXXX";
   if (mkdtemp(tmpl) == nullptr)
     die("mkdtemp");
-  g_state_dir = tmpl;
+  g_rig.state_dir = tmpl;
   if (unshare(CLONE_NEWNET) != 0 || !private_mounts(true))
     die(std::string("unshare(CLONE_NEWNET|CLONE_NEWNS) or mounting sysfs/bpffs: ") +
         std::strerror(errno));
-  g_peer = spawn_peer_namespace();
+  g_rig.peer = spawn_peer_namespace();
   // This program off CPU 0 (it only polls), the daemon on CPU 0, softirqs on the others.
   cpu_set_t rest;
   CPU_ZERO(&rest);
@@ -484,7 +454,7 @@ int run(const Args& a) {
   sched_setaffinity(0, sizeof(rest), &rest);
   char mask[32];
   std::snprintf(mask, sizeof(mask), "%lx", ((1UL << std::min(ncpu, 63L)) - 1) & ~1UL);
-  build_network(a, g_peer, mask);
+  build_network(a, g_rig.peer, mask);
 
   utsname u{};
   uname(&u);
