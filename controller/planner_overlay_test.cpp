@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 
+#include "controller/plan_sim_test_util.h"
 #include "controller/planner.h"
 
 namespace pathsteer {
@@ -17,26 +18,11 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 // wan1, wan2 (ids 1, 2) and tun0 (id 3) over [wan1, wan2]; one class.
-struct Sim {
-  Policy policy;
-  std::map<std::string, uint32_t> ids{{"wan1", 1}, {"wan2", 2}, {"tun0", 3}};
-  PlanInput in;
-  PlannerMemory memory;
-  PlanTime t0 = PlanTime{} + seconds(1000);
-  DesiredState last;
-
+struct Sim : PlanSim {
   explicit Sim(Strategy strategy = Strategy::kFailover,
-               std::vector<std::string> paths = {"tun0", "wan2"}) {
-    policy.lan_interfaces = {"lan0"};
-    int ifindex = 11;
-    for (const char* name : {"wan1", "wan2"}) {
-      Wan w;
-      w.name = name;
-      w.interface = std::string("eth-") + name;
-      w.gateway4 = IpAddr::parse("192.0.2." + std::to_string(ifindex));
-      policy.wans.push_back(w);
-      in.uplinks[name] = UplinkView{.ifindex = ifindex++};
-    }
+               std::vector<std::string> paths = {"tun0", "wan2"})
+      : PlanSim({"wan1", "wan2"}, strategy, std::move(paths)) {
+    ids["tun0"] = 3;
     Overlay o;
     o.name = "tun0";
     o.interface = "gre1";
@@ -45,24 +31,10 @@ struct Sim {
     o.underlays = {"wan1", "wan2"};
     policy.overlays = {o};
     in.overlays["tun0"] = OverlayView{.ifindex = 21, .ipv6 = false};
-    ClassSpec c;
-    c.name = "c";
-    c.strategy = strategy;
-    c.paths = std::move(paths);
-    policy.classes = {c};
-    in.policy = &policy;
-    in.uplink_ids = &ids;
   }
-  ClassSpec& cls() { return policy.classes[0]; }
   Overlay& overlay() { return policy.overlays[0]; }
-  UplinkView& wan(const std::string& name) { return in.uplinks[name]; }
+  UplinkView& wan(const std::string& name) { return view(name); }
   OverlayView& tun() { return in.overlays["tun0"]; }
-
-  PlannedClass at(milliseconds at) {
-    last = plan(in, memory, t0 + at);
-    memory = last.memory;
-    return last.classes.at(0);
-  }
   const PlannedOverlay& planned_tun() const { return last.overlays.at(0); }
 
   std::vector<Rule> rules_at(uint32_t priority) const {
@@ -74,10 +46,6 @@ struct Sim {
     return out;
   }
 };
-
-std::string uplink_of(const PlannedClass& c) {
-  return c.uplink.value_or("last_resort");
-}
 
 void set_metrics(UplinkView& v, double rtt, double jitter = 1, double loss = 0) {
   v.rtt_ms = rtt;

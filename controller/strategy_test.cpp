@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "controller/plan_memory.h"
+#include "controller/plan_sim_test_util.h"
 #include "controller/planner.h"
 
 namespace pathsteer {
@@ -15,53 +16,15 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-struct Sim {
-  Policy policy;
-  std::map<std::string, uint32_t> ids{{"wan1", 1}, {"wan2", 2}, {"wan3", 3}};
-  PlanInput in;
-  PlannerMemory memory;
-  PlanTime t0 = PlanTime{} + seconds(1000);
-  PlanTime now = t0;
-
-  explicit Sim(Strategy strategy, std::vector<std::string> paths = {"wan1", "wan2"}) {
-    policy.lan_interfaces = {"lan0"};
-    int ifindex = 11;
-    for (const char* name : {"wan1", "wan2", "wan3"}) {
-      Wan w;
-      w.name = name;
-      w.interface = std::string("eth-") + name;
-      w.gateway4 = IpAddr::parse("192.0.2." + std::to_string(ifindex));
-      policy.wans.push_back(w);
-      in.uplinks[name] = UplinkView{.ifindex = ifindex++};
-    }
-    ClassSpec c;
-    c.name = "c";
-    c.strategy = strategy;
-    c.paths = std::move(paths);
-    policy.classes = {c};
-    in.policy = &policy;
-    in.uplink_ids = &ids;
-  }
-  ClassSpec& cls() { return policy.classes[0]; }
+// wan1, wan2, wan3 (ids 1, 2, 3); class c over `paths`.
+struct Sim : PlanSim {
+  explicit Sim(Strategy strategy, std::vector<std::string> paths = {"wan1", "wan2"})
+      : PlanSim({"wan1", "wan2", "wan3"}, strategy, std::move(paths)) {}
   Wan& wan(const std::string& name) {
     return *std::find_if(policy.wans.begin(), policy.wans.end(),
                          [&](const Wan& w) { return w.name == name; });
   }
-  UplinkView& view(const std::string& name) { return in.uplinks[name]; }
-
-  // Plans at t0 + `at`, keeping the memory for the next step.
-  PlannedClass at(milliseconds at) {
-    now = t0 + at;
-    last = plan(in, memory, now);
-    memory = last.memory;
-    return last.classes.at(0);
-  }
-  DesiredState last;
 };
-
-std::string uplink_of(const PlannedClass& c) {
-  return c.uplink.value_or("last_resort");
-}
 
 // ---- failover -------------------------------------------------------------
 
