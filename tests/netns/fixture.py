@@ -931,6 +931,21 @@ class NetnsTestCase(unittest.TestCase):
             self.fail(f"pathsteerd exited with {rc} on SIGTERM (want 0); log tail:\n"
                       f"{self.topo.daemon.log_tail()}")
 
+    def assert_streams_land(self, expected, count):
+        """Sends `count` packets at 1,000/s to each port of `expected` ({port: uplink}), over
+        IPv4 and IPv6 at once; each stream must arrive whole on its uplink and not at all on
+        the other. Returns the number of streams sent."""
+        streams = [self.topo.send(port, count=count, rate=1000, family=family)
+                   for family in (4, 6) for port in expected]
+        for stream in streams:
+            result = self.topo.result(stream)
+            want = expected[stream.port]
+            other = next(u for u in UPLINKS if u != want)
+            with self.subTest(port=stream.port, family=stream.family):
+                self.assertEqual(result.count(want), count, result.describe())
+                self.assertEqual(result.count(other), 0, result.describe())
+        return len(streams)
+
     def private_policy(self, name="policy.yaml"):
         """A copy of two-wan.yaml in this run's temp dir, for tests that edit the policy the
         daemon runs; returns (path, text)."""

@@ -28,15 +28,7 @@ class Steering(NetnsTestCase):
         self.assertEqual(self.topo.klass("video", status)["uplink"], "wan2")
         self.assertEqual(self.topo.klass("default", status)["uplink"], "wan1")
 
-        streams = [self.topo.send(port, count=1000, rate=1000, family=family)
-                   for family in (4, 6) for port in EXPECTED]
-        for stream in streams:
-            result = self.topo.result(stream)
-            want = EXPECTED[stream.port]
-            other = next(u for u in UPLINKS if u != want)
-            with self.subTest(port=stream.port, family=stream.family):
-                self.assertEqual(result.count(want), 1000, result.describe())
-                self.assertEqual(result.count(other), 0, result.describe())
+        self.assert_streams_land(EXPECTED, 1000)
 
         self.check_kernel_rules(self.topo.status())
 
