@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "controller/policy.h"
+#include "model/match.h"
 
 namespace pathsteer {
 

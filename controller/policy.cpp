@@ -54,9 +54,7 @@ std::string PolicyError::to_string() const {
 namespace {
 
 // Enum spellings, indexed by the enum's value.
-constexpr std::string_view kModes[] = {"mark", "redirect"};
 constexpr std::string_view kLastResorts[] = {"main", "unreachable", "blackhole"};
-constexpr std::string_view kProbeMethods[] = {"icmp", "udp", "tcp"};
 constexpr std::string_view kStrategies[] = {"failover", "balance", "lowest-latency", "sla"};
 
 // The spellings above are literals, so .data() is NUL-terminated.
@@ -70,12 +68,6 @@ const char* spelling(const std::string_view (&names)[N], E value) {
 
 const char* to_string(Strategy s) {
   return spelling(kStrategies, s);
-}
-const char* to_string(ProbeMethod m) {
-  return spelling(kProbeMethods, m);
-}
-const char* to_string(DatapathMode m) {
-  return spelling(kModes, m);
 }
 const char* to_string(LastResort r) {
   return spelling(kLastResorts, r);
@@ -711,7 +703,7 @@ PolicyResult Parser::run(const std::string& text) {
 
     if (auto f = get(root, "datapath"); f && expect_map(*f, kDatapathKeys)) {
       if (auto m = get(*f, "mode")) {
-        if (auto i = choice(*m, kModes))
+        if (auto i = choice(*m, kDatapathModeNames))
           p.mode = static_cast<DatapathMode>(*i);
       }
     }
@@ -1044,7 +1036,7 @@ std::optional<ProbeSpec> Parser::parse_probe(const Field& f) {
   ProbeSpec probe;
   bool ok = true;
   if (auto m = get(f, "method")) {
-    auto i = choice(*m, kProbeMethods);
+    auto i = choice(*m, kProbeMethodNames);
     if (i) {
       probe.method = static_cast<ProbeMethod>(*i);
     } else {

@@ -37,57 +37,10 @@
 #include <vector>
 
 #include "common/net.h"
+#include "model/match.h"
+#include "model/probe.h"
 
 namespace pathsteer {
-
-// PortRange lives in common/net.h (shared with policy matches).
-// One `match` entry: all present fields must hold. Empty lists = any.
-struct MatchEntry {
-  std::optional<uint8_t> proto{};  // IPPROTO_TCP / IPPROTO_UDP / IPPROTO_ICMP / IPPROTO_ICMPV6
-  std::vector<PortRange> sport{};  // any of these
-  std::vector<PortRange> dport{};  // any of these
-  std::vector<Prefix> src{};       // any of these (both families may appear)
-  std::vector<Prefix> dst{};       // any of these
-  std::optional<uint8_t> dscp{};   // 0..63 (names ef, afXY, csN accepted in the file)
-  std::vector<std::string> iif{};  // ingress interface names, any of these (no duplicates)
-  // Socket-owner uids, any of these ranges. Only the gateway's own traffic has
-  // an owner: an entry with `uid` never matches forwarded traffic (the data
-  // plane skips it) and is compiled to ip rules only (controller/local_rules.h).
-  std::vector<UidRange> uid{};
-  friend bool operator==(const MatchEntry&, const MatchEntry&) = default;
-};
-
-enum class ProbeMethod { kIcmp, kUdp, kTcp };
-
-struct ProbeSpec {
-  ProbeMethod method = ProbeMethod::kIcmp;
-  IpAddr target{};
-  uint16_t port = 0;  // udp/tcp only
-  friend bool operator==(const ProbeSpec&, const ProbeSpec&) = default;
-};
-
-// Quality thresholds (mean RTT, RFC 3550 jitter, loss over the probe windows).
-// As `degraded_if`: an uplink whose measurement exceeds any set one is
-// degraded. As `recover_if`: a degraded uplink recovers only when every
-// measurement is at or below these; an unset key defaults to 80% of the
-// corresponding degraded_if key (probes/health.h has the exact rules).
-struct DegradedIf {
-  std::optional<uint32_t> rtt_ms{};
-  std::optional<uint32_t> jitter_ms{};
-  std::optional<double> loss_pct{};  // 0..100
-  friend bool operator==(const DegradedIf&, const DegradedIf&) = default;
-};
-
-struct HealthSpec {
-  uint32_t interval_ms = 200;
-  uint32_t timeout_ms = 400;
-  uint32_t down_after = 3;
-  uint32_t up_after = 5;
-  uint32_t reliability = 1;  // how many targets must answer in a round (<= probes)
-  DegradedIf degraded_if{};  // all unset = never degraded
-  DegradedIf recover_if{};   // each key <= degraded_if's; needs that key set there
-  friend bool operator==(const HealthSpec&, const HealthSpec&) = default;
-};
 
 struct Wan {
   std::string name{};
@@ -163,7 +116,6 @@ struct Ownership {
   friend bool operator==(const Ownership&, const Ownership&) = default;
 };
 
-enum class DatapathMode { kMark, kRedirect };
 enum class LastResort { kMain, kUnreachable, kBlackhole };
 
 struct Policy {
@@ -206,8 +158,6 @@ std::optional<uint8_t> proto_from_name(std::string_view s);  // tcp, udp, icmp, 
 
 // The spellings used in the policy file.
 const char* to_string(Strategy s);
-const char* to_string(ProbeMethod m);
-const char* to_string(DatapathMode m);
 const char* to_string(LastResort r);
 
 }  // namespace pathsteer

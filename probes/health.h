@@ -39,7 +39,7 @@
 #include <cstdint>
 #include <string>
 
-#include "controller/policy.h"
+#include "model/probe.h"
 
 namespace pathsteer {
 
