@@ -7,7 +7,7 @@ packages=(
   # build
   cmake make g++ pkg-config clang llvm clang-format clang-tidy
   libbpf-dev bpftool linux-libc-dev
-  libnl-3-dev libnl-route-3-dev libmnl-dev
+  libmnl-dev
   libboost-graph-dev libcpprest-dev libssl-dev
   libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   # lab and tests
