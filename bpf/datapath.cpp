@@ -701,7 +701,6 @@ Result<void> Datapath::program(const DatapathPlan& plan) {
   ps_gen_info& gi = cfg->gen[next_rule_gen];
   gi = ps_gen_info{};
   gi.rule_count = rules->rule_count;
-  gi.words = (rules->rule_count + 63) / 64;
   gi.fields = rules->fields;
   gi.iif_default = rules->iif_default;
   gi.class_count = rules->class_count;

@@ -111,7 +111,7 @@
 
 struct ps_gen_info { /* one rule generation */
   __u32 rule_count;  /* rules 0..rule_count-1 exist */
-  __u32 words;       /* bitmap words in use: (rule_count + 63) / 64 */
+  __u32 unused;      /* was the bitmap word count, unread since the summary words; zero */
   __u32 fields;      /* PS_FIELD_* */
   __u32 iif_default; /* bitmap of an ingress ifindex no rule names */
   __u32 class_count;
