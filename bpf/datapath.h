@@ -28,8 +28,8 @@
 #include <vector>
 
 #include "bpf/compile.h"
+#include "bpf/dataplane_port.h"
 #include "common/result.h"
-#include "controller/policy.h"
 
 struct ps_classifier;  // the generated skeleton (ps_classifier.skel.h)
 
@@ -40,58 +40,12 @@ namespace pathsteer {
 inline constexpr uint32_t kTcHandle = 0x7053;  // "pS"
 inline constexpr uint32_t kTcPriority = 0x7053;
 
-struct ClassCounters {
-  uint64_t packets = 0;
-  uint64_t bytes = 0;
-  friend bool operator==(const ClassCounters&, const ClassCounters&) = default;
-};
-
-// Sums over all CPUs (packets unless named otherwise).
-struct DatapathCounters {
-  std::vector<ClassCounters> classes;         // by class id of the active generation
-  std::map<uint32_t, ClassCounters> uplinks;  // by uplink id; ids that carried traffic
-  uint64_t parse_errors = 0;                  // truncated / malformed IP packets (passed untouched)
-  uint64_t non_ip = 0;                        // EtherType neither IPv4 nor IPv6 (passed untouched)
-  uint64_t unclassified = 0;                  // parsed, no class matched (passed untouched)
-  uint64_t fragments = 0;                     // non-first fragments (classified without ports)
-  uint64_t no_ports = 0;                      // IPv6 extension chain too long to follow (no ports)
-  uint64_t ip_options = 0;                    // IPv4 with options
-  uint64_t vlan = 0;                          // in-band 802.1Q/802.1ad tagged frames
-  uint64_t flow_new = 0;                      // first packets (classified, entry written)
-  uint64_t flow_hit = 0;                      // packets of established flows (no classification)
-  uint64_t flow_reclassified = 0;             // first packet of a flow after a plan change
-  uint64_t flow_rechosen = 0;                 // flows moved because their uplink went down
-  uint64_t flow_expired = 0;                  // entries found idle beyond flow_idle_s
-  uint64_t flow_full = 0;                     // entry could not be written
-  uint64_t no_member = 0;                     // class without a member: its own mark (last_resort)
-  uint64_t redirected = 0;                    // redirect mode: forwarded with bpf_redirect_neigh
-  // redirect mode: why packets were marked instead, by reason ("no-kernel-support",
-  // "vlan", "ttl", "redirect", "fib-error", "fib-unreachable", "fib-no-neigh", ...);
-  // only reasons that occurred.
-  std::map<std::string, uint64_t> fallbacks;
-};
-
-// The verdict of one packet run through the loaded classifier.
-struct SimulateResult {
-  uint32_t mark = 0;                 // skb->mark after the program
-  int retval = 0;                    // TC action: TC_ACT_UNSPEC, or TC_ACT_REDIRECT
-  std::optional<uint32_t> class_id;  // nullopt: unclassified (or not parsed)
-  uint32_t uplink_id = 0;            // 0: none
-  int redirect_ifindex = 0;          // the interface redirected to, or 0
-  std::string fallback;              // redirect mode: why it was marked instead ("" = none)
-  bool established = false;          // a live flow entry decided (the flow is pinned)
-};
-
-struct DatapathFeatures {
-  bool fib_table_lookup = false;  // bpf_fib_lookup with BPF_FIB_LOOKUP_TBID (6.5+)
-};
-
 struct DatapathOptions {
   // Behave as on a kernel without table lookups (tests of the fallback).
   bool disable_fib_table_lookup = false;
 };
 
-class Datapath {
+class Datapath final : public DataplanePort {
  public:
   // Loads the embedded classifier; pin_dir is created if missing; if pin_dir is
   // under /sys/fs/bpf and no bpffs is mounted there, mounts one. Refuses pinned
@@ -103,17 +57,17 @@ class Datapath {
   static Result<std::unique_ptr<Datapath>> open(const std::string& pin_dir,
                                                 const DatapathOptions& options = {});
 
-  ~Datapath();
+  ~Datapath() override;
   Datapath(const Datapath&) = delete;
   Datapath& operator=(const Datapath&) = delete;
 
   // Creates clsact on ifindex if needed (an existing one is shared) and
   // attaches our program at (kTcHandle, kTcPriority), replacing a previous
   // pathsteer program there. Idempotent.
-  Result<void> attach(int ifindex);
+  Result<void> attach(int ifindex) override;
   // Removes only our (kTcHandle, kTcPriority) filter; never the clsact qdisc.
   // Succeeds if the filter (or the interface's clsact) is already gone.
-  Result<void> detach(int ifindex);
+  Result<void> detach(int ifindex) override;
 
   // Writes the plan. If its compiled rules equal those of the active rule
   // generation as last written by this Datapath, only the action generation
@@ -121,14 +75,14 @@ class Datapath {
   // Errors: kInvalidPolicy if a mark has bits outside mark_mask;
   // kUnrealizable if the plan exceeds a capacity (compile.h; names the class).
   // On error the previous plan stays in force.
-  Result<void> program(const DatapathPlan& plan);
+  Result<void> program(const DatapathPlan& plan) override;
 
-  Result<DatapathCounters> read_counters() const;
+  Result<DatapathCounters> read_counters() const override;
 
-  const DatapathFeatures& features() const { return features_; }
+  const DatapathFeatures& features() const override { return features_; }
   // What a plan's mode becomes on this kernel: "mark", "redirect", or
   // "mark (redirect unsupported: ...)" when table lookups are missing.
-  std::string effective_mode(DatapathMode requested) const;
+  std::string effective_mode(DatapathMode requested) const override;
 
   // Runs one Ethernet frame through the loaded program against the live maps
   // (BPF_PROG_TEST_RUN), with skb->mark = mark_in, arriving on
@@ -137,7 +91,7 @@ class Datapath {
   // like a real packet.
   // record_flow = false (explain): the flow table is left exactly as it was.
   Result<SimulateResult> simulate(std::span<const uint8_t> frame, uint32_t mark_in = 0,
-                                  int ingress_ifindex = 0, bool record_flow = true) const;
+                                  int ingress_ifindex = 0, bool record_flow = true) const override;
 
   // Benchmarks only: how the program treats flows.
   enum class BenchFlows {
@@ -159,7 +113,7 @@ class Datapath {
 
   // Removes our pinned maps and pin_dir if it is then empty (--flush-on-exit,
   // tests). This Datapath's maps stay usable until it is destroyed.
-  Result<void> unpin();
+  Result<void> unpin() override;
 
   const std::string& pin_dir() const { return pin_dir_; }
 

@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bpf/datapath.h"
+#include "bpf/dataplane_port.h"
 #include "bpf/packet_builder.h"
 #include "controller/planner.h"
 #include "controller/request.h"

@@ -49,7 +49,7 @@
 #include <string>
 #include <vector>
 
-#include "bpf/datapath.h"
+#include "bpf/compile.h"
 #include "controller/path_graph.h"
 #include "controller/policy.h"
 #include "netlink/types.h"
