@@ -178,8 +178,10 @@ Result<void> Daemon::start(Policy policy) {
   load_intents();
 
   prober_ = std::make_unique<Prober>(
-      *loop_,
-      [this](const std::string& uplink, const UplinkHealth& h) { on_uplink_health(uplink, h); });
+      *loop_, [this](const std::string& uplink, const UplinkHealth& h, bool changed) {
+        if (changed)
+          on_uplink_health(uplink, h);
+      });
 
   if (auto r = adopt_policy(std::move(policy)); !r)
     return r;

@@ -221,7 +221,7 @@ struct Prober::Uplink {
   bool need_icmp[2] = {false, false};  // [v4, v6]
   bool need_udp[2] = {false, false};
   HealthTracker tracker;
-  UplinkHealth health;  // what was last reported through on_change, plus figures
+  UplinkHealth health;  // what was last reported through on_report, plus figures
 
   FamilySocket icmp[2];
   FamilySocket udp[2];
@@ -266,8 +266,8 @@ int fam_index(int family) {
 }
 }  // namespace
 
-Prober::Prober(EventLoop& loop, OnChange on_change)
-    : loop_(loop), on_change_(std::move(on_change)), rng_(std::random_device{}()) {
+Prober::Prober(EventLoop& loop, OnProbeReport on_report)
+    : loop_(loop), on_report_(std::move(on_report)), rng_(std::random_device{}()) {
   timer_ = Fd(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   if (!timer_.valid()) {
     PS_LOG(kError) << "probes: timerfd_create: " << std::strerror(errno);
@@ -508,7 +508,7 @@ void Prober::on_timer() {
   if (read(timer_.get(), &expirations, sizeof(expirations)) > 0)
     ++stats_.wakeups;
   Clock::time_point now = Clock::now();
-  // service() may report through on_change_, which must not reconfigure us,
+  // service() may report through on_report_, which must not reconfigure us,
   // so the map is stable during the walk.
   for (auto& [name, u] : uplinks_) {
     if (!u->targets.empty())
@@ -555,8 +555,7 @@ void Prober::service(Uplink& u, Clock::time_point now) {
     }
   }
   flush_sends(u);
-  decide_rounds(u);
-  refresh(u);
+  refresh(u, decide_rounds(u));
 }
 
 void Prober::start_round(Uplink& u, Clock::time_point now) {
@@ -734,8 +733,7 @@ void Prober::on_tcp_event(Uplink& u, uint64_t probe_id) {
   }
   bool answered = err == 0 && rtt_ms <= MsD(u.timeout).count();
   complete(u, *p, answered, rtt_ms);
-  decide_rounds(u);
-  refresh(u);
+  refresh(u, decide_rounds(u));
 }
 
 void Prober::on_readable(Uplink& u, int fd, bool udp, int family) {
@@ -847,8 +845,7 @@ void Prober::on_readable(Uplink& u, int fd, bool udp, int family) {
       break;  // drained: no need for a call that only says EAGAIN
   }
   if (any) {
-    decide_rounds(u);
-    refresh(u);
+    refresh(u, decide_rounds(u));
   }
 }
 
@@ -898,8 +895,7 @@ void Prober::on_udp_error(Uplink& u, int fd) {
     any = true;
   }
   if (any) {
-    decide_rounds(u);
-    refresh(u);
+    refresh(u, decide_rounds(u));
   }
 }
 
@@ -944,7 +940,7 @@ void Prober::complete(Uplink& u, Probe& p, bool answered, double rtt_ms) {
     u.flight.pop_front();
 }
 
-void Prober::decide_rounds(Uplink& u) {
+bool Prober::decide_rounds(Uplink& u) {
   const auto targets = static_cast<uint32_t>(u.targets.size());
   const uint32_t need = std::clamp<uint32_t>(u.cfg.health.reliability, 1, targets);
   bool decided = false;
@@ -962,6 +958,7 @@ void Prober::decide_rounds(Uplink& u) {
                                      .loss_pct = u.health.loss_pct});
     u.rounds.pop_front();
   }
+  return decided;
 }
 
 void Prober::update_figures(Uplink& u) {
@@ -986,20 +983,22 @@ void Prober::update_figures(Uplink& u) {
       window == 0 ? 0 : 100.0 * static_cast<double>(failures) / static_cast<double>(window);
 }
 
-void Prober::refresh(Uplink& u) {
+void Prober::refresh(Uplink& u, bool round_decided) {
   UplinkHealth& h = u.health;
   bool changed = h.state != u.tracker.state() || h.reason != u.tracker.reason() ||
                  h.carrier != u.tracker.carrier();
-  if (!changed)
+  if (!changed && !round_decided)
     return;
-  h.state = u.tracker.state();
-  h.reason = u.tracker.reason();
-  h.carrier = u.tracker.carrier();
-  PS_LOG(kInfo) << "uplink " << u.cfg.uplink << " " << to_string(h.state) << " (" << h.reason
-                << ", carrier " << (h.carrier ? "up" : "down") << ", rtt " << h.rtt_ms
-                << " ms, jitter " << h.jitter_ms << " ms, loss " << h.loss_pct << "%)";
-  if (on_change_)
-    on_change_(u.cfg.uplink, h);
+  if (changed) {
+    h.state = u.tracker.state();
+    h.reason = u.tracker.reason();
+    h.carrier = u.tracker.carrier();
+    PS_LOG(kInfo) << "uplink " << u.cfg.uplink << " " << to_string(h.state) << " (" << h.reason
+                  << ", carrier " << (h.carrier ? "up" : "down") << ", rtt " << h.rtt_ms
+                  << " ms, jitter " << h.jitter_ms << " ms, loss " << h.loss_pct << "%)";
+  }
+  if (on_report_)
+    on_report_(u.cfg.uplink, h, changed);
 }
 
 }  // namespace pathsteer

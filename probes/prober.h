@@ -77,9 +77,10 @@
 // An uplink without probes follows carrier.
 //
 // Threading: everything runs on the loop thread; no threads, no blocking.
-// on_change is called synchronously whenever an uplink's (state, reason,
-// carrier) changes — from loop callbacks, and at the end of configure() and
-// set_carrier() — and must not call configure() or set_carrier().
+// on_report (probes/prober_port.h) is called synchronously after every
+// decided round and whenever an uplink's (state, reason, carrier) changes —
+// from loop callbacks, and at the end of configure() and set_carrier() — and
+// must not call configure() or set_carrier().
 #pragma once
 
 #include <chrono>
@@ -95,66 +96,19 @@
 #include "common/event_loop.h"
 #include "common/fd.h"
 #include "common/result.h"
-#include "controller/policy.h"
+#include "model/probe.h"
 #include "probes/health.h"
+#include "probes/prober_port.h"
 #include "probes/stats.h"
 
 namespace pathsteer {
 
-struct UplinkProbeConfig {
-  std::string uplink;  // wan name
-  std::string ifname;
-  uint32_t fwmark = 0;  // 0 = no SO_MARK
-  HealthSpec health;
-  std::vector<ProbeSpec> probes;
-  friend bool operator==(const UplinkProbeConfig&, const UplinkProbeConfig&) = default;
-};
-
-// Per uplink. The figures are updated whenever a round is decided.
-struct UplinkHealth {
-  HealthState state = HealthState::kUnknown;
-  std::string reason = "probes";  // see HealthTracker::reason()
-  bool carrier = true;
-  double last_rtt_ms = 0;  // latest reply from any target
-  double rtt_ms = 0;       // mean over answering targets of their mean RTT (last 10 replies)
-  double jitter_ms = 0;    // mean over answering targets of their RFC 3550 jitter
-  double loss_pct = 0;     // failed / decided over every target's last 100 decided probes
-  uint64_t sent = 0, received = 0, failed = 0;
-};
-
-// Per target, current as of the latest reply or failure.
-struct TargetHealth {
-  IpAddr target;
-  ProbeMethod method = ProbeMethod::kIcmp;
-  uint16_t port = 0;       // udp/tcp
-  double last_rtt_ms = 0;  // latest reply
-  double rtt_ms = 0;       // mean of the last 10 replies
-  double jitter_ms = 0;    // RFC 3550 §6.4.1 over consecutive replies of this target
-  double loss_pct = 0;     // over the last 100 decided probes
-  uint64_t sent = 0, received = 0, failed = 0;
-};
-
-// Scheduling figures over all uplinks since the Prober was made, for
-// benchmarks. Lateness = time the probe was handed to the kernel - its
-// nominal send time (negative: sent early, within the uplink's slack), over every
-// send, from a LatencyHistogram (probes/stats.h: 0.05 ms buckets from -10 to
-// 50 ms; p50/p99 are bucket upper edges, max is exact).
-struct ProberStats {
-  uint64_t sent = 0, answered = 0, failed = 0;
-  uint64_t wakeups = 0;  // scheduler timer expirations handled
-  size_t lateness_samples = 0;
-  double lateness_p50_ms = 0;
-  double lateness_p99_ms = 0;
-  double lateness_max_ms = 0;
-};
-
-class Prober {
+class Prober final : public ProberPort {
  public:
-  using OnChange = std::function<void(const std::string& uplink, const UplinkHealth&)>;
   static constexpr std::chrono::microseconds kMaxSlack{10000};
 
-  Prober(EventLoop& loop, OnChange on_change);
-  ~Prober();
+  Prober(EventLoop& loop, OnProbeReport on_report);
+  ~Prober() override;
   Prober(const Prober&) = delete;
   Prober& operator=(const Prober&) = delete;
 
@@ -166,19 +120,19 @@ class Prober {
   // uplink is still applied and retried on its ticks) or a policy error for
   // duplicate names (then nothing is applied). The first round of a new
   // uplink goes out from the loop, not from inside configure().
-  Result<void> configure(const std::vector<UplinkProbeConfig>& uplinks);
+  Result<void> configure(const std::vector<UplinkProbeConfig>& uplinks) override;
 
   // Carrier from netlink. Down forces kDown now; up lets probes bring the
   // uplink back after up_after good rounds. Unknown uplinks are ignored.
-  void set_carrier(const std::string& uplink, bool carrier);
+  void set_carrier(const std::string& uplink, bool carrier) override;
 
   // nullptr for unknown uplinks; valid until the next configure().
-  const UplinkHealth* health(const std::string& uplink) const;
+  const UplinkHealth* health(const std::string& uplink) const override;
   // In config order; empty for unknown uplinks.
-  std::vector<TargetHealth> targets(const std::string& uplink) const;
-  ProberStats stats() const;
+  std::vector<TargetHealth> targets(const std::string& uplink) const override;
+  ProberStats stats() const override;
   // Every send's lateness since the Prober was made (see ProberStats).
-  const LatencyHistogram& lateness() const { return lateness_; }
+  const LatencyHistogram& lateness() const override { return lateness_; }
 
  private:
   struct Uplink;
@@ -207,14 +161,16 @@ class Prober {
   void expire(Uplink& u, std::chrono::steady_clock::time_point now);
   Probe* find_probe(Uplink& u, uint64_t id);
   void complete(Uplink& u, Probe& p, bool answered, double rtt_ms);
-  void decide_rounds(Uplink& u);
+  // Decides the rounds whose outcome is certain; true if any was.
+  bool decide_rounds(Uplink& u);
   void update_figures(Uplink& u);
-  void refresh(Uplink& u);  // copies tracker state into health; notifies on change
+  // Copies tracker state into health; reports a state change, or a decided round.
+  void refresh(Uplink& u, bool round_decided = false);
   void interface_gone(Uplink& u);
   uint16_t new_ident();
 
   EventLoop& loop_;
-  OnChange on_change_;
+  OnProbeReport on_report_;
   Fd timer_;  // timerfd, CLOCK_MONOTONIC, absolute
   std::map<std::string, std::unique_ptr<Uplink>> uplinks_;
   std::set<uint16_t> idents_in_use_;

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <string>
 
 #include "common/event_loop.h"
@@ -108,9 +109,12 @@ class ProberNetns : public ::testing::Test {
     auto loop = EventLoop::create();
     ASSERT_TRUE(loop);
     loop_ = std::move(*loop);
-    prober_ =
-        std::make_unique<Prober>(*loop_, [this](const std::string& up, const UplinkHealth& h) {
-          changes_.push_back(up + ":" + to_string(h.state) + ":" + h.reason);
+    prober_ = std::make_unique<Prober>(
+        *loop_, [this](const std::string& up, const UplinkHealth& h, bool state_changed) {
+          if (state_changed)
+            changes_.push_back(up + ":" + to_string(h.state) + ":" + h.reason);
+          else
+            ++rounds_[up];
         });
   }
 
@@ -237,6 +241,7 @@ class ProberNetns : public ::testing::Test {
   std::unique_ptr<EventLoop> loop_;
   std::unique_ptr<Prober> prober_;
   std::vector<std::string> changes_;
+  std::map<std::string, int> rounds_;  // reports of decided rounds that changed no state
 };
 
 TEST_F(ProberNetns, ComesUpWithPlausibleRttOnBothFamilies) {
@@ -256,6 +261,20 @@ TEST_F(ProberNetns, ComesUpWithPlausibleRttOnBothFamilies) {
   EXPECT_LT(h.jitter_ms, 5.0);
   EXPECT_EQ(h.failed, 0u);
   EXPECT_EQ(h.loss_pct, 0.0);
+  EXPECT_EQ(changes_, std::vector<std::string>{"wan1:up:probes"});
+}
+
+// The one road from a measurement to the planner: every decided round is
+// reported, with the figures after it, not only state changes.
+TEST_F(ProberNetns, EveryDecidedRoundIsReported) {
+  ASSERT_TRUE(prober_->configure({wan({"10.99.0.2"})}));
+  ASSERT_TRUE(wait_state("wan1", HealthState::kUp, 2000ms));
+  ASSERT_TRUE(run_until([&] { return prober_->health("wan1")->received >= 12; }, 3000ms));
+  const UplinkHealth& h = *prober_->health("wan1");
+  // One target: a round per reply; the round that brought it up was a state change.
+  EXPECT_GE(rounds_["wan1"] + 1, static_cast<int>(h.received) - 1);
+  EXPECT_LE(rounds_["wan1"], static_cast<int>(h.received));
+  EXPECT_GT(h.rtt_ms, 0.0);
   EXPECT_EQ(changes_, std::vector<std::string>{"wan1:up:probes"});
 }
 
