@@ -56,12 +56,12 @@ int cmd_validate(const std::vector<std::string>& args) {
     return 2;
   }
   auto parsed = parse_policy_file(args[0]);
-  if (auto* errors = std::get_if<std::vector<PolicyError>>(&parsed)) {
-    for (const auto& e : *errors)
+  if (!parsed) {
+    for (const auto& e : parsed.error().details)
       std::fprintf(stderr, "%s\n", e.to_string().c_str());
     return 1;
   }
-  const auto& p = std::get<Policy>(parsed);
+  const auto& p = parsed.value();
   std::printf("%s: valid (%zu wans, %zu classes)\n", args[0].c_str(), p.wans.size(),
               p.classes.size());
   return 0;

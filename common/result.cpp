@@ -16,6 +16,12 @@ std::string Error::to_string() const {
   return s;
 }
 
+std::string Diagnostic::to_string() const {
+  if (line <= 0)
+    return file + ": " + message;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
 Error system_error(std::string context, int err_no, std::string kernel_message) {
   return Error{.kind = ErrorKind::kSystem,
                .err_no = err_no,
@@ -25,6 +31,27 @@ Error system_error(std::string context, int err_no, std::string kernel_message) 
 
 Error policy_error(std::string context) {
   return Error{.kind = ErrorKind::kInvalidPolicy, .context = std::move(context)};
+}
+
+Error invalid_input(std::vector<Diagnostic> details) {
+  std::string context = details.empty() ? "invalid input" : details.front().to_string();
+  if (details.size() > 1)
+    context += " (and " + std::to_string(details.size() - 1) + " more)";
+  return Error{.kind = ErrorKind::kInvalidPolicy,
+               .context = std::move(context),
+               .details = std::move(details)};
+}
+
+Error malformed_error(std::string context) {
+  return Error{.kind = ErrorKind::kMalformed, .context = std::move(context)};
+}
+
+Error conflict_error(std::string context) {
+  return Error{.kind = ErrorKind::kConflict, .context = std::move(context)};
+}
+
+Error not_found_error(std::string context) {
+  return Error{.kind = ErrorKind::kNotFound, .context = std::move(context)};
 }
 
 Error unrealizable_error(std::string context) {

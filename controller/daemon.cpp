@@ -883,7 +883,7 @@ void Daemon::notify_reloading() {
 
 std::vector<PolicyError> Daemon::reload_text(const std::string& text) {
   auto parsed = parse_policy(text, opts_.policy_path);
-  if (auto* errs = std::get_if<std::vector<PolicyError>>(&parsed)) {
+  if (auto* errs = (parsed ? nullptr : &parsed.error().details)) {
     PS_LOG(kError) << "reload rejected; the running policy stays in force:";
     ++policy_rejections_;
     policy_errors_.clear();
@@ -894,7 +894,7 @@ std::vector<PolicyError> Daemon::reload_text(const std::string& text) {
     return *errs;
   }
   const Ownership before = policy_.ownership;
-  if (auto r = adopt_policy(std::get<Policy>(std::move(parsed))); !r) {
+  if (auto r = adopt_policy(std::move(parsed).value()); !r) {
     PS_LOG(kError) << "reload failed: " << r.error().to_string();
     policy_errors_ = {r.error().to_string()};
     ++policy_rejections_;

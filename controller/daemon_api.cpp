@@ -270,9 +270,9 @@ HttpResponse Daemon::put_policy(const HttpRequest& req) {
     return json_error(400, "bad_request", "dry_run must be true or false");
   const std::string text = body["text"].get<std::string>();
   auto parsed = parse_policy(text, opts_.policy_path);
-  if (auto* errs = std::get_if<std::vector<PolicyError>>(&parsed))
+  if (auto* errs = (parsed ? nullptr : &parsed.error().details))
     return policy_errors_response(*errs);
-  const Policy& next_policy = std::get<Policy>(parsed);
+  const Policy& next_policy = parsed.value();
 
   // Plan it as adopt_policy() would number it, without persisting anything.
   UplinkIds ids(max_uplink_id(next_policy.ownership), next_policy.ownership.table_base);

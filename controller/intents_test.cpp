@@ -24,8 +24,8 @@ classes:
     paths: [wan1, wan2]
 )",
                              "t.yaml");
-  EXPECT_TRUE(std::holds_alternative<Policy>(parsed));
-  return std::get<Policy>(parsed);
+  EXPECT_TRUE(parsed.ok());
+  return parsed.value();
 }
 
 IntentRequest must_parse(const std::string& body) {

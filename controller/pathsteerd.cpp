@@ -78,15 +78,15 @@ int main(int argc, char** argv) {
   }
 
   auto parsed = parse_policy_file(opts.policy_path);
-  if (auto* errors = std::get_if<std::vector<PolicyError>>(&parsed)) {
-    for (const auto& e : *errors)
+  if (!parsed) {
+    for (const auto& e : parsed.error().details)
       std::fprintf(stderr, "%s\n", e.to_string().c_str());
     std::fprintf(stderr, "pathsteerd: refusing to start: %s is invalid\n",
                  opts.policy_path.c_str());
     return 1;
   }
 
-  auto daemon = Daemon::create(opts, std::get<Policy>(std::move(parsed)));
+  auto daemon = Daemon::create(opts, std::move(parsed).value());
   if (!daemon) {
     std::fprintf(stderr, "pathsteerd: %s\n", daemon.error().to_string().c_str());
     return 1;

@@ -45,12 +45,6 @@ const ClassSpec* Policy::find_class(const std::string& name) const {
   return nullptr;
 }
 
-std::string PolicyError::to_string() const {
-  if (line <= 0)
-    return file + ": " + message;
-  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
-}
-
 namespace {
 
 // Enum spellings, indexed by the enum's value.
@@ -294,7 +288,7 @@ class Parser {
  public:
   explicit Parser(std::string file) : file_(std::move(file)) {}
 
-  PolicyResult run(const std::string& text);
+  Result<Policy> run(const std::string& text);
 
  private:
   // --- reporting ---
@@ -647,22 +641,22 @@ std::optional<YAML::Mark> stalled_document(const std::string& text) {
   return starts.stall;
 }
 
-PolicyResult Parser::run(const std::string& text) {
+Result<Policy> Parser::run(const std::string& text) {
   std::vector<YAML::Node> docs;
   try {
     if (auto stall = stalled_document(text)) {
       error_at(*stall, "YAML syntax error: no node can start here (a stray ',')");
-      return errors_;
+      return invalid_input(errors_);
     }
     docs = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
     error_at(e.mark, "YAML syntax error: " + e.msg);
-    return errors_;
+    return invalid_input(errors_);
   }
   if (docs.empty() || docs[0].IsNull()) {
     errors_.push_back(
         PolicyError{.file = file_, .line = 1, .column = 1, .message = "the policy is empty"});
-    return errors_;
+    return invalid_input(errors_);
   }
   if (docs.size() > 1) {
     error_at(docs[1].Mark(), "expected one YAML document, found " + std::to_string(docs.size()));
@@ -672,7 +666,7 @@ PolicyResult Parser::run(const std::string& text) {
   Field root(YAML::Node(), docs[0], "");
   try {
     if (!expect_map(root, kTopKeys))
-      return errors_;
+      return invalid_input(errors_);
 
     if (auto f = require(root, "version")) {
       if (auto v = integer(*f, std::numeric_limits<int64_t>::min(),
@@ -795,7 +789,7 @@ PolicyResult Parser::run(const std::string& text) {
     std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
       return std::tie(a.line, a.column) < std::tie(b.line, b.column);
     });
-    return errors_;
+    return invalid_input(errors_);
   }
   return p;
 }
@@ -1345,21 +1339,21 @@ std::optional<MatchEntry> Parser::parse_match(const Field& f) {
 
 }  // namespace
 
-PolicyResult parse_policy(const std::string& text, const std::string& file_name) {
+Result<Policy> parse_policy(const std::string& text, const std::string& file_name) {
   return Parser(file_name).run(text);
 }
 
-PolicyResult parse_policy_file(const std::string& path) {
+Result<Policy> parse_policy_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     int err = errno;
-    return std::vector<PolicyError>{
-        PolicyError{.file = path, .message = std::string("cannot open: ") + std::strerror(err)}};
+    return invalid_input(
+        {PolicyError{.file = path, .message = std::string("cannot open: ") + std::strerror(err)}});
   }
   std::ostringstream ss;
   ss << in.rdbuf();
   if (in.bad()) {
-    return std::vector<PolicyError>{PolicyError{.file = path, .message = "cannot read the file"}};
+    return invalid_input({PolicyError{.file = path, .message = "cannot read the file"}});
   }
   return parse_policy(ss.str(), path);
 }

@@ -33,10 +33,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 #include <vector>
 
 #include "common/net.h"
+#include "common/result.h"
 #include "model/match.h"
 #include "model/probe.h"
 
@@ -138,19 +138,13 @@ struct Policy {
   friend bool operator==(const Policy&, const Policy&) = default;
 };
 
-struct PolicyError {
-  std::string file{};
-  int line = 0;                   // 1-based; 0 if unknown
-  int column = 0;                 // 1-based; 0 if unknown
-  std::string message{};          // names the offending key or value
-  std::string to_string() const;  // "file:line:col: message" ("file: message" if line is 0)
-};
+// A policy error names file, line and column (common/result.h Diagnostic).
+using PolicyError = Diagnostic;
 
-using PolicyResult = std::variant<Policy, std::vector<PolicyError>>;
-
-// `file_name` only labels the errors. Errors come sorted by position.
-PolicyResult parse_policy(const std::string& text, const std::string& file_name);
-PolicyResult parse_policy_file(const std::string& path);
+// `file_name` only labels the errors. An invalid policy is an Error of kind
+// kInvalidPolicy whose details are every PolicyError, sorted by position.
+Result<Policy> parse_policy(const std::string& text, const std::string& file_name);
+Result<Policy> parse_policy_file(const std::string& path);
 
 // The policy file's spellings, for other inputs (the API, the CLI).
 std::optional<uint8_t> dscp_from_name(std::string_view s);   // ef, afXY, csN (any case)

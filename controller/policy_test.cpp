@@ -72,9 +72,9 @@ Prefix prefix(const char* s) {
   return *Prefix::parse(s);
 }
 
-std::string errors_text(const PolicyResult& r) {
+std::string errors_text(const Result<Policy>& r) {
   std::string out;
-  if (auto* errs = std::get_if<std::vector<PolicyError>>(&r)) {
+  if (auto* errs = (r ? nullptr : &r.error().details)) {
     for (const auto& e : *errs)
       out += e.to_string() + "\n";
   }
@@ -83,15 +83,15 @@ std::string errors_text(const PolicyResult& r) {
 
 Policy parse_ok(const std::string& text) {
   auto r = parse_policy(text, "t.yaml");
-  EXPECT_TRUE(std::holds_alternative<Policy>(r)) << errors_text(r);
-  if (auto* p = std::get_if<Policy>(&r))
+  EXPECT_TRUE(r.ok()) << errors_text(r);
+  if (auto* p = (r ? &r.value() : nullptr))
     return *p;
   return {};
 }
 
-std::vector<std::string> errors_of(const PolicyResult& r) {
+std::vector<std::string> errors_of(const Result<Policy>& r) {
   std::vector<std::string> out;
-  if (auto* errs = std::get_if<std::vector<PolicyError>>(&r)) {
+  if (auto* errs = (r ? nullptr : &r.error().details)) {
     for (const auto& e : *errs)
       out.push_back(e.to_string());
   }
@@ -683,7 +683,7 @@ TEST(Policy, SurvivesEveryTruncationOfTheExample) {
   std::string text = kDesignExample;
   for (size_t n = 0; n < text.size(); ++n) {
     auto r = parse_policy(text.substr(0, n), "t.yaml");
-    if (auto* errs = std::get_if<std::vector<PolicyError>>(&r)) {
+    if (auto* errs = (r ? nullptr : &r.error().details)) {
       ASSERT_FALSE(errs->empty());
       for (const auto& e : *errs) {
         EXPECT_GT(e.line, 0) << "cut at " << n << ": " << e.to_string();
@@ -746,14 +746,14 @@ TEST(Policy, MissingFileIsAnError) {
 
 TEST(Policy, ExampleFileIsTheDesignExample) {
   auto r = parse_policy_file((policies_dir() / "example.yaml").string());
-  ASSERT_TRUE(std::holds_alternative<Policy>(r)) << errors_text(r);
-  EXPECT_EQ(std::get<Policy>(r), design_policy());
+  ASSERT_TRUE(r.ok()) << errors_text(r);
+  EXPECT_EQ(r.value(), design_policy());
 }
 
 TEST(Policy, TwoWanLabPolicy) {
   auto r = parse_policy_file((policies_dir() / "two-wan.yaml").string());
-  ASSERT_TRUE(std::holds_alternative<Policy>(r)) << errors_text(r);
-  const Policy& p = std::get<Policy>(r);
+  ASSERT_TRUE(r.ok()) << errors_text(r);
+  const Policy& p = r.value();
   EXPECT_THAT(p.lan_interfaces, ElementsAre("lan0"));
   ASSERT_EQ(p.wans.size(), 2u);
   for (const char* name : {"wan1", "wan2"}) {
@@ -791,25 +791,24 @@ TEST(PolicyConntrack, FlushOnDownDefaultsOnAndCanBeTurnedOff) {
       "version: 1\nlan_interfaces: [lan0]\nwans:\n  wan1: { interface: eth1 }\n"
       "classes:\n  default: { paths: [wan1] }\n";
   auto on = parse_policy(base, "p.yaml");
-  ASSERT_TRUE(std::holds_alternative<Policy>(on));
-  EXPECT_TRUE(std::get<Policy>(on).conntrack_flush_on_down);
+  ASSERT_TRUE(on.ok());
+  EXPECT_TRUE(on.value().conntrack_flush_on_down);
 
   auto off = parse_policy(base + "conntrack: { flush_on_down: false }\n", "p.yaml");
-  ASSERT_TRUE(std::holds_alternative<Policy>(off));
-  EXPECT_FALSE(std::get<Policy>(off).conntrack_flush_on_down);
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off.value().conntrack_flush_on_down);
 
   auto bad = parse_policy(base + "conntrack: { flush_on_down: maybe }\n", "p.yaml");
-  ASSERT_TRUE(std::holds_alternative<std::vector<PolicyError>>(bad));
-  auto errs = std::get<std::vector<PolicyError>>(bad);
+  ASSERT_TRUE(!bad.ok());
+  auto errs = bad.error().details;
   ASSERT_EQ(errs.size(), 1u);
   EXPECT_EQ(errs[0].to_string().rfind("p.yaml:7:", 0), 0u) << errs[0].to_string();
   EXPECT_NE(errs[0].message.find("maybe"), std::string::npos);
 
   auto typo = parse_policy(base + "conntrack: { flush_on_dwn: true }\n", "p.yaml");
-  ASSERT_TRUE(std::holds_alternative<std::vector<PolicyError>>(typo));
-  EXPECT_NE(
-      std::get<std::vector<PolicyError>>(typo)[0].message.find("did you mean 'flush_on_down'"),
-      std::string::npos);
+  ASSERT_TRUE(!typo.ok());
+  EXPECT_NE(typo.error().details[0].message.find("did you mean 'flush_on_down'"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -3,17 +3,17 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
-#include <variant>
 
 #include "controller/policy.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);
   auto result = pathsteer::parse_policy(text, "fuzz.yaml");
-  if (auto* errors = std::get_if<std::vector<pathsteer::PolicyError>>(&result)) {
-    if (errors->empty())
+  if (!result) {
+    const auto& errors = result.error().details;
+    if (errors.empty())
       std::abort();  // rejected without a reason
-    for (const auto& e : *errors) {
+    for (const auto& e : errors) {
       if (e.message.empty())
         std::abort();
       (void)e.to_string();
