@@ -217,6 +217,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
       if (req.headers().has(http::header_names::authorization)) {
         r.authorization = req.headers()[http::header_names::authorization];
       }
+      if (req.headers().has(http::header_names::user_agent)) {
+        r.user_agent = req.headers()[http::header_names::user_agent];
+      }
       auto len = req.headers().content_length();
       if (len > kMaxBodyBytes) {
         answer(req, json_error(413, "body_too_large", "request bodies are limited to 1 MiB"));
@@ -279,6 +282,7 @@ Result<HttpReply> http_call(const std::string& method, const std::string& url,
     web::http::client::http_client client(base.to_uri(), cfg);
     http::http_request req(method);
     req.set_request_uri(web::uri_builder().set_path(u.path()).set_query(u.query()).to_string());
+    req.headers().add(http::header_names::user_agent, kCliUserAgent);
     if (!bearer_token.empty()) {
       req.headers().add(http::header_names::authorization, "Bearer " + bearer_token);
     }

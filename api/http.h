@@ -24,6 +24,7 @@ struct HttpRequest {
   std::string path;    // decoded, without the query
   std::map<std::string, std::string> query;
   std::string authorization;  // the Authorization header, verbatim
+  std::string user_agent;     // the User-Agent header, verbatim
   std::string body;
 };
 
@@ -36,6 +37,9 @@ struct HttpResponse {
 HttpResponse json_error(int status, const std::string& code, const std::string& message);
 
 inline constexpr size_t kMaxBodyBytes = 1 << 20;
+
+// The User-Agent http_call() sends (the CLI), by which the API names its caller.
+inline constexpr const char* kCliUserAgent = "pathsteer-cli";
 
 class HttpServer {
  public:

@@ -1,5 +1,5 @@
 // api_bench: does REST API load disturb the daemon's probing? Runs the real pathsteerd
-// ($PATHSTEERD or --pathsteerd; default ../controller/pathsteerd next to this binary) with two
+// ($PATHSTEERD or --pathsteerd; default ../daemon/pathsteerd next to this binary) with two
 // uplinks, each probing one ICMP target at 10 Hz, and flaps them: every 2 s one carrier event
 // (wan1 down, wan1 up, wan2 down, wan2 up, ...; the far end of the veth is set admin down/up),
 // each of which makes the daemon re-plan and reprogram the kernel (two failover classes, one
@@ -122,7 +122,7 @@ Args parse_args(int argc, char** argv) {
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     std::string dir = n > 0 ? std::string(self, static_cast<size_t>(n)) : "";
     dir = dir.substr(0, dir.rfind('/'));
-    a.pathsteerd = dir + "/../controller/pathsteerd";
+    a.pathsteerd = dir + "/../daemon/pathsteerd";
   }
   if (access(a.pathsteerd.c_str(), X_OK) != 0)
     die("pathsteerd not found at " + a.pathsteerd + " (set PATHSTEERD or --pathsteerd)");

@@ -1,5 +1,5 @@
 // probe_bench: what does probing cost the daemon, against the kernel floor? Runs the real
-// pathsteerd ($PATHSTEERD or --pathsteerd; default: ../controller/pathsteerd next to this binary)
+// pathsteerd ($PATHSTEERD or --pathsteerd; default: ../daemon/pathsteerd next to this binary)
 // with one wan and N ICMP targets at R probes/s each, measures S seconds, stops it, then runs
 // probe_floor (a minimal raw-socket prober of the same probes, probe_floor.cpp) on the same CPU
 // and measures it the same way; --reps times. Prints the machine, the inputs, per rep the load
@@ -123,7 +123,7 @@ Args parse_args(int argc, char** argv) {
         std::min(static_cast<uint32_t>(Prober::kMaxSlack.count()), 1000 / a.rate_hz * 1000 / 10);
   }
   if (a.pathsteerd.empty())
-    a.pathsteerd = dir + "/../controller/pathsteerd";
+    a.pathsteerd = dir + "/../daemon/pathsteerd";
   if (a.floor.empty())
     a.floor = dir + "/probe_floor";
   if (access(a.pathsteerd.c_str(), X_OK) != 0)

@@ -69,7 +69,7 @@ struct DatapathPlan {
   uint32_t flow_idle_s = kDefaultFlowIdleS;  // a flow unseen this long is new again
   std::vector<DatapathClass> classes;        // policy order; class_id = index
   std::vector<DatapathUplink> uplinks;       // any order
-  std::map<std::string, int> interfaces;     // `iif` name -> ifindex (filled by the daemon)
+  std::map<std::string, int> interfaces;     // `iif` name -> ifindex (PlanInput::interfaces)
   friend bool operator==(const DatapathPlan&, const DatapathPlan&) = default;
 };
 

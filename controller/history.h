@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-#include <nlohmann/json.hpp>
+#include <vector>
 
 namespace pathsteer {
 
@@ -31,9 +31,8 @@ class History {
   void record(const std::string& uplink, HealthSample s);
   // Forgets uplinks not in `keep` (after a reload removed them).
   void retain(const std::map<std::string, bool>& keep);
-  // {"wan", "interval_s", "samples": [{t_ms, state, rtt_ms, jitter_ms, loss_pct}]}, oldest
-  // first, only samples with t_ms > since_ms. nullopt if the uplink has no history.
-  std::optional<nlohmann::json> to_json(const std::string& uplink, int64_t since_ms = 0) const;
+  // Oldest first, only samples with t_ms > since_ms; empty if the uplink has none.
+  std::vector<HealthSample> samples(const std::string& uplink, int64_t since_ms = 0) const;
 
  private:
   std::map<std::string, std::deque<HealthSample>> samples_;

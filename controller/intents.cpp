@@ -10,13 +10,20 @@
 
 #include <unistd.h>
 
-#include "controller/uplink_ids.h"
+#include "common/file.h"
 
 namespace pathsteer {
 
 namespace {
 
 using nlohmann::json;
+
+Error malformed(std::string message) {
+  return malformed_error(std::move(message));
+}
+Error invalid(std::string message) {
+  return policy_error(std::move(message));
+}
 
 std::string new_id() {
   static std::mt19937_64 rng{std::random_device{}()};
@@ -26,7 +33,7 @@ std::string new_id() {
 }
 
 // Reads a non-negative integer field that must fit `max`.
-std::optional<RequestError> read_uint(const json& j, const char* key, uint64_t max, uint64_t* out) {
+Result<void> read_uint(const json& j, const char* key, uint64_t max, uint64_t* out) {
   const json& v = j.at(key);
   if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0))
     return malformed(std::string("'") + key + "' must be a non-negative integer");
@@ -34,18 +41,18 @@ std::optional<RequestError> read_uint(const json& j, const char* key, uint64_t m
   if (n > max)
     return invalid(std::string("'") + key + "' must be at most " + std::to_string(max));
   *out = n;
-  return std::nullopt;
+  return ok();
 }
 
-std::variant<SlaSpec, RequestError> parse_sla(const json& j) {
+Result<SlaSpec> parse_sla(const json& j) {
   if (!j.is_object())
     return malformed("'sla' must be an object");
   SlaSpec sla;
   for (const auto& [key, v] : j.items()) {
     if (key == "max_rtt_ms" || key == "max_jitter_ms") {
       uint64_t n = 0;
-      if (auto e = read_uint(j, key.c_str(), 3'600'000, &n))
-        return *e;
+      if (auto r = read_uint(j, key.c_str(), 3'600'000, &n); !r)
+        return r.take_error();
       (key == "max_rtt_ms" ? sla.max_rtt_ms : sla.max_jitter_ms) = static_cast<uint32_t>(n);
     } else if (key == "max_loss_pct") {
       if (!v.is_number())
@@ -75,7 +82,7 @@ int64_t to_unix_ms(WallTime t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
-std::variant<IntentRequest, RequestError> parse_intent_request(const std::string& body) {
+Result<IntentRequest> parse_intent_request(const std::string& body) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded())
     return malformed("the body is not valid JSON");
@@ -100,13 +107,13 @@ std::variant<IntentRequest, RequestError> parse_intent_request(const std::string
       req.paths = std::move(paths);
     } else if (key == "sla") {
       auto sla = parse_sla(v);
-      if (auto* e = std::get_if<RequestError>(&sla))
-        return *e;
-      req.sla = std::get<SlaSpec>(sla);
+      if (!sla)
+        return sla.take_error();
+      req.sla = *sla;
     } else if (key == "ttl_s") {
       uint64_t n = 0;
-      if (auto e = read_uint(j, "ttl_s", kMaxIntentTtlS, &n))
-        return *e;
+      if (auto r = read_uint(j, "ttl_s", kMaxIntentTtlS, &n); !r)
+        return r.take_error();
       req.ttl_s = static_cast<uint32_t>(n);
       have_ttl = true;
     } else if (key == "comment") {
@@ -128,7 +135,7 @@ std::variant<IntentRequest, RequestError> parse_intent_request(const std::string
   return req;
 }
 
-std::optional<RequestError> validate(const IntentRequest& req, const Policy& policy) {
+Result<void> validate(const IntentRequest& req, const Policy& policy) {
   if (policy.find_class(req.klass) == nullptr)
     return invalid("no class '" + req.klass + "' in the policy");
   if (req.ttl_s == 0 || req.ttl_s > kMaxIntentTtlS)
@@ -151,7 +158,7 @@ std::optional<RequestError> validate(const IntentRequest& req, const Policy& pol
     if (s.max_loss_pct && (*s.max_loss_pct < 0 || *s.max_loss_pct > 100))
       return invalid("'sla.max_loss_pct' must be 0..100");
   }
-  return std::nullopt;
+  return ok();
 }
 
 bool applies(const Intent& intent, const Policy& policy) {
@@ -219,9 +226,9 @@ Result<void> IntentStore::load() {
     if (req.contains("sla") && req["sla"].is_null())
       req.erase("sla");
     auto parsed = parse_intent_request(req.dump());
-    if (auto* err = std::get_if<RequestError>(&parsed))
-      return corrupt("intent " + it.id + ": " + err->message);
-    it.request = std::get<IntentRequest>(std::move(parsed));
+    if (!parsed)
+      return corrupt("intent " + it.id + ": " + parsed.error().context);
+    it.request = std::move(*parsed);
     loaded.push_back(std::move(it));
   }
   intents_ = std::move(loaded);
@@ -237,11 +244,11 @@ Result<void> IntentStore::save() const {
   return write_file_atomic(path_, j.dump(2) + "\n");
 }
 
-std::variant<Intent, RequestError> IntentStore::add(IntentRequest req, WallTime now) {
+Result<Intent> IntentStore::add(IntentRequest req, WallTime now) {
   for (const auto& it : intents_) {
     if (it.request.klass == req.klass) {
-      return RequestError{RequestFault::kConflict, "class '" + req.klass + "' already has intent " +
-                                                       it.id + "; delete it first"};
+      return conflict_error("class '" + req.klass + "' already has intent " + it.id +
+                            "; delete it first");
     }
   }
   Intent it;
@@ -271,12 +278,17 @@ std::vector<Intent> IntentStore::expire(WallTime now) {
   return gone;
 }
 
-std::optional<WallTime> IntentStore::next_expiry() const {
+std::optional<int64_t> IntentStore::next_expiry_ms() const {
   std::optional<int64_t> ms;
   for (const auto& it : intents_) {
     if (!ms || it.expires_ms < *ms)
       ms = it.expires_ms;
   }
+  return ms;
+}
+
+std::optional<WallTime> IntentStore::next_expiry() const {
+  auto ms = next_expiry_ms();
   if (!ms)
     return std::nullopt;
   return WallTime(std::chrono::milliseconds(*ms));

@@ -25,13 +25,11 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "common/result.h"
 #include "controller/planner.h"
 #include "controller/policy.h"
-#include "controller/request.h"
 
 namespace pathsteer {
 
@@ -65,10 +63,12 @@ int64_t to_unix_ms(WallTime t);
 // Parses a POST /v1/intents body: {"class": str, "paths": [str], "sla":
 // {"max_rtt_ms": n, "max_jitter_ms": n, "max_loss_pct": x}, "ttl_s": n,
 // "comment": str}. Unknown keys are malformed. Needs paths or sla (or both).
-std::variant<IntentRequest, RequestError> parse_intent_request(const std::string& body);
+// The state file keeps intents in this form too, so the API and the file
+// share it. Errors: kMalformed (shape, types), kInvalidPolicy (values).
+Result<IntentRequest> parse_intent_request(const std::string& body);
 
-// Checks a request against the policy in force (kInvalid errors).
-std::optional<RequestError> validate(const IntentRequest& req, const Policy& policy);
+// Checks a request against the policy in force (kInvalidPolicy errors).
+Result<void> validate(const IntentRequest& req, const Policy& policy);
 // Whether a stored intent still applies to this policy (class and wans exist).
 bool applies(const Intent& intent, const Policy& policy);
 
@@ -81,11 +81,12 @@ class IntentStore {
   Result<void> save() const;
 
   // Adds a validated request; kConflict if the class has an intent already.
-  std::variant<Intent, RequestError> add(IntentRequest req, WallTime now);
+  Result<Intent> add(IntentRequest req, WallTime now);
   bool remove(const std::string& id);
   // Removes every intent whose deadline has passed; returns them.
   std::vector<Intent> expire(WallTime now);
   std::optional<WallTime> next_expiry() const;
+  std::optional<int64_t> next_expiry_ms() const;  // Unix ms, exact for any stored value
 
   const std::vector<Intent>& intents() const { return intents_; }  // by creation time
   const Intent* find(const std::string& id) const;

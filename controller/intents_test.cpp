@@ -30,17 +30,17 @@ classes:
 
 IntentRequest must_parse(const std::string& body) {
   auto r = parse_intent_request(body);
-  if (auto* e = std::get_if<RequestError>(&r)) {
-    ADD_FAILURE() << body << ": " << e->message;
+  if (!r) {
+    ADD_FAILURE() << body << ": " << r.error().context;
     return {};
   }
-  return std::get<IntentRequest>(r);
+  return *r;
 }
 
-RequestError must_fail(const std::string& body) {
+Error must_fail(const std::string& body) {
   auto r = parse_intent_request(body);
-  EXPECT_TRUE(std::holds_alternative<RequestError>(r)) << body;
-  return std::holds_alternative<RequestError>(r) ? std::get<RequestError>(r) : RequestError{};
+  EXPECT_FALSE(r.ok()) << body;
+  return r ? Error{} : r.error();
 }
 
 class TempDir {
@@ -74,64 +74,66 @@ TEST(IntentParse, FullRequest) {
 }
 
 TEST(IntentParse, MalformedBodiesNameTheField) {
-  EXPECT_EQ(must_fail("{").fault, RequestFault::kMalformed);
-  EXPECT_EQ(must_fail("[]").fault, RequestFault::kMalformed);
-  EXPECT_NE(must_fail(R"({"paths":["wan1"],"ttl_s":5})").message.find("'class'"),
+  EXPECT_EQ(must_fail("{").kind, ErrorKind::kMalformed);
+  EXPECT_EQ(must_fail("[]").kind, ErrorKind::kMalformed);
+  EXPECT_NE(must_fail(R"({"paths":["wan1"],"ttl_s":5})").context.find("'class'"),
             std::string::npos);
-  EXPECT_NE(must_fail(R"({"class":"voip","paths":["wan1"]})").message.find("'ttl_s'"),
+  EXPECT_NE(must_fail(R"({"class":"voip","paths":["wan1"]})").context.find("'ttl_s'"),
             std::string::npos);
-  EXPECT_NE(must_fail(R"({"class":"voip","ttl_s":5})").message.find("'paths' or 'sla'"),
+  EXPECT_NE(must_fail(R"({"class":"voip","ttl_s":5})").context.find("'paths' or 'sla'"),
             std::string::npos);
-  EXPECT_NE(must_fail(R"({"class":"voip","paths":"wan1","ttl_s":5})").message.find("'paths'"),
+  EXPECT_NE(must_fail(R"({"class":"voip","paths":"wan1","ttl_s":5})").context.find("'paths'"),
             std::string::npos);
-  EXPECT_NE(must_fail(R"({"class":"voip","paths":["wan1"],"ttl_s":-1})").message.find("ttl_s"),
+  EXPECT_NE(must_fail(R"({"class":"voip","paths":["wan1"],"ttl_s":-1})").context.find("ttl_s"),
             std::string::npos);
-  EXPECT_NE(must_fail(R"({"class":"voip","paths":["wan1"],"ttl_s":1.5})").message.find("ttl_s"),
+  EXPECT_NE(must_fail(R"({"class":"voip","paths":["wan1"],"ttl_s":1.5})").context.find("ttl_s"),
             std::string::npos);
   EXPECT_NE(must_fail(R"({"class":"voip","paths":["wan1"],"ttl_s":5,"pahts":[]})")
-                .message.find("'pahts'"),
+                .context.find("'pahts'"),
             std::string::npos);
-  EXPECT_NE(must_fail(R"({"class":"voip","sla":{"rtt":5},"ttl_s":5})").message.find("sla.rtt"),
+  EXPECT_NE(must_fail(R"({"class":"voip","sla":{"rtt":5},"ttl_s":5})").context.find("sla.rtt"),
             std::string::npos);
 }
 
 TEST(IntentParse, TtlAboveTheMaximumIsInvalidNotMalformed) {
   auto e = must_fail(R"({"class":"voip","paths":["wan1"],"ttl_s":99999999})");
-  EXPECT_EQ(e.fault, RequestFault::kInvalid);
+  EXPECT_EQ(e.kind, ErrorKind::kInvalidPolicy);
 }
 
 TEST(IntentValidate, AgainstThePolicy) {
   Policy p = test_policy();
-  EXPECT_FALSE(validate(must_parse(R"({"class":"voip","paths":["wan2"],"ttl_s":5})"), p));
+  // validate() returns ok, or the error (Result<void>).
+  auto fails = [&](const char* body) { return !validate(must_parse(body), p).ok(); };
+  EXPECT_FALSE(fails(R"({"class":"voip","paths":["wan2"],"ttl_s":5})"));
   auto e = validate(must_parse(R"({"class":"nosuch","paths":["wan2"],"ttl_s":5})"), p);
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e->fault, RequestFault::kInvalid);
-  EXPECT_NE(e->message.find("'nosuch'"), std::string::npos);
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().kind, ErrorKind::kInvalidPolicy);
+  EXPECT_NE(e.error().context.find("'nosuch'"), std::string::npos);
   e = validate(must_parse(R"({"class":"voip","paths":["wan9"],"ttl_s":5})"), p);
-  ASSERT_TRUE(e);
-  EXPECT_NE(e->message.find("'wan9'"), std::string::npos);
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().context.find("'wan9'"), std::string::npos);
   e = validate(must_parse(R"({"class":"voip","paths":["wan1","wan1"],"ttl_s":5})"), p);
-  ASSERT_TRUE(e);
-  EXPECT_NE(e->message.find("twice"), std::string::npos);
-  EXPECT_TRUE(validate(must_parse(R"({"class":"voip","paths":[],"ttl_s":5})"), p));
-  EXPECT_TRUE(validate(must_parse(R"({"class":"voip","paths":["wan1"],"ttl_s":0})"), p));
-  EXPECT_TRUE(validate(must_parse(R"({"class":"voip","sla":{},"ttl_s":5})"), p));
-  EXPECT_TRUE(validate(must_parse(R"({"class":"voip","sla":{"max_loss_pct":101},"ttl_s":5})"), p));
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().context.find("twice"), std::string::npos);
+  EXPECT_TRUE(fails(R"({"class":"voip","paths":[],"ttl_s":5})"));
+  EXPECT_TRUE(fails(R"({"class":"voip","paths":["wan1"],"ttl_s":0})"));
+  EXPECT_TRUE(fails(R"({"class":"voip","sla":{},"ttl_s":5})"));
+  EXPECT_TRUE(fails(R"({"class":"voip","sla":{"max_loss_pct":101},"ttl_s":5})"));
 }
 
 TEST(IntentStore, OneIntentPerClassAndRemove) {
   IntentStore s("/nonexistent/intents.json");
   auto a = s.add(must_parse(R"({"class":"voip","paths":["wan2"],"ttl_s":60})"), kT0);
-  ASSERT_TRUE(std::holds_alternative<Intent>(a));
-  const Intent& ia = std::get<Intent>(a);
+  ASSERT_TRUE(a.ok());
+  const Intent& ia = a.value();
   EXPECT_EQ(ia.id.size(), 18u);
   EXPECT_EQ(ia.expires_ms - ia.created_ms, 60'000);
   auto b = s.add(must_parse(R"({"class":"voip","paths":["wan1"],"ttl_s":60})"), kT0);
-  ASSERT_TRUE(std::holds_alternative<RequestError>(b));
-  EXPECT_EQ(std::get<RequestError>(b).fault, RequestFault::kConflict);
-  EXPECT_NE(std::get<RequestError>(b).message.find(ia.id), std::string::npos);
+  ASSERT_TRUE(!b.ok());
+  EXPECT_EQ(b.error().kind, ErrorKind::kConflict);
+  EXPECT_NE(b.error().context.find(ia.id), std::string::npos);
   auto c = s.add(must_parse(R"({"class":"default","sla":{"max_rtt_ms":50},"ttl_s":60})"), kT0);
-  ASSERT_TRUE(std::holds_alternative<Intent>(c));
+  ASSERT_TRUE(c.ok());
   EXPECT_EQ(s.intents().size(), 2u);
   EXPECT_FALSE(s.remove("i-nope"));
   EXPECT_TRUE(s.remove(ia.id));
@@ -143,7 +145,7 @@ TEST(IntentStore, ExpiresOnTime) {
   IntentStore s("/nonexistent/intents.json");
   auto a = s.add(must_parse(R"({"class":"voip","paths":["wan2"],"ttl_s":10})"), kT0);
   auto b = s.add(must_parse(R"({"class":"default","paths":["wan2"],"ttl_s":20})"), kT0);
-  ASSERT_TRUE(std::holds_alternative<Intent>(a) && std::holds_alternative<Intent>(b));
+  ASSERT_TRUE(a.ok() && b.ok());
   ASSERT_TRUE(s.next_expiry());
   EXPECT_EQ(*s.next_expiry(), kT0 + std::chrono::seconds(10));
   EXPECT_TRUE(s.expire(kT0 + std::chrono::milliseconds(9999)).empty());
@@ -181,13 +183,13 @@ TEST(IntentStore, SurvivesSaveAndLoad) {
   auto a = s.add(must_parse(R"({"class":"voip","paths":["wan2","wan1"],"sla":{"max_jitter_ms":9,)"
                             R"("max_loss_pct":0.5},"ttl_s":600,"comment":"by test"})"),
                  kT0);
-  ASSERT_TRUE(std::holds_alternative<Intent>(a));
+  ASSERT_TRUE(a.ok());
   ASSERT_TRUE(s.save());
   IntentStore t(dir.file("intents.json"));
   ASSERT_TRUE(t.load());
   ASSERT_EQ(t.intents().size(), 1u);
   const Intent& x = t.intents()[0];
-  const Intent& y = std::get<Intent>(a);
+  const Intent& y = a.value();
   EXPECT_EQ(x.id, y.id);
   EXPECT_EQ(x.created_ms, y.created_ms);
   EXPECT_EQ(x.expires_ms, y.expires_ms);
@@ -220,8 +222,7 @@ TEST(IntentStore, PlanFollowsAnIntentUntilItExpires) {
   in.uplinks["wan2"] = UplinkView{.ifindex = 12, .usable = true};
   p.wans[0].gateway4 = IpAddr::parse("192.0.2.1");
   IntentStore s("/nonexistent/intents.json");
-  ASSERT_TRUE(std::holds_alternative<Intent>(
-      s.add(must_parse(R"({"class":"voip","paths":["wan2"],"ttl_s":30})"), kT0)));
+  ASSERT_TRUE(s.add(must_parse(R"({"class":"voip","paths":["wan2"],"ttl_s":30})"), kT0).ok());
   PlanTime t{};
   in.overrides = s.overrides(p);
   DesiredState out = plan(in, PlannerMemory{}, t);

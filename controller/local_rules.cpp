@@ -91,7 +91,7 @@ Rule rule_for(const Selector& s, const Ownership& own, uint32_t priority) {
 
 }  // namespace
 
-void add_local_rules(const Policy& policy, const std::vector<PlannedUplink>& uplinks,
+void add_local_rules(const Policy& policy, const std::vector<PlannedPath>& uplinks,
                      std::vector<PlannedClass>& classes, std::vector<Rule>& rules) {
   const Ownership& own = policy.ownership;
   uint32_t next = own.rule_priority_base + kLocalRuleOffset;
@@ -105,7 +105,7 @@ void add_local_rules(const Policy& policy, const std::vector<PlannedUplink>& upl
       pc.local = kLocalNoRoom;
       continue;
     }
-    const PlannedUplink* up = nullptr;
+    const PlannedPath* up = nullptr;
     for (const auto& u : uplinks) {
       if (pc.uplink && u.name == *pc.uplink)
         up = &u;

@@ -42,7 +42,7 @@ inline constexpr const char* kLocalLanOnly = "lan-only";  // every entry has `ii
 
 // Appends the local rules for `classes` (the plan's, policy order) to `rules`
 // and sets each class's `local`.
-void add_local_rules(const Policy& policy, const std::vector<PlannedUplink>& uplinks,
+void add_local_rules(const Policy& policy, const std::vector<PlannedPath>& uplinks,
                      std::vector<PlannedClass>& classes, std::vector<Rule>& rules);
 
 }  // namespace pathsteer

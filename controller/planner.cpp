@@ -123,6 +123,17 @@ void add_overlay_kernel_state(const Ownership& own, const Overlay& spec, const O
   }
 }
 
+// The part an uplink or overlay number fixes, with its interface as observed.
+template <typename View>
+PlannedPath numbered(const Ownership& own, const std::string& name, uint32_t id, const View& view) {
+  return PlannedPath{.name = name,
+                     .id = id,
+                     .mark = mark_for(own, id),
+                     .table = own.table_base + id,
+                     .ifindex = view.ifindex,
+                     .admin_up = view.admin_up};
+}
+
 // What an uplink's probes see, as the gateway→uplink edge.
 LinkMetrics uplink_edge(const PlannedUplink& u, const UplinkView& view, uint32_t cost) {
   return LinkMetrics{.up = u.usable,
@@ -178,12 +189,7 @@ void plan_overlays(const PlanInput& in, const PlannerMemory& prev, PlanTime now,
     graph.set_underlay(spec.name, choice.uplink, edge);
 
     PlannedOverlay o;
-    o.name = spec.name;
-    o.id = id_it->second;
-    o.mark = mark_for(own, o.id);
-    o.table = own.table_base + o.id;
-    o.ifindex = view.ifindex;
-    o.admin_up = view.admin_up;
+    static_cast<PlannedPath&>(o) = numbered(own, spec.name, id_it->second, view);
     o.underlay = choice.uplink;
     o.reason = choice.reason;
     o.metrics = graph.path_metrics(spec.name);
@@ -215,12 +221,7 @@ DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now) 
     auto view_it = in.uplinks.find(wan.name);
     UplinkView view = view_it == in.uplinks.end() ? UplinkView{} : view_it->second;
     PlannedUplink u;
-    u.name = wan.name;
-    u.id = id_it->second;
-    u.mark = mark_for(own, u.id);
-    u.table = own.table_base + u.id;
-    u.ifindex = view.ifindex;
-    u.admin_up = view.admin_up;
+    static_cast<PlannedPath&>(u) = numbered(own, wan.name, id_it->second, view);
     u.usable = view.ifindex != 0 && view.admin_up && view.usable;
     u.gateway4 = effective_gateway(wan, view, AF_INET);
     u.gateway6 = effective_gateway(wan, view, AF_INET6);
@@ -258,7 +259,7 @@ DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now) 
   out.datapath.mode = policy.mode;
   // Overlays are paths like uplinks for the data plane: a mark and a table.
   std::map<std::string, uint32_t> id_of;
-  std::vector<PlannedUplink> paths = out.uplinks;  // uplinks, then overlays
+  std::vector<PlannedPath> paths(out.uplinks.begin(), out.uplinks.end());  // then overlays
   for (const auto& u : out.uplinks) {
     out.datapath.uplinks.push_back(DatapathUplink{
         .id = u.id, .mark = u.mark, .table = u.table, .ifindex = u.ifindex, .live = u.usable});
@@ -268,7 +269,7 @@ DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now) 
     out.datapath.uplinks.push_back(DatapathUplink{
         .id = o.id, .mark = o.mark, .table = o.table, .ifindex = o.ifindex, .live = o.usable});
     id_of[o.name] = o.id;
-    paths.push_back(PlannedUplink{.name = o.name, .id = o.id, .mark = o.mark, .table = o.table});
+    paths.push_back(o);
   }
   for (const auto& cls : policy.classes) {
     auto override_it = in.overrides.find(cls.name);
@@ -333,6 +334,7 @@ DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now) 
     out.classes.push_back(std::move(pc));
   }
   add_local_rules(policy, paths, out.classes, out.rules);
+  out.datapath.interfaces = in.interfaces;
   return out;
 }
 

@@ -71,6 +71,7 @@ struct UplinkView {
   std::optional<double> rtt_ms;
   std::optional<double> jitter_ms;
   std::optional<double> loss_pct;
+  friend bool operator==(const UplinkView&, const UplinkView&) = default;
 };
 
 // What the controller observed of one overlay (its tunnel interface and the
@@ -92,6 +93,7 @@ struct OverlayView {
   // interface has an address of).
   bool ipv4 = true;
   bool ipv6 = true;
+  friend bool operator==(const OverlayView&, const OverlayView&) = default;
 };
 
 using PlanClock = std::chrono::steady_clock;
@@ -114,6 +116,9 @@ struct PlanInput {
   std::map<std::string, UplinkView> uplinks;                    // by wan name
   std::map<std::string, OverlayView> overlays;                  // by overlay name
   std::map<std::string, ClassOverride> overrides;               // by class name
+  // `iif` names -> ifindexes of the interfaces present (DatapathPlan::interfaces);
+  // a name not present matches nothing until it appears.
+  std::map<std::string, int> interfaces;
 };
 
 // What one class's plan remembers for the next (all times are `now`s passed
@@ -138,13 +143,18 @@ struct PlannerMemory {
   friend bool operator==(const PlannerMemory&, const PlannerMemory&) = default;
 };
 
-struct PlannedUplink {
+// What uplinks and overlays have in common once planned: a stable number, the
+// mark and table it fixes, and the interface as observed.
+struct PlannedPath {
   std::string name;
   uint32_t id = 0;
   uint32_t mark = 0;
   uint32_t table = 0;
   int ifindex = 0;
   bool admin_up = false;
+};
+
+struct PlannedUplink : PlannedPath {
   bool usable = false;
   bool degraded = false;
   std::optional<IpAddr> gateway4;  // effective (explicit or learned)
@@ -154,13 +164,7 @@ struct PlannedUplink {
 // An overlay as planned. Its underlay is chosen like a failover class over the
 // overlay's `underlays` (reason preferred / preferred-down / hold-down /
 // all-down, the same codes); `metrics` are composed along `route`.
-struct PlannedOverlay {
-  std::string name;
-  uint32_t id = 0;
-  uint32_t mark = 0;
-  uint32_t table = 0;
-  int ifindex = 0;
-  bool admin_up = false;
+struct PlannedOverlay : PlannedPath {
   std::optional<std::string> underlay;  // nullopt: every underlay is down
   std::string reason;                   // of the underlay choice
   bool usable = false;                  // metrics.up

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "common/file.h"
 #include "controller/uplink_ids.h"
 
 namespace pathsteer {

@@ -1,9 +1,7 @@
 #include "controller/uplink_ids.h"
 
+#include "common/file.h"
 #include "controller/policy.h"
-
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <fstream>
@@ -78,32 +76,6 @@ Result<void> UplinkIds::save(const std::string& path) const {
   for (const auto& [name, id] : ids_)
     j["uplinks"][name] = id;
   return write_file_atomic(path, j.dump(2) + "\n");
-}
-
-Result<void> write_file_atomic(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0)
-    return system_error("writing " + tmp, errno);
-  size_t off = 0;
-  while (off < content.size()) {
-    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      return system_error("writing " + tmp, e);
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    int e = errno;
-    ::close(fd);
-    return system_error("fsync " + tmp, e);
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    return system_error("rename to " + path, errno);
-  return ok();
 }
 
 }  // namespace pathsteer

@@ -41,7 +41,4 @@ class UplinkIds {
   std::map<std::string, uint32_t> ids_;
 };
 
-// Writes `content` to `path` atomically (temp file in the same dir, fsync, rename).
-Result<void> write_file_atomic(const std::string& path, const std::string& content);
-
 }  // namespace pathsteer

@@ -2,15 +2,14 @@
 // endpoint, the rest is the body:
 //   'i' POST /v1/intents  -> parse_intent_request, then validate against a fixed policy and
 //                            add to a store (ids, expiry), and its JSON form;
-//   'e' POST /v1/explain  -> parse_explain_request, then the frame the classifier would get;
-//   anything else         -> the parsing and validation of a policy PUT's {"text": ...}.
+//   'e' POST /v1/explain  -> parse_explain_body, then the frame the classifier would get;
+//   anything else         -> parse_policy_body, then the parsing and validation of its text.
 // Any input must give a value or an error with a message; a crash, hang, leak or UB is a bug.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
-#include <variant>
 
-#include "controller/explain.h"
+#include "api/json_map.h"
 #include "controller/intents.h"
 #include "controller/policy.h"
 
@@ -37,8 +36,8 @@ classes:
   return p;
 }
 
-void check(const RequestError& e) {
-  if (e.message.empty())
+void check(const Error& e) {
+  if (e.context.empty())
     std::abort();  // refused without a reason
 }
 
@@ -51,44 +50,44 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   switch (data[0]) {
     case 'i': {
       auto r = parse_intent_request(body);
-      if (auto* e = std::get_if<RequestError>(&r)) {
-        check(*e);
+      if (!r) {
+        check(r.error());
         return 0;
       }
-      auto& req = std::get<IntentRequest>(r);
-      if (auto e = validate(req, fixed_policy())) {
-        check(*e);
+      if (auto v = validate(*r, fixed_policy()); !v) {
+        check(v.error());
         return 0;
       }
       IntentStore store;
-      auto added = store.add(req, WallTime(std::chrono::seconds(1'800'000'000)));
-      if (auto* e = std::get_if<RequestError>(&added))
-        check(*e);
+      auto added = store.add(*r, WallTime(std::chrono::seconds(1'800'000'000)));
+      if (!added)
+        check(added.error());
       else
-        (void)intent_json(std::get<Intent>(added), &fixed_policy()).dump();
+        (void)intent_json(IntentView{.intent = *added, .applies = applies(*added, fixed_policy())})
+            .dump();
       (void)store.overrides(fixed_policy());
       return 0;
     }
     case 'e': {
-      auto r = parse_explain_request(body);
-      if (auto* e = std::get_if<RequestError>(&r)) {
-        check(*e);
+      auto r = parse_explain_body(body);
+      if (!r) {
+        check(r.error());
         return 0;
       }
-      auto frame = testing::build(std::get<ExplainRequest>(r).frame);
+      auto frame = testing::build(r->frame);
       if (frame.size() < 14)
         std::abort();
       return 0;
     }
     default: {
-      auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-      if (j.is_discarded() || !j.is_object() || !j.contains("text") || !j["text"].is_string())
+      auto text = parse_policy_body(body);
+      if (!text) {
+        check(text.error());
         return 0;
-      auto p = parse_policy(j["text"].get<std::string>(), "put.yaml");
-      if (auto* errs = (p ? nullptr : &p.error().details)) {
-        if (errs->empty())
-          std::abort();
       }
+      auto p = parse_policy(*text, "put.yaml");
+      if (!p && p.error().details.empty())
+        std::abort();
       return 0;
     }
   }

@@ -13,5 +13,5 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 "$top/scripts/install-deps.sh"
 "$top/scripts/build.sh" >/dev/null
-PATHSTEERD="$build/controller/pathsteerd" PATHSTEER="$build/cli/pathsteer" \
+PATHSTEERD="$build/daemon/pathsteerd" PATHSTEER="$build/cli/pathsteer" \
   exec python3 "$top/tests/netns/lab.py" "$@"

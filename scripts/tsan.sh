@@ -32,7 +32,7 @@ cmake --build "$build" -j"$(nproc)" --target pathsteerd pathsteer
 reports=$(mktemp -d /tmp/pathsteer-tsan.XXXXXX)
 export TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 log_path=$reports/report \
 suppressions=$top/scripts/tsan.supp"
-export PATHSTEERD=$build/controller/pathsteerd PATHSTEER=$build/cli/pathsteer
+export PATHSTEERD=$build/daemon/pathsteerd PATHSTEER=$build/cli/pathsteer
 export PATHSTEER_SOURCE_DIR=$top PYTHONDONTWRITEBYTECODE=1
 
 failed=()

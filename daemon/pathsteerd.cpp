@@ -6,8 +6,8 @@
 #include <string>
 
 #include "common/log.h"
-#include "controller/daemon.h"
 #include "controller/policy.h"
+#include "daemon/daemon.h"
 
 namespace {
 

@@ -9,6 +9,9 @@
 #include <utility>
 #include <vector>
 
+#include "common/event_loop.h"
+#include "controller/service.h"
+
 namespace pathsteer {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
@@ -29,5 +32,10 @@ class MetricsWriter {
   std::string out_;
   std::string name_;
 };
+
+// GET /metrics: the status snapshot and the event loop's figures as
+// Prometheus text. Names follow the conventions: base units (seconds,
+// ratios), `_total` for counters.
+std::string metrics_text(const StatusSnapshot& s, const EventLoop::Stats& loop);
 
 }  // namespace pathsteer

@@ -1,0 +1,236 @@
+#include "api/server.h"
+
+#include <openssl/crypto.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+
+#include "api/json_map.h"
+#include "api/metrics.h"
+
+namespace pathsteer {
+
+namespace {
+
+using nlohmann::json;
+
+HttpResponse json_ok(int status, const json& j) {
+  return HttpResponse{.status = status, .body = j.dump()};
+}
+
+HttpResponse method_not_allowed(const char* allowed) {
+  return json_error(405, "method_not_allowed", std::string("use ") + allowed);
+}
+
+// A service error as a response; `invalid_code` names a 422 on this route.
+HttpResponse error_response(const Error& e, const char* invalid_code = "invalid",
+                            const char* system_code = "internal") {
+  switch (e.kind) {
+    case ErrorKind::kMalformed:
+      return json_error(400, "bad_request", e.context);
+    case ErrorKind::kInvalidPolicy:
+      break;
+    case ErrorKind::kConflict:
+      return json_error(409, "conflict", e.context);
+    case ErrorKind::kNotFound:
+      return json_error(404, "not_found", e.context);
+    default:
+      return json_error(500, system_code, e.to_string());
+  }
+  if (e.details.empty())
+    return json_error(422, invalid_code, e.context);
+  json details = json::array();
+  for (const auto& d : e.details)
+    details.push_back({{"line", d.line}, {"column", d.column}, {"message", d.to_string()}});
+  json body{{"error", {{"code", invalid_code}, {"message", e.context}, {"details", details}}}};
+  return HttpResponse{.status = 422, .body = body.dump()};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ApiServer>> ApiServer::start(ApiOptions options, EventLoop& loop,
+                                                    ControlService& service) {
+  auto server = std::make_unique<ApiServer>(std::move(options), loop, service);
+  ApiServer* self = server.get();
+  auto http = HttpServer::start(
+      server->options_.listen, loop,
+      [self](const HttpRequest& req, HttpServer::Reply reply) { reply(self->handle(req)); });
+  if (!http)
+    return http.take_error();
+  server->http_ = std::move(*http);
+  return server;
+}
+
+ApiServer::~ApiServer() = default;
+
+bool ApiServer::authorized(const HttpRequest& req) const {
+  static constexpr std::string_view kPrefix = "Bearer ";
+  const std::string& token = options_.token;
+  if (token.empty() || !req.authorization.starts_with(kPrefix))
+    return false;
+  std::string_view given = std::string_view(req.authorization).substr(kPrefix.size());
+  if (given.size() != token.size())
+    return false;
+  // Constant time in the token's contents (its length is not a secret worth hiding).
+  return CRYPTO_memcmp(given.data(), token.data(), token.size()) == 0;
+}
+
+std::optional<HttpResponse> ApiServer::deny(const HttpRequest& req) const {
+  if (authorized(req))
+    return std::nullopt;
+  if (options_.token.empty()) {
+    return json_error(401, "unauthorized",
+                      "this daemon has no --token-file: changes through the API are disabled");
+  }
+  return json_error(
+      401, "unauthorized",
+      req.authorization.empty() ? "missing 'Authorization: Bearer <token>'" : "wrong bearer token");
+}
+
+Caller ApiServer::caller(const HttpRequest& req) const {
+  if (req.user_agent.starts_with(kCliUserAgent))
+    return Caller{.kind = Caller::Kind::kCli};
+  return Caller{.kind = Caller::Kind::kApi};
+}
+
+HttpResponse ApiServer::handle(const HttpRequest& req) {
+  const std::string& p = req.path;
+  const bool get = req.method == "GET";
+  if (p == "/healthz") {
+    if (!get)
+      return method_not_allowed("GET");
+    return HttpResponse{.status = 200, .body = R"({"status":"ok"})"};
+  }
+  if (p == "/v1/status") {
+    if (!get)
+      return method_not_allowed("GET");
+    return json_ok(200, status_json(service_.status()));
+  }
+  if (p == "/v1/intents")
+    return intents(req);
+  static constexpr std::string_view kIntentPrefix = "/v1/intents/";
+  if (p.starts_with(kIntentPrefix))
+    return intent(req, p.substr(kIntentPrefix.size()));
+  if (p == "/v1/policy")
+    return policy(req);
+  static constexpr std::string_view kWanPrefix = "/v1/wans/";
+  static constexpr std::string_view kHistory = "/history";
+  if (p.starts_with(kWanPrefix) && p.ends_with(kHistory) &&
+      p.size() > kWanPrefix.size() + kHistory.size()) {
+    if (!get)
+      return method_not_allowed("GET");
+    return history(req,
+                   p.substr(kWanPrefix.size(), p.size() - kWanPrefix.size() - kHistory.size()));
+  }
+  if (p == "/metrics") {
+    if (!get)
+      return method_not_allowed("GET");
+    return HttpResponse{.status = 200,
+                        .content_type = "text/plain; version=0.0.4; charset=utf-8",
+                        .body = metrics_text(service_.status(), loop_.stats())};
+  }
+  if (p == "/v1/explain") {
+    if (req.method != "POST")
+      return method_not_allowed("POST");
+    return explain(req);
+  }
+  return json_error(404, "not_found", "no such endpoint: " + p);
+}
+
+HttpResponse ApiServer::intents(const HttpRequest& req) {
+  if (req.method == "GET")
+    return json_ok(200, json{{"intents", intents_json(service_.intents())}});
+  if (req.method != "POST")
+    return method_not_allowed("GET or POST");
+  if (auto denied = deny(req))
+    return *denied;
+  auto parsed = parse_intent_request(req.body);
+  if (!parsed)
+    return error_response(parsed.error());
+  auto added = service_.add_intent(std::move(*parsed), caller(req));
+  if (!added)
+    return error_response(added.error());
+  return json_ok(201, intent_json(*added));
+}
+
+HttpResponse ApiServer::intent(const HttpRequest& req, const std::string& id) {
+  if (req.method == "GET") {
+    auto it = service_.intent(id);
+    if (!it)
+      return error_response(it.error());
+    return json_ok(200, intent_json(*it));
+  }
+  if (req.method != "DELETE")
+    return method_not_allowed("GET or DELETE");
+  if (auto denied = deny(req))
+    return *denied;
+  if (auto r = service_.delete_intent(id, caller(req)); !r)
+    return error_response(r.error());
+  return HttpResponse{.status = 204, .body = ""};
+}
+
+HttpResponse ApiServer::policy(const HttpRequest& req) {
+  if (req.method == "GET")
+    return json_ok(200, policy_json(service_.policy()));
+  if (req.method != "PUT")
+    return method_not_allowed("GET or PUT");
+  if (auto denied = deny(req))
+    return *denied;
+  auto text = parse_policy_body(req.body);
+  if (!text)
+    return error_response(text.error());
+  auto dry = req.query.find("dry_run");
+  bool dry_run = dry != req.query.end() && (dry->second == "true" || dry->second == "1");
+  if (dry != req.query.end() && !dry_run && dry->second != "false" && dry->second != "0")
+    return json_error(400, "bad_request", "dry_run must be true or false");
+  auto change = service_.apply_policy(*text, dry_run, caller(req));
+  if (!change)
+    return error_response(change.error(), "invalid_policy", "policy_write");
+  return json_ok(200, policy_change_json(*change));
+}
+
+HttpResponse ApiServer::history(const HttpRequest& req, const std::string& wan) {
+  int64_t since = 0;
+  if (auto it = req.query.find("since_ms"); it != req.query.end()) {
+    char* end = nullptr;
+    since = std::strtoll(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end != '\0')
+      return json_error(400, "bad_request", "since_ms must be an integer (Unix ms)");
+  }
+  auto h = service_.history(wan, since);
+  if (!h)
+    return error_response(h.error());
+  return json_ok(200, history_json(*h));
+}
+
+HttpResponse ApiServer::explain(const HttpRequest& req) {
+  auto query = parse_explain_body(req.body);
+  if (!query)
+    return error_response(query.error());
+  auto answer = service_.explain(*query);
+  if (!answer)
+    return error_response(answer.error(), "invalid", "dataplane");
+  return json_ok(200, explain_json(*answer));
+}
+
+Result<std::string> read_token_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return system_error("--token-file " + path, errno);
+  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    return policy_error("--token-file " + path +
+                        " is accessible by group or others; chmod 600 it first");
+  }
+  std::ifstream in(path);
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' '))
+    token.pop_back();
+  if (token.empty())
+    return policy_error("--token-file " + path + " is empty");
+  return token;
+}
+
+}  // namespace pathsteer

@@ -1,0 +1,67 @@
+// The REST API (DESIGN §9, docs/openapi.yaml) over the control service: the
+// routes, their status codes, the bearer-token check and the JSON mapping
+// (api/json_map.h). HttpServer (api/http.h) is the transport; it posts every
+// request to the loop, where handle() runs and calls the service directly.
+//
+// Routes: GET /healthz, GET /v1/status, GET|POST /v1/intents, GET|DELETE
+// /v1/intents/{id}, GET|PUT /v1/policy[?dry_run=true], GET
+// /v1/wans/{name}/history[?since_ms=], POST /v1/explain, GET /metrics.
+// Changes (POST/PUT/DELETE of intents and the policy) need `Authorization:
+// Bearer <token>` (compared in constant time); without a token file they are
+// refused. A wrong method is 405, an unknown path 404. Errors are
+// {"error": {"code", "message"}}, an invalid policy with "details" (line,
+// column, message). Service error kinds map to statuses: kMalformed 400,
+// kInvalidPolicy 422, kNotFound 404, kConflict 409, others 500.
+// Who asked: the API (Caller::kApi), or the CLI when its User-Agent says so.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "api/http.h"
+#include "common/event_loop.h"
+#include "common/result.h"
+#include "controller/service.h"
+
+namespace pathsteer {
+
+struct ApiOptions {
+  std::string listen = "127.0.0.1:9370";
+  std::string token;  // "" : changes through the API are disabled
+};
+
+class ApiServer {
+ public:
+  static Result<std::unique_ptr<ApiServer>> start(ApiOptions options, EventLoop& loop,
+                                                  ControlService& service);
+  // Without a listener: handle() only (unit tests of the routes).
+  ApiServer(ApiOptions options, EventLoop& loop, ControlService& service)
+      : options_(std::move(options)), loop_(loop), service_(service) {}
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // One request, on the loop thread.
+  HttpResponse handle(const HttpRequest& req);
+
+ private:
+  bool authorized(const HttpRequest& req) const;
+  std::optional<HttpResponse> deny(const HttpRequest& req) const;  // nullopt: allowed
+  Caller caller(const HttpRequest& req) const;
+  HttpResponse intents(const HttpRequest& req);
+  HttpResponse intent(const HttpRequest& req, const std::string& id);
+  HttpResponse policy(const HttpRequest& req);
+  HttpResponse history(const HttpRequest& req, const std::string& wan);
+  HttpResponse explain(const HttpRequest& req);
+
+  ApiOptions options_;
+  EventLoop& loop_;
+  ControlService& service_;
+  std::unique_ptr<HttpServer> http_;
+};
+
+// The token file (--token-file): its first line, trailing blanks removed. An
+// error when it is missing, empty, or readable by group or others.
+Result<std::string> read_token_file(const std::string& path);
+
+}  // namespace pathsteer

@@ -1,0 +1,297 @@
+// The controller core's ControlService (controller/service.h), its intents
+// and its history: the read and write sides the surfaces call.
+#include <algorithm>
+
+#include "common/log.h"
+#include "controller/core.h"
+#include "controller/plan_input.h"
+
+namespace pathsteer {
+
+namespace {
+
+// Intent deadlines are wall-clock Unix ms; the timer is re-checked on firing,
+// so a clock step only delays or hastens the check, never loses an expiry. A
+// deadline far away is checked again after a day (no overflow, no spin).
+constexpr int64_t kMaxTimerMs = 24 * 3600 * 1000;
+
+std::optional<ClassCounters> counters_of(const std::optional<DatapathCounters>& c, size_t i) {
+  if (!c || i >= c->classes.size())
+    return std::nullopt;
+  return c->classes[i];
+}
+
+}  // namespace
+
+std::string Caller::to_string() const {
+  const char* kind_name = "daemon";
+  switch (kind) {
+    case Kind::kApi:
+      kind_name = "api";
+      break;
+    case Kind::kCli:
+      kind_name = "cli";
+      break;
+    case Kind::kFleet:
+      kind_name = "fleet";
+      break;
+    case Kind::kFile:
+      kind_name = "file";
+      break;
+    case Kind::kSignal:
+      kind_name = "signal";
+      break;
+    case Kind::kDaemon:
+      break;
+  }
+  return name.empty() ? kind_name : std::string(kind_name) + ":" + name;
+}
+
+StatusSnapshot Controller::status() const {
+  StatusSnapshot s;
+  s.version = options_.version;
+  s.uptime_s = std::chrono::duration<double>(rt_.now() - started_at_).count();
+  s.generation = generation_;
+  s.policy_errors = policy_errors_;
+  s.policy_rejections = policy_rejections_;
+  const SyncStateMachine& sync = programmer_.sync_state();
+  s.synced = sync.state() == SyncState::kSynced && dataplane_errors_.empty();
+  s.sync_state = sync.state();
+  s.errors = dataplane_errors_;
+  for (auto& e : sync.errors())
+    s.errors.push_back(std::move(e));
+  for (const auto& e : policy_errors_)
+    s.errors.push_back("policy: " + e);
+  for (auto& e : state_.errors())
+    s.errors.push_back(std::move(e));
+  for (const auto& c : sync.conflicts())
+    s.conflicts.push_back(c.what);
+  s.reconcile = sync.counters();
+  s.overruns = options_.overruns ? options_.overruns() : 0;
+  s.last_run_ms = std::chrono::duration<double, std::milli>(sync.last_run_duration()).count();
+
+  const DataplanePort& dp = programmer_.dataplane();
+  s.datapath.mode = policy_.mode;
+  s.datapath.effective_mode = dp.effective_mode(policy_.mode);
+  s.datapath.fib_table_lookup = dp.features().fib_table_lookup;
+  if (auto counters = dp.read_counters())
+    s.datapath.counters = std::move(*counters);
+
+  for (const auto& u : desired_.uplinks) {
+    WanStatus w{.planned = u};
+    if (const Wan* spec = policy_.find_wan(u.name))
+      w.interface = spec->interface;
+    if (const UplinkHealth* h = prober_.health(u.name))
+      w.health = *h;
+    w.targets = prober_.targets(u.name);
+    if (s.datapath.counters) {
+      auto it = s.datapath.counters->uplinks.find(u.id);
+      w.traffic = it == s.datapath.counters->uplinks.end() ? ClassCounters{} : it->second;
+    }
+    s.wans.push_back(std::move(w));
+  }
+  for (const auto& o : desired_.overlays) {
+    OverlayStatus os{.planned = o};
+    if (const Overlay* spec = policy_.find_overlay(o.name))
+      os.spec = *spec;
+    if (const UplinkHealth* h = prober_.health(o.name))
+      os.health = *h;
+    os.targets = prober_.targets(o.name);
+    s.overlays.push_back(std::move(os));
+  }
+  for (size_t i = 0; i < desired_.classes.size(); ++i) {
+    s.classes.push_back(ClassStatus{.planned = desired_.classes[i],
+                                    .traffic = counters_of(s.datapath.counters, i)});
+  }
+  s.intents = intents();
+  s.prober = prober_.stats();
+  s.lateness = prober_.lateness();
+  return s;
+}
+
+PolicyView Controller::policy() const {
+  return PolicyView{.path = source_.path(),
+                    .generation = generation_,
+                    .text = policy_text_,
+                    .errors = policy_errors_};
+}
+
+IntentView Controller::view_of(const Intent& it) const {
+  return IntentView{.intent = it, .applies = applies(it, policy_)};
+}
+
+std::vector<IntentView> Controller::intents() const {
+  std::vector<IntentView> out;
+  for (const auto& it : intents_.intents())
+    out.push_back(view_of(it));
+  return out;
+}
+
+Result<IntentView> Controller::intent(const std::string& id) const {
+  const Intent* it = intents_.find(id);
+  if (it == nullptr)
+    return not_found_error("no intent '" + id + "'");
+  return view_of(*it);
+}
+
+Result<HistoryView> Controller::history(const std::string& wan, int64_t since_ms) const {
+  if (policy_.find_wan(wan) == nullptr)
+    return not_found_error("no wan '" + wan + "' in the policy");
+  return HistoryView{.wan = wan,
+                     .interval_s = kHistoryInterval.count(),
+                     .capacity = kHistorySamples,
+                     .samples = history_.samples(wan, since_ms)};
+}
+
+Result<ExplainAnswer> Controller::explain(const ExplainQuery& query) const {
+  std::string iif = query.iif;
+  if (iif.empty() && !policy_.lan_interfaces.empty())
+    iif = policy_.lan_interfaces.front();
+  int ifindex = iif.empty() ? 0 : kernel_.ifindex_of(iif);
+  if (!query.iif.empty() && ifindex == 0)
+    return policy_error("no interface '" + query.iif + "'");
+  auto sim = programmer_.dataplane().simulate(testing::build(query.frame), 0, ifindex,
+                                              /*record_flow=*/false);
+  if (!sim) {
+    Error e = sim.take_error();
+    e.context = "running the classifier on the crafted packet: " + e.context;
+    return e;
+  }
+  return explain_answer(query, *sim, desired_, policy_.ownership.mark_mask);
+}
+
+std::vector<ControlEvent> Controller::events(uint64_t since_id) const {
+  return events_.since(since_id);
+}
+
+Subscription Controller::subscribe(std::function<void(const ControlEvent&)> listener) {
+  return events_.subscribe(std::move(listener));
+}
+
+Result<PolicyChange> Controller::apply_policy(const std::string& text, bool dry_run,
+                                              const Caller& by) {
+  auto parsed = parse_policy(text, source_.path());
+  if (!parsed)
+    return parsed.take_error();
+  const Policy& next_policy = *parsed;
+  // Plan it as adopt() would number it, without persisting anything.
+  std::vector<std::string> names;
+  for (const auto& w : next_policy.wans)
+    names.push_back(w.name);
+  for (const auto& o : next_policy.overlays)
+    names.push_back(o.name);
+  auto ids = state_.preview_numbers(names, max_uplink_id(next_policy.ownership),
+                                    next_policy.ownership.table_base);
+  if (!ids)
+    return policy_error(ids.error().to_string());
+  DesiredState next = plan(plan_input(next_policy, ids->ids()), plan_memory_, rt_.now());
+  PolicyChange change{.dry_run = dry_run, .diff = diff_plans(desired_, next)};
+  if (dry_run)
+    return change;
+
+  // The file stays the source of truth: write it first (atomically), so a
+  // restart runs what the API put; the file watch then sees our own text.
+  if (auto r = source_.write(text); !r)
+    return system_error(r.error().to_string() + "; the running policy stays in force", 0);
+  if (hooks_.reloading)
+    hooks_.reloading();
+  auto applied = apply_text(text, by);
+  if (hooks_.ready)
+    hooks_.ready();
+  if (!applied)
+    return applied.take_error();
+  PS_LOG(kInfo) << "policy replaced by " << by.to_string() << " (generation " << generation_ << ")";
+  change.applied = true;
+  change.generation = generation_;
+  return change;
+}
+
+Result<IntentView> Controller::add_intent(IntentRequest request, const Caller& by) {
+  if (auto r = validate(request, policy_); !r)
+    return r.take_error();
+  auto added = intents_.add(std::move(request), rt_.wall_now());
+  if (!added)
+    return added.take_error();
+  const Intent& it = *added;
+  PS_LOG(kInfo) << "intent " << it.id << " for class " << it.request.klass << " added by "
+                << by.to_string() << " for " << it.request.ttl_s << " s"
+                << (it.request.comment.empty() ? "" : " (" + it.request.comment + ")");
+  event(EventKind::kIntentAdded, it.id, "", it.request.klass, it.request.comment, &by);
+  IntentView view = view_of(it);
+  intents_changed(&by);
+  return view;
+}
+
+Result<void> Controller::delete_intent(const std::string& id, const Caller& by) {
+  const Intent* it = intents_.find(id);
+  if (it == nullptr)
+    return not_found_error("no intent '" + id + "'");
+  std::string klass = it->request.klass;
+  intents_.remove(id);
+  PS_LOG(kInfo) << "intent " << id << " deleted by " << by.to_string();
+  event(EventKind::kIntentDeleted, id, "", klass, "", &by);
+  intents_changed(&by);
+  return ok();
+}
+
+void Controller::restore_intents() {
+  intents_ = state_.load_intents();
+  auto expired = intents_.expire(rt_.wall_now());
+  for (const auto& it : expired)
+    PS_LOG(kInfo) << "intent " << it.id << " for class " << it.request.klass
+                  << " expired while stopped";
+  if (!expired.empty())
+    state_.save_intents(intents_);
+  for (const auto& it : intents_.intents())
+    PS_LOG(kInfo) << "intent " << it.id << " for class " << it.request.klass << " restored";
+  arm_intent_timer();
+}
+
+void Controller::intents_changed(const Caller* by) {
+  state_.save_intents(intents_);
+  arm_intent_timer();
+  apply(Trigger::kEvent, by);
+}
+
+void Controller::arm_intent_timer() {
+  if (intent_timer_) {
+    rt_.cancel(*intent_timer_);
+    intent_timer_.reset();
+  }
+  auto next_ms = intents_.next_expiry_ms();
+  if (!next_ms)
+    return;
+  int64_t now_ms = to_unix_ms(rt_.wall_now());
+  int64_t delay_ms = *next_ms <= now_ms ? 0 : std::min(*next_ms - now_ms, kMaxTimerMs);
+  intent_timer_ = rt_.after(std::chrono::milliseconds(delay_ms), [this] {
+    intent_timer_.reset();
+    auto gone = intents_.expire(rt_.wall_now());
+    for (const auto& it : gone) {
+      PS_LOG(kInfo) << "intent " << it.id << " for class " << it.request.klass << " expired";
+      event(EventKind::kIntentExpired, it.id, "", it.request.klass, "ttl");
+    }
+    if (gone.empty())
+      arm_intent_timer();
+    else
+      intents_changed(nullptr);
+  });
+}
+
+void Controller::record_history() {
+  int64_t now_ms = to_unix_ms(rt_.wall_now());
+  std::map<std::string, bool> keep;
+  for (const auto& w : policy_.wans) {
+    keep[w.name] = true;
+    const UplinkHealth* h = prober_.health(w.name);
+    HealthSample s{.t_ms = now_ms, .state = h == nullptr ? "unknown" : to_string(h->state)};
+    if (h != nullptr && h->received > 0) {
+      s.rtt_ms = h->rtt_ms;
+      s.jitter_ms = h->jitter_ms;
+      s.loss_pct = h->loss_pct;
+    }
+    history_.record(w.name, std::move(s));
+  }
+  history_.retain(keep);
+}
+
+}  // namespace pathsteer

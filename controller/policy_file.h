@@ -1,0 +1,73 @@
+// The policy source: where the policy text comes from and goes to. The file
+// stays the source of truth — a reload (SIGHUP, a change of the file) reads
+// it, and PUT /v1/policy writes it (atomically, fsynced) before applying, so a
+// restart runs what the API put.
+//
+// PolicySource is what the controller sees of it; PolicyFile is the file on
+// disk with a watch on its directory. Editors save by writing in place or by
+// renaming a temp file over the original, and config managers replace whole
+// directories, so the watch is on the directory for the file's name
+// (close-write, create, move, delete), and it settles for kSettle of quiet
+// before it reports, so a multi-step save is read once, complete. Without
+// inotify (or its directory) it warns and reloads only on SIGHUP.
+// Threading: the loop thread only.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/event_loop.h"
+#include "common/fd.h"
+#include "common/result.h"
+#include "controller/runtime.h"
+
+namespace pathsteer {
+
+class PolicySource {
+ public:
+  virtual ~PolicySource() = default;
+  virtual const std::string& path() const = 0;  // labels errors, shown in GET /v1/policy
+  virtual Result<std::string> read() const = 0;
+  virtual Result<void> write(const std::string& text) = 0;
+
+ protected:
+  PolicySource() = default;
+  PolicySource(const PolicySource&) = default;
+  PolicySource& operator=(const PolicySource&) = default;
+};
+
+class PolicyFile final : public PolicySource {
+ public:
+  static constexpr auto kSettle = std::chrono::milliseconds(200);
+  // After a settled change: `gone` when the file no longer exists.
+  using OnSettled = std::function<void(bool gone)>;
+
+  explicit PolicyFile(std::string path) : path_(std::move(path)) {}
+  ~PolicyFile() override;
+  PolicyFile(const PolicyFile&) = delete;
+  PolicyFile& operator=(const PolicyFile&) = delete;
+
+  const std::string& path() const override { return path_; }
+  Result<std::string> read() const override;
+  Result<void> write(const std::string& text) override;
+
+  // Starts watching; on_settled runs on the loop after each settled change.
+  void watch(EventLoop& loop, Runtime& rt, OnSettled on_settled);
+
+ private:
+  void on_dir_event();
+
+  std::string path_;
+  std::string basename_;
+  EventLoop* loop_ = nullptr;
+  Runtime* rt_ = nullptr;
+  OnSettled on_settled_;
+  Fd inotify_;
+  std::optional<Runtime::TimerId> settle_;
+  bool deleted_ = false;  // the last event of the pending change removed the file
+};
+
+}  // namespace pathsteer

@@ -1,0 +1,175 @@
+#include "controller/state_dir.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "common/file.h"
+#include "common/log.h"
+#include "controller/plan_memory.h"
+
+namespace pathsteer {
+
+namespace {
+
+// A state file's JSON (discarded if it does not parse); nullopt if there is no
+// such file (first start, or nothing saved).
+std::optional<nlohmann::json> read_json(const std::string& path) {
+  auto text = read_file(path);
+  if (!text)
+    return std::nullopt;
+  return nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+}
+
+// What planner.json keeps of a memory (plan_memory.h): the runs are not saved.
+PlannerMemory persisted_part(PlannerMemory m) {
+  for (auto* section : {&m.classes, &m.overlays}) {
+    for (auto& [name, c] : *section) {
+      c.good_since.clear();
+      c.better_since.clear();
+    }
+  }
+  return m;
+}
+
+}  // namespace
+
+StateDir::StateDir(std::string dir) : dir_(std::move(dir)) {
+  if (::mkdir(dir_.c_str(), 0750) != 0 && errno != EEXIST) {
+    failed(
+        "dir",
+        "state directory: " + system_error("creating state directory " + dir_, errno).to_string(),
+        "; steering anyway, nothing will be persisted");
+  }
+}
+
+void StateDir::failed(const std::string& key, const std::string& message, const char* log_note) {
+  errors_[key] = message;
+  PS_LOG(kError) << message << log_note;
+}
+
+std::vector<std::string> StateDir::errors() const {
+  std::vector<std::string> out;
+  for (const auto& [key, e] : errors_)
+    out.push_back(e);
+  return out;
+}
+
+Result<UplinkIds> StateDir::preview_numbers(const std::vector<std::string>& names, uint32_t max_id,
+                                            uint32_t table_base) const {
+  UplinkIds ids(max_id, table_base);
+  (void)ids.load(file("uplink-ids.json"));  // unreadable: numbered afresh
+  if (auto r = ids.assign(names); !r)
+    return r.take_error();
+  return ids;
+}
+
+Result<UplinkIds> StateDir::number_uplinks(const std::vector<std::string>& names, uint32_t max_id,
+                                           uint32_t table_base, bool first) {
+  UplinkIds ids(max_id, table_base);
+  const std::string path = file("uplink-ids.json");
+  if (auto r = ids.load(path); !r) {
+    // An unreadable state directory at start: number afresh and say so (a
+    // corrupt file or a reload stays an error: renumbering would move marks).
+    if (r.error().kind != ErrorKind::kSystem || !first)
+      return r.take_error();
+    failed("ids-read", "state directory: " + r.error().to_string(), "; numbering uplinks afresh");
+  }
+  if (auto r = ids.assign(names); !r)
+    return r.take_error();
+  if (auto r = ids.save(path); !r)
+    failed("ids", "cannot persist uplink numbers: " + r.error().to_string());
+  else
+    cleared("ids");
+  return ids;
+}
+
+IntentStore StateDir::load_intents() {
+  IntentStore store(file("intents.json"));
+  if (auto r = store.load(); !r) {
+    // Keep the evidence rather than overwrite it with the next save.
+    std::string aside = store.path() + ".corrupt";
+    std::rename(store.path().c_str(), aside.c_str());
+    PS_LOG(kError) << r.error().to_string() << "; moved to " << aside
+                   << ", starting without intents";
+    store = IntentStore(file("intents.json"));
+  }
+  return store;
+}
+
+void StateDir::save_intents(const IntentStore& store) {
+  if (auto r = store.save(); !r)
+    failed("intents", "saving intents: " + r.error().to_string(),
+           " (they apply, but a restart would lose them)");
+  else
+    cleared("intents");
+}
+
+std::map<std::string, HealthState> StateDir::load_health() const {
+  std::map<std::string, HealthState> out;
+  const std::string path = file("health.json");
+  auto j = read_json(path);
+  if (!j)
+    return out;
+  if (j->is_discarded() || !j->is_object() || !j->contains("uplinks") ||
+      !(*j)["uplinks"].is_object()) {
+    PS_LOG(kWarn) << path << ": not a pathsteer health file; ignored";
+    return out;
+  }
+  for (const auto& [name, v] : (*j)["uplinks"].items()) {
+    if (!v.is_string())
+      continue;
+    for (HealthState s : {HealthState::kUp, HealthState::kDegraded, HealthState::kDown}) {
+      if (v.get<std::string>() == to_string(s))
+        out[name] = s;
+    }
+  }
+  return out;
+}
+
+void StateDir::save_health(const std::map<std::string, HealthState>& verdicts) {
+  nlohmann::json j;
+  j["version"] = 1;
+  j["uplinks"] = nlohmann::json::object();
+  for (const auto& [path, state] : verdicts) {
+    if (state != HealthState::kUnknown)
+      j["uplinks"][path] = to_string(state);
+  }
+  if (auto r = write_file_atomic(file("health.json"), j.dump() + "\n", Durability::kFast); !r)
+    failed("health", "cannot persist uplink health: " + r.error().to_string());
+  else
+    cleared("health");
+}
+
+std::optional<PlannerMemory> StateDir::load_plan_memory(PlanTime now, WallTime wall_now) {
+  const std::string path = file("planner.json");
+  auto j = read_json(path);
+  if (!j)
+    return std::nullopt;
+  auto m = plan_memory_from_json(*j, now, wall_now);
+  if (!m) {
+    PS_LOG(kWarn) << path << ": " << m.error().to_string()
+                  << "; ignored (classes are planned as if for the first time)";
+    return std::nullopt;
+  }
+  saved_plan_memory_ = persisted_part(*m);
+  PS_LOG(kInfo) << "planner memory from " << path << ": " << m->classes.size() << " classes, "
+                << m->overlays.size() << " overlays (hold-downs are waited out again)";
+  return *m;
+}
+
+void StateDir::save_plan_memory(const PlannerMemory& memory, PlanTime now, WallTime wall_now) {
+  PlannerMemory keep = persisted_part(memory);
+  if (saved_plan_memory_ && *saved_plan_memory_ == keep)
+    return;  // only switches change it, not every plan
+  auto j = plan_memory_to_json(keep, now, wall_now);
+  if (auto r = write_file_atomic(file("planner.json"), j.dump() + "\n", Durability::kFast); !r)
+    failed("planner", "cannot persist planner memory: " + r.error().to_string());
+  else
+    cleared("planner");
+  saved_plan_memory_ = std::move(keep);  // failed or not: tried again at the next change
+}
+
+}  // namespace pathsteer

@@ -1,0 +1,80 @@
+// The state directory (<state-dir>, default /var/lib/pathsteer): what a
+// restarted daemon needs so that nothing is lost on restart (DESIGN §6).
+//
+//   uplink-ids.json  stable uplink numbers (marks, tables, rule priorities)
+//   intents.json     the intents in force, with wall-clock expiry
+//   health.json      each probed path's last verdict (up/degraded/down)
+//   planner.json     each class's and overlay's choice, since when, last switch
+//
+// Every file is replaced atomically (common/file.h): uplink ids and intents
+// fsynced (a lost write would change what a restart does), health and planner
+// memory not (written from the event loop on every change; a lost last write
+// only means a restart plans with an older view until the probes answer).
+//
+// Steering never needs the directory: a failure to create, read or write it is
+// kept here, by file, until that file is written again (errors(), shown in the
+// status), and logged. A corrupt intents file is moved aside to
+// intents.json.corrupt rather than overwritten by the next save. A corrupt
+// uplink-ids file is an error the caller must not paper over (renumbering
+// would move marks), except at first start when the directory is unreadable.
+// Threading: the loop thread only.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "controller/intents.h"
+#include "controller/planner.h"
+#include "controller/uplink_ids.h"
+#include "probes/health.h"
+
+namespace pathsteer {
+
+class StateDir {
+ public:
+  using WallTime = std::chrono::system_clock::time_point;
+
+  // Creates the directory (0750) if it is missing.
+  explicit StateDir(std::string dir);
+
+  const std::string& dir() const { return dir_; }
+  std::string file(const char* name) const { return dir_ + "/" + name; }
+
+  // Numbers `names` keeping the persisted numbers, and saves them. `first`:
+  // at start, when an unreadable directory means numbering afresh.
+  Result<UplinkIds> number_uplinks(const std::vector<std::string>& names, uint32_t max_id,
+                                   uint32_t table_base, bool first);
+  // The same numbering without saving anything (a dry run).
+  Result<UplinkIds> preview_numbers(const std::vector<std::string>& names, uint32_t max_id,
+                                    uint32_t table_base) const;
+
+  IntentStore load_intents();
+  void save_intents(const IntentStore& store);
+
+  // Verdicts by path name; nothing (or a file that is not ours) gives {}.
+  std::map<std::string, HealthState> load_health() const;
+  void save_health(const std::map<std::string, HealthState>& verdicts);
+
+  // The persisted part only (plan_memory.h): choices and times, not the runs.
+  std::optional<PlannerMemory> load_plan_memory(PlanTime now, WallTime wall_now);
+  // Writes only when the persisted part changed since the last save or load.
+  void save_plan_memory(const PlannerMemory& memory, PlanTime now, WallTime wall_now);
+
+  // One line per file that failed and was not written since.
+  std::vector<std::string> errors() const;
+
+ private:
+  // Keeps `message` for the status and logs it with `log_note` appended.
+  void failed(const std::string& key, const std::string& message, const char* log_note = "");
+  void cleared(const std::string& key) { errors_.erase(key); }
+
+  std::string dir_;
+  std::map<std::string, std::string> errors_;  // by file key
+  std::optional<PlannerMemory> saved_plan_memory_;
+};
+
+}  // namespace pathsteer
