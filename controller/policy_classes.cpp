@@ -32,11 +32,8 @@ void PolicyParser::parse_classes(const Field& f, Policy& p) {
   std::optional<std::string> catch_all;  // a class without match seen so far
   for (const auto& cf : entries(f)) {
     ClassSpec c{.name = cf.key.Scalar()};
-    if (!valid_object_name(c.name)) {
-      error_at(cf.key.Mark(),
-               "invalid class name '" + c.name + "' (1-32 characters of A-Z a-z 0-9 _ -)");
+    if (!check_name(cf, "class"))
       continue;
-    }
     if (catch_all) {
       error_at(cf.key.Mark(), "class '" + c.name + "' can never match: class '" + *catch_all +
                                   "' before it has no 'match' and takes all traffic");
@@ -203,9 +200,7 @@ std::optional<MatchEntry> PolicyParser::parse_match(const Field& f) {
         auto name = string(part);
         if (!name) {
           ok = false;
-        } else if (!valid_ifname(*name)) {
-          error(part, "invalid interface name '" + *name + "' in " + i->path +
-                          " (1-15 characters, no '/', ':' or whitespace)");
+        } else if (!check_ifname(part, *name, i->path)) {
           ok = false;
         } else if (std::find(e.iif.begin(), e.iif.end(), *name) == e.iif.end()) {
           e.iif.push_back(*name);

@@ -19,8 +19,6 @@ constexpr std::string_view kDatapathKeys[] = {"mode"};
 constexpr std::string_view kOwnershipKeys[] = {"mark_mask", "rule_priority_base", "table_base",
                                                "route_protocol"};
 
-}  // namespace
-
 bool valid_object_name(std::string_view s) {
   if (s.empty() || s.size() > 32)
     return false;
@@ -37,6 +35,8 @@ bool valid_ifname(std::string_view s) {
     return c == '/' || c == ':' || std::isspace(static_cast<unsigned char>(c));
   });
 }
+
+}  // namespace
 
 Result<Policy> PolicyParser::run(const std::string& text) {
   std::optional<YAML::Node> doc = load(text);
@@ -62,13 +62,10 @@ Result<Policy> PolicyParser::run(const std::string& text) {
     if (auto f = require(root, "lan_interfaces"); f && expect_list(*f)) {
       for (const auto& item : items(*f)) {
         auto name = string(item);
-        if (!name)
+        if (!name || !check_ifname(item, *name, f->path))
           continue;
-        if (!valid_ifname(*name)) {
-          error(item, "invalid interface name '" + *name + "' in " + f->path +
-                          " (1-15 characters, no '/', ':' or whitespace)");
-        } else if (std::find(p.lan_interfaces.begin(), p.lan_interfaces.end(), *name) !=
-                   p.lan_interfaces.end()) {
+        if (std::find(p.lan_interfaces.begin(), p.lan_interfaces.end(), *name) !=
+            p.lan_interfaces.end()) {
           error(item, "duplicate interface '" + *name + "' in " + f->path);
         } else {
           p.lan_interfaces.push_back(*name);
@@ -143,6 +140,23 @@ void PolicyParser::parse_ownership(const Field& f, Policy& p) {
       }
     }
   }
+}
+
+bool PolicyParser::check_name(const Field& entry, std::string_view kind) {
+  const std::string& name = entry.key.Scalar();
+  if (valid_object_name(name))
+    return true;
+  error_at(entry.key.Mark(), "invalid " + std::string(kind) + " name '" + name +
+                                 "' (1-32 characters of A-Z a-z 0-9 _ -)");
+  return false;
+}
+
+bool PolicyParser::check_ifname(const Field& at, const std::string& name, const std::string& path) {
+  if (valid_ifname(name))
+    return true;
+  error(at, "invalid interface name '" + name + "' in " + path +
+                " (1-15 characters, no '/', ':' or whitespace)");
+  return false;
 }
 
 // `f` is where to point: the mark_mask value, or the wans if the mask is the default.

@@ -28,11 +28,6 @@ inline constexpr std::string_view kLastResortNames[] = {"main", "unreachable", "
 inline constexpr std::string_view kStrategyNames[] = {"failover", "balance", "lowest-latency",
                                                       "sla"};
 
-// Wan, overlay and class names: [A-Za-z0-9_-]{1,32}.
-bool valid_object_name(std::string_view s);
-// A Linux interface name (the kernel's dev_valid_name(), plus IFNAMSIZ).
-bool valid_ifname(std::string_view s);
-
 class PolicyParser final : private YamlReader {
  public:
   explicit PolicyParser(std::string file) : YamlReader(std::move(file)) {}
@@ -41,6 +36,12 @@ class PolicyParser final : private YamlReader {
 
  private:
   // policy_parse.cpp
+  // The key of a wan, overlay or class entry is a valid name ([A-Za-z0-9_-]{1,32});
+  // `kind` ("wan") names it in the error.
+  bool check_name(const Field& entry, std::string_view kind);
+  // `name` (the value of `at`, or an item of the list at `path`) is a Linux
+  // interface name: the kernel's dev_valid_name(), plus IFNAMSIZ.
+  bool check_ifname(const Field& at, const std::string& name, const std::string& path);
   void parse_ownership(const Field& f, Policy& p);
   void check_mark_mask(const Field& f, const Policy& p);
 

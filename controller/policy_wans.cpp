@@ -27,11 +27,8 @@ void PolicyParser::parse_wans(const Field& f, Policy& p) {
     error(f, "wans must define at least one wan");
   for (const auto& wf : entries(f)) {
     Wan w{.name = wf.key.Scalar()};
-    if (!valid_object_name(w.name)) {
-      error_at(wf.key.Mark(),
-               "invalid wan name '" + w.name + "' (1-32 characters of A-Z a-z 0-9 _ -)");
+    if (!check_name(wf, "wan"))
       continue;
-    }
     parse_wan(wf, w);
     if (!w.interface.empty()) {
       auto iface = get(wf, "interface");
@@ -56,14 +53,8 @@ void PolicyParser::parse_wan(const Field& f, Wan& w) {
   if (!expect_map(f, kWanKeys))
     return;
   if (auto i = require(f, "interface")) {
-    if (auto name = string(*i)) {
-      if (!valid_ifname(*name)) {
-        error(*i, "invalid interface name '" + *name + "' in " + i->path +
-                      " (1-15 characters, no '/', ':' or whitespace)");
-      } else {
-        w.interface = *name;
-      }
-    }
+    if (auto name = string(*i); name && check_ifname(*i, *name, i->path))
+      w.interface = *name;
   }
   if (auto g = get(f, "gateway")) {
     parse_gateway(*g, w);
@@ -151,11 +142,8 @@ std::optional<std::string> PolicyParser::parse_interface(const Field& f, const P
   auto name = string(*i);
   if (!name)
     return std::nullopt;
-  if (!valid_ifname(*name)) {
-    error(*i, "invalid interface name '" + *name + "' in " + i->path +
-                  " (1-15 characters, no '/', ':' or whitespace)");
+  if (!check_ifname(*i, *name, i->path))
     return std::nullopt;
-  }
   std::string clash;
   for (const auto& w : p.wans) {
     if (w.interface == *name && clash.empty())
@@ -179,11 +167,8 @@ void PolicyParser::parse_overlays(const Field& f, Policy& p) {
     return;
   for (const auto& of : entries(f)) {
     Overlay o{.name = of.key.Scalar()};
-    if (!valid_object_name(o.name)) {
-      error_at(of.key.Mark(),
-               "invalid overlay name '" + o.name + "' (1-32 characters of A-Z a-z 0-9 _ -)");
+    if (!check_name(of, "overlay"))
       continue;
-    }
     if (p.find_wan(o.name)) {
       error_at(
           of.key.Mark(),
