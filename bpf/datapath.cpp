@@ -6,17 +6,15 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
-#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "bpf/pathsteer_abi.h"
 #include "bpf/pins.h"
+#include "bpf/prog_run.h"
 #include "common/log.h"
 #include "ps_classifier.skel.h"
 
@@ -152,130 +150,6 @@ Result<void> write_trie6(const bpf_map* map, uint32_t gen, const std::vector<Com
   return ok();
 }
 
-// The classifier's test-run context: the verdict comes back in cb[].
-struct RunOutput {
-  __sk_buff ctx{};
-  int retval = 0;
-};
-
-Result<RunOutput> test_run(int prog_fd, std::span<const uint8_t> frame, uint32_t mark_in,
-                           int ingress_ifindex, bool dry = false) {
-  RunOutput out;
-  out.ctx.mark = mark_in;
-  out.ctx.cb[4] = dry ? PS_SIM_DRY_MAGIC : PS_SIM_MAGIC;
-  if (ingress_ifindex > 0) {
-    // skb_iif only: skb->dev stays the namespace's loopback, so no device is needed.
-    out.ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex);
-  }
-  bpf_test_run_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.data_in = frame.data();
-  opts.data_size_in = static_cast<uint32_t>(frame.size());
-  opts.ctx_in = &out.ctx;
-  opts.ctx_size_in = sizeof(out.ctx);
-  opts.ctx_out = &out.ctx;
-  opts.ctx_size_out = sizeof(out.ctx);
-  opts.repeat = 1;
-  if (int err = bpf_prog_test_run_opts(prog_fd, &opts); err != 0) {
-    return system_error("run classifier on a " + std::to_string(frame.size()) + "-byte frame",
-                        -err);
-  }
-  out.retval = static_cast<int>(opts.retval);
-  return out;
-}
-
-// A minimal Ethernet + IPv4 frame for the feature probe.
-std::vector<uint8_t> probe_frame() {
-  std::vector<uint8_t> f(14 + 20, 0);
-  f[12] = 0x08;
-  f[14] = 0x45;
-  f[17] = 20;
-  f[22] = 64;
-  f[26] = 127;
-  f[29] = 1;
-  f[30] = 127;
-  f[33] = 1;
-  return f;
-}
-
-constexpr uint32_t kFbFib = PS_GCNT_FB_FIB;
-
-// Jiffies per second: two readings of the kernel's jiffies some time apart,
-// rounded to the nearest common CONFIG_HZ. The flow table keeps time in
-// jiffies because reading them is inlined into the program; a clock read is a
-// helper call that costs more than the rest of an established flow's path.
-Result<uint32_t> measure_hz(int probe_fd) {
-  auto frame = probe_frame();
-  auto t0 = std::chrono::steady_clock::now();
-  auto j0 = test_run(probe_fd, frame, 0, 0);
-  if (!j0) {
-    return j0.take_error();
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(60));
-  auto j1 = test_run(probe_fd, frame, 0, 0);
-  if (!j1) {
-    return j1.take_error();
-  }
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  double estimate =
-      (static_cast<uint32_t>(j1->retval) - static_cast<uint32_t>(j0->retval)) / seconds;
-  uint32_t best = 100;
-  for (uint32_t hz : {100U, 250U, 300U, 1000U}) {
-    if (std::abs(estimate - hz) < std::abs(estimate - static_cast<double>(best))) {
-      best = hz;
-    }
-  }
-  return best;
-}
-
-const char* fallback_name(uint32_t reason) {
-  switch (reason) {
-    case PS_GCNT_FB_NO_FEATURE:
-      return "no-kernel-support";
-    case PS_GCNT_FB_VLAN:
-      return "vlan";
-    case PS_GCNT_FB_TTL:
-      return "ttl";
-    case PS_GCNT_FB_REDIRECT:
-      return "redirect";
-    case PS_GCNT_FB_FIB_ERROR:
-      return "fib-error";
-    case kFbFib + BPF_FIB_LKUP_RET_BLACKHOLE:
-      return "fib-blackhole";
-    case kFbFib + BPF_FIB_LKUP_RET_UNREACHABLE:
-      return "fib-unreachable";
-    case kFbFib + BPF_FIB_LKUP_RET_PROHIBIT:
-      return "fib-prohibit";
-    case kFbFib + BPF_FIB_LKUP_RET_NOT_FWDED:
-      return "fib-not-forwarded";
-    case kFbFib + BPF_FIB_LKUP_RET_FWD_DISABLED:
-      return "fib-forwarding-disabled";
-    case kFbFib + BPF_FIB_LKUP_RET_UNSUPP_LWT:
-      return "fib-unsupported-lwt";
-    case kFbFib + BPF_FIB_LKUP_RET_NO_NEIGH:
-      return "fib-no-neigh";
-    case kFbFib + BPF_FIB_LKUP_RET_FRAG_NEEDED:
-      return "fib-frag-needed";
-    default:
-      return nullptr;
-  }
-}
-
-std::string fallback_label(uint32_t reason) {
-  if (const char* name = fallback_name(reason)) {
-    return name;
-  }
-  return "fib-code-" + std::to_string(reason - PS_GCNT_FB_FIB);
-}
-
-bpf_tc_hook ingress_hook(int ifindex) {
-  bpf_tc_hook hook{};
-  hook.sz = sizeof(hook);
-  hook.ifindex = ifindex;
-  hook.attach_point = BPF_TC_INGRESS;
-  return hook;
-}
-
 }  // namespace
 
 Datapath::Datapath(std::string pin_dir, ps_classifier* skel)
@@ -313,11 +187,11 @@ Result<std::unique_ptr<Datapath>> Datapath::open(const std::string& pin_dir,
         log_tail(log));
   }
 
-  auto probe = test_run(bpf_program__fd(raw->progs.ps_probe_fib_tbid), probe_frame(), 0, 0);
-  if (!probe) {
-    return probe.take_error();
+  auto tbid = probe_fib_table_lookup(bpf_program__fd(raw->progs.ps_probe_fib_tbid));
+  if (!tbid) {
+    return tbid.take_error();
   }
-  dp->features_.fib_table_lookup = probe->retval == 1 && !options.disable_fib_table_lookup;
+  dp->features_.fib_table_lookup = *tbid && !options.disable_fib_table_lookup;
   if (!dp->features_.fib_table_lookup) {
     PS_LOG(kWarn) << "datapath: this kernel's bpf_fib_lookup takes no table id (needs Linux "
                      "6.5+); redirect mode will run as mark mode";
@@ -351,40 +225,6 @@ Result<std::unique_ptr<Datapath>> Datapath::open(const std::string& pin_dir,
   const uint32_t stale_epoch = (PS_STATE_EPOCH(cfg->state) - 1) & kEpochMask;
   adopt_older_layouts(pin_dir, raw->maps.ps_flow4_v3, raw->maps.ps_flow6_v3, stale_epoch);
   return dp;
-}
-
-Result<void> Datapath::attach(int ifindex) {
-  bpf_tc_hook hook = ingress_hook(ifindex);
-  // libbpf creates clsact with NLM_F_EXCL: EEXIST means someone (maybe us) has one.
-  if (int err = bpf_tc_hook_create(&hook); err != 0 && err != -EEXIST) {
-    return system_error("create clsact qdisc on ifindex " + std::to_string(ifindex), -err);
-  }
-  bpf_tc_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.handle = kTcHandle;
-  opts.priority = kTcPriority;
-  opts.prog_fd = bpf_program__fd(skel_->progs.ps_classifier);
-  opts.flags = BPF_TC_F_REPLACE;
-  if (int err = bpf_tc_attach(&hook, &opts); err != 0) {
-    return system_error("attach classifier to ingress of ifindex " + std::to_string(ifindex), -err);
-  }
-  return ok();
-}
-
-Result<void> Datapath::detach(int ifindex) {
-  bpf_tc_hook hook = ingress_hook(ifindex);
-  bpf_tc_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.handle = kTcHandle;
-  opts.priority = kTcPriority;
-  int err = bpf_tc_detach(&hook, &opts);
-  // ENOENT: no such filter; EINVAL: no clsact qdisc (the kernel's answer for a
-  // missing parent). Either way nothing of ours is attached.
-  if (err != 0 && err != -ENOENT && err != -EINVAL) {
-    return system_error("detach classifier from ingress of ifindex " + std::to_string(ifindex),
-                        -err);
-  }
-  return ok();
 }
 
 Result<void> Datapath::write_rules(uint32_t gen, const CompiledRules& rules) {
@@ -636,45 +476,6 @@ std::string Datapath::effective_mode(DatapathMode requested) const {
     return "redirect";
   }
   return "mark (redirect unsupported: bpf_fib_lookup takes no table id before Linux 6.5)";
-}
-
-Result<SimulateResult> Datapath::simulate(std::span<const uint8_t> frame, uint32_t mark_in,
-                                          int ingress_ifindex, bool record_flow) const {
-  auto run = test_run(bpf_program__fd(skel_->progs.ps_classifier), frame, mark_in, ingress_ifindex,
-                      /*dry=*/!record_flow);
-  if (!run) {
-    return run.take_error();
-  }
-  const __sk_buff& ctx = run->ctx;
-  SimulateResult out;
-  out.mark = ctx.mark;
-  out.retval = run->retval;
-  if (ctx.cb[PS_SIM_CB_CLASS] < PS_MAX_CLASSES) {
-    out.class_id = ctx.cb[PS_SIM_CB_CLASS];
-  }
-  out.uplink_id = ctx.cb[PS_SIM_CB_UPLINK];
-  out.established = ctx.cb[4] == PS_SIM_OUT_ESTABLISHED;
-  out.redirect_ifindex = static_cast<int>(ctx.cb[PS_SIM_CB_REDIRECT]);
-  if (ctx.cb[PS_SIM_CB_REASON] != 0) {
-    out.fallback = fallback_label(ctx.cb[PS_SIM_CB_REASON]);
-  }
-  return out;
-}
-
-Result<uint32_t> run_program_repeated(int prog_fd, std::span<const uint8_t> frame,
-                                      uint32_t repeat) {
-  __sk_buff ctx{};
-  bpf_test_run_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.data_in = frame.data();
-  opts.data_size_in = static_cast<uint32_t>(frame.size());
-  opts.ctx_in = &ctx;
-  opts.ctx_size_in = sizeof(ctx);
-  opts.repeat = repeat;
-  if (int err = bpf_prog_test_run_opts(prog_fd, &opts); err != 0) {
-    return system_error("run program " + std::to_string(repeat) + " times", -err);
-  }
-  return opts.duration;
 }
 
 Result<void> Datapath::set_bench_flows(BenchFlows mode) {
