@@ -4,10 +4,10 @@
 // which controller/policy.h never does.
 //
 // Contract:
-// * Every check that fails records one PolicyError naming the file, the
-//   1-based line and column of the offending value (or of its key when the
-//   value is null or absent) and its dotted path; it returns false or nullopt
-//   and never throws for malformed input. Errors are kept in the order they
+// * A check that fails records a PolicyError per offending key or value,
+//   naming the file, the 1-based line and column of the value (of its key
+//   when the value is null or absent) and its dotted path; it returns false
+//   or nullopt and never throws for malformed input. Errors are kept in the order they
 //   were found; sorting them is the caller's business.
 // * Node access may still throw YAML::Exception (yaml-cpp's edge); the owner
 //   of the reader catches it around the whole walk.
@@ -83,8 +83,6 @@ class YamlReader {
   void error(const Field& f, std::string message);
   // "expected <expected> for <path>, got <what it is>"
   void type_error(const Field& f, std::string_view expected);
-  // The key's mark; the value's for the root and list items.
-  static YAML::Mark key_mark(const Field& f);
   const std::vector<PolicyError>& errors() const { return errors_; }
   // Every error so far, in order found / sorted by position (stable).
   Error invalid() const { return invalid_input(errors_); }
@@ -130,6 +128,8 @@ class YamlReader {
 
  private:
   static YAML::Mark mark_of(const Field& f);
+  // The key's mark; the value's for the root and list items.
+  static YAML::Mark key_mark(const Field& f);
 
   std::string file_;
   std::vector<PolicyError> errors_;
