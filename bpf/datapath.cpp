@@ -2,27 +2,19 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <dirent.h>
-#include <linux/magic.h>
-#include <linux/pkt_cls.h>
-#include <netinet/in.h>
-#include <sys/mount.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
-#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <optional>
-#include <thread>
+#include <vector>
 
 #include "bpf/pathsteer_abi.h"
-#include "common/fd.h"
+#include "bpf/pins.h"
+#include "bpf/prog_run.h"
 #include "common/log.h"
 #include "ps_classifier.skel.h"
 
@@ -30,7 +22,6 @@ namespace pathsteer {
 
 namespace {
 
-constexpr const char* kBpffsRoot = "/sys/fs/bpf";
 constexpr size_t kVerifierLogSize = 1 << 20;
 constexpr size_t kVerifierLogTail = 8192;  // the end of the log says why
 constexpr uint32_t kEpochMask = 0x3fffffff;
@@ -47,176 +38,6 @@ int libbpf_print(enum libbpf_print_level /*level*/, const char* fmt, va_list arg
   }
   PS_LOG(kDebug) << "libbpf: " << msg;
   return n;
-}
-
-bool under_bpffs_root(const std::string& dir) {
-  std::string root = kBpffsRoot;
-  return dir == root || dir.starts_with(root + "/");
-}
-
-Result<void> ensure_bpffs(const std::string& pin_dir) {
-  if (!under_bpffs_root(pin_dir)) {
-    return ok();
-  }
-  struct statfs st {};
-  if (::statfs(kBpffsRoot, &st) != 0) {
-    return system_error(std::string("statfs ") + kBpffsRoot, errno);
-  }
-  if (static_cast<unsigned long>(st.f_type) == BPF_FS_MAGIC) {
-    return ok();
-  }
-  if (::mount("bpf", kBpffsRoot, "bpf", 0, "mode=0700") != 0) {
-    return system_error(std::string("mount bpffs on ") + kBpffsRoot, errno);
-  }
-  PS_LOG(kInfo) << "mounted bpffs on " << kBpffsRoot;
-  return ok();
-}
-
-Result<void> make_dirs(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    return system_error("create pin dir " + dir, ec.value());
-  }
-  return ok();
-}
-
-// The layout N of a pinned map name "ps_<what>_v<N>", or nullopt.
-std::optional<int> pinned_layout(const std::string& name) {
-  if (!name.starts_with(PS_MAP_PREFIX)) {
-    return std::nullopt;
-  }
-  size_t v = name.rfind("_v");
-  if (v == std::string::npos || v + 2 >= name.size()) {
-    return std::nullopt;
-  }
-  int n = 0;
-  for (size_t i = v + 2; i < name.size(); ++i) {
-    if (name[i] < '0' || name[i] > '9') {
-      return std::nullopt;
-    }
-    n = n * 10 + (name[i] - '0');
-  }
-  return n;
-}
-
-std::vector<std::string> pinned_names(const std::string& pin_dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(pin_dir, ec)) {
-    out.push_back(entry.path().filename().string());
-  }
-  return out;
-}
-
-// Refuses a newer layout's maps, a foreign config map and a newer abi_version.
-// A same-named map has the same layout by our versioning rule (PS_ABI_LAYOUT);
-// the value size is still checked before reading so a foreign file cannot
-// make us overrun a buffer.
-Result<void> check_pinned_state(const std::string& pin_dir) {
-  for (const std::string& name : pinned_names(pin_dir)) {
-    auto layout = pinned_layout(name);
-    if (name.starts_with("ps_cfg_") && layout && *layout > PS_ABI_LAYOUT) {
-      return unrealizable_error(
-          "pinned datapath state in " + pin_dir + " has layout v" + std::to_string(*layout) + " (" +
-          name + "), written by a newer pathsteer; this binary knows up to v" +
-          std::to_string(PS_ABI_LAYOUT) + ". Run the newer version or flush the pin dir");
-    }
-  }
-  std::string path = pin_dir + "/" + PS_CONFIG_MAP;
-  if (::access(path.c_str(), F_OK) != 0) {
-    return ok();  // fresh pin dir
-  }
-  Fd fd(bpf_obj_get(path.c_str()));
-  if (!fd.valid()) {
-    return system_error("open pinned " + path, errno);
-  }
-  bpf_map_info info{};
-  uint32_t info_len = sizeof(info);
-  if (int err = bpf_obj_get_info_by_fd(fd.get(), &info, &info_len); err != 0) {
-    return system_error("inspect pinned " + path, -err);
-  }
-  if (info.value_size != sizeof(ps_config) || info.max_entries != 1) {
-    return unrealizable_error("pinned " + path +
-                              " has an unknown layout; remove the pin dir to start over");
-  }
-  ps_config cfg{};
-  uint32_t key = 0;
-  if (bpf_map_lookup_elem(fd.get(), &key, &cfg) != 0) {
-    return system_error("read pinned " + path, errno);
-  }
-  if (cfg.magic == 0) {
-    return ok();  // created but never initialised
-  }
-  if (cfg.magic != PS_ABI_MAGIC) {
-    return unrealizable_error("pinned " + path + " is not pathsteer's (magic " +
-                              std::to_string(cfg.magic) + ")");
-  }
-  if (cfg.abi_version > PS_ABI_VERSION) {
-    return unrealizable_error(
-        "pinned datapath state in " + pin_dir + " was written by a newer pathsteer (abi_version " +
-        std::to_string(cfg.abi_version) + ", this binary knows up to " +
-        std::to_string(PS_ABI_VERSION) + "); run the newer version or flush the pin dir");
-  }
-  return ok();
-}
-
-// Older layouts' pins: their maps stay alive while an old program attached
-// somewhere still holds them; attach() replaces that program.
-void remove_older_layout_pins(const std::string& pin_dir) {
-  for (const std::string& name : pinned_names(pin_dir)) {
-    auto layout = pinned_layout(name);
-    if (!layout || *layout >= PS_ABI_LAYOUT) {
-      continue;
-    }
-    std::string path = pin_dir + "/" + name;
-    if (::unlink(path.c_str()) == 0) {
-      PS_LOG(kInfo) << "removed " << path << " (data-plane layout v" << *layout << ", replaced by v"
-                    << PS_ABI_LAYOUT << ")";
-    }
-  }
-}
-
-// Flow entries of an older layout's pinned tables whose key and value have our
-// sizes (v2's do), copied into ours so that an upgrade keeps established flows
-// on their uplinks. A copied entry gets an epoch just below the current one:
-// its next packet is classified again and keeps its uplink while that is
-// live, as after any plan change. Flows an old program creates after the copy,
-// until attach() replaces it, are not carried (they are classified anew).
-template <typename Key>
-size_t carry_older_flows(const std::string& pin_dir, const char* what, bpf_map* ours,
-                         uint32_t epoch) {
-  size_t carried = 0;
-  for (const std::string& name : pinned_names(pin_dir)) {
-    auto layout = pinned_layout(name);
-    if (!layout || *layout >= PS_ABI_LAYOUT ||
-        name != std::string(PS_MAP_PREFIX) + what + "_v" + std::to_string(*layout)) {
-      continue;
-    }
-    std::string path = pin_dir + "/" + name;
-    Fd old(bpf_obj_get(path.c_str()));
-    bpf_map_info info{};
-    uint32_t info_len = sizeof(info);
-    if (!old.valid() || bpf_obj_get_info_by_fd(old.get(), &info, &info_len) != 0 ||
-        info.key_size != sizeof(Key) || info.value_size != sizeof(ps_flow)) {
-      PS_LOG(kInfo) << "not carrying flows from " << path << " (other entry layout)";
-      continue;
-    }
-    Key key{}, next{};
-    const void* prev = nullptr;
-    while (bpf_map_get_next_key(old.get(), prev, &next) == 0) {
-      ps_flow v{};
-      if (bpf_map_lookup_elem(old.get(), &next, &v) == 0) {
-        v.epoch = (epoch - 1) & kEpochMask;
-        if (bpf_map__update_elem(ours, &next, sizeof(next), &v, sizeof(v), BPF_NOEXIST) == 0) {
-          ++carried;
-        }
-      }
-      key = next;
-      prev = &key;
-    }
-  }
-  return carried;
 }
 
 std::string log_tail(const std::vector<char>& log) {
@@ -329,130 +150,6 @@ Result<void> write_trie6(const bpf_map* map, uint32_t gen, const std::vector<Com
   return ok();
 }
 
-// The classifier's test-run context: the verdict comes back in cb[].
-struct RunOutput {
-  __sk_buff ctx{};
-  int retval = 0;
-};
-
-Result<RunOutput> test_run(int prog_fd, std::span<const uint8_t> frame, uint32_t mark_in,
-                           int ingress_ifindex, bool dry = false) {
-  RunOutput out;
-  out.ctx.mark = mark_in;
-  out.ctx.cb[4] = dry ? PS_SIM_DRY_MAGIC : PS_SIM_MAGIC;
-  if (ingress_ifindex > 0) {
-    // skb_iif only: skb->dev stays the namespace's loopback, so no device is needed.
-    out.ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex);
-  }
-  bpf_test_run_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.data_in = frame.data();
-  opts.data_size_in = static_cast<uint32_t>(frame.size());
-  opts.ctx_in = &out.ctx;
-  opts.ctx_size_in = sizeof(out.ctx);
-  opts.ctx_out = &out.ctx;
-  opts.ctx_size_out = sizeof(out.ctx);
-  opts.repeat = 1;
-  if (int err = bpf_prog_test_run_opts(prog_fd, &opts); err != 0) {
-    return system_error("run classifier on a " + std::to_string(frame.size()) + "-byte frame",
-                        -err);
-  }
-  out.retval = static_cast<int>(opts.retval);
-  return out;
-}
-
-// A minimal Ethernet + IPv4 frame for the feature probe.
-std::vector<uint8_t> probe_frame() {
-  std::vector<uint8_t> f(14 + 20, 0);
-  f[12] = 0x08;
-  f[14] = 0x45;
-  f[17] = 20;
-  f[22] = 64;
-  f[26] = 127;
-  f[29] = 1;
-  f[30] = 127;
-  f[33] = 1;
-  return f;
-}
-
-constexpr uint32_t kFbFib = PS_GCNT_FB_FIB;
-
-// Jiffies per second: two readings of the kernel's jiffies some time apart,
-// rounded to the nearest common CONFIG_HZ. The flow table keeps time in
-// jiffies because reading them is inlined into the program; a clock read is a
-// helper call that costs more than the rest of an established flow's path.
-Result<uint32_t> measure_hz(int probe_fd) {
-  auto frame = probe_frame();
-  auto t0 = std::chrono::steady_clock::now();
-  auto j0 = test_run(probe_fd, frame, 0, 0);
-  if (!j0) {
-    return j0.take_error();
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(60));
-  auto j1 = test_run(probe_fd, frame, 0, 0);
-  if (!j1) {
-    return j1.take_error();
-  }
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  double estimate =
-      (static_cast<uint32_t>(j1->retval) - static_cast<uint32_t>(j0->retval)) / seconds;
-  uint32_t best = 100;
-  for (uint32_t hz : {100U, 250U, 300U, 1000U}) {
-    if (std::abs(estimate - hz) < std::abs(estimate - static_cast<double>(best))) {
-      best = hz;
-    }
-  }
-  return best;
-}
-
-const char* fallback_name(uint32_t reason) {
-  switch (reason) {
-    case PS_GCNT_FB_NO_FEATURE:
-      return "no-kernel-support";
-    case PS_GCNT_FB_VLAN:
-      return "vlan";
-    case PS_GCNT_FB_TTL:
-      return "ttl";
-    case PS_GCNT_FB_REDIRECT:
-      return "redirect";
-    case PS_GCNT_FB_FIB_ERROR:
-      return "fib-error";
-    case kFbFib + BPF_FIB_LKUP_RET_BLACKHOLE:
-      return "fib-blackhole";
-    case kFbFib + BPF_FIB_LKUP_RET_UNREACHABLE:
-      return "fib-unreachable";
-    case kFbFib + BPF_FIB_LKUP_RET_PROHIBIT:
-      return "fib-prohibit";
-    case kFbFib + BPF_FIB_LKUP_RET_NOT_FWDED:
-      return "fib-not-forwarded";
-    case kFbFib + BPF_FIB_LKUP_RET_FWD_DISABLED:
-      return "fib-forwarding-disabled";
-    case kFbFib + BPF_FIB_LKUP_RET_UNSUPP_LWT:
-      return "fib-unsupported-lwt";
-    case kFbFib + BPF_FIB_LKUP_RET_NO_NEIGH:
-      return "fib-no-neigh";
-    case kFbFib + BPF_FIB_LKUP_RET_FRAG_NEEDED:
-      return "fib-frag-needed";
-    default:
-      return nullptr;
-  }
-}
-
-std::string fallback_label(uint32_t reason) {
-  if (const char* name = fallback_name(reason)) {
-    return name;
-  }
-  return "fib-code-" + std::to_string(reason - PS_GCNT_FB_FIB);
-}
-
-bpf_tc_hook ingress_hook(int ifindex) {
-  bpf_tc_hook hook{};
-  hook.sz = sizeof(hook);
-  hook.ifindex = ifindex;
-  hook.attach_point = BPF_TC_INGRESS;
-  return hook;
-}
-
 }  // namespace
 
 Datapath::Datapath(std::string pin_dir, ps_classifier* skel)
@@ -468,13 +165,7 @@ Result<std::unique_ptr<Datapath>> Datapath::open(const std::string& pin_dir,
   if (pin_dir.empty() || pin_dir.front() != '/') {
     return policy_error("datapath: pin dir must be an absolute path, got '" + pin_dir + "'");
   }
-  if (auto r = ensure_bpffs(pin_dir); !r) {
-    return r.take_error();
-  }
-  if (auto r = make_dirs(pin_dir); !r) {
-    return r.take_error();
-  }
-  if (auto r = check_pinned_state(pin_dir); !r) {
+  if (auto r = prepare_pin_dir(pin_dir); !r) {
     return r.take_error();
   }
 
@@ -496,11 +187,11 @@ Result<std::unique_ptr<Datapath>> Datapath::open(const std::string& pin_dir,
         log_tail(log));
   }
 
-  auto probe = test_run(bpf_program__fd(raw->progs.ps_probe_fib_tbid), probe_frame(), 0, 0);
-  if (!probe) {
-    return probe.take_error();
+  auto tbid = probe_fib_table_lookup(bpf_program__fd(raw->progs.ps_probe_fib_tbid));
+  if (!tbid) {
+    return tbid.take_error();
   }
-  dp->features_.fib_table_lookup = probe->retval == 1 && !options.disable_fib_table_lookup;
+  dp->features_.fib_table_lookup = *tbid && !options.disable_fib_table_lookup;
   if (!dp->features_.fib_table_lookup) {
     PS_LOG(kWarn) << "datapath: this kernel's bpf_fib_lookup takes no table id (needs Linux "
                      "6.5+); redirect mode will run as mark mode";
@@ -528,48 +219,12 @@ Result<std::unique_ptr<Datapath>> Datapath::open(const std::string& pin_dir,
   if (auto r = update(raw->maps.ps_cfg_v3, &zero, &*cfg); !r) {
     return r.take_error();
   }
-  const uint32_t epoch = PS_STATE_EPOCH(cfg->state);
-  size_t carried = carry_older_flows<ps_flow4_key>(pin_dir, "flow4", raw->maps.ps_flow4_v3, epoch) +
-                   carry_older_flows<ps_flow6_key>(pin_dir, "flow6", raw->maps.ps_flow6_v3, epoch);
-  if (carried > 0) {
-    PS_LOG(kInfo) << "datapath: carried " << carried << " flows from an older layout's tables";
-  }
-  remove_older_layout_pins(pin_dir);
+  // Flows carried from an older layout look classified one plan ago: the next
+  // packet of each is classified again and keeps its uplink while that is
+  // live, as after any plan change.
+  const uint32_t stale_epoch = (PS_STATE_EPOCH(cfg->state) - 1) & kEpochMask;
+  adopt_older_layouts(pin_dir, raw->maps.ps_flow4_v3, raw->maps.ps_flow6_v3, stale_epoch);
   return dp;
-}
-
-Result<void> Datapath::attach(int ifindex) {
-  bpf_tc_hook hook = ingress_hook(ifindex);
-  // libbpf creates clsact with NLM_F_EXCL: EEXIST means someone (maybe us) has one.
-  if (int err = bpf_tc_hook_create(&hook); err != 0 && err != -EEXIST) {
-    return system_error("create clsact qdisc on ifindex " + std::to_string(ifindex), -err);
-  }
-  bpf_tc_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.handle = kTcHandle;
-  opts.priority = kTcPriority;
-  opts.prog_fd = bpf_program__fd(skel_->progs.ps_classifier);
-  opts.flags = BPF_TC_F_REPLACE;
-  if (int err = bpf_tc_attach(&hook, &opts); err != 0) {
-    return system_error("attach classifier to ingress of ifindex " + std::to_string(ifindex), -err);
-  }
-  return ok();
-}
-
-Result<void> Datapath::detach(int ifindex) {
-  bpf_tc_hook hook = ingress_hook(ifindex);
-  bpf_tc_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.handle = kTcHandle;
-  opts.priority = kTcPriority;
-  int err = bpf_tc_detach(&hook, &opts);
-  // ENOENT: no such filter; EINVAL: no clsact qdisc (the kernel's answer for a
-  // missing parent). Either way nothing of ours is attached.
-  if (err != 0 && err != -ENOENT && err != -EINVAL) {
-    return system_error("detach classifier from ingress of ifindex " + std::to_string(ifindex),
-                        -err);
-  }
-  return ok();
 }
 
 Result<void> Datapath::write_rules(uint32_t gen, const CompiledRules& rules) {
@@ -821,45 +476,6 @@ std::string Datapath::effective_mode(DatapathMode requested) const {
     return "redirect";
   }
   return "mark (redirect unsupported: bpf_fib_lookup takes no table id before Linux 6.5)";
-}
-
-Result<SimulateResult> Datapath::simulate(std::span<const uint8_t> frame, uint32_t mark_in,
-                                          int ingress_ifindex, bool record_flow) const {
-  auto run = test_run(bpf_program__fd(skel_->progs.ps_classifier), frame, mark_in, ingress_ifindex,
-                      /*dry=*/!record_flow);
-  if (!run) {
-    return run.take_error();
-  }
-  const __sk_buff& ctx = run->ctx;
-  SimulateResult out;
-  out.mark = ctx.mark;
-  out.retval = run->retval;
-  if (ctx.cb[PS_SIM_CB_CLASS] < PS_MAX_CLASSES) {
-    out.class_id = ctx.cb[PS_SIM_CB_CLASS];
-  }
-  out.uplink_id = ctx.cb[PS_SIM_CB_UPLINK];
-  out.established = ctx.cb[4] == PS_SIM_OUT_ESTABLISHED;
-  out.redirect_ifindex = static_cast<int>(ctx.cb[PS_SIM_CB_REDIRECT]);
-  if (ctx.cb[PS_SIM_CB_REASON] != 0) {
-    out.fallback = fallback_label(ctx.cb[PS_SIM_CB_REASON]);
-  }
-  return out;
-}
-
-Result<uint32_t> run_program_repeated(int prog_fd, std::span<const uint8_t> frame,
-                                      uint32_t repeat) {
-  __sk_buff ctx{};
-  bpf_test_run_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.data_in = frame.data();
-  opts.data_size_in = static_cast<uint32_t>(frame.size());
-  opts.ctx_in = &ctx;
-  opts.ctx_size_in = sizeof(ctx);
-  opts.repeat = repeat;
-  if (int err = bpf_prog_test_run_opts(prog_fd, &opts); err != 0) {
-    return system_error("run program " + std::to_string(repeat) + " times", -err);
-  }
-  return opts.duration;
 }
 
 Result<void> Datapath::set_bench_flows(BenchFlows mode) {

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * pathsteer data-plane ABI: every map key and value shared by the BPF
- * classifier and its user-space loader (bpf/datapath.cpp). Plain C, included
- * by both sides; nothing else may know these layouts. docs/DATAPLANE.md
- * explains the design; this header is the contract.
+ * classifier and its user-space loader (bpf/datapath.cpp, bpf/pins.cpp).
+ * Plain C, included by both sides; nothing else may know these layouts.
+ * docs/DATAPLANE.md explains the design; this header is the contract.
  *
  * Versioning (pinned maps outlive the daemon):
  *  - ps_config.magic = PS_ABI_MAGIC, .layout = PS_ABI_LAYOUT and

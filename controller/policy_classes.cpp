@@ -1,0 +1,249 @@
+#include <algorithm>
+#include <iterator>
+
+#include "controller/policy_parse.h"
+
+namespace pathsteer {
+
+namespace {
+
+constexpr std::string_view kClassKeys[] = {"match", "strategy", "sla", "hold_down_s", "paths"};
+constexpr std::string_view kMatchKeys[] = {"proto", "sport", "dport", "src",
+                                           "dst",   "dscp",  "iif",   "uid"};
+constexpr std::string_view kSlaKeys[] = {"max_rtt_ms", "max_jitter_ms", "max_loss_pct"};
+
+// Which address families an entry's prefixes allow: bit 0 = IPv4, bit 1 = IPv6.
+int families_of(const std::vector<Prefix>& ps) {
+  if (ps.empty())
+    return 3;
+  int f = 0;
+  for (const auto& p : ps)
+    f |= p.addr.is_v4() ? 1 : 2;
+  return f;
+}
+
+}  // namespace
+
+void PolicyParser::parse_classes(const Field& f, Policy& p) {
+  if (!expect_map(f, Keys{}))
+    return;
+  if (f.value.size() == 0)
+    error(f, "classes must define at least one class");
+  std::optional<std::string> catch_all;  // a class without match seen so far
+  for (const auto& cf : entries(f)) {
+    ClassSpec c{.name = cf.key.Scalar()};
+    if (!check_name(cf, "class"))
+      continue;
+    if (catch_all) {
+      error_at(cf.key.Mark(), "class '" + c.name + "' can never match: class '" + *catch_all +
+                                  "' before it has no 'match' and takes all traffic");
+    }
+    if (!catch_all && cf.value.IsMap() && !get(cf, "match"))
+      catch_all = c.name;
+    parse_class(cf, c, p);
+    p.classes.push_back(std::move(c));
+  }
+}
+
+void PolicyParser::parse_class(const Field& f, ClassSpec& c, const Policy& p) {
+  if (!expect_map(f, kClassKeys))
+    return;
+  if (auto m = get(f, "match"); m && expect_list(*m)) {
+    for (const auto& item : items(*m)) {
+      if (auto e = parse_match(item))
+        c.match.push_back(std::move(*e));
+    }
+  }
+  std::optional<Field> strategy = get(f, "strategy");
+  if (strategy) {
+    if (auto i = choice(*strategy, kStrategyNames)) {
+      c.strategy = static_cast<Strategy>(*i);
+    } else {
+      strategy.reset();  // already reported; do not pile sla errors on top
+    }
+  }
+  std::optional<Field> sla = get(f, "sla");
+  if (sla && strategy && c.strategy != Strategy::kSla) {
+    error_at(sla->key.Mark(), "'sla' in " + f.path +
+                                  " is only used with strategy sla (strategy is " +
+                                  to_string(c.strategy) + ")");
+  } else if (sla) {
+    c.sla = parse_sla(*sla);
+  } else if (strategy && c.strategy == Strategy::kSla) {
+    error(*strategy, "strategy sla in " + f.path + " needs an 'sla' block");
+  }
+  set_u32(f, "hold_down_s", c.hold_down_s, 0);
+  if (auto pf = require(f, "paths"); pf && expect_list(*pf)) {
+    for (const auto& item : items(*pf)) {
+      auto name = string(item);
+      if (!name)
+        continue;
+      if (!p.find_wan(*name) && !p.find_overlay(*name)) {
+        error(item, "class '" + c.name + "' paths: unknown wan or overlay '" + *name + "'");
+      } else if (std::find(c.paths.begin(), c.paths.end(), *name) != c.paths.end()) {
+        error(item, "class '" + c.name + "' paths: " + (p.find_wan(*name) ? "wan" : "overlay") +
+                        " '" + *name + "' is listed twice");
+      } else {
+        c.paths.push_back(*name);
+      }
+    }
+  }
+}
+
+std::optional<SlaSpec> PolicyParser::parse_sla(const Field& f) {
+  if (!expect_map(f, kSlaKeys))
+    return std::nullopt;
+  SlaSpec s;
+  if (auto r = get(f, "max_rtt_ms")) {
+    if (auto v = integer(*r, 1, kU32Max))
+      s.max_rtt_ms = static_cast<uint32_t>(*v);
+  }
+  if (auto j = get(f, "max_jitter_ms")) {
+    if (auto v = integer(*j, 1, kU32Max))
+      s.max_jitter_ms = static_cast<uint32_t>(*v);
+  }
+  if (auto l = get(f, "max_loss_pct")) {
+    if (auto v = number(*l, 0, 100))
+      s.max_loss_pct = *v;
+  }
+  if (f.value.size() == 0) {
+    error(f, f.path + " sets no constraint (max_rtt_ms, max_jitter_ms, max_loss_pct)");
+    return std::nullopt;
+  }
+  return s;
+}
+
+std::optional<MatchEntry> PolicyParser::parse_match(const Field& f) {
+  if (!expect_map(f, kMatchKeys))
+    return std::nullopt;
+  if (f.value.size() == 0) {
+    error(f, "empty match entry " + f.path + " (omit 'match' to match everything)");
+    return std::nullopt;
+  }
+  MatchEntry e;
+  bool ok = true;
+  auto proto = get(f, "proto");
+  if (proto) {
+    static constexpr std::string_view kNames[] = {"tcp", "udp", "icmp", "icmpv6", "any"};
+    static constexpr uint8_t kNumbers[] = {6, 17, 1, 58};
+    std::string s = proto->value.IsScalar() ? proto->value.Scalar() : "";
+    auto named = std::find(std::begin(kNames), std::end(kNames), s);
+    if (named != std::end(kNames)) {
+      size_t i = named - std::begin(kNames);
+      if (i < 4)
+        e.proto = kNumbers[i];
+    } else if (proto->value.IsScalar() && parse_int(s)) {
+      if (auto v = integer(*proto, 0, 255)) {
+        e.proto = static_cast<uint8_t>(*v);
+      } else {
+        ok = false;
+      }
+    } else {
+      ok = false;
+      if (!proto->value.IsScalar()) {
+        type_error(*proto, "a protocol");
+      } else {
+        error(*proto, invalid_value(s, proto->path, "tcp, udp, icmp, icmpv6, any or a number 0-255",
+                                    kNames));
+      }
+    }
+  }
+  for (std::string_view key : {"sport", "dport"}) {
+    auto pf = get(f, key);
+    if (!pf)
+      continue;
+    if (!e.proto || (*e.proto != 6 && *e.proto != 17)) {
+      if (proto && !ok)
+        continue;  // the proto error says enough
+      error_at(pf->key.Mark(),
+               "'" + std::string(key) + "' in " + f.path + " needs proto tcp or udp");
+      ok = false;
+      continue;
+    }
+    if (auto r = ports(*pf)) {
+      (key == "sport" ? e.sport : e.dport) = std::move(*r);
+    } else {
+      ok = false;
+    }
+  }
+  for (std::string_view key : {"src", "dst"}) {
+    auto pf = get(f, key);
+    if (!pf)
+      continue;
+    if (auto r = prefixes(*pf)) {
+      (key == "src" ? e.src : e.dst) = std::move(*r);
+    } else {
+      ok = false;
+    }
+  }
+  if (auto d = get(f, "dscp")) {
+    std::optional<uint8_t> v;
+    if (d->value.IsScalar()) {
+      v = dscp_from_name(d->value.Scalar());
+      auto n = parse_int(d->value.Scalar());
+      if (!v && n && *n >= 0 && *n <= 63)
+        v = static_cast<uint8_t>(*n);
+    }
+    if (v) {
+      e.dscp = v;
+    } else {
+      error(*d, "invalid value " + describe(d->value) + " for " + d->path +
+                    " (expected ef, af11..af43, cs0..cs7 or a number 0-63)");
+      ok = false;
+    }
+  }
+  if (auto i = get(f, "iif")) {
+    // One name or a list; resolved to ifindexes by the daemon (an absent
+    // interface matches nothing until it appears).
+    if (auto parts = scalar_or_list(*i)) {
+      for (const auto& part : *parts) {
+        auto name = string(part);
+        if (!name) {
+          ok = false;
+        } else if (!check_ifname(part, *name, i->path)) {
+          ok = false;
+        } else if (std::find(e.iif.begin(), e.iif.end(), *name) == e.iif.end()) {
+          e.iif.push_back(*name);
+        }
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (auto u = get(f, "uid")) {
+    // 0-4294967294: (uid_t)-1 means "no uid" to the kernel.
+    if (auto r = ranges(*u, "uid", 0, 4294967294LL)) {
+      for (auto [lo, hi] : *r)
+        e.uid.push_back(UidRange{.lo = static_cast<uint32_t>(lo), .hi = static_cast<uint32_t>(hi)});
+      if (!e.iif.empty()) {
+        error(*u, f.path +
+                      " can never match: 'iif' selects forwarded traffic and 'uid' the "
+                      "gateway's own");
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok)
+    return std::nullopt;
+
+  int fam = families_of(e.src) & families_of(e.dst);
+  if (fam == 0) {
+    error(f, f.path + " can never match: src is only " +
+                 (families_of(e.src) == 1 ? "IPv4" : "IPv6") + " and dst is only " +
+                 (families_of(e.dst) == 1 ? "IPv4" : "IPv6"));
+    return std::nullopt;
+  }
+  if (e.proto == 1 && !(fam & 1)) {
+    error(*proto, f.path + " can never match: proto icmp is IPv4 only but the prefixes are IPv6");
+    return std::nullopt;
+  }
+  if (e.proto == 58 && !(fam & 2)) {
+    error(*proto, f.path + " can never match: proto icmpv6 is IPv6 only but the prefixes are IPv4");
+    return std::nullopt;
+  }
+  return e;
+}
+
+}  // namespace pathsteer
