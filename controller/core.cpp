@@ -71,12 +71,7 @@ Result<void> Controller::start(Policy policy, std::string text) {
 // Numbers the policy's paths (stable across reloads and restarts), then hands
 // the probes to the prober with each path's carrier.
 Result<void> Controller::adopt(Policy policy, bool first) {
-  std::vector<std::string> names;
-  for (const auto& w : policy.wans)
-    names.push_back(w.name);
-  for (const auto& o : policy.overlays)
-    names.push_back(o.name);
-  auto ids = state_.number_uplinks(names, max_uplink_id(policy.ownership),
+  auto ids = state_.number_uplinks(policy.path_names(), max_uplink_id(policy.ownership),
                                    policy.ownership.table_base, first);
   if (!ids)
     return ids.take_error();

@@ -175,12 +175,7 @@ Result<PolicyChange> Controller::apply_policy(const std::string& text, bool dry_
     return parsed.take_error();
   const Policy& next_policy = *parsed;
   // Plan it as adopt() would number it, without persisting anything.
-  std::vector<std::string> names;
-  for (const auto& w : next_policy.wans)
-    names.push_back(w.name);
-  for (const auto& o : next_policy.overlays)
-    names.push_back(o.name);
-  auto ids = state_.preview_numbers(names, max_uplink_id(next_policy.ownership),
+  auto ids = state_.preview_numbers(next_policy.path_names(), max_uplink_id(next_policy.ownership),
                                     next_policy.ownership.table_base);
   if (!ids)
     return policy_error(ids.error().to_string());

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "controller/policy_parse.h"
+#include "model/spelling.h"
 
 namespace pathsteer {
 
@@ -36,16 +37,14 @@ const ClassSpec* Policy::find_class(const std::string& name) const {
   return nullptr;
 }
 
-namespace {
-
-// The spellings (controller/policy_parse.h) are literals, so .data() is NUL-terminated.
-template <typename E, size_t N>
-const char* spelling(const std::string_view (&names)[N], E value) {
-  auto i = static_cast<size_t>(value);
-  return i < N ? names[i].data() : "?";
+std::vector<std::string> Policy::path_names() const {
+  std::vector<std::string> names;
+  for (const auto& w : wans)
+    names.push_back(w.name);
+  for (const auto& o : overlays)
+    names.push_back(o.name);
+  return names;
 }
-
-}  // namespace
 
 const char* to_string(Strategy s) {
   return spelling(kStrategyNames, s);

@@ -135,6 +135,8 @@ struct Policy {
   const Wan* find_wan(const std::string& name) const;
   const Overlay* find_overlay(const std::string& name) const;
   const ClassSpec* find_class(const std::string& name) const;
+  // Every wan's and overlay's name (they share one namespace), wans first.
+  std::vector<std::string> path_names() const;
   friend bool operator==(const Policy&, const Policy&) = default;
 };
 
