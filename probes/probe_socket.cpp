@@ -39,6 +39,17 @@ int64_t kernel_rx_ns(msghdr& msg) {
   return 0;
 }
 
+msghdr receive_header(sockaddr_storage& from, iovec& iov, std::span<char> control) {
+  msghdr m{};
+  m.msg_name = &from;
+  m.msg_namelen = sizeof(from);
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control.data();
+  m.msg_controllen = control.size();
+  return m;
+}
+
 socklen_t to_sockaddr(const IpAddr& a, uint16_t port, unsigned ifindex, sockaddr_storage& out) {
   out = {};
   if (a.is_v4()) {

@@ -5,9 +5,11 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <utility>
 
@@ -19,6 +21,10 @@ namespace pathsteer {
 int64_t realtime_ns();              // CLOCK_REALTIME (one vDSO call)
 timespec to_timespec(int64_t ns);   // ns >= 0
 int64_t kernel_rx_ns(msghdr& msg);  // SCM_TIMESTAMPNS of a received message; 0 if absent
+
+// A msghdr for recvmsg()/recvmmsg() of one datagram into `iov`, with the
+// source address into `from` and ancillary data into `control`.
+msghdr receive_header(sockaddr_storage& from, iovec& iov, std::span<char> control);
 
 // `a`:port as a sockaddr; an IPv6 link-local address is scoped to `ifindex`.
 socklen_t to_sockaddr(const IpAddr& a, uint16_t port, unsigned ifindex, sockaddr_storage& out);
