@@ -26,10 +26,8 @@ bool DatagramSession::flush() {
     return true;
   std::vector<OutDatagram>& out = outbox_;  // cleared, not freed: it is reused
   out.clear();
-  for (uint64_t id : queued_) {
-    if (Probe* p = uplink_.flight.find(id))
-      out.emplace_back().probe = p;
-  }
+  for (Probe* p : queued_)
+    out.emplace_back().probe = p;
   queued_.clear();
   write_packets(out);
   size_t i = 0;

@@ -359,11 +359,11 @@ void Prober::start_round(Uplink& u, Clock::time_point now) {
 }
 
 void Prober::send_probe(Uplink& u, size_t target, Clock::time_point due, const SendTime& at) {
-  const Probe& p = u.link.flight.push(Probe{.id = u.next_probe_id++,
-                                            .target = static_cast<uint32_t>(target),
-                                            .round = u.rounds.back().id,
-                                            .sent_steady = at.steady,
-                                            .sent_realtime_ns = at.realtime_ns});
+  Probe& p = u.link.flight.push(Probe{.id = u.next_probe_id++,
+                                      .target = static_cast<uint32_t>(target),
+                                      .round = u.rounds.back().id,
+                                      .sent_steady = at.steady,
+                                      .sent_realtime_ns = at.realtime_ns});
   Uplink::Target& t = u.targets[target];
   t.stats.on_sent();
   ++u.health.sent;

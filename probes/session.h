@@ -16,7 +16,7 @@
 //
 // Outcomes: a session never accounts a probe itself. It calls
 // ProbeFlight::finish(), which marks the probe done (so a duplicate reply or
-// a late error finds nothing) and queues its id; the Prober accounts the
+// a late error finds nothing) and queues it; the Prober accounts the
 // finished probes in that order after each call into a session, and from
 // SessionUplink::on_finished after a session finished probes from its own
 // loop callback (tcp). Between calls into the Prober the oldest probe in
@@ -59,7 +59,9 @@ struct Probe {
 };
 
 // The probes of one uplink in flight, in send order (ids consecutive), and
-// the ids finished since the Prober last settled them.
+// those finished since the Prober last settled them. A Probe stays where it
+// is until settle() drops it, finished (a deque: pushes and pops move no
+// other element), so sessions may hold Probe* until then; clear() ends that.
 class ProbeFlight {
  public:
   bool empty() const { return probes_.empty(); }
@@ -87,7 +89,7 @@ class ProbeFlight {
     p.done = true;
     p.answered = answered;
     p.rtt_ms = rtt_ms;
-    finished_.push_back(p.id);
+    finished_.push_back(&p);
   }
   // Finishes, as failed, every probe from the oldest on sent at or before
   // now - timeout (it stops at the first one sent later).
@@ -99,9 +101,8 @@ class ProbeFlight {
   bool settle(F&& account) {
     if (finished_.empty())
       return false;
-    const uint64_t base = probes_.front().id;
-    for (uint64_t id : finished_)
-      account(probes_[id - base]);
+    for (const Probe* p : finished_)
+      account(*p);
     finished_.clear();
     while (!probes_.empty() && probes_.front().done)
       probes_.pop_front();
@@ -114,7 +115,7 @@ class ProbeFlight {
 
  private:
   std::deque<Probe> probes_;
-  std::vector<uint64_t> finished_;  // reused
+  std::vector<Probe*> finished_;  // reused
 };
 
 // What the sessions of all uplinks share; one per Prober, outlives them.
@@ -151,8 +152,9 @@ class ProbeSession {
   // Closes everything and forgets queued probes; the Prober drops the flight.
   virtual void close() = 0;
 
-  // Queues p (in the flight, of one of this session's targets) for flush().
-  void queue(const Probe& p) { queued_.push_back(p.id); }
+  // Queues p (in the flight, not finished, of one of this session's
+  // targets) for flush().
+  void queue(Probe& p) { queued_.push_back(&p); }
   // First releases what the session holds for finished probes (tcp: their
   // sockets), then sends the queued probes; one that cannot be sent is
   // finished as failed. False when the interface is gone (ENODEV, ENXIO): the
@@ -165,7 +167,7 @@ class ProbeSession {
 
  protected:
   ProbeSession() = default;
-  std::vector<uint64_t> queued_;  // probe ids, in send order; reused
+  std::vector<Probe*> queued_;  // in send order; reused
 };
 
 // The session of `method` for `family` (AF_INET or AF_INET6), not yet open.

@@ -35,10 +35,7 @@ bool TcpSession::flush() {
   }
   while (!conns_.empty() && !conns_.front().fd.valid())
     conns_.pop_front();
-  for (uint64_t id : queued_) {
-    Probe* p = uplink_.flight.find(id);
-    if (p == nullptr)
-      continue;
+  for (Probe* p : queued_) {
     Start s = start(*p);
     if (s == Start::kInterfaceGone) {
       queued_.clear();
