@@ -1,28 +1,19 @@
 #include "probes/prober.h"
 
 #include <net/if.h>
-#include <netinet/icmp6.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <linux/errqueue.h>
-#include <linux/icmp.h>
-
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <cstring>
 #include <deque>
 #include <optional>
 
 #include "common/log.h"
-#include "probes/icmp.h"
-#include "probes/stamp.h"
+#include "probes/probe_socket.h"
+#include "probes/session.h"
 #include "probes/stats.h"
 
 namespace pathsteer {
@@ -31,179 +22,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using MsD = std::chrono::duration<double, std::milli>;
 
-int64_t realtime_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-timespec to_timespec(int64_t ns) {
-  return timespec{.tv_sec = static_cast<time_t>(ns / 1000000000),
-                  .tv_nsec = static_cast<long>(ns % 1000000000)};
-}
-
-struct FamilySocket {
-  Fd fd;
-  uint16_t ident = 0;  // icmp only
-};
-
-bool is_link_local(const IpAddr& a) {
-  return a.is_v6() && a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80;
-}
-
-socklen_t to_sockaddr(const IpAddr& a, uint16_t port, unsigned ifindex, sockaddr_storage& out) {
-  out = {};
-  if (a.is_v4()) {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&out);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(port);
-    std::memcpy(&sin->sin_addr, a.bytes.data(), 4);
-    return sizeof(sockaddr_in);
-  }
-  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&out);
-  sin6->sin6_family = AF_INET6;
-  sin6->sin6_port = htons(port);
-  std::memcpy(&sin6->sin6_addr, a.bytes.data(), 16);
-  if (is_link_local(a))
-    sin6->sin6_scope_id = ifindex;
-  return sizeof(sockaddr_in6);
-}
-
-// Address and port of a sockaddr from recvmsg().
-std::pair<IpAddr, uint16_t> from_sockaddr(const sockaddr_storage& s) {
-  IpAddr a;
-  a.family = s.ss_family;
-  if (s.ss_family == AF_INET) {
-    const auto* sin = reinterpret_cast<const sockaddr_in*>(&s);
-    std::memcpy(a.bytes.data(), &sin->sin_addr, 4);
-    return {a, ntohs(sin->sin_port)};
-  }
-  const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&s);
-  std::memcpy(a.bytes.data(), &sin6->sin6_addr, 16);
-  return {a, ntohs(sin6->sin6_port)};
-}
-
-Result<void> set_int_opt(int fd, int level, int opt, int value, const std::string& what) {
-  if (setsockopt(fd, level, opt, &value, sizeof(value)) != 0)
-    return system_error(what, errno);
-  return ok();
-}
-
-// Binding, mark and receive timestamps, common to every probe socket.
-// ENODEV from SO_BINDTODEVICE means the interface is missing.
-Result<void> prepare_socket(int fd, const std::string& ifname, uint32_t fwmark,
-                            const std::string& ctx) {
-  if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname.c_str(),
-                 static_cast<socklen_t>(ifname.size())) != 0) {
-    return system_error(ctx + "SO_BINDTODEVICE", errno);
-  }
-  if (fwmark != 0) {
-    if (auto r = set_int_opt(fd, SOL_SOCKET, SO_MARK, static_cast<int>(fwmark), ctx + "SO_MARK");
-        !r) {
-      return r;
-    }
-  }
-  if (auto r = set_int_opt(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1, ctx + "SO_TIMESTAMPNS"); !r)
-    return r;
-  // Probes are small, so DF costs nothing; and for DF packets the kernel does
-  // not hash a fresh IP ID per packet (__ip_select_ident was about 5% of the
-  // daemon's CPU time at 10,000 probes/s). IPv4 sockets only.
-  int family = 0;
-  socklen_t len = sizeof(family);
-  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) == 0 && family == AF_INET)
-    return set_int_opt(fd, SOL_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO, ctx + "IP_MTU_DISCOVER");
-  return ok();
-}
-
-// Replies wait in the socket for up to one slack (longer when the loop
-// stalls): at 10,000 probes/s the default 208 KiB (about 200 small skbs)
-// overflowed under load, and every reply dropped there counted as loss.
-// SO_RCVBUFFORCE (CAP_NET_ADMIN) passes net.core.rmem_max; without the
-// capability SO_RCVBUF is silently capped by it.
-constexpr int kReceiveBuffer = 4 << 20;
-
-Result<void> grow_receive_buffer(int fd, const std::string& ctx) {
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &kReceiveBuffer, sizeof(kReceiveBuffer)) == 0)
-    return ok();
-  return set_int_opt(fd, SOL_SOCKET, SO_RCVBUF, kReceiveBuffer, ctx + "SO_RCVBUF");
-}
-
-Result<Fd> open_icmp_socket(int family, const std::string& ifname, uint32_t fwmark) {
-  const std::string ctx = "icmp probe socket " + family_name(family) + " on " + ifname + ": ";
-  int proto = family == AF_INET ? int{IPPROTO_ICMP} : int{IPPROTO_ICMPV6};
-  Fd fd(socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto));
-  if (!fd.valid())
-    return system_error(ctx + "socket", errno);
-  if (auto r = prepare_socket(fd.get(), ifname, fwmark, ctx); !r)
-    return r.take_error();
-  if (auto r = grow_receive_buffer(fd.get(), ctx); !r)
-    return r.take_error();
-  if (family == AF_INET) {
-    // We write the IPv4 header: the kernel then skips the corking path of
-    // ip_append_data (probe_floor: about 0.3 points of a core less at
-    // 10,000 probes/s). It still routes, fills the source and checksums.
-    if (auto r = set_int_opt(fd.get(), SOL_IP, IP_HDRINCL, 1, ctx + "IP_HDRINCL"); !r)
-      return r.take_error();
-    icmp_filter filter{};
-    filter.data = ~((1U << ICMP_ECHOREPLY) | (1U << ICMP_DEST_UNREACH) |
-                    (1U << ICMP_TIME_EXCEEDED) | (1U << ICMP_PARAMETERPROB));  // set = drop
-    if (setsockopt(fd.get(), SOL_RAW, ICMP_FILTER, &filter, sizeof(filter)) != 0)
-      return system_error(ctx + "ICMP_FILTER", errno);
-  } else {
-    icmp6_filter filter{};
-    ICMP6_FILTER_SETBLOCKALL(&filter);
-    for (int type : {ICMP6_ECHO_REPLY, ICMP6_DST_UNREACH, ICMP6_TIME_EXCEEDED, ICMP6_PARAM_PROB})
-      ICMP6_FILTER_SETPASS(type, &filter);
-    if (setsockopt(fd.get(), IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof(filter)) != 0)
-      return system_error(ctx + "ICMP6_FILTER", errno);
-  }
-  return fd;
-}
-
-Result<Fd> open_udp_socket(int family, const std::string& ifname, uint32_t fwmark) {
-  const std::string ctx = "udp probe socket " + family_name(family) + " on " + ifname + ": ";
-  Fd fd(socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP));
-  if (!fd.valid())
-    return system_error(ctx + "socket", errno);
-  if (auto r = prepare_socket(fd.get(), ifname, fwmark, ctx); !r)
-    return r.take_error();
-  if (auto r = grow_receive_buffer(fd.get(), ctx); !r)
-    return r.take_error();
-  auto r = family == AF_INET
-               ? set_int_opt(fd.get(), SOL_IP, IP_RECVERR, 1, ctx + "IP_RECVERR")
-               : set_int_opt(fd.get(), SOL_IPV6, IPV6_RECVERR, 1, ctx + "IPV6_RECVERR");
-  if (!r)
-    return r.take_error();
-  return fd;
-}
-
-int64_t kernel_rx_ns(msghdr& msg) {
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-      timespec ts{};
-      std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-      return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-    }
-  }
-  return 0;
-}
-
 }  // namespace
-
-struct Prober::Probe {
-  uint64_t id = 0;
-  uint32_t target = 0;
-  uint64_t round = 0;
-  Clock::time_point sent_steady;
-  int64_t sent_realtime_ns = 0;
-  Fd tcp;  // tcp only: the connecting socket, registered with the loop
-  bool done = false;
-};
 
 struct Prober::Uplink {
   struct Target {
     ProbeSpec spec;
     ProbeStats stats;
+    ProbeSession* session = nullptr;  // one of `sessions`
   };
   struct Round {
     uint64_t id = 0;
@@ -211,22 +36,19 @@ struct Prober::Uplink {
     uint32_t failed = 0;
   };
 
-  Uplink(const UplinkProbeConfig& c, bool has_probes) : cfg(c), tracker(c.health, has_probes) {}
+  Uplink(const UplinkProbeConfig& c, bool has_probes, SessionShared& shared)
+      : cfg(c), tracker(c.health, has_probes), link{.shared = shared, .cfg = cfg} {}
 
   UplinkProbeConfig cfg;  // as given, for the "unchanged" comparison
   Clock::duration interval{};
-  Clock::duration slack{};  // see prober.h: early sends, reply polling
-  Clock::duration timeout{};
-  std::vector<Target> targets;         // config order
-  bool need_icmp[2] = {false, false};  // [v4, v6]
-  bool need_udp[2] = {false, false};
+  Clock::duration slack{};      // see prober.h: early sends, reply polling
+  std::vector<Target> targets;  // config order
   HealthTracker tracker;
   UplinkHealth health;  // what was last reported through on_report, plus figures
 
-  FamilySocket icmp[2];
-  FamilySocket udp[2];
+  SessionUplink link;  // the sessions' view: timeout, ifindex, the probes in flight
+  std::vector<std::unique_ptr<ProbeSession>> sessions;  // one per (family, method) in use
   bool sockets_open = false;
-  unsigned ifindex = 0;
   std::string socket_error;  // last set-up error text, to log each distinct one once
 
   // Round k's probe to target i is due at start + k * interval + i * interval / N.
@@ -236,18 +58,6 @@ struct Prober::Uplink {
   bool round_open = false;  // round_k's round exists (sockets were up at its start)
 
   uint64_t next_probe_id = 1;
-  std::deque<Probe> flight;  // in send order; the front is never done
-
-  // Datagrams of this wakeup, sent together by flush_sends() with sendmmsg.
-  struct OutDatagram {
-    int fd = -1;
-    uint64_t probe_id = 0;
-    sockaddr_storage dst{};
-    socklen_t dst_len = 0;
-    std::array<uint8_t, 128> pkt{};
-    size_t len = 0;
-  };
-  std::vector<OutDatagram> outbox;
   uint64_t next_round_id = 1;
   std::deque<Round> rounds;  // undecided, oldest first
 
@@ -257,17 +67,11 @@ struct Prober::Uplink {
   }
 };
 
-namespace {
-int fam_index(const IpAddr& a) {
-  return a.is_v4() ? 0 : 1;
-}
-int fam_index(int family) {
-  return family == AF_INET ? 0 : 1;
-}
-}  // namespace
-
 Prober::Prober(EventLoop& loop, OnProbeReport on_report)
-    : loop_(loop), on_report_(std::move(on_report)), rng_(std::random_device{}()) {
+    : loop_(loop),
+      on_report_(std::move(on_report)),
+      shared_(std::make_unique<SessionShared>(loop)),
+      rng_(std::random_device{}()) {
   timer_ = Fd(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   if (!timer_.valid()) {
     PS_LOG(kError) << "probes: timerfd_create: " << std::strerror(errno);
@@ -286,28 +90,29 @@ Prober::~Prober() {
     loop_.remove_fd(timer_.get());
 }
 
-uint16_t Prober::new_ident() {
-  std::uniform_int_distribution<int> dist(1, 0xffff);
-  uint16_t id = 0;
-  do {
-    id = static_cast<uint16_t>(dist(rng_));
-  } while (idents_in_use_.count(id) != 0);
-  idents_in_use_.insert(id);
-  return id;
-}
-
 std::unique_ptr<Prober::Uplink> Prober::make_uplink(const UplinkProbeConfig& cfg, bool carrier) {
-  auto u = std::make_unique<Uplink>(cfg, !cfg.probes.empty());
+  auto u = std::make_unique<Uplink>(cfg, !cfg.probes.empty(), *shared_);
   u->interval = std::chrono::milliseconds(std::max<uint32_t>(cfg.health.interval_ms, 1));
   u->slack = std::min<Clock::duration>(kMaxSlack, u->interval / 10);
-  u->timeout = std::chrono::milliseconds(std::max<uint32_t>(cfg.health.timeout_ms, 1));
-  for (const ProbeSpec& p : cfg.probes) {
+  u->link.timeout = std::chrono::milliseconds(std::max<uint32_t>(cfg.health.timeout_ms, 1));
+  for (const ProbeSpec& p : cfg.probes)
     u->targets.push_back({.spec = p});
-    if (p.method == ProbeMethod::kIcmp)
-      u->need_icmp[fam_index(p.target)] = true;
-    if (p.method == ProbeMethod::kUdp)
-      u->need_udp[fam_index(p.target)] = true;
+  // One session per family and method in use, in the order of first use.
+  std::vector<std::pair<int, ProbeMethod>> keys;  // of u->sessions
+  for (Uplink::Target& t : u->targets) {
+    const std::pair key{t.spec.target.family, t.spec.method};
+    size_t i = static_cast<size_t>(std::find(keys.begin(), keys.end(), key) - keys.begin());
+    if (i == keys.size()) {
+      keys.push_back(key);
+      u->sessions.push_back(make_session(t.spec.method, t.spec.target.family, u->link));
+    }
+    t.session = u->sessions[i].get();
   }
+  Uplink* up = u.get();
+  u->link.on_finished = [this, up] {
+    if (settle(*up))
+      refresh(*up, decide_rounds(*up));
+  };
   u->tracker.set_carrier(carrier);
   // Random start for the probe counter, hence for echo and STAMP sequence numbers.
   u->next_probe_id = std::uniform_int_distribution<uint64_t>(1, 1ULL << 40)(rng_);
@@ -423,25 +228,12 @@ Result<void> Prober::open_sockets(Uplink& u) {
     }
     return e;
   };
-  for (int family : {AF_INET, AF_INET6}) {
-    int fi = fam_index(family);
-    if (u.need_icmp[fi]) {
-      auto fd = open_icmp_socket(family, u.cfg.ifname, u.cfg.fwmark);
-      if (!fd)
-        return fail(fd.take_error());
-      FamilySocket& s = u.icmp[fi];
-      s.fd = std::move(*fd);
-      s.ident = new_ident();
-    }
-    if (u.need_udp[fi]) {
-      auto fd = open_udp_socket(family, u.cfg.ifname, u.cfg.fwmark);
-      if (!fd)
-        return fail(fd.take_error());
-      u.udp[fi].fd = std::move(*fd);
-    }
+  for (auto& session : u.sessions) {
+    if (auto r = session->open(); !r)
+      return fail(r.take_error());
   }
-  u.ifindex = if_nametoindex(u.cfg.ifname.c_str());
-  if (u.ifindex == 0)  // tcp-only uplinks have no socket to tell us
+  u.link.ifindex = if_nametoindex(u.cfg.ifname.c_str());
+  if (u.link.ifindex == 0)  // tcp-only uplinks have no socket to tell us
     return fail(system_error("probes on " + u.cfg.ifname, ENODEV));
   u.sockets_open = true;
   if (!u.socket_error.empty()) {
@@ -453,19 +245,9 @@ Result<void> Prober::open_sockets(Uplink& u) {
 }
 
 void Prober::close_sockets(Uplink& u) {
-  for (int fi : {0, 1}) {
-    if (u.icmp[fi].fd.valid()) {
-      u.icmp[fi].fd.reset();
-      idents_in_use_.erase(u.icmp[fi].ident);
-    }
-    u.icmp[fi].ident = 0;
-    u.udp[fi].fd.reset();
-  }
-  for (Probe& p : u.flight) {
-    if (p.tcp.valid())
-      loop_.remove_fd(p.tcp.get());
-  }
-  u.flight.clear();
+  for (auto& session : u.sessions)
+    session->close();
+  u.link.flight.clear();
   u.rounds.clear();
   u.round_open = false;
   u.sockets_open = false;
@@ -488,8 +270,8 @@ void Prober::rearm() {
     if (u->targets.empty())
       continue;
     next = std::min(next, u->due(u->next_target));
-    if (!u->flight.empty()) {
-      next = std::min(next, u->flight.front().sent_steady + u->timeout);
+    if (!u->link.flight.empty()) {
+      next = std::min(next, u->link.flight.front().sent_steady + u->link.timeout);
       next = std::min(next, now + u->slack);
     }
   }
@@ -517,22 +299,15 @@ void Prober::on_timer() {
   rearm();
 }
 
-void Prober::poll_replies(Uplink& u) {
-  for (int fi : {0, 1}) {
-    int family = fi == 0 ? AF_INET : AF_INET6;
-    if (u.icmp[fi].fd.valid())
-      on_readable(u, u.icmp[fi].fd.get(), false, family);
-    if (u.udp[fi].fd.valid()) {
-      on_udp_error(u, u.udp[fi].fd.get());
-      on_readable(u, u.udp[fi].fd.get(), true, family);
-    }
-  }
-}
-
 void Prober::service(Uplink& u, Clock::time_point now) {
   // Replies already queued arrived before now, so they go before the expiry.
-  poll_replies(u);
-  expire(u, now);
+  for (auto& session : u.sessions) {
+    session->poll(now);
+    if (settle(u))
+      refresh(u, decide_rounds(u));
+  }
+  u.link.flight.fail_expired(now, u.link.timeout);
+  settle(u);
   // One clock reading for every probe of this wakeup: they are all handed to
   // the kernel within microseconds of it (two vDSO calls per probe were a
   // visible share of the user time at 10,000 probes/s).
@@ -540,7 +315,7 @@ void Prober::service(Uplink& u, Clock::time_point now) {
   while (u.due(u.next_target) <= now + u.slack) {
     if (u.next_target == 0)
       start_round(u, now);
-    if (!u.round_open) {  // no sockets (or they just went): the rest of this round is skipped
+    if (!u.round_open) {  // no sockets: the rest of this round is skipped
       u.next_target = 0;
       ++u.round_k;
       continue;
@@ -554,7 +329,13 @@ void Prober::service(Uplink& u, Clock::time_point now) {
       u.round_open = false;
     }
   }
-  flush_sends(u);
+  for (auto& session : u.sessions) {
+    if (!session->flush()) {
+      interface_gone(u);  // drops everything in flight
+      break;
+    }
+  }
+  settle(u);
   refresh(u, decide_rounds(u));
 }
 
@@ -578,354 +359,30 @@ void Prober::start_round(Uplink& u, Clock::time_point now) {
 }
 
 void Prober::send_probe(Uplink& u, size_t target, Clock::time_point due, const SendTime& at) {
-  u.flight.push_back(Probe{.id = u.next_probe_id++,
-                           .target = static_cast<uint32_t>(target),
-                           .round = u.rounds.back().id});
-  Probe& p = u.flight.back();
+  Probe& p = u.link.flight.push(Probe{.id = u.next_probe_id++,
+                                      .target = static_cast<uint32_t>(target),
+                                      .round = u.rounds.back().id,
+                                      .sent_steady = at.steady,
+                                      .sent_realtime_ns = at.realtime_ns});
   Uplink::Target& t = u.targets[target];
   t.stats.on_sent();
   ++u.health.sent;
   ++stats_.sent;
-  p.sent_steady = at.steady;
-  p.sent_realtime_ns = at.realtime_ns;
   lateness_.add(MsD(p.sent_steady - due).count());
-  bool sent =
-      t.spec.method == ProbeMethod::kTcp ? start_tcp(u, target, p) : send_datagram(u, target, p);
-  if (!u.sockets_open)
-    return;  // interface gone: everything in flight was dropped
-  if (!sent)
-    complete(u, u.flight.back(), /*answered=*/false, 0);
+  t.session->queue(p);
 }
 
-bool Prober::send_datagram(Uplink& u, size_t target, Probe& p) {
-  const ProbeSpec& spec = u.targets[target].spec;
-  int fi = fam_index(spec.target);
-  Uplink::OutDatagram& d = u.outbox.emplace_back();
-  d.probe_id = p.id;
-  if (spec.method == ProbeMethod::kIcmp) {
-    FamilySocket& s = u.icmp[fi];
-    d.fd = s.fd.get();
-    d.dst_len = to_sockaddr(spec.target, 0, u.ifindex, d.dst);
-    EchoId id{.ident = s.ident, .seq = static_cast<uint16_t>(p.id)};
-    d.len = spec.target.is_v4() ? write_ipv4_echo_request(spec.target, id, d.pkt)
-                                : write_echo_request(AF_INET6, id, d.pkt);
-  } else {
-    d.fd = u.udp[fi].fd.get();
-    d.dst_len = to_sockaddr(spec.target, spec.port, u.ifindex, d.dst);
-    auto pkt = encode_sender_packet(static_cast<uint32_t>(p.id),
-                                    to_stamp_timestamp(to_timespec(p.sent_realtime_ns)));
-    d.len = pkt.size();
-    std::copy_n(pkt.begin(), d.len, d.pkt.begin());
-  }
-  return true;
+bool Prober::settle(Uplink& u) {
+  return u.link.flight.settle([&](const Probe& p) { account(u, p); });
 }
 
-void Prober::flush_sends(Uplink& u) {
-  constexpr size_t kBatch = 64;
-  std::vector<Uplink::OutDatagram>& out = u.outbox;  // cleared, not freed: it is reused
-  size_t i = 0;
-  while (i < out.size() && u.sockets_open) {
-    size_t end = i;  // a run of datagrams for the same socket
-    while (end < out.size() && out[end].fd == out[i].fd && end - i < kBatch)
-      ++end;
-    std::array<mmsghdr, kBatch> msgs{};
-    std::array<iovec, kBatch> iovs{};
-    for (size_t k = i; k < end; ++k) {
-      iovs[k - i] = iovec{.iov_base = out[k].pkt.data(), .iov_len = out[k].len};
-      msghdr& m = msgs[k - i].msg_hdr;
-      m.msg_name = &out[k].dst;
-      m.msg_namelen = out[k].dst_len;
-      m.msg_iov = &iovs[k - i];
-      m.msg_iovlen = 1;
-    }
-    int n = sendmmsg(out[i].fd, msgs.data(), static_cast<unsigned>(end - i), 0);
-    i += n > 0 ? static_cast<size_t>(n) : 0;
-    if (i == end)
-      continue;
-    // sendmmsg stops at the first failure; send that one alone to learn why.
-    Uplink::OutDatagram& d = out[i++];
-    if (sendto(d.fd, d.pkt.data(), d.len, 0, reinterpret_cast<sockaddr*>(&d.dst), d.dst_len) >= 0)
-      continue;
-    int err = errno;
-    if (err == ENODEV || err == ENXIO) {
-      out.clear();
-      interface_gone(u);  // drops everything in flight
-      return;
-    }
-    if (Probe* p = find_probe(u, d.probe_id)) {
-      PS_LOG(kDebug) << "uplink " << u.cfg.uplink << ": probe to "
-                     << u.targets[p->target].spec.target.to_string() << ": " << std::strerror(err);
-      complete(u, *p, /*answered=*/false, 0);
-    }
-  }
-  out.clear();
-}
-
-bool Prober::start_tcp(Uplink& u, size_t target, Probe& p) {
-  const ProbeSpec& spec = u.targets[target].spec;
-  const std::string ctx = "tcp probe to " + spec.target.to_string() + " on " + u.cfg.ifname + ": ";
-  Fd fd(socket(spec.target.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
-  if (!fd.valid()) {
-    PS_LOG(kDebug) << ctx << "socket: " << std::strerror(errno);
-    return false;
-  }
-  linger lg{.l_onoff = 1, .l_linger = 0};  // close() resets: no TIME_WAIT pile-up
-  if (auto r = prepare_socket(fd.get(), u.cfg.ifname, u.cfg.fwmark, ctx); !r) {
-    if (r.error().err_no == ENODEV)
-      interface_gone(u);
-    else
-      PS_LOG(kDebug) << r.error().to_string();
-    return false;
-  }
-  if (setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) != 0) {
-    PS_LOG(kDebug) << ctx << "SO_LINGER: " << std::strerror(errno);
-    return false;
-  }
-  sockaddr_storage dst{};
-  socklen_t dst_len = to_sockaddr(spec.target, spec.port, u.ifindex, dst);
-  p.sent_steady = Clock::now();
-  p.sent_realtime_ns = realtime_ns();
-  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&dst), dst_len) != 0 && errno != EINPROGRESS) {
-    PS_LOG(kDebug) << ctx << "connect: " << std::strerror(errno);
-    return false;
-  }
-  uint64_t id = p.id;
-  Uplink* up = &u;
-  if (auto r =
-          loop_.add_fd(fd.get(), EPOLLOUT, [this, up, id](uint32_t) { on_tcp_event(*up, id); });
-      !r) {
-    PS_LOG(kDebug) << ctx << r.error().to_string();
-    return false;
-  }
-  p.tcp = std::move(fd);
-  return true;
-}
-
-Prober::Probe* Prober::find_probe(Uplink& u, uint64_t id) {
-  if (u.flight.empty() || id < u.flight.front().id)
-    return nullptr;
-  uint64_t i = id - u.flight.front().id;
-  if (i >= u.flight.size())
-    return nullptr;
-  Probe& p = u.flight[i];
-  return p.done ? nullptr : &p;
-}
-
-void Prober::on_tcp_event(Uplink& u, uint64_t probe_id) {
-  Probe* p = find_probe(u, probe_id);
-  if (p == nullptr || !p->tcp.valid())
-    return;
-  int err = 0;
-  socklen_t len = sizeof(err);
-  if (getsockopt(p->tcp.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-    err = errno;
-  double rtt_ms = MsD(Clock::now() - p->sent_steady).count();
-  if (err == 0) {
-    tcp_info info{};
-    socklen_t info_len = sizeof(info);
-    if (getsockopt(p->tcp.get(), IPPROTO_TCP, TCP_INFO, &info, &info_len) != 0)
-      return;
-    if (info.tcpi_state == TCP_SYN_SENT)
-      return;  // still connecting (SO_ERROR is 0 then too); a server may already have closed
-
-    if (info.tcpi_rtt > 0)
-      rtt_ms = static_cast<double>(info.tcpi_rtt) / 1000.0;
-  }
-  bool answered = err == 0 && rtt_ms <= MsD(u.timeout).count();
-  complete(u, *p, answered, rtt_ms);
-  refresh(u, decide_rounds(u));
-}
-
-void Prober::on_readable(Uplink& u, int fd, bool udp, int family) {
-  // Replies are drained in batches with recvmmsg: at 1,000 targets x 10/s a
-  // syscall per reply was most of the prober's CPU time.
-  constexpr unsigned kBatch = 32;
-  struct Slot {
-    uint8_t buf[1500];
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec)) * 2];
-    sockaddr_storage from;
-    iovec iov;
-  };
-  std::array<Slot, kBatch> slots;
-  std::array<mmsghdr, kBatch> msgs{};
-  const int fi = fam_index(family);
-  const double timeout_ms = MsD(u.timeout).count();
-  bool any = false;
-  Clock::time_point batch_steady;
-
-  auto handle = [&](const uint8_t* buf, size_t len, const sockaddr_storage& from, msghdr& msg) {
-    auto [src, src_port] = from_sockaddr(from);
-    int64_t rx_ns = kernel_rx_ns(msg);
-    if (rx_ns == 0)
-      rx_ns = realtime_ns();
-
-    Probe* p = nullptr;
-    double rtt_ms = 0;
-    if (udp) {
-      auto r = decode_reflected_packet(std::span<const uint8_t>(buf, len));
-      if (!r)
-        return;
-      // Sequence numbers are the low 32 bits of the probe id; rebuild it
-      // relative to the oldest probe in flight (wraps correctly).
-      uint64_t base = u.flight.empty() ? 0 : u.flight.front().id;
-      p = find_probe(u, base + static_cast<uint32_t>(r->sender_seq - static_cast<uint32_t>(base)));
-      if (p == nullptr)
-        return;
-      const ProbeSpec& spec = u.targets[p->target].spec;
-      if (spec.method != ProbeMethod::kUdp || spec.target != src || spec.port != src_port)
-        return;  // foreign
-      rtt_ms = stamp_rtt_ms(*r, to_timespec(rx_ns));
-    } else {
-      std::optional<EchoId> echo = parse_echo_reply(family, buf, len);
-      std::optional<EchoError> error;
-      if (!echo) {
-        error = parse_echo_error(family, buf, len);
-        if (!error)
-          return;
-        echo = error->id;
-        src = error->dst;
-      }
-      if (echo->ident != u.icmp[fi].ident)
-        return;
-      uint64_t base = u.flight.empty() ? 0 : u.flight.front().id;
-      p = find_probe(u, base + static_cast<uint16_t>(echo->seq - static_cast<uint16_t>(base)));
-      if (p == nullptr)
-        return;  // late, duplicate or foreign
-      const ProbeSpec& spec = u.targets[p->target].spec;
-      if (spec.method != ProbeMethod::kIcmp || spec.target != src)
-        return;
-      if (error) {
-        PS_LOG(kDebug) << "uplink " << u.cfg.uplink << ": icmp error type " << int{error->type}
-                       << " code " << int{error->code} << " for " << spec.target.to_string();
-        complete(u, *p, /*answered=*/false, 0);
-        any = true;
-        return;
-      }
-      rtt_ms = static_cast<double>(rx_ns - p->sent_realtime_ns) / 1e6;
-    }
-    // CLOCK_REALTIME may step between send and receive; then trust the
-    // monotonic clock (which includes our own wake-up latency).
-    double steady_ms = MsD(batch_steady - p->sent_steady).count();
-    if (rtt_ms < 0 || rtt_ms > steady_ms + 1.0)
-      rtt_ms = steady_ms;
-    // Queued before we looked, but after the deadline: late; the expiry fails it.
-    if (rtt_ms > timeout_ms)
-      return;
-    complete(u, *p, /*answered=*/true, rtt_ms);
-    any = true;
-  };
-
-  while (u.sockets_open) {
-    for (unsigned i = 0; i < kBatch; ++i) {
-      Slot& sl = slots[i];
-      sl.iov = iovec{.iov_base = sl.buf, .iov_len = sizeof(sl.buf)};
-      msghdr& m = msgs[i].msg_hdr;
-      m = msghdr{};
-      m.msg_name = &sl.from;
-      m.msg_namelen = sizeof(sl.from);
-      m.msg_iov = &sl.iov;
-      m.msg_iovlen = 1;
-      m.msg_control = sl.control;
-      m.msg_controllen = sizeof(sl.control);
-    }
-    int n = recvmmsg(fd, msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        PS_LOG(kDebug) << "uplink " << u.cfg.uplink << ": recvmmsg: " << std::strerror(errno);
-      }
-      break;
-    }
-    batch_steady = Clock::now();  // after every datagram of the batch arrived
-    for (int i = 0; i < n && u.sockets_open; ++i) {
-      handle(slots[i].buf, msgs[i].msg_len, slots[i].from, msgs[i].msg_hdr);
-    }
-    if (static_cast<unsigned>(n) < kBatch)
-      break;  // drained: no need for a call that only says EAGAIN
-  }
-  if (any) {
-    refresh(u, decide_rounds(u));
-  }
-}
-
-void Prober::on_udp_error(Uplink& u, int fd) {
-  uint8_t buf[256];
-  alignas(cmsghdr) char control[512];
-  bool any = false;
-  while (u.sockets_open) {
-    sockaddr_storage dst{};
-    iovec iov{.iov_base = buf, .iov_len = sizeof(buf)};
-    msghdr msg{};
-    msg.msg_name = &dst;
-    msg.msg_namelen = sizeof(dst);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    ssize_t n = recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      break;
-    }
-    bool icmp = false;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
-          (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
-        sock_extended_err ee{};
-        std::memcpy(&ee, CMSG_DATA(c), sizeof(ee));
-        icmp = ee.ee_origin == SO_EE_ORIGIN_ICMP || ee.ee_origin == SO_EE_ORIGIN_ICMP6;
-      }
-    }
-    // The error queue returns our own datagram: its first 4 bytes are the
-    // STAMP sequence number.
-    auto sent = decode_sender_packet(std::span<const uint8_t>(buf, static_cast<size_t>(n)));
-    if (!icmp || !sent)
-      continue;
-    uint64_t base = u.flight.empty() ? 0 : u.flight.front().id;
-    Probe* p = find_probe(u, base + static_cast<uint32_t>(sent->seq - static_cast<uint32_t>(base)));
-    if (p == nullptr)
-      continue;
-    auto [addr, port] = from_sockaddr(dst);
-    const ProbeSpec& spec = u.targets[p->target].spec;
-    if (spec.method != ProbeMethod::kUdp || spec.target != addr || spec.port != port)
-      continue;
-    complete(u, *p, /*answered=*/false, 0);
-    any = true;
-  }
-  if (any) {
-    refresh(u, decide_rounds(u));
-  }
-}
-
-void Prober::expire(Uplink& u, Clock::time_point now) {
-  if (u.flight.empty() || u.flight.front().sent_steady + u.timeout > now)
-    return;
-  while (!u.flight.empty() && u.flight.front().sent_steady + u.timeout <= now) {
-    Probe& p = u.flight.front();
-    if (p.tcp.valid()) {
-      uint64_t id = p.id;
-      on_tcp_event(u, id);  // connected in time, with the event still queued?
-      if (u.flight.empty() || u.flight.front().id != id)
-        continue;
-    }
-    complete(u, p, /*answered=*/false, 0);
-  }
-}
-
-void Prober::complete(Uplink& u, Probe& p, bool answered, double rtt_ms) {
-  p.done = true;
-  if (p.tcp.valid()) {
-    loop_.remove_fd(p.tcp.get());
-    p.tcp.reset();
-  }
+void Prober::account(Uplink& u, const Probe& p) {
   ProbeStats& ts = u.targets[p.target].stats;
-  if (answered) {
-    ts.on_reply(rtt_ms);
+  if (p.answered) {
+    ts.on_reply(p.rtt_ms);
     ++u.health.received;
     ++stats_.answered;
-    u.health.last_rtt_ms = rtt_ms;
+    u.health.last_rtt_ms = p.rtt_ms;
   } else {
     ts.on_failed();
     ++u.health.failed;
@@ -934,10 +391,8 @@ void Prober::complete(Uplink& u, Probe& p, bool answered, double rtt_ms) {
   if (!u.rounds.empty() && p.round >= u.rounds.front().id) {
     uint64_t i = p.round - u.rounds.front().id;
     if (i < u.rounds.size())
-      ++(answered ? u.rounds[i].answered : u.rounds[i].failed);
+      ++(p.answered ? u.rounds[i].answered : u.rounds[i].failed);
   }
-  while (!u.flight.empty() && u.flight.front().done)
-    u.flight.pop_front();
 }
 
 bool Prober::decide_rounds(Uplink& u) {

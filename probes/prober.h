@@ -1,10 +1,12 @@
 // Prober: active probing of every uplink from the daemon's single EventLoop,
 // feeding one HealthTracker per uplink (DESIGN §5).
 //
-// Methods (ProbeSpec::method); every probe socket is bound with
-// SO_BINDTODEVICE to the uplink's interface and marked with SO_MARK = fwmark
-// (needs CAP_NET_RAW / CAP_NET_ADMIN), so a probe leaves through that uplink
-// whatever the policy routing says, with the uplink's own source address:
+// Methods (ProbeSpec::method), each a probe session (probes/session.h, one
+// per uplink, family and method in use; the Prober has no per-method code).
+// Every probe socket is bound with SO_BINDTODEVICE to the uplink's interface
+// and marked with SO_MARK = fwmark (needs CAP_NET_RAW / CAP_NET_ADMIN), so a
+// probe leaves through that uplink whatever the policy routing says, with the
+// uplink's own source address:
 //   icmp  echo request on one raw socket per uplink and family (IPv4 with
 //         IP_HDRINCL: our header has DF and TTL 64; the kernel fills in the
 //         source from the route, length and checksum). Kernel filters
@@ -103,6 +105,9 @@
 
 namespace pathsteer {
 
+struct Probe;          // probes/session.h
+struct SessionShared;  // probes/session.h
+
 class Prober final : public ProberPort {
  public:
   static constexpr std::chrono::microseconds kMaxSlack{10000};
@@ -136,7 +141,6 @@ class Prober final : public ProberPort {
 
  private:
   struct Uplink;
-  struct Probe;
 
   std::unique_ptr<Uplink> make_uplink(const UplinkProbeConfig& cfg, bool carrier);
   Result<void> open_sockets(Uplink& u);
@@ -149,31 +153,24 @@ class Prober final : public ProberPort {
     std::chrono::steady_clock::time_point steady;
     int64_t realtime_ns = 0;  // CLOCK_REALTIME
   };
+  // Queues the probe with its target's session (probes/session.h).
   void send_probe(Uplink& u, size_t target, std::chrono::steady_clock::time_point due,
                   const SendTime& at);
-  bool send_datagram(Uplink& u, size_t target, Probe& p);  // queues into the outbox
-  void flush_sends(Uplink& u);                             // sendmmsg per socket
-  bool start_tcp(Uplink& u, size_t target, Probe& p);
-  void poll_replies(Uplink& u);
-  void on_readable(Uplink& u, int fd, bool udp, int family);
-  void on_udp_error(Uplink& u, int fd);
-  void on_tcp_event(Uplink& u, uint64_t probe_id);
-  void expire(Uplink& u, std::chrono::steady_clock::time_point now);
-  Probe* find_probe(Uplink& u, uint64_t id);
-  void complete(Uplink& u, Probe& p, bool answered, double rtt_ms);
+  // Accounts the probes the sessions finished; true if there were any.
+  bool settle(Uplink& u);
+  void account(Uplink& u, const Probe& p);
   // Decides the rounds whose outcome is certain; true if any was.
   bool decide_rounds(Uplink& u);
   void update_figures(Uplink& u);
   // Copies tracker state into health; reports a state change, or a decided round.
   void refresh(Uplink& u, bool round_decided = false);
   void interface_gone(Uplink& u);
-  uint16_t new_ident();
 
   EventLoop& loop_;
   OnProbeReport on_report_;
-  Fd timer_;  // timerfd, CLOCK_MONOTONIC, absolute
+  Fd timer_;                               // timerfd, CLOCK_MONOTONIC, absolute
+  std::unique_ptr<SessionShared> shared_;  // outlives the uplinks' sessions
   std::map<std::string, std::unique_ptr<Uplink>> uplinks_;
-  std::set<uint16_t> idents_in_use_;
   std::mt19937 rng_;
   ProberStats stats_;
   LatencyHistogram lateness_;

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <string>
 
@@ -452,6 +453,37 @@ TEST_F(ProberNetns, TcpConnectTimeAndResetFailsAtOnce) {
   double down_ms = Ms(EventLoop::now() - t0).count();
   std::printf("[measured] tcp RST: down after %.1f ms (interval 100, timeout 2000)\n", down_ms);
   EXPECT_LT(down_ms, 400);
+}
+
+// Connections that never complete are failed by the expiry, not by an
+// event; their sockets must still be closed (and leave the loop) right away.
+TEST_F(ProberNetns, TcpTimeoutsFailAndCloseTheirSockets) {
+  auto listener = tcp_listener(7002);
+  ASSERT_TRUE(listener);
+  auto c = wan({});
+  for (const char* t : {"10.99.0.2", "fd99::2"}) {
+    c.probes.push_back(
+        ProbeSpec{.method = ProbeMethod::kTcp, .target = *IpAddr::parse(t), .port = 7002});
+  }
+  ASSERT_TRUE(prober_->configure({c}));
+  ASSERT_TRUE(wait_state("wan1", HealthState::kUp, 2000ms));
+  auto open_fds = [] {
+    return std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                         std::filesystem::directory_iterator{});
+  };
+  const auto fds_up = open_fds();
+
+  set_peer_drop(true);  // SYNs vanish: every connect() waits for the timeout (200 ms)
+  ASSERT_TRUE(wait_state("wan1", HealthState::kDown, 2000ms));
+  run_until([] { return false; }, 1000ms);
+  // In flight at most: two targets x (timeout / interval + 1) connections.
+  EXPECT_LE(open_fds(), fds_up + 6);
+  for (const TargetHealth& t : prober_->targets("wan1"))
+    EXPECT_GE(t.failed, 10u) << t.target.to_string();
+
+  set_peer_drop(false);
+  ASSERT_TRUE(wait_state("wan1", HealthState::kUp, 2000ms));
+  EXPECT_LE(open_fds(), fds_up + 2);
 }
 
 TEST_F(ProberNetns, StampAgainstOurReflectorAndPortUnreachableFailsAtOnce) {

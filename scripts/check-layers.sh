@@ -29,7 +29,9 @@ declare -A allowed=(
 # Headers of an allowed module that a layer still may not use (the concrete
 # kernel-facing implementations behind the controller's ports).
 declare -A forbidden=(
-  [controller]="bpf/datapath.h probes/prober.h probes/icmp.h probes/stamp.h probes/reflector.h"
+  [controller]="bpf/datapath.h probes/prober.h probes/icmp.h probes/stamp.h probes/reflector.h
+    probes/session.h probes/probe_socket.h probes/datagram_session.h probes/icmp_session.h
+    probes/stamp_session.h probes/tcp_session.h"
 )
 
 bad=0
