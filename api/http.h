@@ -1,18 +1,44 @@
-// pathsteer's own HTTP interface, so that nothing outside api/ includes
-// cpprestsdk (in maintenance mode; keep it replaceable).
+// pathsteer's own HTTP interface, so that nothing outside api/ includes an
+// HTTP library (cpprestsdk, in maintenance mode, is the client; the server is
+// Boost.Beast: docs/ARCHITECTURE.md says why).
 //
-// Server threading: cpprestsdk's worker threads receive requests and call
-// nothing of ours but EventLoop::post(); the Handler runs on the loop thread
-// and must call `reply` exactly once (it may do so later, still on the loop
-// thread). A request whose reply does not come within 5 s is answered 503 so
-// a stuck loop cannot pin the client forever. Bodies over 1 MiB are refused
-// with 413 before the handler sees them.
+// HttpServer: one I/O thread of its own reads and writes every connection;
+// the Handler runs on the EventLoop thread (the request is posted there) and
+// never on the I/O thread. Its promises, whatever a client sends:
+//  * Listeners: "ADDR:PORT", "[V6ADDR]:PORT" (TCP, TLS when a certificate and
+//    key are given) or "unix:PATH" (mode 0660, replaced if stale, removed on
+//    shutdown). Each listener holds at most max_connections at once; a
+//    connection beyond that is closed at once, so API clients can never take
+//    the descriptors the probes need.
+//  * Time: a connection waiting for a request is closed after idle_timeout; a
+//    header must arrive within read_timeout of its first byte and a body
+//    within read_timeout of its header; a response must be taken within
+//    write_timeout.
+//  * Memory: a header over 16 KiB is refused (431); a body over max_body is
+//    refused (413) from its Content-Length before any of it is read, and a
+//    chunked body is cut off at max_body (413). The rest of a refused body is
+//    read and discarded for a moment (bounded in time and bytes, never stored)
+//    so that the client sees the answer; then the connection closes.
+//  * Before the body is read, `precheck` (on the I/O thread; it must be
+//    thread-safe) may answer instead, e.g. 401 for a change without a token.
+//  * A path or query that is not valid UTF-8 or not valid percent-encoding is
+//    refused (400) before the handler sees it.
+//  * Exactly one outcome per request: the handler runs, or — when the loop
+//    has not started it within kReplyTimeout — the client gets 503 and the
+//    handler never runs. A handler that throws is answered 500 (logged once
+//    per kind of exception), and the daemon goes on.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
+#include <variant>
+#include <vector>
 
 #include "common/event_loop.h"
 #include "common/result.h"
@@ -20,11 +46,11 @@
 namespace pathsteer {
 
 struct HttpRequest {
-  std::string method;  // "GET", "PUT", ...
-  std::string path;    // decoded, without the query
-  std::map<std::string, std::string> query;
-  std::string authorization;  // the Authorization header, verbatim
-  std::string user_agent;     // the User-Agent header, verbatim
+  std::string method;                        // "GET", "PUT", ...
+  std::string path;                          // decoded (valid UTF-8), without the query
+  std::map<std::string, std::string> query;  // decoded (valid UTF-8)
+  std::string authorization;                 // the Authorization header, verbatim
+  std::string user_agent;                    // the User-Agent header, verbatim
   std::string body;
 };
 
@@ -34,6 +60,8 @@ struct HttpResponse {
   std::string body;
 };
 
+// {"error": {"code": code, "message": message}}; invalid UTF-8 in the
+// message is replaced, never thrown.
 HttpResponse json_error(int status, const std::string& code, const std::string& message);
 
 inline constexpr size_t kMaxBodyBytes = 1 << 20;
@@ -41,25 +69,71 @@ inline constexpr size_t kMaxBodyBytes = 1 << 20;
 // The User-Agent http_call() sends (the CLI), by which the API names its caller.
 inline constexpr const char* kCliUserAgent = "pathsteer-cli";
 
+// One --listen value.
+struct ListenAddress {
+  enum class Kind { kTcp, kUnix };
+  Kind kind = Kind::kTcp;
+  std::string host;  // kTcp: the address, without brackets
+  uint16_t port = 0;
+  std::string path;       // kUnix
+  bool loopback() const;  // a unix socket, 127.0.0.0/8 or ::1
+  std::string to_string() const;
+};
+// "ADDR:PORT", "[V6ADDR]:PORT" or "unix:PATH"; the address must be numeric.
+Result<ListenAddress> parse_listen(const std::string& s);
+
+struct HttpServerOptions {
+  std::vector<ListenAddress> listen;
+  std::string tls_cert;  // PEM files; both or neither: TLS on every TCP listener
+  std::string tls_key;
+  size_t max_connections = 512;  // per listener
+  size_t max_body = kMaxBodyBytes;
+  std::chrono::milliseconds idle_timeout{30000};
+  std::chrono::milliseconds read_timeout{10000};
+  std::chrono::milliseconds write_timeout{30000};
+};
+
 class HttpServer {
  public:
-  using Reply = std::function<void(HttpResponse)>;
-  using Handler = std::function<void(const HttpRequest&, Reply)>;
+  using Handler = std::function<HttpResponse(const HttpRequest&)>;
+  using Precheck = std::function<std::optional<HttpResponse>(const HttpRequest& head)>;
+  static constexpr auto kReplyTimeout = std::chrono::seconds(5);
 
-  // listen: "ADDR:PORT" or "[V6ADDR]:PORT".
-  static Result<std::unique_ptr<HttpServer>> start(const std::string& listen, EventLoop& loop,
-                                                   Handler handler);
+  static Result<std::unique_ptr<HttpServer>> start(const HttpServerOptions& options,
+                                                   EventLoop& loop, Handler handler,
+                                                   Precheck precheck = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
+  struct Stats {
+    uint64_t accepted = 0;
+    uint64_t refused = 0;    // closed at once: over max_connections
+    uint64_t timed_out = 0;  // idle, read or write timeouts
+    uint64_t open = 0;       // connections open now
+  };
+  Stats stats() const;
+
+  struct Impl;  // api/http_server.cpp
+
  private:
-  struct Impl;
-  explicit HttpServer(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  HttpServer() = default;
+
+  std::shared_ptr<Impl> impl_;  // first: destroyed last
+  std::vector<std::function<void()>> stop_listeners_;
+  std::vector<std::string> unix_paths_;
+  std::thread thread_;  // runs the I/O
 };
 
-// A blocking client for the CLI. url: "http://127.0.0.1:9370/v1/status".
+// What the server makes of one raw request (header and body), without a
+// socket: the same parsing, limits and UTF-8 checks as a connection. An
+// error response (400, 413, 431) when it refuses it. For tests and fuzzing.
+std::variant<HttpRequest, HttpResponse> parse_http_request(std::string_view raw,
+                                                           size_t max_body = kMaxBodyBytes);
+
+// A blocking client for the CLI. url: "http://127.0.0.1:9370/v1/status",
+// "https://..." or "unix:/run/pathsteer/api.sock/v1/status" (the socket path
+// is everything before "/v1/" or "/healthz").
 struct HttpReply {
   int status = 0;
   std::string body;

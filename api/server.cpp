@@ -9,6 +9,7 @@
 
 #include "api/json_map.h"
 #include "api/metrics.h"
+#include "common/log.h"
 
 namespace pathsteer {
 
@@ -16,8 +17,18 @@ namespace {
 
 using nlohmann::json;
 
+// Text from files and requests may hold invalid UTF-8: replaced, never thrown.
 HttpResponse json_ok(int status, const json& j) {
-  return HttpResponse{.status = status, .body = j.dump()};
+  return HttpResponse{.status = status,
+                      .body = j.dump(-1, ' ', false, json::error_handler_t::replace)};
+}
+
+// The routes that change something (and need the token).
+bool is_change(const HttpRequest& req) {
+  if (req.method == "GET" || req.method == "HEAD")
+    return false;
+  return req.path == "/v1/intents" || req.path.starts_with("/v1/intents/") ||
+         req.path == "/v1/policy";
 }
 
 HttpResponse method_not_allowed(const char* allowed) {
@@ -45,21 +56,46 @@ HttpResponse error_response(const Error& e, const char* invalid_code = "invalid"
   for (const auto& d : e.details)
     details.push_back({{"line", d.line}, {"column", d.column}, {"message", d.to_string()}});
   json body{{"error", {{"code", invalid_code}, {"message", e.context}, {"details", details}}}};
-  return HttpResponse{.status = 422, .body = body.dump()};
+  return json_ok(422, body);
 }
 
 }  // namespace
 
 Result<std::unique_ptr<ApiServer>> ApiServer::start(ApiOptions options, EventLoop& loop,
                                                     ControlService& service) {
+  HttpServerOptions http = options.limits;
+  http.tls_cert = options.tls_cert;
+  http.tls_key = options.tls_key;
+  http.listen.clear();
+  bool tls = !options.tls_cert.empty();
+  for (const auto& text : options.listen) {
+    auto l = parse_listen(text);
+    if (!l)
+      return l.take_error();
+    if (!l->loopback()) {
+      if (options.token.empty()) {
+        return policy_error("--listen " + text +
+                            " is off loopback: it needs --token-file (changes would be open)");
+      }
+      if (!tls && !options.insecure_http) {
+        return policy_error("--listen " + text +
+                            " is off loopback: it needs --tls-cert and --tls-key, or "
+                            "--insecure-http to send the token in clear text");
+      }
+      if (!tls)
+        PS_LOG(kWarn) << "--insecure-http: the API on " << text
+                      << " is plain HTTP; the bearer token crosses the network in clear text";
+    }
+    http.listen.push_back(*l);
+  }
   auto server = std::make_unique<ApiServer>(std::move(options), loop, service);
   ApiServer* self = server.get();
-  auto http = HttpServer::start(
-      server->options_.listen, loop,
-      [self](const HttpRequest& req, HttpServer::Reply reply) { reply(self->handle(req)); });
-  if (!http)
-    return http.take_error();
-  server->http_ = std::move(*http);
+  auto started = HttpServer::start(
+      http, loop, [self](const HttpRequest& req) { return self->handle(req); },
+      [self](const HttpRequest& head) { return self->precheck(head); });
+  if (!started)
+    return started.take_error();
+  server->http_ = std::move(*started);
   return server;
 }
 
@@ -75,6 +111,12 @@ bool ApiServer::authorized(const HttpRequest& req) const {
     return false;
   // Constant time in the token's contents (its length is not a secret worth hiding).
   return CRYPTO_memcmp(given.data(), token.data(), token.size()) == 0;
+}
+
+std::optional<HttpResponse> ApiServer::precheck(const HttpRequest& head) const {
+  if (!is_change(head))
+    return std::nullopt;
+  return deny(head);
 }
 
 std::optional<HttpResponse> ApiServer::deny(const HttpRequest& req) const {

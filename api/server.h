@@ -13,10 +13,14 @@
 // column, message). Service error kinds map to statuses: kMalformed 400,
 // kInvalidPolicy 422, kNotFound 404, kConflict 409, others 500.
 // Who asked: the API (Caller::kApi), or the CLI when its User-Agent says so.
+// Listening (DESIGN §8): a listener off loopback is refused without a token
+// file, and without TLS unless insecure_http, which logs a warning.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "api/http.h"
 #include "common/event_loop.h"
@@ -26,8 +30,12 @@
 namespace pathsteer {
 
 struct ApiOptions {
-  std::string listen = "127.0.0.1:9370";
-  std::string token;  // "" : changes through the API are disabled
+  std::vector<std::string> listen = {"127.0.0.1:9370"};  // --listen, each as parse_listen()
+  std::string token;              // "" : changes through the API are disabled
+  std::string tls_cert, tls_key;  // TLS on the TCP listeners
+  // A listener off loopback needs the token, and TLS or this (warned at every start).
+  bool insecure_http = false;
+  HttpServerOptions limits;  // connection caps, timeouts (listen/tls fields are ignored)
 };
 
 class ApiServer {
@@ -43,6 +51,11 @@ class ApiServer {
 
   // One request, on the loop thread.
   HttpResponse handle(const HttpRequest& req);
+  // Before the body is read, on the server's I/O thread: 401 for a change
+  // without the token (thread-safe: reads the token only).
+  std::optional<HttpResponse> precheck(const HttpRequest& head) const;
+
+  const HttpServer* http() const { return http_.get(); }
 
  private:
   bool authorized(const HttpRequest& req) const;

@@ -132,6 +132,9 @@ void EventLoop::timed(const char* kind, uint64_t id, F&& fn) {
   }
 }
 
+// Posted functions run for at most kPostedSlice per wakeup; the rest wait for
+// the next turn, after the timers and fds that became ready meanwhile (a burst
+// of API requests must not hold the probes' timer back).
 void EventLoop::drain_posted() {
   uint64_t n = 0;
   (void)!read(wake_.get(), &n, sizeof(n));
@@ -142,8 +145,22 @@ void EventLoop::drain_posted() {
     if (stop_requested_)
       running_ = false;
   }
-  for (auto& fn : batch)
-    timed("posted", 0, fn);
+  auto deadline = now() + kPostedSlice;
+  while (!batch.empty()) {
+    timed("posted", 0, batch.front());
+    batch.pop_front();
+    if (!batch.empty() && now() >= deadline)
+      break;
+  }
+  if (batch.empty())
+    return;
+  {
+    std::lock_guard<std::mutex> lock(posted_mu_);
+    for (auto it = batch.rbegin(); it != batch.rend(); ++it)
+      posted_.push_front(std::move(*it));  // ahead of what arrived meanwhile: FIFO holds
+  }
+  uint64_t one = 1;
+  (void)!write(wake_.get(), &one, sizeof(one));
 }
 
 Result<void> EventLoop::run() {
@@ -169,6 +186,8 @@ Result<void> EventLoop::run() {
       timed("fd", static_cast<uint64_t>(events[i].data.fd), [&] { (*cb)(ev); });
     }
   }
+  std::lock_guard<std::mutex> lock(posted_mu_);
+  stop_requested_ = false;  // consumed: the loop may run again
   return ok();
 }
 

@@ -55,6 +55,9 @@ class EventLoop {
   // longer than kSlowCallback are counted; with a log threshold set (> 0), each
   // callback longer than it is logged at warn with its fd, timer id or "posted".
   static constexpr Duration kSlowCallback = std::chrono::milliseconds(2);
+  // Posted functions run for at most this long per turn of the loop; the rest
+  // run at the next turn, after the timers and fds that are ready (FIFO holds).
+  static constexpr Duration kPostedSlice = std::chrono::milliseconds(1);
   struct Stats {
     uint64_t callbacks = 0;
     uint64_t slow_callbacks = 0;  // longer than kSlowCallback

@@ -110,8 +110,13 @@ Result<void> Daemon::start(Policy policy) {
   if (auto r = watch_signals(); !r)
     return r;
 
-  auto api =
-      ApiServer::start(ApiOptions{.listen = opts_.listen, .token = token_}, *loop_, *controller_);
+  ApiOptions api_options{.token = token_,
+                         .tls_cert = opts_.tls_cert,
+                         .tls_key = opts_.tls_key,
+                         .insecure_http = opts_.insecure_http};
+  if (!opts_.listen.empty())
+    api_options.listen = opts_.listen;
+  auto api = ApiServer::start(std::move(api_options), *loop_, *controller_);
   if (!api)
     return api.take_error();
   api_ = std::move(*api);

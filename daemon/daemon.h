@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/server.h"
 #include "bpf/datapath.h"
@@ -40,8 +41,10 @@ struct DaemonOptions {
   std::string policy_path;
   std::string state_dir = "/var/lib/pathsteer";
   std::string pin_dir = "/sys/fs/bpf/pathsteer";
-  std::string listen = "127.0.0.1:9370";
+  std::vector<std::string> listen;  // empty: 127.0.0.1:9370
   std::string token_file;
+  std::string tls_cert, tls_key;
+  bool insecure_http = false;
   bool flush_on_exit = false;
   int netlink_rcvbuf = 4 << 20;  // the event socket's receive buffer (tests shrink it)
   int loop_slow_ms = 0;          // > 0: log every loop callback that runs longer

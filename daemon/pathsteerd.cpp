@@ -12,13 +12,15 @@
 namespace {
 
 void usage(FILE* out) {
-  std::fprintf(out,
-               "usage: pathsteerd --policy FILE [--state-dir DIR] [--pin-dir DIR]\n"
-               "                  [--listen ADDR:PORT] [--token-file FILE]\n"
-               "                  [--log-level debug|info|warn|error] [--flush-on-exit]\n"
-               "                  [--netlink-rcvbuf BYTES] [--loop-slow-ms MS]\n"
-               "defaults: --state-dir /var/lib/pathsteer --pin-dir /sys/fs/bpf/pathsteer\n"
-               "          --listen 127.0.0.1:9370\n");
+  std::fprintf(
+      out,
+      "usage: pathsteerd --policy FILE [--state-dir DIR] [--pin-dir DIR]\n"
+      "                  [--listen ADDR:PORT|[V6ADDR]:PORT|unix:PATH]... [--token-file FILE]\n"
+      "                  [--tls-cert FILE --tls-key FILE] [--insecure-http]\n"
+      "                  [--log-level debug|info|warn|error] [--flush-on-exit]\n"
+      "                  [--netlink-rcvbuf BYTES] [--loop-slow-ms MS]\n"
+      "defaults: --state-dir /var/lib/pathsteer --pin-dir /sys/fs/bpf/pathsteer\n"
+      "          --listen 127.0.0.1:9370\n");
 }
 
 }  // namespace
@@ -42,7 +44,13 @@ int main(int argc, char** argv) {
     } else if (a == "--pin-dir") {
       opts.pin_dir = value("--pin-dir");
     } else if (a == "--listen") {
-      opts.listen = value("--listen");
+      opts.listen.push_back(value("--listen"));
+    } else if (a == "--tls-cert") {
+      opts.tls_cert = value("--tls-cert");
+    } else if (a == "--tls-key") {
+      opts.tls_key = value("--tls-key");
+    } else if (a == "--insecure-http") {
+      opts.insecure_http = true;
     } else if (a == "--token-file") {
       opts.token_file = value("--token-file");
     } else if (a == "--log-level") {

@@ -15,7 +15,7 @@ plant model/a.h '"common/net.h"'
 plant bpf/a.h '"model/match.h"'
 plant controller/a.h '"bpf/dataplane_port.h"'
 plant api/a.cpp '"controller/service.h"'
-plant api/http.cpp '<cpprest/http_listener.h>'
+plant api/http_client.cpp '<cpprest/http_client.h>'
 plant daemon/main.cpp '"api/server.h"'
 "$check" "$tmp" >/dev/null || { echo "selftest: a clean tree was refused" >&2; exit 1; }
 

@@ -8,7 +8,7 @@
 #   controller                <- the above; of bpf/ and probes/ only their ports
 #                                (bpf/dataplane_port.h, bpf/compile.h, bpf/packet_builder.h,
 #                                probes/prober_port.h, probes/health.h), never a loader
-#   api                       <- the above (cpprestsdk: api/http.cpp alone)
+#   api                       <- the above (cpprestsdk: api/http_client.cpp alone)
 #   daemon | cli | tests | bench | fuzz  <- anything
 #
 # Usage: check-layers.sh [ROOT]   (default: the checkout this script is in)
@@ -65,7 +65,7 @@ done
 
 # cpprestsdk stays replaceable: one file includes it.
 while IFS= read -r hit; do
-  case "${hit%%:*}" in api/http.cpp) ;; *) report "$hit (cpprestsdk outside api/http.cpp)" ;; esac
+  case "${hit%%:*}" in api/http_client.cpp) ;; *) report "$hit (cpprestsdk outside api/http_client.cpp)" ;; esac
 done < <(grep -rnE '#[[:space:]]*include +[<"]cpprest/' $modules tests bench fuzz 2>/dev/null || true)
 
 if [ "$bad" -gt 0 ]; then

@@ -5,8 +5,9 @@ While 4 x 64 hostile connections sit on the API —
   (a) a request header sent one byte every 0.2 s, never finished,
   (b) 100 pipelined GET /metrics and the responses never read, with a 4 KiB receive buffer,
   (c) connected, nothing sent,
-  (d) a PUT whose 1,000-byte body comes one byte every 0.2 s (cpprestsdk dispatches a request
-      once its header is in, so this is the case that used to pin a server thread each) —
+  (d) a POST /v1/explain (needs no token: a change without one is refused before its body)
+      whose 1,000-byte body comes one byte every 0.2 s (cpprestsdk dispatched a request once its
+      header was in, so this is the case that used to pin a server thread each) —
 the daemon must keep probing on time (lateness p99 <= 20 ms over the attack window, from the
 /metrics histogram; the 5 ms target is bench/api_bench's), answer GET /healthz from another client quickly (every call 200, p99
 < 250 ms, none over 1 s), fail over on a carrier pull within test_failover's budget, not burn
@@ -103,7 +104,7 @@ class SlowClients(NetnsTestCase):
         hist0, cpu0, t0 = self.metrics(), cpu_seconds(pid), time.monotonic()
 
         header_a = (b"GET /v1/status HTTP/1.1\r\nHost: a\r\n" + b"X-Slow: " + b"x" * 400)
-        head_d = (b"PUT /v1/policy?dry_run=true HTTP/1.1\r\nHost: d\r\n"
+        head_d = (b"POST /v1/explain HTTP/1.1\r\nHost: d\r\n"
                   b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
         kind_a = self.open_conns(PER_KIND)
         kind_b = self.open_conns(PER_KIND, rcvbuf=4096)
