@@ -2,6 +2,7 @@
 // commands are clients of the daemon's REST API (DESIGN §8).
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -27,7 +28,18 @@ namespace {
 
 using namespace pathsteer;
 
+constexpr const char* kDefaultSocket = "/run/pathsteer/api.sock";
 constexpr const char* kDefaultApi = "http://127.0.0.1:9370";
+
+// $PATHSTEER_API, else the daemon's unix socket when there is one (the
+// packaged unit listens there), else loopback TCP.
+std::string default_api() {
+  if (const char* env = std::getenv("PATHSTEER_API"))
+    return env;
+  if (::access(kDefaultSocket, F_OK) == 0)
+    return std::string("unix:") + kDefaultSocket;
+  return kDefaultApi;
+}
 
 void usage(FILE* out) {
   std::fprintf(
@@ -42,12 +54,13 @@ void usage(FILE* out) {
       "       pathsteer intent list [--json] [--api URL]\n"
       "       pathsteer intent del ID [--api URL] [--token-file F]\n"
       "       pathsteer reflector [--listen ADDR:PORT]... [--verbose] [--log-every N]\n"
-      "The API URL defaults to %s (or $PATHSTEER_API); changes need the daemon's\n"
+      "The API URL (http://ADDR:PORT, https://..., or unix:SOCKET) defaults to $PATHSTEER_API,\n"
+      "else unix:%s when it exists, else %s; changes need the daemon's\n"
       "bearer token, read from --token-file or $PATHSTEER_TOKEN_FILE.\n"
       "The STAMP reflector (RFC 8762) listens on 0.0.0.0:862 and [::]:862 unless\n"
       "--listen is given (repeatable); it logs every packet with --verbose, else a\n"
       "summary every N reflected packets (default 1000), and stops on SIGINT/SIGTERM.\n",
-      kDefaultApi);
+      kDefaultSocket, kDefaultApi);
 }
 
 int cmd_validate(const std::vector<std::string>& args) {
@@ -79,8 +92,7 @@ void print_intent(const nlohmann::json& it);
 
 int cmd_status(const std::vector<std::string>& args) {
   bool as_json = false;
-  const char* env_api = std::getenv("PATHSTEER_API");
-  std::string api = env_api != nullptr ? env_api : kDefaultApi;
+  std::string api = default_api();
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--json") {
       as_json = true;
@@ -156,8 +168,7 @@ struct ClientOptions {
 std::optional<ClientOptions> client_options(const std::vector<std::string>& args,
                                             const std::vector<std::string>& valued) {
   ClientOptions o;
-  const char* env_api = std::getenv("PATHSTEER_API");
-  o.api = env_api != nullptr ? env_api : kDefaultApi;
+  o.api = default_api();
   if (const char* t = std::getenv("PATHSTEER_TOKEN_FILE"))
     o.token_file = t;
   for (size_t i = 0; i < args.size(); ++i) {
