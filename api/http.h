@@ -5,11 +5,11 @@
 // HttpServer: one I/O thread of its own reads and writes every connection;
 // the Handler runs on the EventLoop thread (the request is posted there) and
 // never on the I/O thread. Its promises, whatever a client sends:
-//  * Listeners: "ADDR:PORT", "[V6ADDR]:PORT" (TCP, TLS when a certificate and
-//    key are given) or "unix:PATH" (mode 0660, replaced if stale, removed on
-//    shutdown). Each listener holds at most max_connections at once; a
-//    connection beyond that is closed at once, so API clients can never take
-//    the descriptors the probes need.
+//  * Listeners: "ADDR:PORT", "[V6ADDR]:PORT" (TCP; TLS where the address says
+//    so, with the certificate and key given) or "unix:PATH" (mode 0660,
+//    replaced if stale, removed on shutdown). Each listener holds at most max_connections at once;
+//    a connection beyond that is closed at once, so API clients can never take the descriptors the
+//    probes need.
 //  * Time: a connection waiting for a request is closed after idle_timeout; a
 //    header must arrive within read_timeout of its first byte and a body
 //    within read_timeout of its header; a response must be taken within
@@ -76,6 +76,7 @@ struct ListenAddress {
   std::string host;  // kTcp: the address, without brackets
   uint16_t port = 0;
   std::string path;       // kUnix
+  bool tls = false;       // kTcp: serve TLS (HttpServerOptions' certificate and key)
   bool loopback() const;  // a unix socket, 127.0.0.0/8 or ::1
   std::string to_string() const;
 };
@@ -84,7 +85,7 @@ Result<ListenAddress> parse_listen(const std::string& s);
 
 struct HttpServerOptions {
   std::vector<ListenAddress> listen;
-  std::string tls_cert;  // PEM files; both or neither: TLS on every TCP listener
+  std::string tls_cert;  // PEM files; both or neither; needed by a listener with tls
   std::string tls_key;
   size_t max_connections = 512;  // per listener
   size_t max_body = kMaxBodyBytes;

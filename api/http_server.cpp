@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <utility>  // before Boost: asio 1.74 uses std::exchange without it
@@ -301,8 +302,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 template <typename Acceptor>
 class Listener : public std::enable_shared_from_this<Listener<Acceptor>> {
  public:
-  Listener(Impl* impl, Acceptor acceptor, std::string name)
-      : impl_(impl), acceptor_(std::move(acceptor)), retry_(impl->io), name_(std::move(name)) {}
+  Listener(Impl* impl, Acceptor acceptor, std::string name, bool tls)
+      : impl_(impl),
+        acceptor_(std::move(acceptor)),
+        retry_(impl->io),
+        name_(std::move(name)),
+        tls_(tls) {}
 
   void accept() {
     acceptor_.async_accept([self = this->shared_from_this()](
@@ -346,7 +351,7 @@ class Listener : public std::enable_shared_from_this<Listener<Acceptor>> {
   }
 
   void start_session(tcp::socket s) {
-    if (impl_->tls) {
+    if (tls_) {
       std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
           impl_, count_, beast::tcp_stream(std::move(s)), *impl_->tls)
           ->start();
@@ -365,6 +370,7 @@ class Listener : public std::enable_shared_from_this<Listener<Acceptor>> {
   std::string name_;
   std::shared_ptr<size_t> count_ = std::make_shared<size_t>(0);
   bool warned_ = false;
+  bool tls_ = false;
 };
 
 // Raising the soft RLIMIT_NOFILE to the hard one (systemd: 1024 -> 524288)
@@ -388,7 +394,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpServerOptions& o
   std::unique_ptr<HttpServer> server(new HttpServer());
   server->impl_ = std::make_shared<Impl>(options, loop, std::move(handler), std::move(precheck));
   Impl& impl = *server->impl_;
-  if (!options.tls_cert.empty() || !options.tls_key.empty()) {
+  bool wants_tls = std::any_of(options.listen.begin(), options.listen.end(),
+                               [](const ListenAddress& l) { return l.tls; });
+  if (wants_tls || !options.tls_cert.empty() || !options.tls_key.empty()) {
     if (options.tls_cert.empty() || options.tls_key.empty())
       return policy_error("TLS needs both --tls-cert and --tls-key");
     impl.tls.emplace(ssl::context::tls_server);
@@ -423,7 +431,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpServerOptions& o
       if (ec)
         return system_error("listening on " + l.to_string() + ": " + ec.message(), 0);
       auto listener =
-          std::make_shared<Listener<tcp::acceptor>>(&impl, std::move(acc), l.to_string());
+          std::make_shared<Listener<tcp::acceptor>>(&impl, std::move(acc), l.to_string(), l.tls);
       server->stop_listeners_.push_back([listener] { listener->stop(); });
       listener->accept();
     } else {
@@ -439,13 +447,12 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpServerOptions& o
       if (ec)
         return system_error("listening on " + l.to_string() + ": " + ec.message(), 0);
       server->unix_paths_.push_back(l.path);
-      auto listener =
-          std::make_shared<Listener<unix_socket::acceptor>>(&impl, std::move(acc), l.to_string());
+      auto listener = std::make_shared<Listener<unix_socket::acceptor>>(&impl, std::move(acc),
+                                                                        l.to_string(), false);
       server->stop_listeners_.push_back([listener] { listener->stop(); });
       listener->accept();
     }
-    PS_LOG(kInfo) << "REST API listening on " << l.to_string()
-                  << (impl.tls && l.kind == ListenAddress::Kind::kTcp ? " (TLS)" : "");
+    PS_LOG(kInfo) << "REST API listening on " << l.to_string() << (l.tls ? " (TLS)" : "");
   }
   server->thread_ = std::thread([&impl] {
     for (;;) {

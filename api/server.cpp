@@ -85,6 +85,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(ApiOptions options, EventLoo
       if (!tls)
         PS_LOG(kWarn) << "--insecure-http: the API on " << text
                       << " is plain HTTP; the bearer token crosses the network in clear text";
+      l->tls = tls;
     }
     http.listen.push_back(*l);
   }

@@ -32,7 +32,7 @@ namespace pathsteer {
 struct ApiOptions {
   std::vector<std::string> listen = {"127.0.0.1:9370"};  // --listen, each as parse_listen()
   std::string token;              // "" : changes through the API are disabled
-  std::string tls_cert, tls_key;  // TLS on the TCP listeners
+  std::string tls_cert, tls_key;  // TLS on the TCP listeners off loopback
   // A listener off loopback needs the token, and TLS or this (warned at every start).
   bool insecure_http = false;
   HttpServerOptions limits;  // connection caps, timeouts (listen/tls fields are ignored)

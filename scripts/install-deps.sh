@@ -11,7 +11,7 @@ packages=(
   libboost-graph-dev libcpprest-dev libssl-dev
   libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   # lab and tests
-  iproute2 nftables conntrack iperf3 procps python3 curl
+  iproute2 nftables conntrack iperf3 procps python3 curl openssl
   prometheus  # promtool, to check GET /metrics
   # packaging tests: systemd-analyze, a clean Debian root
   systemd debootstrap dpkg-dev
