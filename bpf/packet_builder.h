@@ -93,11 +93,9 @@ inline std::vector<uint8_t> build(const Frame& f) {
       ext.push_back(0);
       put16(ext, static_cast<uint16_t>(e.frag_offset << 3));
       ext.insert(ext.end(), {0, 0, 0, 1});
-    } else if (e.type == IPPROTO_AH) {
-      ext.push_back(0);  // (0 + 2) * 4 = 8 bytes
-      ext.insert(ext.end(), 6, 0);
     } else {
-      ext.push_back(0);  // (0 + 1) * 8 = 8 bytes
+      // Length 0 means 8 bytes both for AH, (0 + 2) * 4, and for the others, (0 + 1) * 8.
+      ext.push_back(0);
       ext.insert(ext.end(), 6, 0);
     }
   }
