@@ -91,6 +91,27 @@ TEST_F(Api, ChangesNeedTheBearerToken) {
             422);
 }
 
+// Before any body is read: 401 for a change without the token, and the
+// route's body limit (only a policy PUT may send 1 MiB).
+TEST_F(Api, PrecheckRefusesEarlyAndSetsTheBodyLimit) {
+  size_t limit = kMaxBodyBytes;
+  HttpRequest put{.method = "PUT", .path = "/v1/policy"};
+  auto early = api->precheck(put, &limit);
+  ASSERT_TRUE(early);
+  EXPECT_EQ(early->status, 401);
+  EXPECT_EQ(limit, kMaxBodyBytes);
+  put.authorization = "Bearer s3cret";
+  EXPECT_FALSE(api->precheck(put, &limit));
+  HttpRequest explain{.method = "POST", .path = "/v1/explain"};
+  limit = kMaxBodyBytes;
+  EXPECT_FALSE(api->precheck(explain, &limit));  // no token needed
+  EXPECT_EQ(limit, ApiServer::kSmallBodyBytes);
+  HttpRequest del{.method = "DELETE", .path = "/v1/intents/i-1"};
+  EXPECT_EQ(api->precheck(del, &limit)->status, 401);
+  HttpRequest get{.method = "GET", .path = "/v1/intents"};
+  EXPECT_FALSE(api->precheck(get, &limit));
+}
+
 TEST_F(Api, WithoutATokenFileChangesAreDisabled) {
   ApiServer open(ApiOptions{}, *loop, *rig.core);
   HttpRequest req{

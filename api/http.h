@@ -20,7 +20,8 @@
 //    read and discarded for a moment (bounded in time and bytes, never stored)
 //    so that the client sees the answer; then the connection closes.
 //  * Before the body is read, `precheck` (on the I/O thread; it must be
-//    thread-safe) may answer instead, e.g. 401 for a change without a token.
+//    thread-safe) may answer instead, e.g. 401 for a change without a token,
+//    and may lower that request's body limit (a route with small bodies).
 //  * A path or query that is not valid UTF-8 or not valid percent-encoding is
 //    refused (400) before the handler sees it.
 //  * Exactly one outcome per request: the handler runs, or — when the loop
@@ -97,7 +98,10 @@ struct HttpServerOptions {
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
-  using Precheck = std::function<std::optional<HttpResponse>(const HttpRequest& head)>;
+  // May answer instead of the handler, and may lower the request's body limit
+  // (*max_body, initially HttpServerOptions::max_body) before it is read.
+  using Precheck =
+      std::function<std::optional<HttpResponse>(const HttpRequest& head, size_t* max_body)>;
   static constexpr auto kReplyTimeout = std::chrono::seconds(5);
 
   static Result<std::unique_ptr<HttpServer>> start(const HttpServerOptions& options,

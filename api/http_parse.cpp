@@ -191,7 +191,7 @@ std::variant<HttpRequest, HttpResponse> parse_http_request(std::string_view raw,
   if (ec == http::error::header_limit)
     return json_error(431, "header_too_large", "request headers are limited to 16 KiB");
   if (ec == http::error::body_limit)
-    return json_error(413, "body_too_large", "request bodies are limited to 1 MiB");
+    return json_error(413, "body_too_large", "this request's body is limited to 1 MiB");
   if (ec || !parser.is_done())
     return json_error(400, "bad_request", "not a complete HTTP/1.1 request");
   const auto& req = parser.get();

@@ -42,6 +42,13 @@ constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr size_t kLingerBytes = 16 << 20;
 constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
 
+HttpResponse too_large(size_t limit) {
+  std::string size = limit >= (1 << 20) && limit % (1 << 20) == 0
+                         ? std::to_string(limit >> 20) + " MiB"
+                         : std::to_string(limit >> 10) + " KiB";
+  return json_error(413, "body_too_large", "this request's body is limited to " + size);
+}
+
 // One request's outcome: the loop runs it, or the watchdog answers 503; the
 // first to move it out of kQueued decides.
 struct Pending {
@@ -178,21 +185,23 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (auto* bad = std::get_if<HttpResponse>(&made))
       return refuse(std::move(*bad));
     request_ = std::move(std::get<HttpRequest>(made));
+    size_t max_body = impl_->opts.max_body;
     if (impl_->precheck) {
-      if (auto early = impl_->precheck(request_))
+      if (auto early = impl_->precheck(request_, &max_body))
         return refuse(std::move(*early));
     }
+    if (auto len = parser_->content_length(); len && *len > max_body)
+      too_long = true;
     if (too_long)
-      return refuse(json_error(413, "body_too_large", "request bodies are limited to 1 MiB"));
+      return refuse(too_large(max_body));
+    parser_->body_limit(max_body);  // a chunked body is cut off at the route's limit
     if (parser_->is_done())
       return dispatch();
     lowest().expires_after(impl_->opts.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
-                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                       if (ec == http::error::body_limit) {
-                         return self->refuse(json_error(413, "body_too_large",
-                                                        "request bodies are limited to 1 MiB"));
-                       }
+                     [self = this->shared_from_this(), max_body](beast::error_code ec, size_t) {
+                       if (ec == http::error::body_limit)
+                         return self->refuse(too_large(max_body));
                        if (ec)
                          return self->fail(ec);
                        self->request_.body = std::move(self->parser_->get().body());

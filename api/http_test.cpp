@@ -197,7 +197,7 @@ TEST_F(Server, ServesAndRefusesWithoutReadingTooMuch) {
 }
 
 TEST_F(Server, APrecheckAnswersBeforeTheBody) {
-  start({}, {}, [](const HttpRequest& head) -> std::optional<HttpResponse> {
+  start({}, {}, [](const HttpRequest& head, size_t*) -> std::optional<HttpResponse> {
     if (head.method == "POST" && head.authorization.empty())
       return json_error(401, "unauthorized", "no token");
     return std::nullopt;
@@ -206,6 +206,26 @@ TEST_F(Server, APrecheckAnswersBeforeTheBody) {
                        std::string(1 << 20, 'y'));
   EXPECT_EQ(r.substr(0, 12), "HTTP/1.1 401");
   EXPECT_EQ(handled_, 0);
+}
+
+TEST_F(Server, ARoutesLowerLimitHoldsForLengthAndChunkedBodies) {
+  start({}, {}, [](const HttpRequest&, size_t* max_body) -> std::optional<HttpResponse> {
+    *max_body = 1000;
+    return std::nullopt;
+  });
+  EXPECT_EQ(call("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 900\r\n\r\n" +
+                 std::string(900, 'a'))
+                .substr(0, 12),
+            "HTTP/1.1 200");
+  EXPECT_EQ(call("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1001\r\n\r\n" +
+                 std::string(1001, 'a'))
+                .substr(0, 12),
+            "HTTP/1.1 413");
+  std::string chunked = "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 3; ++i)
+    chunked += "200\r\n" + std::string(0x200, 'c') + "\r\n";
+  EXPECT_EQ(call(chunked + "0\r\n\r\n").substr(0, 12), "HTTP/1.1 413");
+  EXPECT_EQ(handled_, 1);
 }
 
 TEST_F(Server, IdleConnectionsAreClosedAndTheCapHolds) {

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
@@ -93,7 +94,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(ApiOptions options, EventLoo
   ApiServer* self = server.get();
   auto started = HttpServer::start(
       http, loop, [self](const HttpRequest& req) { return self->handle(req); },
-      [self](const HttpRequest& head) { return self->precheck(head); });
+      [self](const HttpRequest& head, size_t* max_body) { return self->precheck(head, max_body); });
   if (!started)
     return started.take_error();
   server->http_ = std::move(*started);
@@ -114,7 +115,10 @@ bool ApiServer::authorized(const HttpRequest& req) const {
   return CRYPTO_memcmp(given.data(), token.data(), token.size()) == 0;
 }
 
-std::optional<HttpResponse> ApiServer::precheck(const HttpRequest& head) const {
+std::optional<HttpResponse> ApiServer::precheck(const HttpRequest& head,
+                                                size_t* max_body) const {
+  if (max_body != nullptr && !(head.path == "/v1/policy" && head.method == "PUT"))
+    *max_body = std::min(*max_body, kSmallBodyBytes);
   if (!is_change(head))
     return std::nullopt;
   return deny(head);

@@ -52,8 +52,12 @@ class ApiServer {
   // One request, on the loop thread.
   HttpResponse handle(const HttpRequest& req);
   // Before the body is read, on the server's I/O thread: 401 for a change
-  // without the token (thread-safe: reads the token only).
-  std::optional<HttpResponse> precheck(const HttpRequest& head) const;
+  // without the token (thread-safe: reads the token only), and the route's
+  // body limit: kMaxBodyBytes for PUT /v1/policy, kSmallBodyBytes elsewhere
+  // (so an unauthenticated client can hold at most that much per connection).
+  std::optional<HttpResponse> precheck(const HttpRequest& head, size_t* max_body) const;
+
+  static constexpr size_t kSmallBodyBytes = 64 << 10;
 
   const HttpServer* http() const { return http_.get(); }
 

@@ -1,5 +1,7 @@
 #include "controller/plan_memory.h"
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <string>
 

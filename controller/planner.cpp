@@ -4,6 +4,7 @@
 #include <linux/rtnetlink.h>
 
 #include "controller/local_rules.h"
+#include "controller/path_graph.h"
 #include "controller/strategy.h"
 
 namespace pathsteer {

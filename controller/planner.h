@@ -50,7 +50,7 @@
 #include <vector>
 
 #include "bpf/compile.h"
-#include "controller/path_graph.h"
+#include "controller/link_metrics.h"
 #include "controller/policy.h"
 #include "netlink/types.h"
 

@@ -1,5 +1,7 @@
 #include "controller/strategy.h"
 
+#include "controller/path_graph.h"
+
 #include <algorithm>
 #include <limits>
 #include <map>

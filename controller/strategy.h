@@ -47,11 +47,12 @@
 #include <string>
 #include <vector>
 
-#include "controller/path_graph.h"
 #include "controller/planner.h"
 #include "controller/policy.h"
 
 namespace pathsteer {
+
+class PathGraph;  // controller/path_graph.h
 
 inline constexpr double kLatencyMarginFraction = 0.10;
 inline constexpr double kLatencyMarginMs = 5.0;

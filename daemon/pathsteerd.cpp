@@ -23,9 +23,7 @@ void usage(FILE* out) {
       "          --listen 127.0.0.1:9370\n");
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   using namespace pathsteer;
   DaemonOptions opts;
   for (int i = 1; i < argc; ++i) {
@@ -105,4 +103,19 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+// Exceptions are for fatal start-up problems only (common/result.h): one that
+// escapes is reported and the daemon exits 1, never std::terminate.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pathsteerd: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "pathsteerd: an unknown exception\n");
+  }
+  return 1;
 }
