@@ -213,14 +213,14 @@ TEST_F(Server, ARoutesLowerLimitHoldsForLengthAndChunkedBodies) {
     *max_body = 1000;
     return std::nullopt;
   });
-  EXPECT_EQ(call("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 900\r\n\r\n" +
-                 std::string(900, 'a'))
-                .substr(0, 12),
-            "HTTP/1.1 200");
-  EXPECT_EQ(call("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1001\r\n\r\n" +
-                 std::string(1001, 'a'))
-                .substr(0, 12),
-            "HTTP/1.1 413");
+  EXPECT_EQ(
+      call("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 900\r\n\r\n" + std::string(900, 'a'))
+          .substr(0, 12),
+      "HTTP/1.1 200");
+  EXPECT_EQ(
+      call("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1001\r\n\r\n" + std::string(1001, 'a'))
+          .substr(0, 12),
+      "HTTP/1.1 413");
   std::string chunked = "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
   for (int i = 0; i < 3; ++i)
     chunked += "200\r\n" + std::string(0x200, 'c') + "\r\n";

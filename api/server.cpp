@@ -115,8 +115,7 @@ bool ApiServer::authorized(const HttpRequest& req) const {
   return CRYPTO_memcmp(given.data(), token.data(), token.size()) == 0;
 }
 
-std::optional<HttpResponse> ApiServer::precheck(const HttpRequest& head,
-                                                size_t* max_body) const {
+std::optional<HttpResponse> ApiServer::precheck(const HttpRequest& head, size_t* max_body) const {
   if (max_body != nullptr && !(head.path == "/v1/policy" && head.method == "PUT"))
     *max_body = std::min(*max_body, kSmallBodyBytes);
   if (!is_change(head))
