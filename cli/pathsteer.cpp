@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -41,13 +42,19 @@ void usage(FILE* out) {
       "                         [--comment TEXT] [--json] [--api URL] [--token-file F]\n"
       "       pathsteer intent list [--json] [--api URL]\n"
       "       pathsteer intent del ID [--api URL] [--token-file F]\n"
-      "       pathsteer reflector [--listen ADDR:PORT]... [--verbose] [--log-every N]\n"
+      "       pathsteer reflector [--listen ADDR:PORT]... [--rate PPS] [--allow CIDR]...\n"
+      "                         [--verbose] [--log-every N]\n"
       "The API URL defaults to %s (or $PATHSTEER_API); changes need the daemon's\n"
       "bearer token, read from --token-file or $PATHSTEER_TOKEN_FILE.\n"
       "The STAMP reflector (RFC 8762) listens on 0.0.0.0:862 and [::]:862 unless\n"
-      "--listen is given (repeatable); it logs every packet with --verbose, else a\n"
-      "summary every N reflected packets (default 1000), and stops on SIGINT/SIGTERM.\n",
-      kDefaultApi);
+      "--listen is given (repeatable). It never answers a packet from its own port or\n"
+      "a port below 1024, nor one sent to a broadcast or multicast address; it answers\n"
+      "each source address at most PPS packets a second (default %u, bursts of as\n"
+      "many), and with --allow (repeatable, IPv4 or IPv6) only sources inside one of\n"
+      "the prefixes. It logs every packet it answers with --verbose, else a summary\n"
+      "every N reflected packets (default 1000), and stops on SIGINT/SIGTERM, logging\n"
+      "what it received, answered and dropped (by reason).\n",
+      kDefaultApi, RateLimit{}.rate_pps);
 }
 
 int cmd_validate(const std::vector<std::string>& args) {
@@ -418,15 +425,10 @@ int cmd_policy(const std::vector<std::string>& args) {
   return 0;
 }
 
-std::string fmt_stats(const StampReflector& r) {
-  const ReflectorStats& s = r.stats();
-  return "received " + std::to_string(s.received) + ", reflected " + std::to_string(s.reflected) +
-         ", too short " + std::to_string(s.too_short) + ", send errors " +
-         std::to_string(s.send_errors);
-}
-
 int cmd_reflector(const std::vector<std::string>& args) {
   std::vector<ListenAddr> listens;
+  RateLimit rate_limit;
+  std::vector<Prefix> allow;
   bool verbose = false;
   uint64_t log_every = 1000;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -439,6 +441,25 @@ int cmd_reflector(const std::vector<std::string>& args) {
         return 2;
       }
       listens.push_back(*l);
+    } else if (args[i] == "--rate" && i + 1 < args.size()) {
+      const std::string& v = args[++i];
+      uint32_t pps = 0;
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), pps);
+      if (ec != std::errc() || end != v.data() + v.size() || pps < 1 || pps > RateLimit::kMaxRate) {
+        std::fprintf(stderr, "pathsteer reflector: bad --rate '%s' (packets a second, 1-%u)\n",
+                     v.c_str(), RateLimit::kMaxRate);
+        return 2;
+      }
+      rate_limit.rate_pps = pps;
+      rate_limit.burst = pps;
+    } else if (args[i] == "--allow" && i + 1 < args.size()) {
+      std::string why;
+      auto p = Prefix::parse(args[++i], &why);
+      if (!p) {
+        std::fprintf(stderr, "pathsteer reflector: bad --allow: %s\n", why.c_str());
+        return 2;
+      }
+      allow.push_back(*p);
     } else if (args[i] == "--verbose" || args[i] == "-v") {
       verbose = true;
     } else if (args[i] == "--log-every" && i + 1 < args.size()) {
@@ -494,7 +515,8 @@ int cmd_reflector(const std::vector<std::string>& args) {
         PS_LOG(kInfo) << "reflector: " << total << " packets reflected";
       }
     };
-    auto r = StampReflector::create(ev, {.listen = l, .on_packet = on_packet});
+    auto r = StampReflector::create(
+        ev, {.listen = l, .rate_limit = rate_limit, .allow = allow, .on_packet = on_packet});
     if (!r) {
       // With the defaults, a host without IPv6 still gets an IPv4 reflector.
       if (defaults && l.addr.is_v6() && r.error().err_no == EAFNOSUPPORT) {
@@ -514,7 +536,8 @@ int cmd_reflector(const std::vector<std::string>& args) {
     return 1;
   }
   for (const auto& r : reflectors)
-    PS_LOG(kInfo) << "reflector " << r->listen().to_string() << ": stopping; " << fmt_stats(*r);
+    PS_LOG(kInfo) << "reflector " << r->listen().to_string() << ": stopping; "
+                  << to_string(r->stats());
   reflectors.clear();
   ev.remove_fd(sig.get());
   return 0;
