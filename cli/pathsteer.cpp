@@ -21,6 +21,7 @@
 #include "api/http.h"
 #include "common/event_loop.h"
 #include "common/log.h"
+#include "common/privileges.h"
 #include "controller/policy.h"
 #include "probes/reflector.h"
 
@@ -43,7 +44,7 @@ void usage(FILE* out) {
       "       pathsteer intent list [--json] [--api URL]\n"
       "       pathsteer intent del ID [--api URL] [--token-file F]\n"
       "       pathsteer reflector [--listen ADDR:PORT]... [--rate PPS] [--allow CIDR]...\n"
-      "                         [--verbose] [--log-every N]\n"
+      "                         [--user NAME] [--verbose] [--log-every N]\n"
       "The API URL defaults to %s (or $PATHSTEER_API); changes need the daemon's\n"
       "bearer token, read from --token-file or $PATHSTEER_TOKEN_FILE.\n"
       "The STAMP reflector (RFC 8762) listens on 0.0.0.0:862 and [::]:862 unless\n"
@@ -51,10 +52,11 @@ void usage(FILE* out) {
       "a port below 1024, nor one sent to a broadcast or multicast address; it answers\n"
       "each source address at most PPS packets a second (default %u, bursts of as\n"
       "many), and with --allow (repeatable, IPv4 or IPv6) only sources inside one of\n"
-      "the prefixes. It logs every packet it answers with --verbose, else a summary\n"
-      "every N reflected packets (default 1000), and stops on SIGINT/SIGTERM, logging\n"
-      "what it received, answered and dropped (by reason).\n",
-      kDefaultApi, RateLimit{}.rate_pps);
+      "the prefixes. Started as root, it binds, then runs as NAME (default %s, its\n"
+      "primary group) without any capability. It logs every packet it answers with\n"
+      "--verbose, else a summary every N reflected packets (default 1000), and stops on\n"
+      "SIGINT/SIGTERM, logging what it received, answered and dropped (by reason).\n",
+      kDefaultApi, RateLimit{}.rate_pps, kUnprivilegedUser);
 }
 
 int cmd_validate(const std::vector<std::string>& args) {
@@ -429,6 +431,7 @@ int cmd_reflector(const std::vector<std::string>& args) {
   std::vector<ListenAddr> listens;
   RateLimit rate_limit;
   std::vector<Prefix> allow;
+  std::string user;
   bool verbose = false;
   uint64_t log_every = 1000;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -460,6 +463,8 @@ int cmd_reflector(const std::vector<std::string>& args) {
         return 2;
       }
       allow.push_back(*p);
+    } else if (args[i] == "--user" && i + 1 < args.size()) {
+      user = args[++i];
     } else if (args[i] == "--verbose" || args[i] == "-v") {
       verbose = true;
     } else if (args[i] == "--log-every" && i + 1 < args.size()) {
@@ -530,6 +535,16 @@ int cmd_reflector(const std::vector<std::string>& args) {
                   << (*r)->port();
     reflectors.push_back(std::move(*r));
   }
+
+  // Everything privileged (binding a port below 1024) is done.
+  auto creds = drop_privileges(user);
+  if (!creds) {
+    std::fprintf(stderr, "pathsteer reflector: dropping privileges: %s\n",
+                 creds.error().to_string().c_str());
+    return 1;
+  }
+  PS_LOG(kInfo) << "reflector: running as uid " << creds->uid << " gid " << creds->gid
+                << (creds->switched ? " (switched from root)" : "") << ", no capabilities";
 
   if (auto r = ev.run(); !r) {
     std::fprintf(stderr, "pathsteer reflector: %s\n", r.error().to_string().c_str());
