@@ -23,24 +23,32 @@ int in_child(const std::function<int()>& fn) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
 }
 
-TEST(DropPrivileges, RootBecomesNobodyForGood) {
-  if (geteuid() != 0)
-    GTEST_SKIP() << "needs root";
-  const passwd* nobody = getpwnam(kUnprivilegedUser);
-  if (nobody == nullptr)
-    GTEST_SKIP() << "no user nobody";
-  const uid_t want_uid = nobody->pw_uid;
-  const gid_t want_gid = nobody->pw_gid;
+// Switching users needs root and a user "nobody".
+class DropPrivilegesAsRoot : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0)
+      GTEST_SKIP() << "needs root";
+    const passwd* nobody = getpwnam(kUnprivilegedUser);
+    if (nobody == nullptr)
+      GTEST_SKIP() << "no user nobody";
+    uid_ = nobody->pw_uid;
+    gid_ = nobody->pw_gid;
+  }
+  uid_t uid_ = 0;
+  gid_t gid_ = 0;
+};
+
+TEST_F(DropPrivilegesAsRoot, BecomesNobodyForGood) {
   EXPECT_EQ(in_child([&] {
               auto c = drop_privileges("");
-              if (!c || !c->switched || c->uid != want_uid || c->gid != want_gid)
+              if (!c || !c->switched || c->uid != uid_ || c->gid != gid_)
                 return 1;
               uid_t r = 0, e = 0, s = 0;
               gid_t rg = 0, eg = 0, sg = 0;
               getresuid(&r, &e, &s);
               getresgid(&rg, &eg, &sg);
-              if (r != want_uid || e != want_uid || s != want_uid || rg != want_gid ||
-                  eg != want_gid || sg != want_gid)
+              if (r != uid_ || e != uid_ || s != uid_ || rg != gid_ || eg != gid_ || sg != gid_)
                 return 2;
               if (getgroups(0, nullptr) != 0)
                 return 3;
@@ -55,9 +63,7 @@ TEST(DropPrivileges, RootBecomesNobodyForGood) {
             0);
 }
 
-TEST(DropPrivileges, RefusesRootAndUnknownUsers) {
-  if (geteuid() != 0)
-    GTEST_SKIP() << "needs root";
+TEST_F(DropPrivilegesAsRoot, RefusesRootAndUnknownUsers) {
   EXPECT_EQ(in_child([] {
               auto c = drop_privileges("root");
               return !c && c.error().to_string().find("root") != std::string::npos ? 0 : 1;
@@ -66,23 +72,17 @@ TEST(DropPrivileges, RefusesRootAndUnknownUsers) {
   EXPECT_EQ(in_child([] { return drop_privileges("no-such-user-pst").ok() ? 1 : 0; }), 0);
 }
 
-TEST(DropPrivileges, NonRootKeepsItsUserAndLosesEveryCapability) {
-  // As root, become a plain user first (with a capability left over, as a file capability or
-  // systemd's AmbientCapabilities would leave one), then drop.
-  if (geteuid() != 0)
-    GTEST_SKIP() << "needs root";
-  const passwd* nobody = getpwnam(kUnprivilegedUser);
-  if (nobody == nullptr)
-    GTEST_SKIP() << "no user nobody";
-  const uid_t uid = nobody->pw_uid;
+// Become a plain user first, with capabilities left over (as a file capability or systemd's
+// AmbientCapabilities would leave them), then drop.
+TEST_F(DropPrivilegesAsRoot, NonRootKeepsItsUserAndLosesEveryCapability) {
   EXPECT_EQ(in_child([&] {
               prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
-              if (setresuid(uid, uid, uid) != 0)
+              if (setresuid(uid_, uid_, uid_) != 0)
                 return 1;
               if (drop_privileges("root").ok())  // cannot become anyone else
                 return 2;
               auto c = drop_privileges("");
-              if (!c || c->switched || c->uid != uid)
+              if (!c || c->switched || c->uid != uid_)
                 return 3;
               return setuid(0) == 0 ? 4 : 0;
             }),

@@ -16,11 +16,8 @@ reason and `reflected` counts only the answers the rig received, so a datagram l
 way cannot pass for a refused one.
 """
 
-import itertools
 import os
 import pwd
-import re
-import signal
 import socket
 import struct
 import subprocess
@@ -32,6 +29,7 @@ import unittest
 import fixture
 import stamp_rfc_sender as rfc
 from fixture import NetnsTestCase, in_netns, wait_until
+from reflector_rig import Reflector
 
 PORT = 862
 UP1_V4, UP1_V6 = "100.64.1.1", "2001:db8:1::1"
@@ -39,55 +37,6 @@ GW_V4, GW_V6 = "100.64.1.2", "2001:db8:1::2"
 REPLY_TIMEOUT = 3.0  # generous: a busy two-core host
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 IPV6_MULTICAST_IF = getattr(socket, "IPV6_MULTICAST_IF", 17)
-STOP_LINE = re.compile(r"reflector (\S+): stopping; (.*)$")
-COUNTER = re.compile(r"([a-z][a-z ]*) (\d+)")
-
-
-class Reflector:
-    """`pathsteer reflector ARGS` in a namespace of the topology."""
-
-    _ids = itertools.count()  # one log file per reflector started
-
-    def __init__(self, topo, binary, role, args=(), ready="running as uid"):
-        self.topo, self.role = topo, role
-        self.log_path = os.path.join(topo.tmpdir, f"reflector-{role}-{next(self._ids)}.log")
-        cmd = ["nsenter", f"--net=/run/netns/{topo.ns[role]}", "--", binary, "reflector",
-               *args]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-
-        def started():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"reflector in {role} exited with {self.proc.returncode}:"
-                                     f"\n{self.log()}")
-            return ready in self.log()
-
-        wait_until(started, 10, f"the reflector in {role} to log {ready!r}")
-
-    def log(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self):
-        """SIGTERM (it must exit 0); returns {listen address: {counter: value}} from the lines
-        it logs when stopping."""
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(10)
-        text = self.log()
-        if rc != 0:
-            raise AssertionError(f"reflector in {self.role} exited {rc} on SIGTERM:\n{text}")
-        stats = {}
-        for line in text.splitlines():
-            m = STOP_LINE.search(line)
-            if m:
-                stats[m.group(1)] = {k: int(v) for k, v in COUNTER.findall(m.group(2))}
-        return stats
 
 
 def udp_socket(bind_addr, bind_port=0, device=None, broadcast=False):
