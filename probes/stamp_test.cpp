@@ -190,6 +190,21 @@ TEST(StampRtt, AcrossTheNtpEraBoundary) {
   EXPECT_NEAR(stamp_rtt_ms(r, add_ms(t1, 20)), 19.0, 1e-6);
 }
 
+// A reflector's t3 - t2 of -2^63 units once overflowed a signed subtraction (found by
+// fuzz_probe_replies). The result is now the modular one: nonsense, but defined.
+TEST(StampRtt, NonsenseReflectorTimestampsAreDefined) {
+  timespec t1{.tv_sec = 1'700'000'000, .tv_nsec = 0};
+  StampReflected r{
+      .seq = 1,
+      .t3 = {.sec = 0, .frac = 0},
+      .t2 = {.sec = 0x80000000u, .frac = 0},
+      .sender_seq = 1,
+      .t1 = to_stamp_timestamp(t1),
+      .sender_ttl = 64,
+  };
+  EXPECT_EQ(stamp_rtt_ms(r, t1), -2147483648000.0);  // -2^63 units of 2^-32 s
+}
+
 // --- reflector on loopback ---------------------------------------------------------------------
 
 struct Reply {
