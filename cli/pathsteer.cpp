@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -21,6 +22,7 @@
 #include "api/http.h"
 #include "common/event_loop.h"
 #include "common/log.h"
+#include "common/privileges.h"
 #include "controller/policy.h"
 #include "probes/reflector.h"
 
@@ -53,14 +55,21 @@ void usage(FILE* out) {
       "                         [--comment TEXT] [--json] [--api URL] [--token-file F]\n"
       "       pathsteer intent list [--json] [--api URL]\n"
       "       pathsteer intent del ID [--api URL] [--token-file F]\n"
-      "       pathsteer reflector [--listen ADDR:PORT]... [--verbose] [--log-every N]\n"
+      "       pathsteer reflector [--listen ADDR:PORT]... [--rate PPS] [--allow CIDR]...\n"
+      "                         [--user NAME] [--verbose] [--log-every N]\n"
       "The API URL (http://ADDR:PORT, https://..., or unix:SOCKET) defaults to $PATHSTEER_API,\n"
       "else unix:%s when it exists, else %s; changes need the daemon's\n"
       "bearer token, read from --token-file or $PATHSTEER_TOKEN_FILE.\n"
       "The STAMP reflector (RFC 8762) listens on 0.0.0.0:862 and [::]:862 unless\n"
-      "--listen is given (repeatable); it logs every packet with --verbose, else a\n"
-      "summary every N reflected packets (default 1000), and stops on SIGINT/SIGTERM.\n",
-      kDefaultSocket, kDefaultApi);
+      "--listen is given (repeatable). It never answers a packet from its own port or\n"
+      "a port below 1024, nor one sent to a broadcast or multicast address; it answers\n"
+      "each source address at most PPS packets a second (default %u, bursts of as\n"
+      "many), and with --allow (repeatable, IPv4 or IPv6) only sources inside one of\n"
+      "the prefixes. Started as root, it binds, then runs as NAME (default %s, its\n"
+      "primary group) without any capability. It logs every packet it answers with\n"
+      "--verbose, else a summary every N reflected packets (default 1000), and stops on\n"
+      "SIGINT/SIGTERM, logging what it received, answered and dropped (by reason).\n",
+      kDefaultSocket, kDefaultApi, RateLimit{}.rate_pps, kUnprivilegedUser);
 }
 
 int cmd_validate(const std::vector<std::string>& args) {
@@ -429,15 +438,11 @@ int cmd_policy(const std::vector<std::string>& args) {
   return 0;
 }
 
-std::string fmt_stats(const StampReflector& r) {
-  const ReflectorStats& s = r.stats();
-  return "received " + std::to_string(s.received) + ", reflected " + std::to_string(s.reflected) +
-         ", too short " + std::to_string(s.too_short) + ", send errors " +
-         std::to_string(s.send_errors);
-}
-
 int cmd_reflector(const std::vector<std::string>& args) {
   std::vector<ListenAddr> listens;
+  RateLimit rate_limit;
+  std::vector<Prefix> allow;
+  std::string user;
   bool verbose = false;
   uint64_t log_every = 1000;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -450,6 +455,27 @@ int cmd_reflector(const std::vector<std::string>& args) {
         return 2;
       }
       listens.push_back(*l);
+    } else if (args[i] == "--rate" && i + 1 < args.size()) {
+      const std::string& v = args[++i];
+      uint32_t pps = 0;
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), pps);
+      if (ec != std::errc() || end != v.data() + v.size() || pps < 1 || pps > RateLimit::kMaxRate) {
+        std::fprintf(stderr, "pathsteer reflector: bad --rate '%s' (packets a second, 1-%u)\n",
+                     v.c_str(), RateLimit::kMaxRate);
+        return 2;
+      }
+      rate_limit.rate_pps = pps;
+      rate_limit.burst = pps;
+    } else if (args[i] == "--allow" && i + 1 < args.size()) {
+      std::string why;
+      auto p = Prefix::parse(args[++i], &why);
+      if (!p) {
+        std::fprintf(stderr, "pathsteer reflector: bad --allow: %s\n", why.c_str());
+        return 2;
+      }
+      allow.push_back(*p);
+    } else if (args[i] == "--user" && i + 1 < args.size()) {
+      user = args[++i];
     } else if (args[i] == "--verbose" || args[i] == "-v") {
       verbose = true;
     } else if (args[i] == "--log-every" && i + 1 < args.size()) {
@@ -505,7 +531,8 @@ int cmd_reflector(const std::vector<std::string>& args) {
         PS_LOG(kInfo) << "reflector: " << total << " packets reflected";
       }
     };
-    auto r = StampReflector::create(ev, {.listen = l, .on_packet = on_packet});
+    auto r = StampReflector::create(
+        ev, {.listen = l, .rate_limit = rate_limit, .allow = allow, .on_packet = on_packet});
     if (!r) {
       // With the defaults, a host without IPv6 still gets an IPv4 reflector.
       if (defaults && l.addr.is_v6() && r.error().err_no == EAFNOSUPPORT) {
@@ -520,12 +547,23 @@ int cmd_reflector(const std::vector<std::string>& args) {
     reflectors.push_back(std::move(*r));
   }
 
+  // Everything privileged (binding a port below 1024) is done.
+  auto creds = drop_privileges(user);
+  if (!creds) {
+    std::fprintf(stderr, "pathsteer reflector: dropping privileges: %s\n",
+                 creds.error().to_string().c_str());
+    return 1;
+  }
+  PS_LOG(kInfo) << "reflector: running as uid " << creds->uid << " gid " << creds->gid
+                << (creds->switched ? " (switched from root)" : "") << ", no capabilities";
+
   if (auto r = ev.run(); !r) {
     std::fprintf(stderr, "pathsteer reflector: %s\n", r.error().to_string().c_str());
     return 1;
   }
   for (const auto& r : reflectors)
-    PS_LOG(kInfo) << "reflector " << r->listen().to_string() << ": stopping; " << fmt_stats(*r);
+    PS_LOG(kInfo) << "reflector " << r->listen().to_string() << ": stopping; "
+                  << to_string(r->stats());
   reflectors.clear();
   ev.remove_fd(sig.get());
   return 0;

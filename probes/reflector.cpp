@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <utility>
 
 #include "common/log.h"
 
@@ -47,6 +48,13 @@ IpAddr addr_of(const sockaddr_storage& ss, uint16_t* port) {
     *port = ntohs(sin6.sin6_port);
   }
   return a;
+}
+
+IpAddr ipv4_of(const in_addr& a) {
+  IpAddr out;
+  out.family = AF_INET;
+  std::memcpy(out.bytes.data(), &a, 4);
+  return out;
 }
 
 double diff_us(const timespec& a, const timespec& b) {
@@ -168,7 +176,12 @@ Result<std::unique_ptr<StampReflector>> StampReflector::create(EventLoop& loop,
 }
 
 StampReflector::StampReflector(EventLoop& loop, ReflectorOptions opts, Fd fd, uint16_t port)
-    : loop_(loop), opts_(std::move(opts)), fd_(std::move(fd)), port_(port), buf_(kMaxDatagram) {}
+    : loop_(loop),
+      opts_(std::move(opts)),
+      fd_(std::move(fd)),
+      port_(port),
+      limiter_(opts_.rate_limit),
+      buf_(kMaxDatagram) {}
 
 StampReflector::~StampReflector() {
   loop_.remove_fd(fd_.get());
@@ -202,10 +215,6 @@ bool StampReflector::handle_one() {
   }
   ++stats_.received;
   const auto size = static_cast<size_t>(n);
-  if (size < kStampPacketSize || (msg.msg_flags & MSG_TRUNC) != 0) {
-    ++stats_.too_short;
-    return true;
-  }
 
   timespec t2{};
   bool kernel_ts = false;
@@ -232,14 +241,32 @@ bool StampReflector::handle_one() {
   if (ttl < 0 || ttl > 255)
     ttl = 255;
 
+  DatagramAddrs addrs;
+  addrs.src = addr_of(peer, &addrs.src_port);
+  if (pkt4) {
+    addrs.dst = ipv4_of(pkt4->ipi_addr);
+    addrs.spec_dst = ipv4_of(pkt4->ipi_spec_dst);
+  } else if (pkt6) {
+    addrs.dst.family = AF_INET6;
+    std::memcpy(addrs.dst.bytes.data(), &pkt6->ipi6_addr, 16);
+  }
+  if (ReflectorDrop d = drop_by_address(addrs, port_, opts_.allow); d != ReflectorDrop::kNone) {
+    count(d);
+    return true;
+  }
   auto sender = decode_sender_packet(std::span<const uint8_t>(buf_.data(), size));
-  if (!sender) {  // cannot happen past the size check; keep the invariant visible
+  if (!sender || (msg.msg_flags & MSG_TRUNC) != 0) {
     ++stats_.too_short;
     return true;
   }
+  // Last, so that only datagrams we would answer spend a token.
+  if (!limiter_.allow(addrs.src, EventLoop::now().time_since_epoch())) {
+    count(ReflectorDrop::kRateLimited);
+    return true;
+  }
 
-  // Answer from the address the sender used (wildcard sockets on multi-homed hosts), except
-  // for multicast destinations, which are no valid source.
+  // Answer from the address the sender used (wildcard sockets on multi-homed hosts); past
+  // drop_by_address() that is a local unicast address.
   alignas(cmsghdr) char out_control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
   msghdr out{};
   out.msg_name = &peer;
@@ -247,8 +274,7 @@ bool StampReflector::handle_one() {
   iovec out_iov{.iov_base = buf_.data(), .iov_len = size};
   out.msg_iov = &out_iov;
   out.msg_iovlen = 1;
-  if (pkt4 && !IN_MULTICAST(ntohl(pkt4->ipi_addr.s_addr)) &&
-      pkt4->ipi_addr.s_addr != htonl(INADDR_BROADCAST)) {
+  if (pkt4) {
     in_pktinfo pi{};
     pi.ipi_spec_dst = pkt4->ipi_addr;
     out.msg_control = out_control;
@@ -258,7 +284,7 @@ bool StampReflector::handle_one() {
     c->cmsg_type = IP_PKTINFO;
     c->cmsg_len = CMSG_LEN(sizeof(pi));
     std::memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-  } else if (pkt6 && !IN6_IS_ADDR_MULTICAST(&pkt6->ipi6_addr)) {
+  } else if (pkt6) {
     in6_pktinfo pi{};
     pi.ipi6_addr = pkt6->ipi6_addr;
     if (IN6_IS_ADDR_LINKLOCAL(&pkt6->ipi6_addr))
@@ -295,9 +321,7 @@ bool StampReflector::handle_one() {
   ++stats_.reflected;
 
   if (opts_.on_packet) {
-    uint16_t peer_port = 0;
-    IpAddr peer_addr = addr_of(peer, &peer_port);
-    ListenAddr p{.addr = peer_addr, .port = peer_port};
+    ListenAddr p{.addr = addrs.src, .port = addrs.src_port};
     opts_.on_packet(ReflectedPacketInfo{
         .peer = p.to_string(),
         .seq = sender->seq,
@@ -308,6 +332,53 @@ bool StampReflector::handle_one() {
     });
   }
   return true;
+}
+
+void StampReflector::count(ReflectorDrop d) {
+  switch (d) {
+    case ReflectorDrop::kNone:
+      return;
+    case ReflectorDrop::kOwnPort:
+      ++stats_.own_port;
+      return;
+    case ReflectorDrop::kLowPort:
+      ++stats_.low_port;
+      return;
+    case ReflectorDrop::kMulticast:
+      ++stats_.multicast;
+      return;
+    case ReflectorDrop::kBroadcast:
+      ++stats_.broadcast;
+      return;
+    case ReflectorDrop::kNotAllowed:
+      ++stats_.not_allowed;
+      return;
+    case ReflectorDrop::kRateLimited:
+      ++stats_.rate_limited;
+      return;
+  }
+}
+
+std::string to_string(const ReflectorStats& s) {
+  const std::pair<const char*, uint64_t> counters[] = {
+      {"received", s.received},
+      {"reflected", s.reflected},
+      {"too short", s.too_short},
+      {reflector_drop_name(ReflectorDrop::kOwnPort), s.own_port},
+      {reflector_drop_name(ReflectorDrop::kLowPort), s.low_port},
+      {reflector_drop_name(ReflectorDrop::kMulticast), s.multicast},
+      {reflector_drop_name(ReflectorDrop::kBroadcast), s.broadcast},
+      {reflector_drop_name(ReflectorDrop::kNotAllowed), s.not_allowed},
+      {reflector_drop_name(ReflectorDrop::kRateLimited), s.rate_limited},
+      {"send errors", s.send_errors},
+  };
+  std::string out;
+  for (const auto& [name, value] : counters) {
+    if (!out.empty())
+      out += ", ";
+    out += std::string(name) + " " + std::to_string(value);
+  }
+  return out;
 }
 
 }  // namespace pathsteer

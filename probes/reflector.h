@@ -5,8 +5,15 @@
 // port). Runs on an EventLoop: the socket is registered with add_fd() and every readable event
 // drains the socket (at most kBatch datagrams per event, so other fds are not starved).
 //
-// Per datagram:
-// * shorter than kStampPacketSize (44) bytes: dropped and counted (stats().too_short);
+// Per datagram, the first rule that applies (each drop counted in stats() by its reason):
+// * source port = the bound port, or below 1024: dropped (own_port, low_port): two reflectors
+//   must not answer each other, nor a system service be made to talk to us;
+// * destination a multicast group or a broadcast address (probes/reflector_filter.h says how
+//   a subnet broadcast is recognised from IP_PKTINFO): dropped (multicast, broadcast);
+// * an allow list is set and the source is in none of its prefixes: dropped (not_allowed);
+// * shorter than kStampPacketSize (44) bytes: dropped (too_short);
+// * the source's token bucket is empty (ReflectorOptions::rate_limit, one bucket per source
+//   address in a bounded table, SourceRateLimiter): dropped (rate_limited);
 // * otherwise a Session-Reflector test packet of the SAME length is sent back to the sender's
 //   address and port, from the address the datagram was addressed to (IP_PKTINFO /
 //   IPV6_PKTINFO), so a multi-homed reflector answers from the right source. Bytes past 44
@@ -35,6 +42,7 @@
 #include "common/fd.h"
 #include "common/net.h"
 #include "common/result.h"
+#include "probes/reflector_filter.h"
 #include "probes/stamp.h"
 
 namespace pathsteer {
@@ -48,11 +56,21 @@ struct ListenAddr {
 std::optional<ListenAddr> parse_listen_addr(std::string_view s);
 
 struct ReflectorStats {
-  uint64_t received = 0;     // datagrams read
-  uint64_t reflected = 0;    // replies sent
-  uint64_t too_short = 0;    // dropped: shorter than kStampPacketSize
+  uint64_t received = 0;   // datagrams read
+  uint64_t reflected = 0;  // replies sent
+  // Dropped, by reason (see the rules above):
+  uint64_t own_port = 0;
+  uint64_t low_port = 0;
+  uint64_t multicast = 0;
+  uint64_t broadcast = 0;
+  uint64_t not_allowed = 0;
+  uint64_t too_short = 0;
+  uint64_t rate_limited = 0;
   uint64_t send_errors = 0;  // sendmsg() failed
 };
+// "received 5, reflected 3, too short 0, own port 1, ..., send errors 0": every counter, named
+// (the first three in the order the reflector always logged them).
+std::string to_string(const ReflectorStats& s);
 
 // What one reflected packet looked like (for logging).
 struct ReflectedPacketInfo {
@@ -67,6 +85,8 @@ struct ReflectedPacketInfo {
 struct ReflectorOptions {
   ListenAddr listen;  // port 0 = ephemeral (see StampReflector::port())
   uint16_t error_estimate = kStampDefaultErrorEstimate;
+  RateLimit rate_limit;       // per source address
+  std::vector<Prefix> allow;  // empty: every source; else only sources inside one of them
   std::function<void(const ReflectedPacketInfo&)> on_packet;  // optional, runs on the loop
 };
 
@@ -88,12 +108,14 @@ class StampReflector {
   void on_readable();
   // Handles one datagram; false when the socket is drained (EAGAIN) or failed.
   bool handle_one();
+  void count(ReflectorDrop d);
 
   EventLoop& loop_;
   ReflectorOptions opts_;
   Fd fd_;
   uint16_t port_ = 0;
   ReflectorStats stats_;
+  SourceRateLimiter limiter_;
   std::vector<uint8_t> buf_;  // one datagram, up to 64 KiB
 };
 

@@ -40,12 +40,6 @@ uint64_t as_u64(StampTimestamp ts) {
   return (static_cast<uint64_t>(ts.sec) << 32) | ts.frac;
 }
 
-// a - b in units of 2^-32 s. Unsigned subtraction then a signed view, so a difference across
-// the NTP era boundary (2036) still comes out right.
-int64_t ntp_diff(StampTimestamp a, StampTimestamp b) {
-  return static_cast<int64_t>(as_u64(a) - as_u64(b));
-}
-
 }  // namespace
 
 bool operator==(const StampTimestamp& a, const StampTimestamp& b) {
@@ -133,7 +127,10 @@ bool encode_reflected_packet(const StampReflected& r, std::span<uint8_t> out) {
 
 double stamp_rtt_ms(const StampReflected& r, const timespec& t4_kernel_rx) {
   StampTimestamp t4 = to_stamp_timestamp(t4_kernel_rx);
-  int64_t units = ntp_diff(t4, r.t1) - ntp_diff(r.t3, r.t2);
+  // Unsigned (modular) arithmetic throughout, then a signed view: a difference across the NTP
+  // era boundary (2036) still comes out right, and t2/t3 from the network cannot overflow a
+  // signed subtraction.
+  auto units = static_cast<int64_t>((as_u64(t4) - as_u64(r.t1)) - (as_u64(r.t3) - as_u64(r.t2)));
   return std::ldexp(static_cast<double>(units), -32) * 1000.0;
 }
 

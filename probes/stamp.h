@@ -78,7 +78,10 @@ std::optional<StampReflected> decode_reflected_packet(std::span<const uint8_t> p
 // Returns false when out is too small.
 bool encode_reflected_packet(const StampReflected& r, std::span<uint8_t> out);
 
-// RTT with the reflector's residence time subtracted: (t4 - t1) - (t3 - t2), in ms.
+// RTT with the reflector's residence time subtracted: (t4 - t1) - (t3 - t2), in ms, computed
+// modulo 2^64 units of 2^-32 s (right across the NTP era boundary). t2 and t3 are whatever the
+// reflector wrote: nonsense in them gives a nonsense result (negative, or up to ~68 years),
+// never undefined behaviour.
 double stamp_rtt_ms(const StampReflected& r, const timespec& t4_kernel_rx);
 
 }  // namespace pathsteer

@@ -190,6 +190,21 @@ TEST(StampRtt, AcrossTheNtpEraBoundary) {
   EXPECT_NEAR(stamp_rtt_ms(r, add_ms(t1, 20)), 19.0, 1e-6);
 }
 
+// A reflector's t3 - t2 of -2^63 units once overflowed a signed subtraction (found by
+// fuzz_probe_replies). The result is now the modular one: nonsense, but defined.
+TEST(StampRtt, NonsenseReflectorTimestampsAreDefined) {
+  timespec t1{.tv_sec = 1'700'000'000, .tv_nsec = 0};
+  StampReflected r{
+      .seq = 1,
+      .t3 = {.sec = 0, .frac = 0},
+      .t2 = {.sec = 0x80000000u, .frac = 0},
+      .sender_seq = 1,
+      .t1 = to_stamp_timestamp(t1),
+      .sender_ttl = 64,
+  };
+  EXPECT_EQ(stamp_rtt_ms(r, t1), -2147483648000.0);  // -2^63 units of 2^-32 s
+}
+
 // --- reflector on loopback ---------------------------------------------------------------------
 
 struct Reply {
@@ -357,6 +372,78 @@ TEST_F(ReflectorLoopback, ShortDroppedPaddedReflectedAtSameLength) {
     ASSERT_EQ(reply.data[i], 0) << "byte " << i;
   EXPECT_EQ((*refl)->stats().received, 2u);
   EXPECT_EQ((*refl)->stats().reflected, 1u);
+}
+
+// A socket bound to from:from_port and connected to to:to_port (IPv4 loopback addresses).
+Fd bound_client(const char* from, uint16_t from_port, const char* to, uint16_t to_port) {
+  Fd fd(socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(from_port);
+  inet_pton(AF_INET, from, &sin.sin_addr);
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) != 0)
+    return Fd();
+  sin.sin_port = htons(to_port);
+  inet_pton(AF_INET, to, &sin.sin_addr);
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) != 0)
+    return Fd();
+  return fd;
+}
+
+// Datagrams the reflector must not answer go first, then one it must answer: UDP on loopback
+// keeps the order, so once that reply is in, the others have been handled already.
+TEST_F(ReflectorLoopback, OwnPortAndSourcesOutsideTheAllowListGetNoAnswer) {
+  auto refl =
+      StampReflector::create(*loop_, {.listen = {.addr = *IpAddr::parse("127.0.0.1"), .port = 0},
+                                      .allow = {*Prefix::parse("127.0.0.0/30")}});
+  ASSERT_TRUE(refl.ok()) << refl.error().to_string();
+  const uint16_t port = (*refl)->port();
+  auto pkt = encode_sender_packet(7, {.sec = 1, .frac = 2});
+  std::vector<uint8_t> payload(pkt.begin(), pkt.end());
+
+  // From the reflector's own port (on another address, so the bind succeeds).
+  Fd own = bound_client("127.0.0.2", port, "127.0.0.1", port);
+  ASSERT_TRUE(own.valid()) << std::strerror(errno);
+  Fd outside = bound_client("127.0.0.5", 0, "127.0.0.1", port);
+  ASSERT_TRUE(outside.valid()) << std::strerror(errno);
+  for (int fd : {own.get(), outside.get()})
+    ASSERT_EQ(send(fd, payload.data(), payload.size(), 0), 44);
+
+  Fd good = bound_client("127.0.0.2", 0, "127.0.0.1", port);
+  ASSERT_TRUE(good.valid());
+  ASSERT_TRUE(exchange(good.get(), payload).got);
+  uint8_t byte = 0;
+  EXPECT_EQ(recv(own.get(), &byte, 1, MSG_DONTWAIT), -1);
+  EXPECT_EQ(recv(outside.get(), &byte, 1, MSG_DONTWAIT), -1);
+  EXPECT_EQ(to_string((*refl)->stats()),
+            "received 3, reflected 1, too short 0, own port 1, low port 0, multicast 0, "
+            "broadcast 0, not allowed 1, rate limited 0, send errors 0");
+}
+
+TEST_F(ReflectorLoopback, EachSourceIsRateLimited) {
+  auto refl =
+      StampReflector::create(*loop_, {.listen = {.addr = *IpAddr::parse("127.0.0.1"), .port = 0},
+                                      .rate_limit = {.rate_pps = 1, .burst = 2}});
+  ASSERT_TRUE(refl.ok()) << refl.error().to_string();
+  const uint16_t port = (*refl)->port();
+  auto pkt = encode_sender_packet(7, {.sec = 1, .frac = 2});
+  std::vector<uint8_t> payload(pkt.begin(), pkt.end());
+
+  // Four from 127.0.0.2 at once: a burst of two is answered, then one a second.
+  Fd busy = bound_client("127.0.0.2", 0, "127.0.0.1", port);
+  ASSERT_TRUE(busy.valid());
+  for (int i = 0; i < 4; ++i)
+    ASSERT_EQ(send(busy.get(), payload.data(), payload.size(), 0), 44);
+  Fd other = bound_client("127.0.0.3", 0, "127.0.0.1", port);
+  ASSERT_TRUE(other.valid());
+  ASSERT_TRUE(exchange(other.get(), payload).got) << "another source is answered";
+  EXPECT_EQ((*refl)->stats().rate_limited, 2u);
+  EXPECT_EQ((*refl)->stats().reflected, 3u);
+  int answers = 0;
+  uint8_t buf[64];
+  while (recv(busy.get(), buf, sizeof(buf), MSG_DONTWAIT) == 44)
+    ++answers;
+  EXPECT_EQ(answers, 2);
 }
 
 TEST(ListenAddr, Parse) {

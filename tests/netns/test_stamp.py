@@ -11,15 +11,13 @@ source address (the one the sender addressed, also on a multi-homed reflector).
 """
 
 import ipaddress
-import os
-import signal
 import struct
-import subprocess
 import unittest
 
 import fixture
 import stamp_rfc_sender as rfc
-from fixture import NetnsTestCase, wait_until
+from fixture import NetnsTestCase
+from reflector_rig import Reflector
 
 PORT = 862
 SEND_TTL = 50
@@ -34,40 +32,16 @@ class StampReflectorNetns(NetnsTestCase):
 
     def setUp(self):
         super().setUp()
-        self.log_path = os.path.join(self.topo.tmpdir, "reflector.log")
-        cmd = ["nsenter", f"--net=/run/netns/{self.topo.ns['up1']}", "--",
-               self.bin["PATHSTEER"], "reflector", "--verbose"]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-        self.addCleanup(self._kill_reflector)  # runs before the topology's teardown
-
-        def listening():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"reflector exited with {self.proc.returncode}:\n"
-                                     f"{self.log()}")
-            text = self.log()
-            return ("listening on 0.0.0.0 port 862" in text and
-                    "listening on :: port 862" in text)
-
-        wait_until(listening, 10, "the reflector to listen on 0.0.0.0:862 and [::]:862")
-
-    def log(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def _kill_reflector(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        self.reflector = Reflector(self.topo, self.bin["PATHSTEER"], "up1", ["--verbose"])
+        self.addCleanup(self.reflector.kill)  # runs before the topology's teardown
+        text = self.reflector.log()
+        self.assertIn("listening on 0.0.0.0 port 862", text)
+        self.assertIn("listening on :: port 862", text)
 
     def stop_reflector(self):
         """SIGTERM; the reflector must exit 0. Returns its log."""
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(10)
-        text = self.log()
-        self.assertEqual(rc, 0, f"reflector exit code on SIGTERM; log:\n{text}")
-        return text
+        self.reflector.stop()
+        return self.reflector.log()
 
     def exchange(self, role, target, seqs=SEQS, size=rfc.PACKET_SIZE, short_first=False):
         return fixture.in_netns(self.topo.ns[role], lambda: rfc.exchange(
