@@ -1,6 +1,7 @@
 #include "controller/state_dir.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -42,7 +43,34 @@ StateDir::StateDir(std::string dir) : dir_(std::move(dir)) {
         "dir",
         "state directory: " + system_error("creating state directory " + dir_, errno).to_string(),
         "; steering anyway, nothing will be persisted");
+    return;
   }
+  if (auto why = not_ours(); !why.empty()) {
+    refused_ = true;
+    failed("dir", "state directory " + dir_ + " refused: " + why,
+           "; steering anyway, nothing will be read from it or persisted");
+  }
+}
+
+// Whoever else can write the directory can plant intents, numbers or links
+// for the daemon to follow: it must be ours alone (as systemd's
+// StateDirectory= makes it).
+std::string StateDir::not_ours() const {
+  struct stat st {};
+  if (::stat(dir_.c_str(), &st) != 0)
+    return system_error("stat", errno).to_string();
+  if (!S_ISDIR(st.st_mode))
+    return "not a directory";
+  if (st.st_uid != ::geteuid()) {
+    return "owned by uid " + std::to_string(st.st_uid) + ", not by the daemon's uid " +
+           std::to_string(::geteuid());
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", st.st_mode & 07777);
+    return std::string("writable by group or others (mode ") + mode + ")";
+  }
+  return "";
 }
 
 void StateDir::failed(const std::string& key, const std::string& message, const char* log_note) {
@@ -60,7 +88,8 @@ std::vector<std::string> StateDir::errors() const {
 Result<UplinkIds> StateDir::preview_numbers(const std::vector<std::string>& names, uint32_t max_id,
                                             uint32_t table_base) const {
   UplinkIds ids(max_id, table_base);
-  (void)ids.load(file("uplink-ids.json"));  // unreadable: numbered afresh
+  if (!refused_)
+    (void)ids.load(file("uplink-ids.json"));  // unreadable: numbered afresh
   if (auto r = ids.assign(names); !r)
     return r.take_error();
   return ids;
@@ -70,7 +99,7 @@ Result<UplinkIds> StateDir::number_uplinks(const std::vector<std::string>& names
                                            uint32_t table_base, bool first) {
   UplinkIds ids(max_id, table_base);
   const std::string path = file("uplink-ids.json");
-  if (auto r = ids.load(path); !r) {
+  if (auto r = refused_ ? ok() : ids.load(path); !r) {
     // An unreadable state directory at start: number afresh and say so (a
     // corrupt file or a reload stays an error: renumbering would move marks).
     if (r.error().kind != ErrorKind::kSystem || !first)
@@ -79,6 +108,8 @@ Result<UplinkIds> StateDir::number_uplinks(const std::vector<std::string>& names
   }
   if (auto r = ids.assign(names); !r)
     return r.take_error();
+  if (refused_)
+    return ids;
   if (auto r = ids.save(path); !r)
     failed("ids", "cannot persist uplink numbers: " + r.error().to_string());
   else
@@ -88,6 +119,8 @@ Result<UplinkIds> StateDir::number_uplinks(const std::vector<std::string>& names
 
 IntentStore StateDir::load_intents() {
   IntentStore store(file("intents.json"));
+  if (refused_)
+    return store;
   if (auto r = store.load(); !r) {
     // Keep the evidence rather than overwrite it with the next save.
     std::string aside = store.path() + ".corrupt";
@@ -100,6 +133,8 @@ IntentStore StateDir::load_intents() {
 }
 
 void StateDir::save_intents(const IntentStore& store) {
+  if (refused_)
+    return;
   if (auto r = store.save(); !r)
     failed("intents", "saving intents: " + r.error().to_string(),
            " (they apply, but a restart would lose them)");
@@ -110,7 +145,7 @@ void StateDir::save_intents(const IntentStore& store) {
 std::map<std::string, HealthState> StateDir::load_health() const {
   std::map<std::string, HealthState> out;
   const std::string path = file("health.json");
-  auto j = read_json(path);
+  auto j = refused_ ? std::nullopt : read_json(path);
   if (!j)
     return out;
   if (j->is_discarded() || !j->is_object() || !j->contains("uplinks") ||
@@ -130,6 +165,8 @@ std::map<std::string, HealthState> StateDir::load_health() const {
 }
 
 void StateDir::save_health(const std::map<std::string, HealthState>& verdicts) {
+  if (refused_)
+    return;
   nlohmann::json j;
   j["version"] = 1;
   j["uplinks"] = nlohmann::json::object();
@@ -145,7 +182,7 @@ void StateDir::save_health(const std::map<std::string, HealthState>& verdicts) {
 
 std::optional<PlannerMemory> StateDir::load_plan_memory(PlanTime now, WallTime wall_now) {
   const std::string path = file("planner.json");
-  auto j = read_json(path);
+  auto j = refused_ ? std::nullopt : read_json(path);
   if (!j)
     return std::nullopt;
   auto m = plan_memory_from_json(*j, now, wall_now);
@@ -161,6 +198,8 @@ std::optional<PlannerMemory> StateDir::load_plan_memory(PlanTime now, WallTime w
 }
 
 void StateDir::save_plan_memory(const PlannerMemory& memory, PlanTime now, WallTime wall_now) {
+  if (refused_)
+    return;
   PlannerMemory keep = persisted_part(memory);
   if (saved_plan_memory_ && *saved_plan_memory_ == keep)
     return;  // only switches change it, not every plan

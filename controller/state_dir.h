@@ -17,6 +17,11 @@
 // intents.json.corrupt rather than overwritten by the next save. A corrupt
 // uplink-ids file is an error the caller must not paper over (renumbering
 // would move marks), except at first start when the directory is unreadable.
+//
+// The directory must be ours alone: owned by the effective uid and not
+// writable by group or others. One that is not is refused (a state error
+// naming the owner or mode, kept for the daemon's life): nothing is read from
+// it or written to it, as if it were empty and unwritable; steering goes on.
 // Threading: the loop thread only.
 #pragma once
 
@@ -38,7 +43,7 @@ class StateDir {
  public:
   using WallTime = std::chrono::system_clock::time_point;
 
-  // Creates the directory (0750) if it is missing.
+  // Creates the directory (0750) if it is missing, then checks that it is ours.
   explicit StateDir(std::string dir);
 
   const std::string& dir() const { return dir_; }
@@ -71,8 +76,11 @@ class StateDir {
   // Keeps `message` for the status and logs it with `log_note` appended.
   void failed(const std::string& key, const std::string& message, const char* log_note = "");
   void cleared(const std::string& key) { errors_.erase(key); }
+  // Why the directory is not ours alone ("" if it is).
+  std::string not_ours() const;
 
   std::string dir_;
+  bool refused_ = false;                       // not ours alone: never read or written
   std::map<std::string, std::string> errors_;  // by file key
   std::optional<PlannerMemory> saved_plan_memory_;
 };

@@ -1,0 +1,91 @@
+#include "controller/state_dir.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace pathsteer {
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/ps-state-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+bool any_error_has(const StateDir& s, const std::string& text) {
+  for (const auto& e : s.errors()) {
+    if (e.find(text) != std::string::npos)
+      return true;
+  }
+  return false;
+}
+
+TEST(StateDir, AcceptsItsOwnDirectoryAndCreatesAMissingOne) {
+  TempDir dir;
+  StateDir existing(dir.path());
+  EXPECT_TRUE(existing.errors().empty());
+  StateDir created(dir.file("sub"));
+  EXPECT_TRUE(created.errors().empty());
+  struct stat st {};
+  ASSERT_EQ(::stat(dir.file("sub").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0750u);
+}
+
+TEST(StateDir, RefusesADirectoryOthersCanWriteAndNeitherReadsNorWritesIt) {
+  TempDir dir;
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0770), 0);
+  std::ofstream(dir.file("uplink-ids.json")) << R"({"version":1,"uplinks":{"wan1":7}})";
+  std::ofstream(dir.file("health.json")) << R"({"version":1,"uplinks":{"wan1":"down"}})";
+  StateDir s(dir.path());
+  ASSERT_EQ(s.errors().size(), 1u);
+  EXPECT_TRUE(any_error_has(s, "writable by group or others (mode 0770)")) << s.errors()[0];
+  // Planted contents are not believed...
+  auto ids = s.number_uplinks({"wan1", "wan2"}, 254, 200, /*first=*/true);
+  ASSERT_TRUE(ids) << ids.error().to_string();
+  EXPECT_EQ(ids->ids().at("wan1"), 1u);
+  EXPECT_TRUE(s.load_health().empty());
+  EXPECT_TRUE(s.load_intents().intents().empty());
+  // ...and nothing is written there.
+  s.save_health({{"wan1", HealthState::kUp}});
+  s.save_intents(IntentStore(dir.file("intents.json")));
+  EXPECT_FALSE(std::filesystem::exists(dir.file("intents.json")));
+  std::ifstream in(dir.file("uplink-ids.json"));
+  std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(kept, R"({"version":1,"uplinks":{"wan1":7}})");
+  EXPECT_EQ(s.errors().size(), 1u);  // still the one refusal, nothing else
+}
+
+TEST(StateDir, RefusesADirectoryOwnedByAnotherUser) {
+  TempDir dir;
+  std::string path = dir.path();
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown(path.c_str(), 65534, 65534), 0);
+  } else {
+    path = "/";  // root's, and not writable by others
+  }
+  StateDir s(path);
+  EXPECT_TRUE(any_error_has(s, "owned by uid ")) << ::testing::PrintToString(s.errors());
+  EXPECT_TRUE(any_error_has(s, "refused"));
+}
+
+TEST(StateDir, AFileInPlaceOfTheDirectoryIsAnError) {
+  TempDir dir;
+  std::ofstream(dir.file("f")) << "x";
+  StateDir s(dir.file("f"));
+  EXPECT_TRUE(any_error_has(s, "not a directory")) << ::testing::PrintToString(s.errors());
+}
+
+}  // namespace
+}  // namespace pathsteer
