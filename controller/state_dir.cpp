@@ -15,13 +15,16 @@ namespace pathsteer {
 
 namespace {
 
-// A state file's JSON (discarded if it does not parse); nullopt if there is no
-// such file (first start, or nothing saved).
-std::optional<nlohmann::json> read_json(const std::string& path) {
+// A state file's text; nullopt if there is no such file (first start, or
+// nothing saved) or it cannot be read (logged: planned as if it were absent).
+std::optional<std::string> read_state_file(const std::string& path) {
   auto text = read_file(path);
-  if (!text)
+  if (!text) {
+    if (text.error().err_no != ENOENT)
+      PS_LOG(kWarn) << text.error().to_string() << "; ignored";
     return std::nullopt;
-  return nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  }
+  return std::move(*text);
 }
 
 // What planner.json keeps of a memory (plan_memory.h): the runs are not saved.
@@ -142,26 +145,36 @@ void StateDir::save_intents(const IntentStore& store) {
     cleared("intents");
 }
 
-std::map<std::string, HealthState> StateDir::load_health() const {
-  std::map<std::string, HealthState> out;
-  const std::string path = file("health.json");
-  auto j = refused_ ? std::nullopt : read_json(path);
-  if (!j)
-    return out;
-  if (j->is_discarded() || !j->is_object() || !j->contains("uplinks") ||
-      !(*j)["uplinks"].is_object()) {
-    PS_LOG(kWarn) << path << ": not a pathsteer health file; ignored";
-    return out;
+Result<std::map<std::string, HealthState>> health_from_text(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("version") || j["version"] != 1 ||
+      !j.contains("uplinks") || !j["uplinks"].is_object()) {
+    return policy_error("not a version 1 pathsteer health file");
   }
-  for (const auto& [name, v] : (*j)["uplinks"].items()) {
-    if (!v.is_string())
-      continue;
+  std::map<std::string, HealthState> out;
+  for (const auto& [name, v] : j["uplinks"].items()) {
+    // What save_health() writes; anything else means the file is not ours.
     for (HealthState s : {HealthState::kUp, HealthState::kDegraded, HealthState::kDown}) {
-      if (v.get<std::string>() == to_string(s))
+      if (v.is_string() && v.get<std::string>() == to_string(s))
         out[name] = s;
     }
+    if (!out.contains(name))
+      return policy_error("uplink '" + name + "': not up, degraded or down");
   }
   return out;
+}
+
+std::map<std::string, HealthState> StateDir::load_health() const {
+  const std::string path = file("health.json");
+  auto text = refused_ ? std::nullopt : read_state_file(path);
+  if (!text)
+    return {};
+  auto verdicts = health_from_text(*text);
+  if (!verdicts) {
+    PS_LOG(kWarn) << path << ": " << verdicts.error().to_string() << "; ignored";
+    return {};
+  }
+  return *verdicts;
 }
 
 void StateDir::save_health(const std::map<std::string, HealthState>& verdicts) {
@@ -182,10 +195,10 @@ void StateDir::save_health(const std::map<std::string, HealthState>& verdicts) {
 
 std::optional<PlannerMemory> StateDir::load_plan_memory(PlanTime now, WallTime wall_now) {
   const std::string path = file("planner.json");
-  auto j = refused_ ? std::nullopt : read_json(path);
-  if (!j)
+  auto text = refused_ ? std::nullopt : read_state_file(path);
+  if (!text)
     return std::nullopt;
-  auto m = plan_memory_from_json(*j, now, wall_now);
+  auto m = plan_memory_from_text(*text, now, wall_now);
   if (!m) {
     PS_LOG(kWarn) << path << ": " << m.error().to_string()
                   << "; ignored (classes are planned as if for the first time)";

@@ -39,6 +39,10 @@
 
 namespace pathsteer {
 
+// health.json's text: {"version":1,"uplinks":{"wan1":"up",...}}. Anything
+// else, or a state other than up, degraded or down, is an error.
+Result<std::map<std::string, HealthState>> health_from_text(const std::string& text);
+
 class StateDir {
  public:
   using WallTime = std::chrono::system_clock::time_point;
@@ -60,11 +64,13 @@ class StateDir {
   IntentStore load_intents();
   void save_intents(const IntentStore& store);
 
-  // Verdicts by path name; nothing (or a file that is not ours) gives {}.
+  // Verdicts by path name; nothing, or a file health_from_text() refuses
+  // (logged), gives {}.
   std::map<std::string, HealthState> load_health() const;
   void save_health(const std::map<std::string, HealthState>& verdicts);
 
   // The persisted part only (plan_memory.h): choices and times, not the runs.
+  // A file plan_memory_from_text() refuses is logged and ignored (nullopt).
   std::optional<PlannerMemory> load_plan_memory(PlanTime now, WallTime wall_now);
   // Writes only when the persisted part changed since the last save or load.
   void save_plan_memory(const PlannerMemory& memory, PlanTime now, WallTime wall_now);

@@ -87,5 +87,48 @@ TEST(StateDir, AFileInPlaceOfTheDirectoryIsAnError) {
   EXPECT_TRUE(any_error_has(s, "not a directory")) << ::testing::PrintToString(s.errors());
 }
 
+TEST(StateDir, HealthFileHoldsOnlyTheKnownStates) {
+  auto good = health_from_text(R"({"version":1,"uplinks":{"a":"up","b":"degraded","c":"down"}})");
+  ASSERT_TRUE(good) << good.error().to_string();
+  EXPECT_EQ(good->at("a"), HealthState::kUp);
+  EXPECT_EQ(good->at("b"), HealthState::kDegraded);
+  EXPECT_EQ(good->at("c"), HealthState::kDown);
+  for (const char* bad : {
+           R"({"version":1,"uplinks":{"a":"up","b":"sideways"}})",
+           R"({"version":1,"uplinks":{"a":"unknown"}})",  // never saved
+           R"({"version":1,"uplinks":{"a":3}})",
+           R"({"version":1,"uplinks":{"a":null}})",
+           R"({"uplinks":{"a":"up"}})",
+           R"({"version":2,"uplinks":{"a":"up"}})",
+           R"({"version":1,"uplinks":["up"]})",
+           "not json",
+       }) {
+    EXPECT_FALSE(health_from_text(bad)) << bad;
+  }
+}
+
+TEST(StateDir, CorruptFilesTakeTheirLoadersErrorPaths) {
+  TempDir dir;
+  StateDir s(dir.path());
+  // Health and planner memory: ignored, whole.
+  std::ofstream(dir.file("health.json")) << R"({"version":1,"uplinks":{"a":"up","b":"sideways"}})";
+  EXPECT_TRUE(s.load_health().empty());
+  std::ofstream(dir.file("planner.json"))
+      << R"({"version":1,"classes":{"c":{"uplink":"a","since_unix_ms":9000000000000000000}}})";
+  EXPECT_FALSE(s.load_plan_memory(PlanTime{}, std::chrono::system_clock::now()));
+  // Intents: moved aside as evidence.
+  std::ofstream(dir.file("intents.json"))
+      << R"({"version":1,"intents":[{"id":"i-1","class":"c","paths":["a"],"ttl_s":60,)"
+         R"("comment":"","created_ms":0,"expires_ms":9000000000000000000}]})";
+  EXPECT_TRUE(s.load_intents().intents().empty());
+  EXPECT_TRUE(std::filesystem::exists(dir.file("intents.json.corrupt")));
+  EXPECT_FALSE(std::filesystem::exists(dir.file("intents.json")));
+  // Uplink ids: an error, even at first start (renumbering would move marks).
+  std::ofstream(dir.file("uplink-ids.json")) << R"({"version":1,"uplinks":{"a":4294967297}})";
+  auto ids = s.number_uplinks({"a"}, 254, 200, /*first=*/true);
+  ASSERT_FALSE(ids);
+  EXPECT_NE(ids.error().context.find("bad number for uplink 'a'"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace pathsteer
