@@ -5,12 +5,15 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstddef>
 
 namespace pathsteer::nlio {
 namespace {
 
 int collect_ack_attr(const nlattr* attr, void* data) {
-  if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG) {
+  // The message only if it ends with its NUL inside the attribute.
+  if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
+      mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) >= 0) {
     static_cast<Ack*>(data)->message = mnl_attr_get_str(attr);
   }
   return MNL_CB_OK;
@@ -69,7 +72,11 @@ Ack parse_ack(const nlmsghdr* nlh) {
     ack.err_no = -e->error;
     tlv_offset = sizeof(nlmsgerr);
     if ((nlh->nlmsg_flags & NLM_F_CAPPED) == 0) {
-      tlv_offset += e->msg.nlmsg_len - sizeof(nlmsghdr);
+      // The echoed request's length, bounded by what was received of it.
+      size_t echoed = e->msg.nlmsg_len;
+      if (echoed < sizeof(nlmsghdr) || echoed > payload - offsetof(nlmsgerr, msg))
+        return ack;
+      tlv_offset += echoed - sizeof(nlmsghdr);
     }
   } else {  // NLMSG_DONE
     if (payload < sizeof(int))

@@ -35,7 +35,9 @@ Result<Fd> open_socket(int protocol, const char* protocol_name, int rcvbuf_bytes
                        const std::string& label);
 
 // An NLMSG_ERROR (or the int of an NLMSG_DONE): the positive errno (0 = ok)
-// and the kernel's extack message, if it sent one.
+// and the kernel's extack message, if it sent one. Reads nothing outside
+// nlmsg_len: an echoed request longer than the ack or a message without its
+// NUL gives no message.
 struct Ack {
   int err_no = 0;
   std::string message;
