@@ -9,22 +9,10 @@
 #include "common/event_loop.h"
 #include "common/file.h"
 #include "common/net.h"
+#include "common/temp_dir.h"
 
 namespace pathsteer {
 namespace {
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/ps-common-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 std::string contents(const std::string& path) {
   auto text = read_file(path);

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/temp_dir.h"
+
 namespace pathsteer {
 namespace {
 
@@ -42,19 +44,6 @@ Error must_fail(const std::string& body) {
   EXPECT_FALSE(r.ok()) << body;
   return r ? Error{} : r.error();
 }
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/ps-intents-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 const WallTime kT0 = WallTime(std::chrono::seconds(1'800'000'000));
 
