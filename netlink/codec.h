@@ -1,5 +1,5 @@
 // Internal to netlink/: rtnetlink <-> value-object encoding (libmnl). Parsers
-// take one message as mnl_nlmsg_ok() accepted it (nlmsg_len within the
+// take one message as nlio::message_ok() accepted it (nlmsg_len within the
 // received bytes) and read nothing outside it: every attribute is bounded by
 // nlmsg_len, every nested length (RTA_MULTIPATH's rtnexthops and their
 // attributes) by what encloses it, and an attribute shorter than its type or

@@ -153,6 +153,17 @@ TEST(Codec, ConntrackProtocolNumberMustBeThere) {
   EXPECT_FALSE(parse_conntrack_entry(bad.exact()));
 }
 
+TEST(Codec, AMessageLengthOf2GiBOrMoreDoesNotFitADatagram) {
+  alignas(nlmsghdr) char buf[64] = {};
+  auto* m = reinterpret_cast<nlmsghdr*>(buf);
+  m->nlmsg_len = 0x80400a00;  // found by the fuzzer: mnl_nlmsg_ok took it as negative
+  EXPECT_TRUE(mnl_nlmsg_ok(m, sizeof(buf)));
+  EXPECT_FALSE(nlio::message_ok(m, sizeof(buf)));
+  m->nlmsg_len = sizeof(buf);
+  EXPECT_TRUE(nlio::message_ok(m, sizeof(buf)));
+  EXPECT_FALSE(nlio::message_ok(m, sizeof(buf) - 1));
+}
+
 TEST(Codec, AckWithLyingLengthsGivesNoMessage) {
   auto ack = [](uint32_t echoed_len, const char* text, size_t text_len) {
     Msg m(NLMSG_ERROR);
@@ -167,6 +178,9 @@ TEST(Codec, AckWithLyingLengthsGivesNoMessage) {
   nlio::Ack a = nlio::parse_ack(good.exact());
   EXPECT_EQ(a.err_no, EINVAL);
   EXPECT_EQ(a.message, "bad");
+  Msg odd = ack(sizeof(nlmsghdr), "bad", 4);
+  reinterpret_cast<nlmsgerr*>(mnl_nlmsg_get_payload(odd.nlh()))->error = INT32_MIN;
+  EXPECT_EQ(nlio::parse_ack(odd.exact()).err_no, EPROTO);  // found by the fuzzer: -INT_MIN
   Msg unterminated = ack(sizeof(nlmsghdr), "bad!", 4);
   EXPECT_EQ(nlio::parse_ack(unterminated.exact()).message, "");
   for (uint32_t lying : {0u, 8u, 4096u, 0xffffffffu}) {

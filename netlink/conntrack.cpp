@@ -232,7 +232,7 @@ Result<uint32_t> ConntrackSocket::entries() {
     if (!n)
       return n.take_error();
     int len = static_cast<int>(*n);
-    for (auto* m = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(m, len);
+    for (auto* m = reinterpret_cast<const nlmsghdr*>(rx_.data()); nlio::message_ok(m, len);
          m = mnl_nlmsg_next(m, &len)) {
       if (m->nlmsg_seq != seq)
         continue;  // an answer to an earlier, timed-out request

@@ -94,7 +94,7 @@ struct ConntrackEntry {
   friend bool operator==(const ConntrackEntry&, const ConntrackEntry&) = default;
 };
 
-// One IPCTNL_MSG_CT_NEW message of a dump (as mnl_nlmsg_ok() accepted it) as
+// One IPCTNL_MSG_CT_NEW message of a dump (as nlio::message_ok() accepted it) as
 // an entry; nullopt for another type, another family than IPv4/IPv6, or a
 // tuple without addresses or protocol. Reads nothing outside the message:
 // nests are bounded by their parents, every value by its attribute's length.

@@ -44,6 +44,15 @@ struct Ack {
 };
 Ack parse_ack(const nlmsghdr* nlh);
 
+// mnl_nlmsg_ok() as it should be: a message header within len bytes whose
+// nlmsg_len is at least a header and at most len. (mnl_nlmsg_ok compares
+// nlmsg_len as an int, so a length of 2^31 or more passes and the walk jumps
+// out of the buffer.) Walk with mnl_nlmsg_next().
+inline bool message_ok(const nlmsghdr* m, int len) {
+  return len >= static_cast<int>(sizeof(nlmsghdr)) && m->nlmsg_len >= sizeof(nlmsghdr) &&
+         m->nlmsg_len <= static_cast<unsigned>(len);
+}
+
 // Sends len bytes (one or more messages) to the kernel in one sendmsg,
 // retrying on EINTR. Returns the errno of a failed send, 0 on success.
 int send_to_kernel(int fd, const void* buf, size_t len);
