@@ -1,12 +1,70 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "common/event_loop.h"
+#include "common/file.h"
 #include "common/net.h"
+#include "common/temp_dir.h"
 
 namespace pathsteer {
 namespace {
+
+std::string contents(const std::string& path) {
+  auto text = read_file(path);
+  return text ? *text : "<" + text.error().to_string() + ">";
+}
+
+TEST(WriteFileAtomic, DoesNotFollowASymlinkPlantedAtTheTempPath) {
+  TempDir dir;
+  std::ofstream(dir.file("victim")) << "precious\n";
+  ASSERT_EQ(::symlink(dir.file("victim").c_str(), dir.file("state.json.tmp").c_str()), 0);
+  for (Durability d : {Durability::kSynced, Durability::kFast}) {
+    ASSERT_TRUE(write_file_atomic(dir.file("state.json"), "new\n", d));
+    EXPECT_EQ(contents(dir.file("victim")), "precious\n");
+    EXPECT_EQ(contents(dir.file("state.json")), "new\n");
+    struct stat st {};
+    ASSERT_EQ(::lstat(dir.file("state.json").c_str(), &st), 0);
+    EXPECT_TRUE(S_ISREG(st.st_mode));  // the link was removed, not renamed over the file
+    EXPECT_FALSE(std::filesystem::exists(dir.file("state.json.tmp")));
+  }
+}
+
+TEST(WriteFileAtomic, ReplacesAStaleTempFileWithAFreshOne) {
+  TempDir dir;
+  std::ofstream(dir.file("f.tmp")) << "a crash's leftover, longer than the new content\n";
+  ASSERT_EQ(::chmod(dir.file("f.tmp").c_str(), 0666), 0);
+  ASSERT_TRUE(write_file_atomic(dir.file("f"), "x\n"));
+  EXPECT_EQ(contents(dir.file("f")), "x\n");
+  struct stat st {};
+  ASSERT_EQ(::stat(dir.file("f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);  // created anew, not the leftover's mode
+}
+
+TEST(WriteFileAtomic, FailureLeavesNoTempFile) {
+  TempDir dir;
+  // A directory at the target: the rename fails after the temp was written.
+  std::filesystem::create_directory(dir.file("d"));
+  std::ofstream(dir.file("d/inside")) << "x";
+  auto r = write_file_atomic(dir.file("d"), "new\n");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().to_string().find("rename"), std::string::npos) << r.error().to_string();
+  EXPECT_FALSE(std::filesystem::exists(dir.file("d.tmp")));
+}
+
+TEST(WriteFileAtomic, SyncsARelativePathsDirectory) {
+  TempDir dir;
+  auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir.file(""));
+  auto r = write_file_atomic("relative.json", "{}\n", Durability::kSynced);
+  std::filesystem::current_path(cwd);
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(contents(dir.file("relative.json")), "{}\n");
+}
 
 TEST(Prefix, ParsesBothFamiliesAndRejectsHostBits) {
   auto v4 = Prefix::parse("192.168.1.0/24");

@@ -9,27 +9,63 @@
 
 namespace pathsteer {
 
-Result<void> write_file_atomic(const std::string& path, const std::string& content,
-                               Durability durability) {
-  std::string tmp = path + ".tmp";
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
-  if (!fd.valid())
-    return system_error("writing " + tmp, errno);
+namespace {
+
+std::string parent_dir(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos)
+    return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+Result<void> write_all(int fd, const std::string& content, const std::string& name) {
   size_t off = 0;
   while (off < content.size()) {
-    ssize_t n = ::write(fd.get(), content.data() + off, content.size() - off);
+    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
     if (n < 0) {
       if (errno == EINTR)
         continue;
-      return system_error("writing " + tmp, errno);
+      return system_error("writing " + name, errno);
     }
     off += static_cast<size_t>(n);
   }
+  return ok();
+}
+
+}  // namespace
+
+Result<void> write_file_atomic(const std::string& path, const std::string& content,
+                               Durability durability) {
+  std::string tmp = path + ".tmp";
+  // Whatever is at the temp path (a crash's leftover, or a symlink someone
+  // planted) is removed, never written through: the open below only succeeds
+  // on a file it creates itself.
+  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT)
+    return system_error("removing stale " + tmp, errno);
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640));
+  if (!fd.valid())
+    return system_error("creating " + tmp, errno);
+  auto fail = [&](Error e) {
+    ::unlink(tmp.c_str());
+    return e;
+  };
+  if (auto r = write_all(fd.get(), content, tmp); !r)
+    return fail(r.take_error());
   if (durability == Durability::kSynced && ::fsync(fd.get()) != 0)
-    return system_error("fsync " + tmp, errno);
+    return fail(system_error("fsync " + tmp, errno));
   fd.reset();
   if (::rename(tmp.c_str(), path.c_str()) != 0)
-    return system_error("rename to " + path, errno);
+    return fail(system_error("rename to " + path, errno));
+  if (durability == Durability::kFast)
+    return ok();
+  // The rename lives in the directory: without this a crash can bring back
+  // the old file even though the new one was fsynced.
+  std::string dir = parent_dir(path);
+  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dfd.valid())
+    return system_error("opening " + dir + " to fsync it", errno);
+  if (::fsync(dfd.get()) != 0)
+    return system_error("fsync " + dir, errno);
   return ok();
 }
 

@@ -3,9 +3,14 @@
 //
 // write_file_atomic(path, content): writes `path.tmp` in the same directory
 // and renames it over `path`, so a reader (or a crash) sees the old content
-// or the new, never a mix. With Durability::kSynced the temp file is fsynced
-// before the rename (the policy, intents, uplink numbers: losing them changes
-// what a restart does); kFast skips the fsync (health and planner memory,
+// or the new, never a mix. Whatever is at `path.tmp` first (a crash's
+// leftover, a planted symlink) is unlinked, then the temp file is created
+// with O_EXCL | O_NOFOLLOW (mode 0640): the write never follows a link; if
+// something reappears there in between, the write fails (EEXIST). A failed
+// write removes its temp file and leaves `path` as it was.
+// With Durability::kSynced the temp file is fsynced before the rename and the
+// directory after it (the policy, intents, uplink numbers: losing them changes
+// what a restart does); kFast skips both fsyncs (health and planner memory,
 // written on every change from the event loop, where a lost last write only
 // means a restart plans with an older view until probes answer).
 #pragma once

@@ -290,7 +290,7 @@ TEST(Core, AnIntentDeadlinePastTheYear2262NeitherOverflowsNorSpins) {
   std::ofstream(r.dir + "/intents.json")
       << R"({"version":1,"intents":[{"id":"i-0000000000000001","class":"video",)"
       << R"("paths":["wan1"],"ttl_s":60,"comment":"","created_ms":0,)"
-      << R"("expires_ms":9000000000000000000}]})";
+      << R"("expires_ms":253402300799999}]})";  // year 9999: the latest a file may hold
   ASSERT_TRUE(r.start());
   ASSERT_EQ(r.core->intents().size(), 1u);
   // The expiry timer is re-checked a day out, not fired at once over and over.

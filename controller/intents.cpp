@@ -3,16 +3,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
-#include <fstream>
 #include <random>
 #include <set>
-#include <sstream>
-
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "common/file.h"
+#include "controller/state_json.h"
 
 namespace pathsteer {
 
@@ -84,6 +81,18 @@ int64_t to_unix_ms(WallTime t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
+WallTime from_unix_ms(int64_t ms) {
+  constexpr int64_t kMax =
+      std::chrono::duration_cast<std::chrono::milliseconds>(WallTime::duration::max()).count();
+  constexpr int64_t kMin =
+      std::chrono::duration_cast<std::chrono::milliseconds>(WallTime::duration::min()).count();
+  if (ms >= kMax)
+    return WallTime::max();
+  if (ms <= kMin)
+    return WallTime::min();
+  return WallTime(std::chrono::milliseconds(ms));
+}
+
 Result<IntentRequest> parse_intent_request(const std::string& body) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded())
@@ -137,9 +146,7 @@ Result<IntentRequest> parse_intent_request(const std::string& body) {
   return req;
 }
 
-Result<void> validate(const IntentRequest& req, const Policy& policy) {
-  if (policy.find_class(req.klass) == nullptr)
-    return invalid("no class '" + req.klass + "' in the policy");
+Result<void> validate_values(const IntentRequest& req) {
   if (req.ttl_s == 0 || req.ttl_s > kMaxIntentTtlS)
     return invalid("'ttl_s' must be 1.." + std::to_string(kMaxIntentTtlS));
   if (req.paths) {
@@ -147,8 +154,6 @@ Result<void> validate(const IntentRequest& req, const Policy& policy) {
       return invalid("'paths' is empty");
     std::set<std::string> seen;
     for (const auto& p : *req.paths) {
-      if (policy.find_wan(p) == nullptr)
-        return invalid("'paths' names '" + p + "', which is not a wan of the policy");
       if (!seen.insert(p).second)
         return invalid("'paths' names '" + p + "' twice");
     }
@@ -159,6 +164,20 @@ Result<void> validate(const IntentRequest& req, const Policy& policy) {
       return invalid("'sla' sets no constraint");
     if (s.max_loss_pct && (*s.max_loss_pct < 0 || *s.max_loss_pct > 100))
       return invalid("'sla.max_loss_pct' must be 0..100");
+  }
+  return ok();
+}
+
+Result<void> validate(const IntentRequest& req, const Policy& policy) {
+  if (policy.find_class(req.klass) == nullptr)
+    return invalid("no class '" + req.klass + "' in the policy");
+  if (auto r = validate_values(req); !r)
+    return r;
+  if (req.paths) {
+    for (const auto& p : *req.paths) {
+      if (policy.find_wan(p) == nullptr)
+        return invalid("'paths' names '" + p + "', which is not a wan of the policy");
+    }
   }
   return ok();
 }
@@ -192,14 +211,18 @@ json intent_json(const Intent& intent, const Policy* policy) {
 
 Result<void> IntentStore::load() {
   intents_.clear();
-  if (::access(path_.c_str(), F_OK) != 0 && errno == ENOENT)
-    return ok();
-  std::ifstream in(path_);
-  if (!in)
-    return system_error("reading intents from " + path_, errno);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  auto text = read_file(path_);
+  if (!text) {
+    if (text.error().err_no == ENOENT)
+      return ok();
+    return system_error("reading intents from " + path_, text.error().err_no);
+  }
+  return parse(*text);
+}
+
+Result<void> IntentStore::parse(const std::string& text) {
+  intents_.clear();
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   auto corrupt = [&](const std::string& why) {
     return policy_error("intents file " + path_ + " is corrupt: " + why);
   };
@@ -210,17 +233,24 @@ Result<void> IntentStore::load() {
   if (!j.contains("intents") || !j["intents"].is_array())
     return corrupt("no 'intents' array");
   std::vector<Intent> loaded;
+  std::set<std::string> ids;
+  std::set<std::string> classes;
   for (const auto& e : j["intents"]) {
     if (!e.is_object() || !e.contains("id") || !e.contains("created_ms") ||
-        !e.contains("expires_ms") || !e["id"].is_string() || !e["created_ms"].is_number_integer() ||
-        !e["expires_ms"].is_number_integer()) {
+        !e.contains("expires_ms") || !e["id"].is_string()) {
       return corrupt("an entry lacks id, created_ms or expires_ms");
     }
-    json req = e;
     Intent it;
     it.id = e["id"].get<std::string>();
-    it.created_ms = e["created_ms"].get<int64_t>();
-    it.expires_ms = e["expires_ms"].get<int64_t>();
+    auto created = json_unix_ms(e["created_ms"]);
+    auto expires = json_unix_ms(e["expires_ms"]);
+    if (!created || !expires || *expires < *created) {
+      return corrupt("intent " + it.id + ": created_ms and expires_ms must be Unix ms in 0.." +
+                     std::to_string(kMaxStateUnixMs) + ", expires_ms not before created_ms");
+    }
+    it.created_ms = *created;
+    it.expires_ms = *expires;
+    json req = e;
     for (const char* k : {"id", "created_ms", "expires_ms", "applies"})
       req.erase(k);
     if (req.contains("paths") && req["paths"].is_null())
@@ -230,7 +260,14 @@ Result<void> IntentStore::load() {
     auto parsed = parse_intent_request(req.dump());
     if (!parsed)
       return corrupt("intent " + it.id + ": " + parsed.error().context);
+    if (auto r = validate_values(*parsed); !r)
+      return corrupt("intent " + it.id + ": " + r.error().context);
     it.request = std::move(*parsed);
+    // What add() guarantees: unique ids, one intent per class.
+    if (!ids.insert(it.id).second)
+      return corrupt("intent id " + it.id + " appears twice");
+    if (!classes.insert(it.request.klass).second)
+      return corrupt("class '" + it.request.klass + "' has two intents");
     loaded.push_back(std::move(it));
   }
   intents_ = std::move(loaded);
@@ -293,7 +330,7 @@ std::optional<WallTime> IntentStore::next_expiry() const {
   auto ms = next_expiry_ms();
   if (!ms)
     return std::nullopt;
-  return WallTime(std::chrono::milliseconds(*ms));
+  return from_unix_ms(*ms);
 }
 
 const Intent* IntentStore::find(const std::string& id) const {

@@ -9,8 +9,9 @@
 //   whose deadline is <= now.
 // * Every mutation is followed by save() by the caller; the file is written
 //   atomically (temp, fsync, rename), so a crash leaves the old or the new set.
-// * load() of a missing file gives an empty store; of a corrupt one, an error
-//   (the daemon moves it aside and says so, rather than silently dropping it).
+// * load() of a missing file gives an empty store; of a corrupt one (see
+//   parse()), an error (the daemon moves it aside and says so, rather than
+//   silently dropping it).
 // * Validation against a policy (validate()): the class exists; paths are
 //   non-empty, without duplicates, each a wan of the policy; an sla sets at
 //   least one constraint with loss in 0..100; ttl_s in 1..kMaxTtlS. An intent
@@ -59,6 +60,9 @@ struct Intent {
 };
 
 int64_t to_unix_ms(WallTime t);
+// The inverse, saturating: Unix ms beyond what WallTime holds (int64 ns, about
+// years 1677..2262) give WallTime::min() / max().
+WallTime from_unix_ms(int64_t ms);
 
 // Parses a POST /v1/intents body: {"class": str, "paths": [str], "sla":
 // {"max_rtt_ms": n, "max_jitter_ms": n, "max_loss_pct": x}, "ttl_s": n,
@@ -69,6 +73,9 @@ Result<IntentRequest> parse_intent_request(const std::string& body);
 
 // Checks a request against the policy in force (kInvalidPolicy errors).
 Result<void> validate(const IntentRequest& req, const Policy& policy);
+// The part of validate() that needs no policy: ttl_s, paths without
+// duplicates, the sla's values (what the state file must hold too).
+Result<void> validate_values(const IntentRequest& req);
 // Whether a stored intent still applies to this policy (class and wans exist).
 bool applies(const Intent& intent, const Policy& policy);
 
@@ -78,6 +85,12 @@ class IntentStore {
   explicit IntentStore(std::string path) : path_(std::move(path)) {}
 
   Result<void> load();  // replaces the contents from path (missing file: empty)
+  // load() of a file's text: replaces the contents (emptied on an error).
+  // Corrupt (kInvalidPolicy, naming path()): not {"version":1,"intents":[...]},
+  // an entry that parse_intent_request() or validate_values() refuses,
+  // created_ms / expires_ms not integers in 0..kMaxStateUnixMs
+  // (state_json.h) or expires_ms before created_ms, an id or a class twice.
+  Result<void> parse(const std::string& text);
   Result<void> save() const;
 
   // Adds a validated request; kConflict if the class has an intent already.

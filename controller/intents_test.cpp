@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/temp_dir.h"
+
 namespace pathsteer {
 namespace {
 
@@ -42,19 +44,6 @@ Error must_fail(const std::string& body) {
   EXPECT_FALSE(r.ok()) << body;
   return r ? Error{} : r.error();
 }
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/ps-intents-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 const WallTime kT0 = WallTime(std::chrono::seconds(1'800'000'000));
 
@@ -209,6 +198,66 @@ TEST(IntentStore, CorruptFileIsAnErrorNotAnEmptyStore) {
     ASSERT_FALSE(r) << text;
     EXPECT_NE(r.error().to_string().find("corrupt"), std::string::npos);
   }
+}
+
+std::string intents_file(const std::string& entry_fields) {
+  return R"({"version":1,"intents":[{"id":"i-1","class":"voip","paths":["wan1"],)" + entry_fields +
+         "}]}";
+}
+
+TEST(IntentStore, RefusesAbsurdNumbersAsCorrupt) {
+  const char* bad[] = {
+      // Past year 2262: WallTime (int64 ns) cannot hold it.
+      R"("ttl_s":60,"created_ms":0,"expires_ms":9000000000000000000)",
+      R"("ttl_s":60,"created_ms":0,"expires_ms":18446744073709551615)",
+      R"("ttl_s":60,"created_ms":0,"expires_ms":253402300800000)",  // year 10000
+      R"("ttl_s":60,"created_ms":-1,"expires_ms":1000)",
+      R"("ttl_s":60,"created_ms":2000,"expires_ms":1000)",  // expires before created
+      R"("ttl_s":60,"created_ms":0,"expires_ms":1.5e3)",
+      R"("ttl_s":60,"created_ms":"0","expires_ms":1000)",
+      R"("ttl_s":0,"created_ms":0,"expires_ms":1000)",
+      R"("ttl_s":2678401,"created_ms":0,"expires_ms":1000)",  // kMaxIntentTtlS + 1
+      R"("ttl_s":-5,"created_ms":0,"expires_ms":1000)",
+      R"("ttl_s":60,"sla":{"max_loss_pct":101},"created_ms":0,"expires_ms":1000)",
+      R"("ttl_s":60,"sla":{"max_rtt_ms":4294967296},"created_ms":0,"expires_ms":1000)",
+  };
+  TempDir dir;
+  for (const char* fields : bad) {
+    std::ofstream(dir.file("intents.json")) << intents_file(fields);
+    IntentStore s(dir.file("intents.json"));
+    auto r = s.load();
+    ASSERT_FALSE(r) << fields;
+    EXPECT_NE(r.error().to_string().find("corrupt"), std::string::npos) << r.error().to_string();
+    EXPECT_TRUE(s.intents().empty());
+  }
+}
+
+TEST(IntentStore, RefusesTwoIntentsWithOneIdOrOneClass) {
+  const std::string a = R"({"id":"i-1","class":"voip","paths":["wan1"],"ttl_s":60,)"
+                        R"("created_ms":0,"expires_ms":60000})";
+  const std::string b = R"({"id":"i-1","class":"default","paths":["wan1"],"ttl_s":60,)"
+                        R"("created_ms":0,"expires_ms":60000})";
+  const std::string c = R"({"id":"i-2","class":"voip","paths":["wan2"],"ttl_s":60,)"
+                        R"("created_ms":0,"expires_ms":60000})";
+  IntentStore s("intents.json");
+  EXPECT_TRUE(s.parse(R"({"version":1,"intents":[)" + a + "]}"));
+  auto twice_id = s.parse(R"({"version":1,"intents":[)" + a + "," + b + "]}");
+  ASSERT_FALSE(twice_id);
+  EXPECT_NE(twice_id.error().context.find("i-1 appears twice"), std::string::npos);
+  auto twice_class = s.parse(R"({"version":1,"intents":[)" + a + "," + c + "]}");
+  ASSERT_FALSE(twice_class);
+  EXPECT_NE(twice_class.error().context.find("'voip' has two intents"), std::string::npos);
+}
+
+TEST(IntentStore, ADeadlinePastWallTimesRangeSaturates) {
+  IntentStore s("intents.json");
+  // Year 9999 is a time the file may hold, though WallTime cannot.
+  ASSERT_TRUE(s.parse(intents_file(R"("ttl_s":60,"created_ms":0,"expires_ms":253402300799999)")));
+  EXPECT_EQ(s.next_expiry_ms(), 253402300799999);
+  EXPECT_EQ(s.next_expiry(), WallTime::max());
+  EXPECT_TRUE(s.expire(kT0).empty());
+  EXPECT_EQ(from_unix_ms(-253402300799999), WallTime::min());
+  EXPECT_EQ(from_unix_ms(1'800'000'000'000), kT0);
 }
 
 // The planner sees an intent as an override for exactly as long as it lives.

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "controller/state_json.h"
+
 namespace pathsteer {
 namespace {
 
@@ -12,15 +14,21 @@ using WallTime = std::chrono::system_clock::time_point;
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
+const std::string kNotATime =
+    "not an integer in 0.." + std::to_string(kMaxStateUnixMs) + " (Unix ms)";
+
 int64_t to_unix_ms(PlanTime t, PlanTime now, WallTime wall_now) {
   return duration_cast<milliseconds>(
              (wall_now + duration_cast<milliseconds>(t - now)).time_since_epoch())
       .count();
 }
 
+// ms is 0..kMaxStateUnixMs (checked by the parser). Compared in ms: a time
+// past 2262 does not fit a WallTime, and the age of a time not in the future
+// is at most wall_now's own, which fits.
 PlanTime from_unix_ms(int64_t ms, PlanTime now, WallTime wall_now) {
-  WallTime wall{milliseconds(ms)};
-  return wall >= wall_now ? now : now - duration_cast<PlanClock::duration>(wall_now - wall);
+  int64_t wall_now_ms = duration_cast<milliseconds>(wall_now.time_since_epoch()).count();
+  return ms >= wall_now_ms ? now : now - milliseconds(wall_now_ms - ms);
 }
 
 nlohmann::json section(const std::map<std::string, ClassMemory>& m, PlanTime now,
@@ -54,13 +62,15 @@ Result<std::map<std::string, ClassMemory>> parse_section(const nlohmann::json& j
       c.uplink = e["uplink"].get<std::string>();
     else if (!e["uplink"].is_null())
       return policy_error(where + ".uplink: not a name or null");
-    if (!e["since_unix_ms"].is_number_integer())
-      return policy_error(where + ".since_unix_ms: not an integer");
-    c.since = from_unix_ms(e["since_unix_ms"].get<int64_t>(), now, wall_now);
+    auto since = json_unix_ms(e["since_unix_ms"]);
+    if (!since)
+      return policy_error(where + ".since_unix_ms: " + kNotATime);
+    c.since = from_unix_ms(*since, now, wall_now);
     if (e.contains("last_switch_unix_ms")) {
-      if (!e["last_switch_unix_ms"].is_number_integer())
-        return policy_error(where + ".last_switch_unix_ms: not an integer");
-      c.last_switch = from_unix_ms(e["last_switch_unix_ms"].get<int64_t>(), now, wall_now);
+      auto last_switch = json_unix_ms(e["last_switch_unix_ms"]);
+      if (!last_switch)
+        return policy_error(where + ".last_switch_unix_ms: " + kNotATime);
+      c.last_switch = from_unix_ms(*last_switch, now, wall_now);
     }
     out[name] = std::move(c);
   }
@@ -73,6 +83,14 @@ nlohmann::json plan_memory_to_json(const PlannerMemory& memory, PlanTime now, Wa
   return nlohmann::json{{"version", 1},
                         {"classes", section(memory.classes, now, wall_now)},
                         {"overlays", section(memory.overlays, now, wall_now)}};
+}
+
+Result<PlannerMemory> plan_memory_from_text(const std::string& text, PlanTime now,
+                                            WallTime wall_now) {
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded())
+    return policy_error("planner memory: not JSON");
+  return plan_memory_from_json(j, now, wall_now);
 }
 
 Result<PlannerMemory> plan_memory_from_json(const nlohmann::json& j, PlanTime now,

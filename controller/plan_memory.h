@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <nlohmann/json_fwd.hpp>
+#include <string>
 
 #include "common/result.h"
 #include "controller/planner.h"
@@ -23,8 +24,13 @@ nlohmann::json plan_memory_to_json(const PlannerMemory& memory, PlanTime now,
                                    std::chrono::system_clock::time_point wall_now);
 
 // Times after wall_now (a clock set back) are taken as now. An error names the
-// bad member.
+// bad member: not version 1, a section not an object, an entry without
+// 'uplink' (a name or null) and 'since_unix_ms', a time that is not an integer
+// in 0..kMaxStateUnixMs (state_json.h).
 Result<PlannerMemory> plan_memory_from_json(const nlohmann::json& j, PlanTime now,
+                                            std::chrono::system_clock::time_point wall_now);
+// The same from a file's text (not JSON: an error).
+Result<PlannerMemory> plan_memory_from_text(const std::string& text, PlanTime now,
                                             std::chrono::system_clock::time_point wall_now);
 
 }  // namespace pathsteer

@@ -372,5 +372,28 @@ TEST(UplinkIds, PersistsAtomicallyAndRejectsCorruptFiles) {
   EXPECT_TRUE(fresh.ids().empty());
 }
 
+TEST(UplinkIds, RefusesNumbersOutOfRangeOrGivenTwice) {
+  const char* bad[] = {
+      R"({"uplinks":{"wan1":0}})",
+      R"({"uplinks":{"wan1":255}})",         // above max_id
+      R"({"uplinks":{"wan1":4294967297}})",  // 2^32 + 1: wrapped to 1 before
+      R"({"uplinks":{"wan1":18446744073709551615}})",
+      R"({"uplinks":{"wan1":-1}})",
+      R"({"uplinks":{"wan1":1.0}})",
+      R"({"uplinks":{"wan1":"1"}})",
+      R"({"uplinks":{"wan1":54}})",  // table 254, main (table_base 200)
+      R"({"uplinks":{"wan1":3,"wan2":3}})",
+  };
+  UplinkIds ids(254, 200);
+  ASSERT_TRUE(ids.parse(R"({"version":1,"uplinks":{"wan1":1,"wan2":2}})", "ids.json"));
+  for (const char* text : bad) {
+    auto r = ids.parse(text, "ids.json");
+    ASSERT_FALSE(r) << text;
+    EXPECT_EQ(r.error().kind, ErrorKind::kUnrealizable);
+    EXPECT_NE(r.error().context.find("ids.json"), std::string::npos);
+    EXPECT_EQ(ids.ids().size(), 2u) << "a refused file changes nothing";
+  }
+}
+
 }  // namespace
 }  // namespace pathsteer

@@ -1,6 +1,7 @@
 #include "controller/state_dir.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -14,13 +15,16 @@ namespace pathsteer {
 
 namespace {
 
-// A state file's JSON (discarded if it does not parse); nullopt if there is no
-// such file (first start, or nothing saved).
-std::optional<nlohmann::json> read_json(const std::string& path) {
+// A state file's text; nullopt if there is no such file (first start, or
+// nothing saved) or it cannot be read (logged: planned as if it were absent).
+std::optional<std::string> read_state_file(const std::string& path) {
   auto text = read_file(path);
-  if (!text)
+  if (!text) {
+    if (text.error().err_no != ENOENT)
+      PS_LOG(kWarn) << text.error().to_string() << "; ignored";
     return std::nullopt;
-  return nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  }
+  return std::move(*text);
 }
 
 // What planner.json keeps of a memory (plan_memory.h): the runs are not saved.
@@ -42,7 +46,34 @@ StateDir::StateDir(std::string dir) : dir_(std::move(dir)) {
         "dir",
         "state directory: " + system_error("creating state directory " + dir_, errno).to_string(),
         "; steering anyway, nothing will be persisted");
+    return;
   }
+  if (auto why = not_ours(); !why.empty()) {
+    refused_ = true;
+    failed("dir", "state directory " + dir_ + " refused: " + why,
+           "; steering anyway, nothing will be read from it or persisted");
+  }
+}
+
+// Whoever else can write the directory can plant intents, numbers or links
+// for the daemon to follow: it must be ours alone (as systemd's
+// StateDirectory= makes it).
+std::string StateDir::not_ours() const {
+  struct stat st {};
+  if (::stat(dir_.c_str(), &st) != 0)
+    return system_error("stat", errno).to_string();
+  if (!S_ISDIR(st.st_mode))
+    return "not a directory";
+  if (st.st_uid != ::geteuid()) {
+    return "owned by uid " + std::to_string(st.st_uid) + ", not by the daemon's uid " +
+           std::to_string(::geteuid());
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", st.st_mode & 07777);
+    return std::string("writable by group or others (mode ") + mode + ")";
+  }
+  return "";
 }
 
 void StateDir::failed(const std::string& key, const std::string& message, const char* log_note) {
@@ -60,7 +91,8 @@ std::vector<std::string> StateDir::errors() const {
 Result<UplinkIds> StateDir::preview_numbers(const std::vector<std::string>& names, uint32_t max_id,
                                             uint32_t table_base) const {
   UplinkIds ids(max_id, table_base);
-  (void)ids.load(file("uplink-ids.json"));  // unreadable: numbered afresh
+  if (!refused_)
+    (void)ids.load(file("uplink-ids.json"));  // unreadable: numbered afresh
   if (auto r = ids.assign(names); !r)
     return r.take_error();
   return ids;
@@ -70,7 +102,7 @@ Result<UplinkIds> StateDir::number_uplinks(const std::vector<std::string>& names
                                            uint32_t table_base, bool first) {
   UplinkIds ids(max_id, table_base);
   const std::string path = file("uplink-ids.json");
-  if (auto r = ids.load(path); !r) {
+  if (auto r = refused_ ? ok() : ids.load(path); !r) {
     // An unreadable state directory at start: number afresh and say so (a
     // corrupt file or a reload stays an error: renumbering would move marks).
     if (r.error().kind != ErrorKind::kSystem || !first)
@@ -79,6 +111,8 @@ Result<UplinkIds> StateDir::number_uplinks(const std::vector<std::string>& names
   }
   if (auto r = ids.assign(names); !r)
     return r.take_error();
+  if (refused_)
+    return ids;
   if (auto r = ids.save(path); !r)
     failed("ids", "cannot persist uplink numbers: " + r.error().to_string());
   else
@@ -88,6 +122,8 @@ Result<UplinkIds> StateDir::number_uplinks(const std::vector<std::string>& names
 
 IntentStore StateDir::load_intents() {
   IntentStore store(file("intents.json"));
+  if (refused_)
+    return store;
   if (auto r = store.load(); !r) {
     // Keep the evidence rather than overwrite it with the next save.
     std::string aside = store.path() + ".corrupt";
@@ -100,6 +136,8 @@ IntentStore StateDir::load_intents() {
 }
 
 void StateDir::save_intents(const IntentStore& store) {
+  if (refused_)
+    return;
   if (auto r = store.save(); !r)
     failed("intents", "saving intents: " + r.error().to_string(),
            " (they apply, but a restart would lose them)");
@@ -107,29 +145,41 @@ void StateDir::save_intents(const IntentStore& store) {
     cleared("intents");
 }
 
-std::map<std::string, HealthState> StateDir::load_health() const {
-  std::map<std::string, HealthState> out;
-  const std::string path = file("health.json");
-  auto j = read_json(path);
-  if (!j)
-    return out;
-  if (j->is_discarded() || !j->is_object() || !j->contains("uplinks") ||
-      !(*j)["uplinks"].is_object()) {
-    PS_LOG(kWarn) << path << ": not a pathsteer health file; ignored";
-    return out;
+Result<std::map<std::string, HealthState>> health_from_text(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("version") || j["version"] != 1 ||
+      !j.contains("uplinks") || !j["uplinks"].is_object()) {
+    return policy_error("not a version 1 pathsteer health file");
   }
-  for (const auto& [name, v] : (*j)["uplinks"].items()) {
-    if (!v.is_string())
-      continue;
+  std::map<std::string, HealthState> out;
+  for (const auto& [name, v] : j["uplinks"].items()) {
+    // What save_health() writes; anything else means the file is not ours.
     for (HealthState s : {HealthState::kUp, HealthState::kDegraded, HealthState::kDown}) {
-      if (v.get<std::string>() == to_string(s))
+      if (v.is_string() && v.get<std::string>() == to_string(s))
         out[name] = s;
     }
+    if (!out.contains(name))
+      return policy_error("uplink '" + name + "': not up, degraded or down");
   }
   return out;
 }
 
+std::map<std::string, HealthState> StateDir::load_health() const {
+  const std::string path = file("health.json");
+  auto text = refused_ ? std::nullopt : read_state_file(path);
+  if (!text)
+    return {};
+  auto verdicts = health_from_text(*text);
+  if (!verdicts) {
+    PS_LOG(kWarn) << path << ": " << verdicts.error().to_string() << "; ignored";
+    return {};
+  }
+  return *verdicts;
+}
+
 void StateDir::save_health(const std::map<std::string, HealthState>& verdicts) {
+  if (refused_)
+    return;
   nlohmann::json j;
   j["version"] = 1;
   j["uplinks"] = nlohmann::json::object();
@@ -145,10 +195,10 @@ void StateDir::save_health(const std::map<std::string, HealthState>& verdicts) {
 
 std::optional<PlannerMemory> StateDir::load_plan_memory(PlanTime now, WallTime wall_now) {
   const std::string path = file("planner.json");
-  auto j = read_json(path);
-  if (!j)
+  auto text = refused_ ? std::nullopt : read_state_file(path);
+  if (!text)
     return std::nullopt;
-  auto m = plan_memory_from_json(*j, now, wall_now);
+  auto m = plan_memory_from_text(*text, now, wall_now);
   if (!m) {
     PS_LOG(kWarn) << path << ": " << m.error().to_string()
                   << "; ignored (classes are planned as if for the first time)";
@@ -161,6 +211,8 @@ std::optional<PlannerMemory> StateDir::load_plan_memory(PlanTime now, WallTime w
 }
 
 void StateDir::save_plan_memory(const PlannerMemory& memory, PlanTime now, WallTime wall_now) {
+  if (refused_)
+    return;
   PlannerMemory keep = persisted_part(memory);
   if (saved_plan_memory_ && *saved_plan_memory_ == keep)
     return;  // only switches change it, not every plan

@@ -17,6 +17,11 @@
 // intents.json.corrupt rather than overwritten by the next save. A corrupt
 // uplink-ids file is an error the caller must not paper over (renumbering
 // would move marks), except at first start when the directory is unreadable.
+//
+// The directory must be ours alone: owned by the effective uid and not
+// writable by group or others. One that is not is refused (a state error
+// naming the owner or mode, kept for the daemon's life): nothing is read from
+// it or written to it, as if it were empty and unwritable; steering goes on.
 // Threading: the loop thread only.
 #pragma once
 
@@ -34,11 +39,15 @@
 
 namespace pathsteer {
 
+// health.json's text: {"version":1,"uplinks":{"wan1":"up",...}}. Anything
+// else, or a state other than up, degraded or down, is an error.
+Result<std::map<std::string, HealthState>> health_from_text(const std::string& text);
+
 class StateDir {
  public:
   using WallTime = std::chrono::system_clock::time_point;
 
-  // Creates the directory (0750) if it is missing.
+  // Creates the directory (0750) if it is missing, then checks that it is ours.
   explicit StateDir(std::string dir);
 
   const std::string& dir() const { return dir_; }
@@ -55,11 +64,13 @@ class StateDir {
   IntentStore load_intents();
   void save_intents(const IntentStore& store);
 
-  // Verdicts by path name; nothing (or a file that is not ours) gives {}.
+  // Verdicts by path name; nothing, or a file health_from_text() refuses
+  // (logged), gives {}.
   std::map<std::string, HealthState> load_health() const;
   void save_health(const std::map<std::string, HealthState>& verdicts);
 
   // The persisted part only (plan_memory.h): choices and times, not the runs.
+  // A file plan_memory_from_text() refuses is logged and ignored (nullopt).
   std::optional<PlannerMemory> load_plan_memory(PlanTime now, WallTime wall_now);
   // Writes only when the persisted part changed since the last save or load.
   void save_plan_memory(const PlannerMemory& memory, PlanTime now, WallTime wall_now);
@@ -71,8 +82,11 @@ class StateDir {
   // Keeps `message` for the status and logs it with `log_note` appended.
   void failed(const std::string& key, const std::string& message, const char* log_note = "");
   void cleared(const std::string& key) { errors_.erase(key); }
+  // Why the directory is not ours alone ("" if it is).
+  std::string not_ours() const;
 
   std::string dir_;
+  bool refused_ = false;                       // not ours alone: never read or written
   std::map<std::string, std::string> errors_;  // by file key
   std::optional<PlannerMemory> saved_plan_memory_;
 };

@@ -461,6 +461,16 @@ TEST(Restart, TimesAfterTheReadAreNowAndBadFilesNameTheMember) {
   auto m = plan_memory_from_json(future, now, kWall);  // a clock set back since the save
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->classes.at("c").since, now);
+  // The edges of what a file may hold: the Unix epoch and the end of year 9999.
+  auto edges =
+      plan_memory_from_text(R"({"version":1,"classes":{"c":{"uplink":null,)"
+                            R"("since_unix_ms":0,"last_switch_unix_ms":253402300799999}}})",
+                            now, kWall);
+  ASSERT_TRUE(edges.ok()) << edges.error().to_string();
+  EXPECT_EQ(edges->classes.at("c").since,
+            now - std::chrono::duration_cast<milliseconds>(kWall.time_since_epoch()));
+  EXPECT_EQ(edges->classes.at("c").last_switch, now);
+  EXPECT_FALSE(plan_memory_from_text("{not json", now, kWall).ok());
 
   struct Bad {
     nlohmann::json j;
@@ -475,6 +485,24 @@ TEST(Restart, TimesAfterTheReadAreNowAndBadFilesNameTheMember) {
       {{{"version", 1}, {"overlays", {{"o", {{"uplink", nullptr}, {"since_unix_ms", "x"}}}}}},
        "overlays.o.since_unix_ms"},
       {{{"version", 1}, {"classes", {{"c", {{"uplink", "wan1"}}}}}}, "classes.c"},
+      // Past year 2262 a WallTime overflowed; past 9999 or negative is corrupt.
+      {{{"version", 1}, {"classes", {{"c", {{"uplink", "wan1"}, {"since_unix_ms", 9e18}}}}}},
+       "classes.c.since_unix_ms"},
+      {{{"version", 1}, {"classes", {{"c", {{"uplink", "wan1"}, {"since_unix_ms", INT64_MAX}}}}}},
+       "classes.c.since_unix_ms"},
+      {{{"version", 1},
+        {"classes", {{"c", {{"uplink", "wan1"}, {"since_unix_ms", 253'402'300'800'000}}}}}},
+       "classes.c.since_unix_ms"},
+      {{{"version", 1}, {"overlays", {{"o", {{"uplink", "wan1"}, {"since_unix_ms", -1}}}}}},
+       "overlays.o.since_unix_ms"},
+      {{{"version", 1},
+        {"classes",
+         {{"c", {{"uplink", "wan1"}, {"since_unix_ms", 1}, {"last_switch_unix_ms", UINT64_MAX}}}}}},
+       "classes.c.last_switch_unix_ms"},
+      {{{"version", 1},
+        {"classes",
+         {{"c", {{"uplink", "wan1"}, {"since_unix_ms", 1}, {"last_switch_unix_ms", INT64_MIN}}}}}},
+       "classes.c.last_switch_unix_ms"},
   };
   for (const Bad& b : bad) {
     auto r = plan_memory_from_json(b.j, now, kWall);

@@ -1,13 +1,12 @@
 #include "controller/uplink_ids.h"
 
-#include "common/file.h"
-#include "controller/policy.h"
-
 #include <cerrno>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
+
+#include "common/file.h"
+#include "controller/policy.h"
+#include "controller/state_json.h"
 
 namespace pathsteer {
 
@@ -44,26 +43,32 @@ Result<void> UplinkIds::assign(const std::vector<std::string>& names) {
 }
 
 Result<void> UplinkIds::load(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    if (errno == ENOENT) {
+  auto text = read_file(path);
+  if (!text) {
+    if (text.error().err_no == ENOENT) {
       ids_.clear();
       return ok();
     }
-    return system_error("reading " + path, errno);
+    return text.take_error();
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  return parse(*text, path);
+}
+
+Result<void> UplinkIds::parse(const std::string& text, const std::string& origin) {
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object() || !j.contains("uplinks") || !j["uplinks"].is_object()) {
-    return unrealizable_error(path + ": not a pathsteer uplink-ids file");
+    return unrealizable_error(origin + ": not a pathsteer uplink-ids file");
   }
   std::map<std::string, uint32_t> ids;
+  std::set<int64_t> seen;
   for (auto& [name, v] : j["uplinks"].items()) {
-    if (!v.is_number_unsigned() || !usable(v.get<uint32_t>())) {
-      return unrealizable_error(path + ": bad number for uplink '" + name + "'");
-    }
-    ids[name] = v.get<uint32_t>();
+    auto n = json_int_in(v, 1, max_id_);
+    if (!n || !usable(static_cast<uint32_t>(*n)))
+      return unrealizable_error(origin + ": bad number for uplink '" + name + "'");
+    // Two uplinks on one number would share a mark and a table.
+    if (!seen.insert(*n).second)
+      return unrealizable_error(origin + ": number " + std::to_string(*n) + " given twice");
+    ids[name] = static_cast<uint32_t>(*n);
   }
   ids_ = std::move(ids);
   return ok();

@@ -31,6 +31,10 @@ class UplinkIds {
   // JSON {"version":1,"uplinks":{"wan1":1,...}}. A missing file is an empty set;
   // a corrupt one is an error naming the file.
   Result<void> load(const std::string& path);
+  // load() of a file's text, errors naming `origin`. Corrupt (kUnrealizable,
+  // the set unchanged): not that shape, a number that is not an integer in
+  // 1..max_id or would be a kernel table, a number given to two uplinks.
+  Result<void> parse(const std::string& text, const std::string& origin);
   Result<void> save(const std::string& path) const;
 
  private:

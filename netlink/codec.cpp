@@ -7,13 +7,22 @@
 
 #include <array>
 #include <cstring>
+#include <initializer_list>
+#include <utility>
 
 namespace pathsteer::nlcodec {
 namespace {
 
+// What each attribute type must hold to be read (MNL_TYPE_UNSPEC: checked
+// where it is read, or not read at all).
+template <int kMax>
+using AttrPolicy = std::array<mnl_attr_data_type, kMax + 1>;
+
 template <int kMax>
 struct Attrs {
+  const AttrPolicy<kMax>* policy = nullptr;
   std::array<const nlattr*, kMax + 1> tb{};
+  bool malformed = false;  // an attribute shorter than its type, or an unterminated string
   const nlattr* operator[](int i) const { return tb[i]; }
 };
 
@@ -22,17 +31,48 @@ int collect_attr(const nlattr* attr, void* data) {
   auto* attrs = static_cast<Attrs<kMax>*>(data);
   int type = mnl_attr_get_type(attr);
   if (type >= 0 && type <= kMax) {
+    mnl_attr_data_type want = (*attrs->policy)[type];
+    if (want != MNL_TYPE_UNSPEC && mnl_attr_validate(attr, want) < 0)
+      attrs->malformed = true;
     attrs->tb[type] = attr;
   }
   return MNL_CB_OK;
 }
 
+// The message's attributes after its family header; mnl_attr_parse bounds each
+// one by nlmsg_len, and the policy bounds what the getters below read.
 template <int kMax>
-Attrs<kMax> parse_attrs(const nlmsghdr* nlh, size_t header_size) {
+Attrs<kMax> parse_attrs(const nlmsghdr* nlh, size_t header_size, const AttrPolicy<kMax>& policy) {
   Attrs<kMax> attrs;
+  attrs.policy = &policy;
   mnl_attr_parse(nlh, header_size, collect_attr<kMax>, &attrs);
   return attrs;
 }
+
+template <int kMax>
+AttrPolicy<kMax> policy_of(std::initializer_list<std::pair<int, mnl_attr_data_type>> types) {
+  AttrPolicy<kMax> p{};
+  p.fill(MNL_TYPE_UNSPEC);
+  for (auto [type, want] : types)
+    p[type] = want;
+  return p;
+}
+
+const AttrPolicy<IFLA_MAX> kLinkPolicy = policy_of<IFLA_MAX>({{IFLA_IFNAME, MNL_TYPE_NUL_STRING}});
+const AttrPolicy<IFA_MAX> kAddressPolicy = policy_of<IFA_MAX>({});
+const AttrPolicy<RTA_MAX> kRoutePolicy = policy_of<RTA_MAX>(
+    {{RTA_TABLE, MNL_TYPE_U32}, {RTA_OIF, MNL_TYPE_U32}, {RTA_PRIORITY, MNL_TYPE_U32}});
+const AttrPolicy<FRA_MAX> kRulePolicy = policy_of<FRA_MAX>({
+    {FRA_PRIORITY, MNL_TYPE_U32},
+    {FRA_FWMARK, MNL_TYPE_U32},
+    {FRA_FWMASK, MNL_TYPE_U32},
+    {FRA_TABLE, MNL_TYPE_U32},
+    {FRA_SUPPRESS_PREFIXLEN, MNL_TYPE_U32},
+    {FRA_PROTOCOL, MNL_TYPE_U8},
+    {FRA_IP_PROTO, MNL_TYPE_U8},
+    {FRA_IIFNAME, MNL_TYPE_NUL_STRING},
+    {FRA_OIFNAME, MNL_TYPE_NUL_STRING},
+});
 
 std::optional<IpAddr> attr_addr(const nlattr* a, int family) {
   if (a == nullptr)
@@ -72,6 +112,32 @@ uint32_t u32_or(const nlattr* a, uint32_t fallback) {
   return a != nullptr ? mnl_attr_get_u32(a) : fallback;
 }
 
+// RTA_MULTIPATH holds rtnexthops, each rtnh_len long with its attributes
+// after it: the hop must lie inside the attribute and its attributes inside the
+// hop, whatever the lengths claim. False if they do not.
+bool take_first_hop(const nlattr* multipath, Route& r) {
+  const auto* p = static_cast<const char*>(mnl_attr_get_payload(multipath));
+  size_t len = mnl_attr_get_payload_len(multipath);
+  if (len < sizeof(rtnexthop))
+    return len == 0;  // no hops: nothing to take
+  rtnexthop nh;
+  std::memcpy(&nh, p, sizeof(nh));
+  if (nh.rtnh_len < sizeof(nh) || nh.rtnh_len > len)
+    return false;
+  r.oif = nh.rtnh_ifindex;
+  r.linkdown = (nh.rtnh_flags & RTNH_F_LINKDOWN) != 0;
+  size_t off = RTNH_ALIGN(sizeof(nh));
+  while (off < nh.rtnh_len) {
+    const auto* a = reinterpret_cast<const nlattr*>(p + off);
+    if (!mnl_attr_ok(a, static_cast<int>(nh.rtnh_len - off)))
+      return false;
+    if (mnl_attr_get_type(a) == RTA_GATEWAY)
+      r.gateway = attr_addr(a, r.family);
+    off += MNL_ALIGN(a->nla_len);
+  }
+  return true;
+}
+
 void put_addr(nlmsghdr* nlh, uint16_t type, const IpAddr& a) {
   mnl_attr_put(nlh, type, a.size(), a.bytes.data());
 }
@@ -84,7 +150,9 @@ std::optional<Link> parse_link(const nlmsghdr* nlh) {
   if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg)))
     return std::nullopt;
   const auto* ifi = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(nlh));
-  auto tb = parse_attrs<IFLA_MAX>(nlh, sizeof(*ifi));
+  auto tb = parse_attrs<IFLA_MAX>(nlh, sizeof(*ifi), kLinkPolicy);
+  if (tb.malformed)
+    return std::nullopt;
   Link link{.ifindex = ifi->ifi_index,
             .admin_up = (ifi->ifi_flags & IFF_UP) != 0,
             .carrier = (ifi->ifi_flags & IFF_LOWER_UP) != 0,
@@ -102,7 +170,7 @@ std::optional<Address> parse_address(const nlmsghdr* nlh) {
   const auto* ifa = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(nlh));
   if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6)
     return std::nullopt;
-  auto tb = parse_attrs<IFA_MAX>(nlh, sizeof(*ifa));
+  auto tb = parse_attrs<IFA_MAX>(nlh, sizeof(*ifa), kAddressPolicy);
   // IFA_LOCAL is the local address; IFA_ADDRESS is the peer on point-to-point links.
   auto addr =
       attr_addr(tb[IFA_LOCAL] != nullptr ? tb[IFA_LOCAL] : tb[IFA_ADDRESS], ifa->ifa_family);
@@ -122,7 +190,9 @@ std::optional<Route> parse_route(const nlmsghdr* nlh) {
   const auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(nlh));
   if (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6)
     return std::nullopt;
-  auto tb = parse_attrs<RTA_MAX>(nlh, sizeof(*rtm));
+  auto tb = parse_attrs<RTA_MAX>(nlh, sizeof(*rtm), kRoutePolicy);
+  if (tb.malformed)
+    return std::nullopt;
   auto dst = attr_prefix(tb[RTA_DST], rtm->rtm_family, rtm->rtm_dst_len);
   if (!dst)
     return std::nullopt;
@@ -139,19 +209,8 @@ std::optional<Route> parse_route(const nlmsghdr* nlh) {
   if (tb[RTA_MULTIPATH] != nullptr && !r.gateway && r.oif == 0) {
     // We never write multipath routes; keep the first hop so foreign ones
     // still print and compare sensibly.
-    const auto* nh = static_cast<const rtnexthop*>(mnl_attr_get_payload(tb[RTA_MULTIPATH]));
-    if (mnl_attr_get_payload_len(tb[RTA_MULTIPATH]) >= sizeof(*nh) && nh->rtnh_len >= sizeof(*nh)) {
-      r.oif = nh->rtnh_ifindex;
-      r.linkdown = (nh->rtnh_flags & RTNH_F_LINKDOWN) != 0;
-      const char* p = reinterpret_cast<const char*>(nh) + RTNH_ALIGN(sizeof(*nh));
-      const char* end = reinterpret_cast<const char*>(nh) + nh->rtnh_len;
-      for (const auto* a = reinterpret_cast<const nlattr*>(p);
-           mnl_attr_ok(a, static_cast<int>(end - reinterpret_cast<const char*>(a)));
-           a = mnl_attr_next(a)) {
-        if (mnl_attr_get_type(a) == RTA_GATEWAY)
-          r.gateway = attr_addr(a, r.family);
-      }
-    }
+    if (!take_first_hop(tb[RTA_MULTIPATH], r))
+      return std::nullopt;
   }
   return r;
 }
@@ -164,7 +223,9 @@ std::optional<Rule> parse_rule(const nlmsghdr* nlh) {
   const auto* frh = static_cast<const fib_rule_hdr*>(mnl_nlmsg_get_payload(nlh));
   if (frh->family != AF_INET && frh->family != AF_INET6)
     return std::nullopt;
-  auto tb = parse_attrs<FRA_MAX>(nlh, sizeof(*frh));
+  auto tb = parse_attrs<FRA_MAX>(nlh, sizeof(*frh), kRulePolicy);
+  if (tb.malformed)
+    return std::nullopt;
   Rule r{.family = frh->family,
          .priority = u32_or(tb[FRA_PRIORITY], 0),
          .fwmark = u32_or(tb[FRA_FWMARK], 0),

@@ -1,6 +1,11 @@
 // Internal to netlink/: rtnetlink <-> value-object encoding (libmnl). Parsers
-// return nullopt for messages of another type or a malformed payload; builders
-// write one complete request at `buf`, which must have kMaxRequestSize bytes.
+// take one message as nlio::message_ok() accepted it (nlmsg_len within the
+// received bytes) and read nothing outside it: every attribute is bounded by
+// nlmsg_len, every nested length (RTA_MULTIPATH's rtnexthops and their
+// attributes) by what encloses it, and an attribute shorter than its type or
+// a string without its NUL makes the message malformed. They return nullopt
+// for messages of another type or a malformed payload; builders write one
+// complete request at `buf`, which must have kMaxRequestSize bytes.
 #pragma once
 
 #include <linux/netlink.h>

@@ -86,7 +86,7 @@ std::optional<ConntrackTuple> parse_tuple(const nlattr* nest, int family) {
     return std::nullopt;
   }
   auto proto = parse_nest<CTA_PROTO_MAX>(tuple[CTA_TUPLE_PROTO]);
-  if (proto[CTA_PROTO_NUM] == nullptr)
+  if (proto[CTA_PROTO_NUM] == nullptr || mnl_attr_get_payload_len(proto[CTA_PROTO_NUM]) < 1)
     return std::nullopt;
   t.protocol = mnl_attr_get_u8(proto[CTA_PROTO_NUM]);
   t.src_port = get_be16(proto[CTA_PROTO_SRC_PORT]);
@@ -97,6 +97,7 @@ std::optional<ConntrackTuple> parse_tuple(const nlattr* nest, int family) {
 struct ParsedEntry {
   ConntrackEntry entry;
   AttrTable<CTA_MAX> attrs;
+  bool has_id = false;  // a CTA_ID of 4 bytes: entry.id is the kernel's
 };
 
 std::optional<ParsedEntry> parse_entry(const nlmsghdr* nlh) {
@@ -118,8 +119,10 @@ std::optional<ParsedEntry> parse_entry(const nlmsghdr* nlh) {
   p.entry.reply = *reply;
   if (const nlattr* a = p.attrs[CTA_MARK]; a != nullptr && mnl_attr_get_payload_len(a) >= 4)
     p.entry.mark = ntohl(mnl_attr_get_u32(a));
-  if (const nlattr* a = p.attrs[CTA_ID]; a != nullptr && mnl_attr_get_payload_len(a) >= 4)
+  if (const nlattr* a = p.attrs[CTA_ID]; a != nullptr && mnl_attr_get_payload_len(a) >= 4) {
     p.entry.id = ntohl(mnl_attr_get_u32(a));
+    p.has_id = true;
+  }
   p.entry.zone = get_be16(p.attrs[CTA_ZONE]);
   return p;
 }
@@ -132,6 +135,13 @@ std::string endpoint(const IpAddr& a, uint16_t port, bool has_ports) {
 }
 
 }  // namespace
+
+std::optional<ConntrackEntry> parse_conntrack_entry(const nlmsghdr* nlh) {
+  auto p = parse_entry(nlh);
+  if (!p)
+    return std::nullopt;
+  return p->entry;
+}
 
 struct ConntrackSocket::Victim {
   int family = AF_UNSPEC;
@@ -196,8 +206,8 @@ Result<void> ConntrackSocket::dump_raw(const std::function<void(const nlmsghdr*)
 Result<std::vector<ConntrackEntry>> ConntrackSocket::dump() {
   std::vector<ConntrackEntry> out;
   auto r = dump_raw([&](const nlmsghdr* m) {
-    if (auto p = parse_entry(m))
-      out.push_back(p->entry);
+    if (auto e = parse_conntrack_entry(m))
+      out.push_back(*e);
   });
   if (!r)
     return r.take_error();
@@ -222,7 +232,7 @@ Result<uint32_t> ConntrackSocket::entries() {
     if (!n)
       return n.take_error();
     int len = static_cast<int>(*n);
-    for (auto* m = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(m, len);
+    for (auto* m = reinterpret_cast<const nlmsghdr*>(rx_.data()); nlio::message_ok(m, len);
          m = mnl_nlmsg_next(m, &len)) {
       if (m->nlmsg_seq != seq)
         continue;  // an answer to an earlier, timed-out request
@@ -246,7 +256,8 @@ Result<uint32_t> ConntrackSocket::entries() {
             return MNL_CB_OK;
           },
           tb);
-      if (tb[CTA_STATS_GLOBAL_ENTRIES] != nullptr)
+      if (tb[CTA_STATS_GLOBAL_ENTRIES] != nullptr &&
+          mnl_attr_get_payload_len(tb[CTA_STATS_GLOBAL_ENTRIES]) >= 4)
         count = ntohl(mnl_attr_get_u32(tb[CTA_STATS_GLOBAL_ENTRIES]));
     }
   }
@@ -276,12 +287,12 @@ Result<ConntrackFlushReport> ConntrackSocket::delete_matching(const ConntrackFil
              .tuple = copy_attr(p->attrs[CTA_TUPLE_ORIG]),
              .zone = {},
              .id_be = 0,
-             .has_id = p->attrs[CTA_ID] != nullptr,
+             .has_id = p->has_id,
              .name = p->entry.to_string()};
     if (const nlattr* z = p->attrs[CTA_ZONE])
       v.zone = copy_attr(z);
     if (v.has_id)
-      v.id_be = mnl_attr_get_u32(p->attrs[CTA_ID]);
+      v.id_be = htonl(p->entry.id);
     victims.push_back(std::move(v));
   });
   if (!r)

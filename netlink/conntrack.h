@@ -94,6 +94,12 @@ struct ConntrackEntry {
   friend bool operator==(const ConntrackEntry&, const ConntrackEntry&) = default;
 };
 
+// One IPCTNL_MSG_CT_NEW message of a dump (as nlio::message_ok() accepted it) as
+// an entry; nullopt for another type, another family than IPv4/IPv6, or a
+// tuple without addresses or protocol. Reads nothing outside the message:
+// nests are bounded by their parents, every value by its attribute's length.
+std::optional<ConntrackEntry> parse_conntrack_entry(const nlmsghdr* nlh);
+
 struct ConntrackFilter {
   std::vector<IpAddr> reply_dst;                      // the dead uplink's addresses (v4 and v6)
   std::optional<std::pair<uint32_t, uint32_t>> mark;  // ct mark {value, mask}

@@ -5,12 +5,15 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstddef>
 
 namespace pathsteer::nlio {
 namespace {
 
 int collect_ack_attr(const nlattr* attr, void* data) {
-  if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG) {
+  // The message only if it ends with its NUL inside the attribute.
+  if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
+      mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) >= 0) {
     static_cast<Ack*>(data)->message = mnl_attr_get_str(attr);
   }
   return MNL_CB_OK;
@@ -22,6 +25,12 @@ Result<void> set_int_opt(int fd, int level, int name, int value, const std::stri
     return system_error(label + ": setsockopt " + what, errno);
   }
   return ok();
+}
+
+// The kernel sends 0 or a negative errno; anything else (INT_MIN cannot even
+// be negated) is a protocol error.
+int errno_of(int kernel_error) {
+  return kernel_error <= 0 && kernel_error >= -4095 ? -kernel_error : EPROTO;
 }
 
 int remaining_ms(Clock::time_point deadline) {
@@ -66,15 +75,19 @@ Ack parse_ack(const nlmsghdr* nlh) {
     if (payload < sizeof(nlmsgerr))
       return Ack{.err_no = EBADMSG, .message = "short ack"};
     const auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-    ack.err_no = -e->error;
+    ack.err_no = errno_of(e->error);
     tlv_offset = sizeof(nlmsgerr);
     if ((nlh->nlmsg_flags & NLM_F_CAPPED) == 0) {
-      tlv_offset += e->msg.nlmsg_len - sizeof(nlmsghdr);
+      // The echoed request's length, bounded by what was received of it.
+      size_t echoed = e->msg.nlmsg_len;
+      if (echoed < sizeof(nlmsghdr) || echoed > payload - offsetof(nlmsgerr, msg))
+        return ack;
+      tlv_offset += echoed - sizeof(nlmsghdr);
     }
   } else {  // NLMSG_DONE
     if (payload < sizeof(int))
       return ack;
-    ack.err_no = -*static_cast<const int*>(mnl_nlmsg_get_payload(nlh));
+    ack.err_no = errno_of(*static_cast<const int*>(mnl_nlmsg_get_payload(nlh)));
     tlv_offset = sizeof(int);
   }
   if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) != 0 && MNL_ALIGN(tlv_offset) < payload) {
@@ -138,7 +151,7 @@ Result<void> dump(int fd, std::vector<char>& rx, const nlmsghdr* request,
       return e;
     }
     int len = static_cast<int>(*n);
-    for (auto* m = reinterpret_cast<const nlmsghdr*>(rx.data()); mnl_nlmsg_ok(m, len);
+    for (auto* m = reinterpret_cast<const nlmsghdr*>(rx.data()); message_ok(m, len);
          m = mnl_nlmsg_next(m, &len)) {
       if (m->nlmsg_seq != seq)
         continue;  // a late answer to an earlier request
@@ -195,7 +208,7 @@ void send_batch(int fd, std::vector<char>& rx, const char* tx, size_t len,
       break;
     }
     int n_len = static_cast<int>(*n);
-    for (auto* m = reinterpret_cast<const nlmsghdr*>(rx.data()); mnl_nlmsg_ok(m, n_len);
+    for (auto* m = reinterpret_cast<const nlmsghdr*>(rx.data()); message_ok(m, n_len);
          m = mnl_nlmsg_next(m, &n_len)) {
       if (m->nlmsg_type != NLMSG_ERROR)
         continue;

@@ -35,12 +35,23 @@ Result<Fd> open_socket(int protocol, const char* protocol_name, int rcvbuf_bytes
                        const std::string& label);
 
 // An NLMSG_ERROR (or the int of an NLMSG_DONE): the positive errno (0 = ok)
-// and the kernel's extack message, if it sent one.
+// and the kernel's extack message, if it sent one. Reads nothing outside
+// nlmsg_len: an echoed request longer than the ack or a message without its
+// NUL gives no message.
 struct Ack {
   int err_no = 0;
   std::string message;
 };
 Ack parse_ack(const nlmsghdr* nlh);
+
+// mnl_nlmsg_ok() as it should be: a message header within len bytes whose
+// nlmsg_len is at least a header and at most len. (mnl_nlmsg_ok compares
+// nlmsg_len as an int, so a length of 2^31 or more passes and the walk jumps
+// out of the buffer.) Walk with mnl_nlmsg_next().
+inline bool message_ok(const nlmsghdr* m, int len) {
+  return len >= static_cast<int>(sizeof(nlmsghdr)) && m->nlmsg_len >= sizeof(nlmsghdr) &&
+         m->nlmsg_len <= static_cast<unsigned>(len);
+}
 
 // Sends len bytes (one or more messages) to the kernel in one sendmsg,
 // retrying on EINTR. Returns the errno of a failed send, 0 on success.

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "netlink/codec.h"
+#include "netlink/nl_io.h"
 
 namespace pathsteer {
 namespace {
@@ -132,7 +133,7 @@ Result<std::vector<Event>> Watcher::read_events() {
     if (overrun)
       continue;  // the caller's dump supersedes the rest
     int len = static_cast<int>(n);
-    for (auto* m = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(m, len);
+    for (auto* m = reinterpret_cast<const nlmsghdr*>(rx_.data()); nlio::message_ok(m, len);
          m = mnl_nlmsg_next(m, &len)) {
       if (auto e = decode(m)) {
         e->nlmsg_flags = m->nlmsg_flags;

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Faults the daemon survives (issue 8), one test each: a LAN interface that appears after
 start (the classifier follows it); bpffs not mounted at start (the daemon mounts it; run in a
-private mount namespace so the host's bpffs is never touched); the state directory read-only
-or impossible to create (a clear error, steering and failover go on). Elsewhere: the flapping
-uplink is test_flap.py; netlink overrun, an uplink re-created with a new ifindex and a policy
-file deleted or truncated under a running daemon are test_overrun.py, test_link_lifecycle.py
-and test_reload.py."""
+private mount namespace so the host's bpffs is never touched); the state directory read-only,
+impossible to create or writable by others (a clear error, steering and failover go on).
+Elsewhere: the flapping uplink is test_flap.py; netlink overrun, an uplink re-created with a
+new ifindex and a policy file deleted or truncated under a running daemon are
+test_overrun.py, test_link_lifecycle.py and test_reload.py."""
 
 import os
 import subprocess
@@ -101,6 +101,14 @@ class Faults(NetnsTestCase):
         open(blocker, "w").close()
         self.start_daemon(extra_args=["--state-dir", os.path.join(blocker, "state")])
         self.check_steering_without_state("Not a directory")
+
+    def test_state_dir_writable_by_others_is_refused(self):
+        # Intents or uplink numbers planted by another user must not be believed.
+        os.chmod(self.topo.state_dir, 0o777)
+        with open(os.path.join(self.topo.state_dir, "uplink-ids.json"), "w") as f:
+            f.write('{"version":1,"uplinks":{"wan1":9,"wan2":8}}')
+        self.start_daemon()
+        self.check_steering_without_state("writable by group or others (mode 0777)")
 
     def check_steering_without_state(self, why):
         self.topo.wait_all_up()
