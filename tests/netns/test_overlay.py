@@ -1,18 +1,28 @@
 #!/usr/bin/env python3
 """An overlay (a tunnel riding on the uplinks) end to end.
 
-The fixture's topology plus a FAR namespace reachable from both uplink namespaces:
+The fixture's topology plus INET (the internet between the GW's providers and the far end) and
+FAR, a host behind one link with a default route, as a VXLAN endpoint in a data centre or a
+cloud has:
 
-    GW wan1 ── up1 ── far1 ┐
-    GW wan2 ── up2 ── far2 ┴ FAR: tunnel endpoint 198.51.100.77 (lo), server 192.0.2.99 (lo)
+    GW wan1 ── up1 ──┐
+                     INET ── FAR: tunnel endpoint 198.51.100.77 (lo), server 192.0.2.99 (lo)
+    GW wan2 ── up2 ──┘
 
 GW and FAR share a VXLAN tunnel (vx0, 10.99.0.2 / 10.99.0.1; this kernel has no ipip, gre or
 WireGuard, and VXLAN is the harder case anyway: its outer packets keep the inner packet's
 mark). The policy declares it as overlay tun0 with underlays [wan1, wan2] (no probes of its
-own: its health follows its carrier and its underlay's; see the report in docs/PATH_MODEL.md on
-probes through this VXLAN after a move); class `tunneled` (dst 192.0.2.99) has paths [tun0, wan1]. The uplink namespaces have no
-route to 192.0.2.99, so whatever reaches the server came through the tunnel. Which uplink the
-tunnel's outer packets took is read from FAR's per-link receive counters.
+own: its health follows its carrier and its underlay's); class `tunneled` (dst 192.0.2.99) has
+paths [tun0, wan1]. The uplink namespaces have no route to 192.0.2.99, so whatever reaches the
+server came through the tunnel. Which uplink the tunnel's outer packets took is read from INET's
+per-link receive counters.
+
+FAR sits behind INET, not directly on a link per uplink, because Linux VXLAN learning moves
+the GW's entry to its new outer address in place but keeps the entry's per-CPU cached route:
+a far end with a different route to each of the GW's uplink addresses sends to the new one
+along the route to the old one after a move (docs/PATH_MODEL.md, "The far end of a VXLAN
+overlay"). Behind one next hop the cached route still leads there, as on a real far end with
+one upstream.
 
 Checks: the class rides the tunnel over wan1; the owned `to 198.51.100.77 lookup <wan1's
 table>` rule is in place; cutting wan1's carrier moves the outer packets to wan2 (the class
@@ -35,10 +45,12 @@ from fixture import UDP_TOOL, NetnsTestCase, run, wait_until
 REMOTE = "198.51.100.77"
 SERVER = "192.0.2.99"
 PORT = 5003
-# Packets an idle link still carries (the uplink namespace's own ARP, ND and MLD).
+# Packets an idle link of INET still carries (the uplink namespace's own ARP, ND and MLD).
 BACKGROUND = 20
-FAR_LINKS = {"wan1": ("up1", "172.31.1.1", "172.31.1.2"),
-             "wan2": ("up2", "172.31.2.1", "172.31.2.2")}
+# INET's link to each uplink's namespace: (uplink namespace, its address, INET's address).
+INET_LINKS = {"wan1": ("up1", "172.31.1.1", "172.31.1.2"),
+              "wan2": ("up2", "172.31.2.1", "172.31.2.2")}
+INET_FAR, FAR_INET = "172.31.0.1", "172.31.0.2"  # the INET - FAR link
 
 POLICY = """version: 1
 lan_interfaces: [lan0]
@@ -69,9 +81,11 @@ class Overlay(NetnsTestCase):
 
     def setUp(self):
         super().setUp()
+        self.inet = f"{self.topo.run_id}-inet"
         self.far = f"{self.topo.run_id}-far"
-        run(["ip", "netns", "add", self.far])
-        self.topo._created_ns.append(self.far)  # torn down with the rest
+        for ns in (self.inet, self.far):
+            run(["ip", "netns", "add", ns])
+            self.topo._created_ns.append(ns)  # torn down with the rest
         self.build_far()
         self.start_far_receiver()
         path = os.path.join(self.topo.tmpdir, "overlay.yaml")
@@ -83,24 +97,39 @@ class Overlay(NetnsTestCase):
     def far_ip(self, *args):
         return run(["ip", "-n", self.far, *args])
 
+    def inet_ip(self, *args):
+        return run(["ip", "-n", self.inet, *args])
+
     def build_far(self):
         t = self.topo
-        self.far_ip("link", "set", "lo", "up")
+        no_rp_filter = ["net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"]
+        for ns in (self.inet, self.far):
+            run(["ip", "-n", ns, "link", "set", "lo", "up"])
+            run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", *no_rp_filter])
+        run(["ip", "netns", "exec", self.inet, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+        # FAR: one link, a default route (as a host in a data centre or a cloud has).
         self.far_ip("addr", "add", f"{REMOTE}/32", "dev", "lo")
         self.far_ip("addr", "add", f"{SERVER}/32", "dev", "lo")
-        run(["ip", "netns", "exec", self.far, "sysctl", "-q", "-w",
-             "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"])
-        for n, (uplink, (role, up_addr, far_addr)) in enumerate(FAR_LINKS.items(), start=1):
-            run(["ip", "link", "add", "far0", "netns", t.ns[role], "type", "veth", "peer",
-                 "name", f"far{n}", "netns", self.far])
-            t.ip(role, "addr", "add", f"{up_addr}/30", "dev", "far0")
-            t.ip(role, "link", "set", "far0", "up")
-            t.ip(role, "route", "add", f"{REMOTE}/32", "via", far_addr)
-            t.sysctl(role, "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0",
-                     "net.ipv4.conf.default.rp_filter=0")
-            self.far_ip("addr", "add", f"{far_addr}/30", "dev", f"far{n}")
-            self.far_ip("link", "set", f"far{n}", "up")
-            self.far_ip("route", "add", f"100.64.{n}.0/24", "via", up_addr)
+        run(["ip", "link", "add", "far0", "netns", self.inet, "type", "veth", "peer", "name",
+             "inet0", "netns", self.far])
+        self.inet_ip("addr", "add", f"{INET_FAR}/30", "dev", "far0")
+        self.inet_ip("link", "set", "far0", "up")
+        self.far_ip("addr", "add", f"{FAR_INET}/30", "dev", "inet0")
+        self.far_ip("link", "set", "inet0", "up")
+        self.far_ip("route", "add", "default", "via", INET_FAR)
+        self.inet_ip("route", "add", f"{REMOTE}/32", "via", FAR_INET)
+        # INET routes each of the GW's uplink prefixes to that uplink's namespace, which
+        # routes the tunnel's remote to INET (but not the server: only the tunnel reaches it).
+        for n, (uplink, (role, up_addr, inet_addr)) in enumerate(INET_LINKS.items(), start=1):
+            run(["ip", "link", "add", "inet0", "netns", t.ns[role], "type", "veth", "peer",
+                 "name", role, "netns", self.inet])
+            t.ip(role, "addr", "add", f"{up_addr}/30", "dev", "inet0")
+            t.ip(role, "link", "set", "inet0", "up")
+            t.ip(role, "route", "add", f"{REMOTE}/32", "via", inet_addr)
+            t.sysctl(role, "net.ipv4.ip_forward=1", *no_rp_filter)
+            self.inet_ip("addr", "add", f"{inet_addr}/30", "dev", role)
+            self.inet_ip("link", "set", role, "up")
+            self.inet_ip("route", "add", f"100.64.{n}.0/24", "via", up_addr)
         # The tunnel. GW: no local address and no underlying device, so the outer packets
         # take whatever uplink the routing (pathsteer's rules) says. FAR: floods to both of
         # the GW's uplink addresses and learns where the GW is from what arrives.
@@ -133,11 +162,11 @@ class Overlay(NetnsTestCase):
 
         wait_until(ready, 10, "the receiver in FAR to bind")
 
-    def far_rx(self):
-        """{uplink: packets FAR received on its link from that uplink's namespace}."""
+    def inet_rx(self):
+        """{uplink: packets INET received on its link from that uplink's namespace}."""
         out = {}
-        for n, uplink in enumerate(FAR_LINKS, start=1):
-            link = json.loads(self.far_ip("-j", "-s", "link", "show", "dev", f"far{n}").stdout)[0]
+        for uplink, (role, _, _) in INET_LINKS.items():
+            link = json.loads(self.inet_ip("-j", "-s", "link", "show", "dev", role).stdout)[0]
             out[uplink] = link["stats64"]["rx"]["packets"]
         return out
 
@@ -153,14 +182,14 @@ class Overlay(NetnsTestCase):
         return wait_until(ready, timeout, f"status: tun0 up over {underlay}")
 
     def stream_through_tunnel(self, count=400):
-        """Sends `count` packets to the server; returns (packets received there, FAR's
-        per-link receive deltas)."""
-        before = self.far_rx()
+        """Sends `count` packets to the server; returns (packets received there, INET's
+        per-uplink receive deltas)."""
+        before = self.inet_rx()
         stream = self.topo.send(PORT, count=count, rate=1000, dst=SERVER)
         result = self.topo.result(stream)
-        after = self.far_rx()
+        after = self.inet_rx()
         delta = {u: after[u] - before[u] for u in after}
-        print(f"\n{result.describe()}\nFAR rx deltas per uplink: {delta}", file=sys.stderr)
+        print(f"\n{result.describe()}\nINET rx deltas per uplink: {delta}", file=sys.stderr)
         return result.count("far"), delta
 
     def remote_rule_table(self):
