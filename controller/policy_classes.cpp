@@ -198,9 +198,7 @@ std::optional<MatchEntry> PolicyParser::parse_match(const Field& f) {
     if (auto parts = scalar_or_list(*i)) {
       for (const auto& part : *parts) {
         auto name = string(part);
-        if (!name) {
-          ok = false;
-        } else if (!check_ifname(part, *name, i->path)) {
+        if (!name || !check_ifname(part, *name, i->path)) {
           ok = false;
         } else if (std::find(e.iif.begin(), e.iif.end(), *name) == e.iif.end()) {
           e.iif.push_back(*name);
