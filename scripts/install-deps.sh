@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # build
-  cmake make g++ pkg-config clang llvm clang-format clang-tidy
+  cmake make g++ pkg-config clang llvm clang-format clang-tidy ccache
   libbpf-dev bpftool linux-libc-dev
   libmnl-dev
   libboost-graph-dev libcpprest-dev libssl-dev

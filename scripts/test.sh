@@ -8,7 +8,8 @@
 #             costs 11-14 CPU-minutes (6-7 min on 2 idle cores, 10-12 min on a busy
 #             machine); warm, ~15 CPU-seconds of preprocessing plus the TUs that changed
 #   sanitize  the unit tests again, built with AddressSanitizer + UBSan (./build-asan)
-#   fuzz      every libFuzzer target for $FUZZ_SECONDS (default 60) from its corpus
+#   fuzz      every libFuzzer target for $FUZZ_SECONDS (default 60) from its corpus, one
+#             target per core at a time
 #   netns     the network-namespace end-to-end tests, one at a time (they measure timing)
 #   package   the .deb installed into a clean Debian 12 root
 #   tsan      the REST API's netns tests against a ThreadSanitizer build (scripts/tsan.sh)
@@ -23,6 +24,14 @@ stages=${TEST_STAGES:-unit tidy sanitize fuzz netns package tsan}
 jobs=$(nproc)
 
 "$top/scripts/install-deps.sh"
+# Compiles go through ccache (CMakeLists.txt) with one cache for every checkout on the
+# machine: CI's fresh clone rebuilds what did not change from it. base_dir makes the
+# clone's paths relative, so another clone's objects are hits.
+if [ -z "${CCACHE_DIR:-}" ] && mkdir -p /var/cache/pathsteer/ccache 2>/dev/null; then
+  export CCACHE_DIR=/var/cache/pathsteer/ccache
+fi
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$top} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
 if [ "$(id -u)" -ne 0 ]; then
   echo "##################################################################" >&2
   echo "# NOT ROOT: the BPF and network-namespace tests will be SKIPPED.  #" >&2
