@@ -3,5 +3,7 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/build}
-cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" >/dev/null
+# Warnings are errors here (the test command and CI); a plain cmake build keeps them warnings.
+cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" \
+  -DPATHSTEER_WERROR="${PATHSTEER_WERROR:-ON}" >/dev/null
 cmake --build "$build" -j"$(nproc)"

@@ -7,7 +7,9 @@ did, with a TUN delay line (delayline/) in wan1's far end and nftables for loss.
   2001:db8:ffff::10 every 20 ms. The status's rtt_ms is the mean of the last 10 replies, so
   after each change we wait until the delay line has written back 12 probes at the new
   delay after the last one at the old delay, then read the status once per 10 further
-  probes (disjoint windows): every reading must be within +-1 ms of the injected delay.
+  probes (disjoint windows): every reading must be within +-1 ms of what the rig itself
+  measured for it (the delay the line applied to the probes the reading is made of; the
+  line's own log, not the nominal setting, which a busy host can stretch).
 * Jitter: delay 50 ms +- 5 ms (uniform). The expected RFC 3550 jitter is the mean of
   |D(i-1, i)| (consecutive transit differences) over the delay line's own log of applied
   delays, per target in send order; the RFC 3550 estimator converges to that mean. The
@@ -107,43 +109,60 @@ class ProbeAccuracy(NetnsTestCase):
                    f"12 probes delayed by {delay_ms} ms after the last one at the old delay")
         return t_set
 
-    def readings(self, line, t_set, count, every, field):
-        """`count` readings of wan1's `field`, each once `every` more fresh probes came back."""
+    def readings(self, line, t_set, count, every, field, applied=None):
+        """`count` readings of wan1's `field`, each once `every` more fresh probes came back.
+        With a list `applied`, each reading's rig figure goes there too: the delay the line
+        itself applied to the probes the reading is made of (the mean, per target, of the last
+        10 written back before the reading; the status averages the targets' means)."""
         values = []
         seen = len(self.probes_since(line, t_set)[0])
         for _ in range(count):
             seen += every
             wait_until(lambda: len(self.probes_since(line, t_set)[0]) >= seen, 5,
                        f"{seen} probes through the delay line")
+            t_read = time.monotonic_ns()
             wan = self.topo.wan("wan1")
             self.assertEqual(wan["state"], "up", wan)
             values.append(wan[field])
+            if applied is not None:
+                fresh = [r for r in self.probes_since(line, t_set)[0] if r.written_ns <= t_read]
+                means = [statistics.mean(r.applied_ms for r in
+                                         [x for x in fresh if x.family == fam][-10:])
+                         for fam in (4, 6) if any(x.family == fam for x in fresh)]
+                applied.append(statistics.mean(means))
         return values
 
     def test_rtt_mean_idle_and_under_cpu_hog(self):
         line = self.start_delay_line(RTT_DELAYS_MS[0])
-        for fam in (4, 6):  # the rig itself first: a plain ping through wan1 shows the delay
+        for fam in (4, 6):  # the rig itself first: a plain ping sees what the line applies
+            t0 = time.monotonic_ns()
             rtts = line.ping_rtts(5, family=fam)
+            pings = [r for r in line.records() if r.is_echo_request and r.arrival_ns > t0]
+            rig = statistics.mean(r.applied_ms for r in pings)
             log(f"ping v{fam} through the delay line at {RTT_DELAYS_MS[0]} ms: "
-                f"{min(rtts):.3f}..{max(rtts):.3f} ms")
+                f"{min(rtts):.3f}..{max(rtts):.3f} ms; the line applied {rig:.3f} ms on average")
             self.assertEqual(len(rtts), 5)
-            self.assertLess(max(abs(r - RTT_DELAYS_MS[0]) for r in rtts), RTT_TOLERANCE_MS)
+            self.assertEqual(len(pings), 5)
+            self.assertLess(abs(statistics.mean(rtts) - rig), RTT_TOLERANCE_MS)
         self.start_with(BOTH_TARGETS, interval=20, timeout=400)
         failures = []
         for loaded in (False, True):
             hog = self.start_hog() if loaded else None
             for delay in RTT_DELAYS_MS:
                 t_set = self.switch(line, delay)
-                rtts = self.readings(line, t_set, RTT_SAMPLES, 10, "rtt_ms")
+                rig = []
+                rtts = self.readings(line, t_set, RTT_SAMPLES, 10, "rtt_ms", applied=rig)
                 applied = [r.applied_ms for r in self.probes_since(line, t_set)[0]]
-                worst = max(rtts, key=lambda r: abs(r - delay))
+                errors = [got - want for got, want in zip(rtts, rig)]
+                worst = max(errors, key=abs)
                 log(f"{'hog ' if loaded else 'idle'} {delay:3d} ms: status rtt_ms mean "
                     f"{statistics.mean(rtts):.3f}, range {min(rtts):.3f}..{max(rtts):.3f} "
                     f"({len(rtts)} readings); delay line applied {statistics.mean(applied):.3f} "
-                    f"(max {max(applied):.3f}, {len(applied)} probes)")
-                if abs(worst - delay) > RTT_TOLERANCE_MS:
+                    f"(max {max(applied):.3f}, {len(applied)} probes); reading - rig: worst "
+                    f"{worst:+.3f} ms")
+                if abs(worst) > RTT_TOLERANCE_MS:
                     failures.append(f"{'under hog' if loaded else 'idle'}: injected {delay} ms,"
-                                    f" reported {worst:.3f} ms (readings {rtts})")
+                                    f" the line applied {rig}, the daemon reported {rtts}")
             if hog:
                 log(f"the hog used {hog.stop():.2f} cores")
         self.assertEqual(failures, [])
