@@ -163,12 +163,51 @@ TEST_F(Api, PolicyErrorsCarryEveryFindingWithItsPosition) {
   EXPECT_EQ(get["text"], kPolicy);
 }
 
+TEST_F(Api, EventsAndTheDashboardsFiles) {
+  auto ev = call("GET", "/v1/events");
+  ASSERT_EQ(ev.status, 200) << ev.body;
+  json e = body(ev);
+  ASSERT_FALSE(e["events"].empty());
+  EXPECT_EQ(e["events"][0]["kind"], "policy-applied");
+  uint64_t last = e["last_id"];
+  EXPECT_EQ(e["events"].back()["id"], last);
+  EXPECT_TRUE(
+      body(call("GET", "/v1/events", "", false, {{"since", std::to_string(last)}}))["events"]
+          .empty());
+  EXPECT_EQ(call("GET", "/v1/events", "", false, {{"since", "-1"}}).status, 400);
+  // The stream: the backlog after `since` (or Last-Event-ID), as server-sent events.
+  auto stream = call("GET", "/v1/events/stream", "", false, {{"since", "0"}});
+  EXPECT_EQ(stream.stream, ApiServer::kEventsChannel);
+  EXPECT_EQ(stream.body.rfind("id: 1\nevent: policy-applied\ndata: {", 0), 0u) << stream.body;
+  HttpRequest resume{
+      .method = "GET", .path = "/v1/events/stream", .last_event_id = std::to_string(last)};
+  EXPECT_TRUE(api->handle(resume).body.empty());
+  // The page and its files, with a policy that keeps it to this origin.
+  auto page = call("GET", "/ui/");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("<html"), std::string::npos);
+  bool csp = false;
+  for (const auto& [k, v] : page.headers)
+    csp = csp || (k == "Content-Security-Policy" && v.find("default-src 'self'") == 0);
+  EXPECT_TRUE(csp);
+  EXPECT_EQ(call("GET", "/ui").status, 200);
+  EXPECT_EQ(call("GET", "/ui/uplot.js").content_type, "text/javascript; charset=utf-8");
+  EXPECT_EQ(call("GET", "/ui/nope.js").status, 404);
+  EXPECT_EQ(call("POST", "/ui/").status, 405);
+}
+
 TEST_F(Api, HistoryExplainAndMetrics) {
   EXPECT_EQ(call("GET", "/v1/wans/nope/history").status, 404);
   EXPECT_EQ(call("GET", "/v1/wans/wan1/history", "", false, {{"since_ms", "x"}}).status, 400);
   auto h = call("GET", "/v1/wans/wan1/history");
   ASSERT_EQ(h.status, 200);
   EXPECT_EQ(body(h)["capacity"], kHistorySamples);
+  auto minutes = call("GET", "/v1/wans/wan1/history", "", false, {{"resolution", "1m"}});
+  ASSERT_EQ(minutes.status, 200);
+  EXPECT_EQ(body(minutes)["resolution"], "1m");
+  EXPECT_EQ(body(minutes)["capacity"], kHistoryMinutes);
+  EXPECT_EQ(call("GET", "/v1/wans/wan1/history", "", false, {{"resolution", "5s"}}).status, 400);
   EXPECT_EQ(call("POST", "/v1/explain", R"({"src":"10.0.0.1"})").status, 400);
   EXPECT_EQ(call("POST", "/v1/explain", R"({"src":"10.0.0.1","dst":"::1"})").status, 422);
   auto unknown_iif =

@@ -39,7 +39,8 @@ class FakeService final : public ControlService {
       return not_found_error("no intent '" + id + "'");
     return intents().front();
   }
-  Result<HistoryView> history(const std::string& wan, int64_t since_ms) const override {
+  Result<HistoryView> history(const std::string& wan, int64_t since_ms,
+                              HistoryResolution) const override {
     if (wan != "wan1")
       return not_found_error("no wan '" + wan + "' in the policy");
     return HistoryView{.wan = wan,

@@ -28,6 +28,14 @@
 //    has not started it within kReplyTimeout — the client gets 503 and the
 //    handler never runs. A handler that throws is answered 500 (logged once
 //    per kind of exception), and the daemon goes on.
+//  * Streams (server-sent events): a response with `stream` set stays open;
+//    publish(channel, data) queues `data` to every stream on the channel. The
+//    fan-out runs on the I/O thread: the loop pays one post per publish,
+//    however many clients listen. At most max_streams are open at once (more
+//    are answered 503); a stream whose client lets more than
+//    max_stream_backlog bytes pile up is closed (it may reconnect with
+//    Last-Event-ID); a comment line every stream_heartbeat keeps proxies and
+//    dead peers honest.
 #pragma once
 
 #include <chrono>
@@ -52,6 +60,7 @@ struct HttpRequest {
   std::map<std::string, std::string> query;  // decoded (valid UTF-8)
   std::string authorization;                 // the Authorization header, verbatim
   std::string user_agent;                    // the User-Agent header, verbatim
+  std::string last_event_id;                 // Last-Event-ID (an EventSource reconnecting)
   std::string body;
 };
 
@@ -59,6 +68,12 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // Extra header fields (e.g. Cache-Control, Content-Security-Policy).
+  std::vector<std::pair<std::string, std::string>> headers = {};
+  // Non-empty: a server-sent event stream on this channel. `body` goes first;
+  // then everything HttpServer::publish() sends on the channel, until the
+  // client leaves (see HttpServer).
+  std::string stream = {};
 };
 
 // {"error": {"code": code, "message": message}}; invalid UTF-8 in the
@@ -93,6 +108,9 @@ struct HttpServerOptions {
   std::chrono::milliseconds idle_timeout{30000};
   std::chrono::milliseconds read_timeout{10000};
   std::chrono::milliseconds write_timeout{30000};
+  size_t max_streams = 64;              // per server
+  size_t max_stream_backlog = 1 << 20;  // bytes queued for one stream
+  std::chrono::milliseconds stream_heartbeat{15000};
 };
 
 class HttpServer {
@@ -116,8 +134,13 @@ class HttpServer {
     uint64_t refused = 0;    // closed at once: over max_connections
     uint64_t timed_out = 0;  // idle, read or write timeouts
     uint64_t open = 0;       // connections open now
+    uint64_t streams = 0;    // server-sent event streams open now
   };
   Stats stats() const;
+
+  // Thread-safe: queues `data` (a complete server-sent event) to every open
+  // stream on `channel`, in publish order.
+  void publish(const std::string& channel, std::string data);
 
   struct Impl;  // api/http_server.cpp
 

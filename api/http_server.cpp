@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <deque>
+#include <map>
 #include <utility>  // before Boost: asio 1.74 uses std::exchange without it
 
 #include <boost/asio.hpp>
@@ -58,6 +60,18 @@ struct Pending {
 
 }  // namespace
 
+// A server-sent event stream, as publish() sees it (I/O thread only).
+class StreamSink {
+ public:
+  virtual ~StreamSink() = default;
+  virtual void push(const std::shared_ptr<const std::string>& data) = 0;
+
+ protected:
+  StreamSink() = default;
+  StreamSink(const StreamSink&) = default;
+  StreamSink& operator=(const StreamSink&) = default;
+};
+
 // What the server's parts share. Sessions and listeners live in io's
 // handlers and hold a plain pointer; a task posted to the loop holds a
 // shared_ptr, so io (the last member: destroyed first) outlives them all.
@@ -70,7 +84,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Handler handler;
   Precheck precheck;
   std::atomic<bool> closed{false};  // set on the loop thread before io stops
-  std::atomic<uint64_t> accepted{0}, refused{0}, timed_out{0}, open{0};
+  std::atomic<uint64_t> accepted{0}, refused{0}, timed_out{0}, open{0}, streams{0};
+  // Open streams by channel (I/O thread only); dead ones are pruned on publish.
+  std::map<std::string, std::vector<std::weak_ptr<StreamSink>>> channels;
   std::set<std::string> logged;  // handler exceptions already logged (loop thread)
   // Where refused bodies are read to be dropped: one for all (one I/O thread,
   // and nobody reads it).
@@ -101,7 +117,7 @@ constexpr bool kIsTls = !std::is_same_v<Stream, beast::tcp_stream> &&
                         !std::is_same_v<Stream, beast::basic_stream<unix_socket>>;
 
 template <typename Stream>
-class Session : public std::enable_shared_from_this<Session<Stream>> {
+class Session final : public StreamSink, public std::enable_shared_from_this<Session<Stream>> {
  public:
   template <typename... Args>
   Session(Impl* impl, std::shared_ptr<size_t> count, Args&&... args)
@@ -112,9 +128,23 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     ++*count_;
     ++impl_->open;
   }
-  ~Session() {
+  ~Session() override {
     --*count_;
     --impl_->open;
+    if (streaming_)
+      --impl_->streams;
+  }
+
+  // Queues one event for a stream (publish(), I/O thread).
+  void push(const std::shared_ptr<const std::string>& data) override {
+    if (!streaming_ || closed_)
+      return;
+    if (queued_bytes_ + data->size() > impl_->opts.max_stream_backlog)
+      return close();  // the client does not keep up: it may reconnect and resume
+    queued_bytes_ += data->size();
+    outbox_.push_back(data);
+    if (!writing_)
+      write_next();
   }
 
   void start() {
@@ -141,7 +171,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void close() {
+    if (closed_)
+      return;
+    closed_ = true;
     beast::error_code ignored;
+    watchdog_.cancel();
     lowest().socket().shutdown(net::socket_base::shutdown_both, ignored);
     lowest().close();
   }
@@ -185,6 +219,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (auto* bad = std::get_if<HttpResponse>(&made))
       return refuse(std::move(*bad));
     request_ = std::move(std::get<HttpRequest>(made));
+    request_.last_event_id = std::string(as_view(h["Last-Event-ID"]).substr(0, 32));
     size_t max_body = impl_->opts.max_body;
     if (impl_->precheck) {
       if (auto early = impl_->precheck(request_, &max_body))
@@ -253,12 +288,76 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return;
     pending_.reset();
     watchdog_.cancel();
+    if (!resp.stream.empty())
+      return start_stream(std::move(resp));
     write(std::move(resp), parser_->get().keep_alive(), /*linger=*/false);
+  }
+
+  // A server-sent event stream: the header and the backlog, then whatever is
+  // published on the channel. Registered here, on the I/O thread, after the
+  // loop built the backlog: publishes posted after it arrive after it.
+  void start_stream(HttpResponse r) {
+    if (impl_->streams >= impl_->opts.max_streams) {
+      return write(json_error(503, "busy", "too many event streams open"), false, false);
+    }
+    streaming_ = true;
+    ++impl_->streams;
+    impl_->channels[r.stream].push_back(this->weak_from_this());
+    std::string head =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+        "Cache-Control: no-cache\r\nConnection: close\r\n";
+    for (const auto& [name, value] : r.headers)
+      head += name + ": " + value + "\r\n";
+    head += "\r\n" + r.body;
+    push(std::make_shared<const std::string>(std::move(head)));
+    heartbeat();
+    watch_peer();
+  }
+
+  void write_next() {
+    if (outbox_.empty() || closed_) {
+      writing_ = false;
+      return;
+    }
+    writing_ = true;
+    lowest().expires_after(impl_->opts.write_timeout);
+    net::async_write(stream_, net::buffer(*outbox_.front()),
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                       if (ec)
+                         return self->fail(ec);
+                       self->queued_bytes_ -= self->outbox_.front()->size();
+                       self->outbox_.pop_front();
+                       self->write_next();
+                     });
+  }
+
+  void heartbeat() {
+    watchdog_.expires_after(impl_->opts.stream_heartbeat);
+    watchdog_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || self->closed_)
+        return;
+      static const auto kPing = std::make_shared<const std::string>(": ping\n\n");
+      self->push(kPing);
+      self->heartbeat();
+    });
+  }
+
+  // A stream's client sends nothing more; a read that ends is its leaving.
+  void watch_peer() {
+    buffer_.clear();
+    stream_.async_read_some(net::buffer(impl_->discard),
+                            [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec)
+                                return self->close();
+                              self->watch_peer();
+                            });
   }
 
   void write(HttpResponse r, bool keep_alive, bool linger) {
     response_.emplace(static_cast<http::status>(r.status), 11);
     response_->set(http::field::content_type, r.content_type);
+    for (const auto& [name, value] : r.headers)
+      response_->set(name, value);
     response_->keep_alive(keep_alive);
     response_->body() = std::move(r.body);
     response_->prepare_payload();
@@ -306,6 +405,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::shared_ptr<Pending> pending_;
   bool draining_ = false;
   size_t drained_ = 0;
+  bool closed_ = false;
+  // Streams: what is queued for the client and how much.
+  bool streaming_ = false;
+  bool writing_ = false;
+  std::deque<std::shared_ptr<const std::string>> outbox_;
+  size_t queued_bytes_ = 0;
 };
 
 template <typename Acceptor>
@@ -494,7 +599,25 @@ HttpServer::Stats HttpServer::stats() const {
   return Stats{.accepted = impl_->accepted,
                .refused = impl_->refused,
                .timed_out = impl_->timed_out,
-               .open = impl_->open};
+               .open = impl_->open,
+               .streams = impl_->streams};
+}
+
+void HttpServer::publish(const std::string& channel, std::string data) {
+  if (!impl_ || impl_->closed)
+    return;
+  auto shared = std::make_shared<const std::string>(std::move(data));
+  net::post(impl_->io, [impl = impl_.get(), channel, shared] {
+    auto it = impl->channels.find(channel);
+    if (it == impl->channels.end())
+      return;
+    auto& sinks = it->second;
+    std::erase_if(sinks, [](const std::weak_ptr<StreamSink>& w) { return w.expired(); });
+    for (const auto& w : sinks) {
+      if (auto sink = w.lock())
+        sink->push(shared);
+    }
+  });
 }
 
 }  // namespace pathsteer

@@ -255,6 +255,9 @@ TEST_F(Server, IdleConnectionsAreClosedAndTheCapHolds) {
     ::close(fd);
   }
   EXPECT_GE(server_->stats().refused, 1u);
+  // The socket closes as the timer fires; the read that it ends counts it a moment later.
+  for (int i = 0; i < 100 && server_->stats().timed_out < 3; ++i)
+    std::this_thread::sleep_for(10ms);
   EXPECT_GE(server_->stats().timed_out, 3u);
   EXPECT_EQ(call("GET /y HTTP/1.1\r\nHost: h\r\n\r\n").substr(0, 12), "HTTP/1.1 200");
 }
@@ -281,6 +284,64 @@ TEST_F(Server, AHandlerThatThrowsIs500AndTheServerGoesOn) {
   });
   EXPECT_EQ(call("GET /boom HTTP/1.1\r\nHost: h\r\n\r\n").substr(0, 12), "HTTP/1.1 500");
   EXPECT_EQ(call("GET /fine HTTP/1.1\r\nHost: h\r\n\r\n").substr(0, 12), "HTTP/1.1 200");
+}
+
+// Server-sent events: the backlog, then what is published, to every stream;
+// a stream whose client does not read is closed once its backlog is full.
+TEST_F(Server, StreamsGetTheBacklogThenEveryPublish) {
+  HttpServerOptions o;
+  o.max_streams = 2;
+  o.max_stream_backlog = 64 << 10;
+  start(o, [](const HttpRequest&) {
+    return HttpResponse{.content_type = "text/event-stream", .body = "id: 1\n\n", .stream = "ev"};
+  });
+  auto open_stream = [&] {
+    int fd = connect_raw();
+    std::string req = "GET /s HTTP/1.1\r\nHost: h\r\n\r\n";
+    EXPECT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    return fd;
+  };
+  auto read_until = [&](int fd, const std::string& needle) {
+    std::string in;
+    char buf[4096];
+    while (in.find(needle) == std::string::npos) {
+      ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0)
+        break;
+      in.append(buf, static_cast<size_t>(n));
+    }
+    return in;
+  };
+  int a = open_stream(), b = open_stream();
+  std::string head = read_until(a, "id: 1\n\n");
+  EXPECT_EQ(head.substr(0, 12), "HTTP/1.1 200");
+  EXPECT_NE(head.find("text/event-stream"), std::string::npos);
+  read_until(b, "id: 1\n\n");
+  for (int i = 0; i < 100 && server_->stats().streams < 2; ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(server_->stats().streams, 2u);
+  // A third is one too many.
+  EXPECT_EQ(call("GET /s HTTP/1.1\r\nHost: h\r\n\r\n").substr(0, 12), "HTTP/1.1 503");
+  server_->publish("ev", "id: 2\n\n");
+  server_->publish("other", "id: 99\n\n");
+  server_->publish("ev", "id: 3\n\n");
+  std::string got = read_until(a, "id: 3\n\n");
+  EXPECT_NE(got.find("id: 2\n\nid: 3\n\n"), std::string::npos) << got;
+  EXPECT_EQ(got.find("id: 99"), std::string::npos);
+  EXPECT_NE(read_until(b, "id: 3\n\n").find("id: 3"), std::string::npos);
+  // b stops reading: once 64 KiB wait for it, it is closed; a goes on.
+  int rcv = 4096;
+  ::setsockopt(b, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+  std::string big(4096, 'x');
+  for (int i = 0; i < 200; ++i) {
+    server_->publish("ev", "data: " + big + "\n\n");
+    read_until(a, big + "\n\n");
+  }
+  for (int i = 0; i < 200 && server_->stats().streams > 1; ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(server_->stats().streams, 1u);
+  ::close(a);
+  ::close(b);
 }
 
 TEST_F(Server, TheUnixClientTalksToIt) {

@@ -12,6 +12,10 @@ json opt(const std::optional<double>& v) {
   return v ? json(*v) : json(nullptr);
 }
 
+json opt_u32(const std::optional<uint32_t>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
 json health_json(const std::optional<UplinkHealth>& h) {
   return {{"state", h ? to_string(h->state) : "unknown"},
           {"reason", h ? h->reason : ""},
@@ -49,6 +53,10 @@ json wan_json(const WanStatus& w) {
   j["gateway6"] = u.gateway6 ? json(u.gateway6->to_string()) : json(nullptr);
   j["mark"] = u.mark;
   j["table"] = u.table;
+  j["state_since_ms"] = w.state_since_ms;
+  j["degraded_if"] = {{"rtt_ms", opt_u32(w.degraded_if.rtt_ms)},
+                      {"jitter_ms", opt_u32(w.degraded_if.jitter_ms)},
+                      {"loss_pct", opt(w.degraded_if.loss_pct)}};
   if (w.traffic) {
     j["packets"] = w.traffic->packets;
     j["bytes"] = w.traffic->bytes;
@@ -111,6 +119,13 @@ json class_json(const ClassStatus& cs) {
   j["sla_met"] = c.sla_met ? json(*c.sla_met) : json(nullptr);
   j["intent"] = c.intent;
   j["local"] = c.local;
+  if (cs.sla) {
+    j["sla"] = {{"max_rtt_ms", opt_u32(cs.sla->max_rtt_ms)},
+                {"max_jitter_ms", opt_u32(cs.sla->max_jitter_ms)},
+                {"max_loss_pct", opt(cs.sla->max_loss_pct)}};
+  } else {
+    j["sla"] = nullptr;
+  }
   if (cs.traffic) {
     j["packets"] = cs.traffic->packets;
     j["bytes"] = cs.traffic->bytes;
@@ -281,8 +296,16 @@ json history_json(const HistoryView& h) {
                        {"jitter_ms", opt(s.jitter_ms)},
                        {"loss_pct", opt(s.loss_pct)}});
   }
-  return {
-      {"wan", h.wan}, {"interval_s", h.interval_s}, {"capacity", h.capacity}, {"samples", samples}};
+  return {{"wan", h.wan},
+          {"resolution", h.interval_s == 60 ? "1m" : "1s"},
+          {"interval_s", h.interval_s},
+          {"capacity", h.capacity},
+          {"samples", samples}};
+}
+
+std::string sse_frame(const ControlEvent& e) {
+  return "id: " + std::to_string(e.id) + "\nevent: " + to_string(e.kind) +
+         "\ndata: " + event_json(e).dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
 }
 
 json event_json(const ControlEvent& e) {

@@ -23,6 +23,8 @@ nlohmann::json policy_change_json(const PolicyChange& c);
 nlohmann::json policy_json(const PolicyView& p);
 nlohmann::json history_json(const HistoryView& h);
 nlohmann::json event_json(const ControlEvent& e);
+// One server-sent event: "id: ID\nevent: KIND\ndata: JSON\n\n".
+std::string sse_frame(const ControlEvent& e);
 
 // POST /v1/explain: {"src": ADDR, "dst": ADDR, "proto": "tcp"|"udp"|"icmp"|
 // "icmpv6"|0..255, "sport": n, "dport": n, "dscp": 0..63|"ef"|..., "iif":

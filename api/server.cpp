@@ -10,6 +10,7 @@
 
 #include "api/json_map.h"
 #include "api/metrics.h"
+#include "api/ui_assets.h"
 #include "common/log.h"
 
 namespace pathsteer {
@@ -98,6 +99,10 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(ApiOptions options, EventLoo
   if (!started)
     return started.take_error();
   server->http_ = std::move(*started);
+  // One event, one JSON text and one post to the I/O thread, however many
+  // pages listen (the fan-out is the server's).
+  server->events_sub_ = service.subscribe(
+      [self](const ControlEvent& e) { self->http_->publish(kEventsChannel, sse_frame(e)); });
   return server;
 }
 
@@ -182,6 +187,16 @@ HttpResponse ApiServer::handle(const HttpRequest& req) {
       return method_not_allowed("POST");
     return explain(req);
   }
+  if (p == "/v1/events" || p == "/v1/events/stream") {
+    if (!get)
+      return method_not_allowed("GET");
+    return events(req, p.ends_with("/stream"));
+  }
+  if (p == "/ui" || p.starts_with("/ui/")) {
+    if (!get)
+      return method_not_allowed("GET");
+    return ui_asset(p == "/ui" ? "/ui/" : p);
+  }
   return json_error(404, "not_found", "no such endpoint: " + p);
 }
 
@@ -238,6 +253,13 @@ HttpResponse ApiServer::policy(const HttpRequest& req) {
 }
 
 HttpResponse ApiServer::history(const HttpRequest& req, const std::string& wan) {
+  HistoryResolution resolution = HistoryResolution::kSecond;
+  if (auto it = req.query.find("resolution"); it != req.query.end()) {
+    if (it->second == "1m")
+      resolution = HistoryResolution::kMinute;
+    else if (it->second != "1s")
+      return json_error(400, "bad_request", "resolution must be 1s or 1m");
+  }
   int64_t since = 0;
   if (auto it = req.query.find("since_ms"); it != req.query.end()) {
     char* end = nullptr;
@@ -245,10 +267,44 @@ HttpResponse ApiServer::history(const HttpRequest& req, const std::string& wan) 
     if (it->second.empty() || *end != '\0')
       return json_error(400, "bad_request", "since_ms must be an integer (Unix ms)");
   }
-  auto h = service_.history(wan, since);
+  auto h = service_.history(wan, since, resolution);
   if (!h)
     return error_response(h.error());
   return json_ok(200, history_json(*h));
+}
+
+// GET /v1/events[?since=ID] and /v1/events/stream[?since=ID] (Last-Event-ID
+// wins over since: an EventSource resuming).
+HttpResponse ApiServer::events(const HttpRequest& req, bool stream) {
+  std::string since_text = req.last_event_id;
+  if (since_text.empty()) {
+    if (auto it = req.query.find("since"); it != req.query.end())
+      since_text = it->second;
+  }
+  uint64_t since = 0;
+  if (!since_text.empty()) {
+    char* end = nullptr;
+    errno = 0;
+    since = std::strtoull(since_text.c_str(), &end, 10);
+    if (*end != '\0' || errno != 0 || since_text.front() == '-')
+      return json_error(400, "bad_request", "since must be an event id (a non-negative integer)");
+  }
+  auto events = service_.events(since);
+  if (!stream) {
+    json list = json::array();
+    for (const auto& e : events)
+      list.push_back(event_json(e));
+    uint64_t last = events.empty() ? since : events.back().id;
+    return json_ok(200, json{{"events", list}, {"last_id", last}});
+  }
+  // The backlog first (bounded by the log's capacity), then the live events.
+  std::string backlog;
+  for (const auto& e : events)
+    backlog += sse_frame(e);
+  return HttpResponse{.status = 200,
+                      .content_type = "text/event-stream",
+                      .body = std::move(backlog),
+                      .stream = kEventsChannel};
 }
 
 HttpResponse ApiServer::explain(const HttpRequest& req) {
@@ -259,6 +315,24 @@ HttpResponse ApiServer::explain(const HttpRequest& req) {
   if (!answer)
     return error_response(answer.error(), "invalid", "dataplane");
   return json_ok(200, explain_json(*answer));
+}
+
+// The dashboard's files: nothing it loads comes from elsewhere (the policy
+// below tells the browser so).
+HttpResponse ApiServer::ui_asset(const std::string& path) {
+  const UiAsset* a = find_ui_asset(path);
+  if (a == nullptr)
+    return json_error(404, "not_found", "no such file: " + path);
+  return HttpResponse{
+      .status = 200,
+      .content_type = std::string(a->content_type),
+      .body = std::string(a->body),
+      .headers = {{"Content-Security-Policy",
+                   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' "
+                   "data:; connect-src 'self'; base-uri 'none'; form-action 'self'; "
+                   "frame-ancestors 'none'"},
+                  {"X-Content-Type-Options", "nosniff"},
+                  {"Cache-Control", "no-cache"}}};
 }
 
 Result<std::string> read_token_file(const std::string& path) {

@@ -5,7 +5,10 @@
 //
 // Routes: GET /healthz, GET /v1/status, GET|POST /v1/intents, GET|DELETE
 // /v1/intents/{id}, GET|PUT /v1/policy[?dry_run=true], GET
-// /v1/wans/{name}/history[?since_ms=], POST /v1/explain, GET /metrics.
+// /v1/wans/{name}/history[?since_ms=&resolution=1s|1m], POST /v1/explain,
+// GET /v1/events[?since=ID], GET /v1/events/stream (server-sent events, one
+// per control event: `id:`, `event:` its kind, `data:` its JSON), GET
+// /metrics, GET /ui/ (the dashboard; its files are built into the binary).
 // Changes (POST/PUT/DELETE of intents and the policy) need `Authorization:
 // Bearer <token>` (compared in constant time); without a token file they are
 // refused. A wrong method is 405, an unknown path 404. Errors are
@@ -61,6 +64,9 @@ class ApiServer {
 
   const HttpServer* http() const { return http_.get(); }
 
+  // The server-sent event channel of GET /v1/events/stream.
+  static constexpr const char* kEventsChannel = "events";
+
  private:
   bool authorized(const HttpRequest& req) const;
   std::optional<HttpResponse> deny(const HttpRequest& req) const;  // nullopt: allowed
@@ -70,11 +76,14 @@ class ApiServer {
   HttpResponse policy(const HttpRequest& req);
   HttpResponse history(const HttpRequest& req, const std::string& wan);
   HttpResponse explain(const HttpRequest& req);
+  HttpResponse events(const HttpRequest& req, bool stream);
+  static HttpResponse ui_asset(const std::string& path);
 
   ApiOptions options_;
   EventLoop& loop_;
   ControlService& service_;
   std::unique_ptr<HttpServer> http_;
+  Subscription events_sub_;  // last: unsubscribes before http_ goes
 };
 
 // The token file (--token-file): its first line, trailing blanks removed. An

@@ -40,6 +40,7 @@ Controller::~Controller() {
 
 Result<void> Controller::start(Policy policy, std::string text) {
   started_at_ = rt_.now();
+  started_wall_ms_ = to_unix_ms(rt_.wall_now());
   restore_intents();
   // Remembered verdicts only for probed paths: without probes the carrier
   // alone decides, at once.
@@ -55,6 +56,7 @@ Result<void> Controller::start(Policy policy, std::string text) {
   }
   if (auto m = state_.load_plan_memory(rt_.now(), rt_.wall_now()))
     plan_memory_ = std::move(*m);
+  state_.load_history(history_);
   // The prober may report while it is configured; the first plan below takes
   // its verdicts as they are then.
   if (auto r = adopt(std::move(policy), /*first=*/true); !r)
@@ -237,7 +239,9 @@ void Controller::on_probe_report(const std::string& path, const UplinkHealth& h,
     remembered_health_.erase(path);  // the prober has its own verdict now
   if (h.state != before) {
     state_.save_health(last_health_);
-    event(EventKind::kPathState, path, to_string(before), to_string(h.state), h.reason);
+    state_since_ms_[path] = to_unix_ms(rt_.wall_now());
+    event(EventKind::kPathState, path, to_string(before), to_string(h.state),
+          state_reason(path, h));
   }
   apply(Trigger::kEvent);  // traffic moves first; conntrack cleanup follows
   if (h.state == HealthState::kDown && before != HealthState::kDown &&
@@ -262,6 +266,25 @@ void Controller::flush_conntrack(const std::string& uplink) {
     return;
   }
   programmer_.flush_conntrack(uplink, std::move(filter));
+}
+
+// What a state change is put down to, for people: "probes: 3 rounds lost"
+// rather than "probes" when the probes took a path down.
+std::string Controller::state_reason(const std::string& path, const UplinkHealth& h) const {
+  if (h.state != HealthState::kDown || h.reason != "probes")
+    return h.reason;
+  const HealthSpec* spec = nullptr;
+  if (const Wan* w = policy_.find_wan(path))
+    spec = &w->health;
+  else if (const Overlay* o = policy_.find_overlay(path))
+    spec = &o->health;
+  if (spec == nullptr)
+    return h.reason;
+  return h.reason + ": " + std::to_string(spec->down_after) + " rounds lost";
+}
+
+void Controller::persist() {
+  state_.save_history(history_);
 }
 
 std::optional<std::string> Controller::path_by_interface(const std::string& ifname) const {

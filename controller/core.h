@@ -95,13 +95,17 @@ class Controller final : public ControlService {
   const DesiredState& desired() const { return desired_; }
   // --flush-on-exit: every owned rule and route, the classifier, the pins.
   void flush_owned_state();
+  // At a clean stop: what is kept across restarts and written lazily (the
+  // history's minute ring, with the minute in progress).
+  void persist();
 
   // ControlService.
   StatusSnapshot status() const override;
   PolicyView policy() const override;
   std::vector<IntentView> intents() const override;
   Result<IntentView> intent(const std::string& id) const override;
-  Result<HistoryView> history(const std::string& wan, int64_t since_ms) const override;
+  Result<HistoryView> history(const std::string& wan, int64_t since_ms,
+                              HistoryResolution resolution) const override;
   Result<ExplainAnswer> explain(const ExplainQuery& query) const override;
   std::vector<ControlEvent> events(uint64_t since_id) const override;
   Subscription subscribe(std::function<void(const ControlEvent&)> listener) override;
@@ -124,6 +128,7 @@ class Controller final : public ControlService {
   void schedule_figures_replan();
   void set_carriers();
   std::optional<std::string> path_by_interface(const std::string& ifname) const;
+  std::string state_reason(const std::string& path, const UplinkHealth& h) const;
   void flush_conntrack(const std::string& uplink);
   void restore_intents();
   void intents_changed(const Caller* by);
@@ -144,6 +149,7 @@ class Controller final : public ControlService {
   PolicySource& source_;
   Hooks hooks_;
   Runtime::SteadyTime started_at_{};
+  int64_t started_wall_ms_ = 0;
   bool started_ = false;  // start() is done: reports re-plan
 
   // The policy in force.
@@ -169,6 +175,7 @@ class Controller final : public ControlService {
   // previous run's until the prober has its own.
   std::map<std::string, HealthState> last_health_;
   std::map<std::string, HealthState> remembered_health_;
+  std::map<std::string, int64_t> state_since_ms_;  // Unix ms of each path's last change
 
   IntentStore intents_;
   std::optional<Runtime::TimerId> intent_timer_;

@@ -79,8 +79,12 @@ StatusSnapshot Controller::status() const {
 
   for (const auto& u : desired_.uplinks) {
     WanStatus w{.planned = u};
-    if (const Wan* spec = policy_.find_wan(u.name))
+    if (const Wan* spec = policy_.find_wan(u.name)) {
       w.interface = spec->interface;
+      w.degraded_if = spec->health.degraded_if;
+    }
+    auto since = state_since_ms_.find(u.name);
+    w.state_since_ms = since != state_since_ms_.end() ? since->second : started_wall_ms_;
     if (const UplinkHealth* h = prober_.health(u.name))
       w.health = *h;
     w.targets = prober_.targets(u.name);
@@ -99,9 +103,15 @@ StatusSnapshot Controller::status() const {
     os.targets = prober_.targets(o.name);
     s.overlays.push_back(std::move(os));
   }
+  auto overrides = intents_.overrides(policy_);
   for (size_t i = 0; i < desired_.classes.size(); ++i) {
-    s.classes.push_back(ClassStatus{.planned = desired_.classes[i],
-                                    .traffic = counters_of(s.datapath.counters, i)});
+    const PlannedClass& c = desired_.classes[i];
+    ClassStatus cs{.planned = c, .traffic = counters_of(s.datapath.counters, i)};
+    if (auto ov = overrides.find(c.name); ov != overrides.end() && ov->second.sla)
+      cs.sla = ov->second.sla;
+    else if (const ClassSpec* spec = policy_.find_class(c.name))
+      cs.sla = spec->sla;
+    s.classes.push_back(std::move(cs));
   }
   s.intents = intents();
   s.prober = prober_.stats();
@@ -134,13 +144,15 @@ Result<IntentView> Controller::intent(const std::string& id) const {
   return view_of(*it);
 }
 
-Result<HistoryView> Controller::history(const std::string& wan, int64_t since_ms) const {
+Result<HistoryView> Controller::history(const std::string& wan, int64_t since_ms,
+                                        HistoryResolution resolution) const {
   if (policy_.find_wan(wan) == nullptr)
     return not_found_error("no wan '" + wan + "' in the policy");
+  bool minutes = resolution == HistoryResolution::kMinute;
   return HistoryView{.wan = wan,
-                     .interval_s = kHistoryInterval.count(),
-                     .capacity = kHistorySamples,
-                     .samples = history_.samples(wan, since_ms)};
+                     .interval_s = minutes ? kHistoryMinute.count() : kHistoryInterval.count(),
+                     .capacity = minutes ? kHistoryMinutes : kHistorySamples,
+                     .samples = history_.samples(wan, since_ms, resolution)};
 }
 
 Result<ExplainAnswer> Controller::explain(const ExplainQuery& query) const {
@@ -274,6 +286,7 @@ void Controller::arm_intent_timer() {
 
 void Controller::record_history() {
   int64_t now_ms = to_unix_ms(rt_.wall_now());
+  bool minute_done = false;
   std::map<std::string, bool> keep;
   for (const auto& w : policy_.wans) {
     keep[w.name] = true;
@@ -284,9 +297,11 @@ void Controller::record_history() {
       s.jitter_ms = h->jitter_ms;
       s.loss_pct = h->loss_pct;
     }
-    history_.record(w.name, std::move(s));
+    minute_done = history_.record(w.name, std::move(s)) || minute_done;
   }
   history_.retain(keep);
+  if (minute_done)
+    state_.save_history(history_);  // at most once a minute
 }
 
 }  // namespace pathsteer

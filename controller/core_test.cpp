@@ -89,7 +89,7 @@ TEST(Core, ReasonsAndEventsFollowAProbeVerdict) {
   EXPECT_EQ(r.klass("video").uplink, "wan1");
   EXPECT_EQ(r.klass("video").reason, kReasonPreferredDown);
   EXPECT_THAT(kinds(r.core->events(since)),
-              ElementsAre("path-state wan2 up>down (probes)",
+              ElementsAre("path-state wan2 up>down (probes: 3 rounds lost)",
                           "class-move video wan2>wan1 (preferred-down)"));
   // The data plane has the move: video's member is wan1's id.
   const DatapathPlan& dp = r.dataplane.plans.back();
@@ -363,14 +363,81 @@ TEST(Core, HistoryKeepsOneSampleASecond) {
   ASSERT_TRUE(r.start());
   bring_up(r);
   r.rt.advance(3s);
-  auto h = r.core->history("wan1", 0);
+  auto h = r.core->history("wan1", 0, HistoryResolution::kSecond);
   ASSERT_TRUE(h);
   ASSERT_EQ(h->samples.size(), 3u);
   EXPECT_EQ(h->samples[0].state, "up");
   EXPECT_EQ(h->samples[0].rtt_ms, 10.0);
   EXPECT_EQ(h->samples[1].t_ms - h->samples[0].t_ms, 1000);
-  EXPECT_EQ(r.core->history("wan1", h->samples[1].t_ms)->samples.size(), 1u);
-  EXPECT_EQ(r.core->history("nope", 0).error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(r.core->history("wan1", h->samples[1].t_ms, HistoryResolution::kSecond)->samples.size(),
+            1u);
+  EXPECT_EQ(r.core->history("nope", 0, HistoryResolution::kSecond).error().kind,
+            ErrorKind::kNotFound);
+}
+
+// The 24 h ring is written once a minute and at a clean stop, and reloaded:
+// the samples from before a restart are there, with the time it was down as a gap.
+TEST(Core, TheMinuteHistorySurvivesARestartWithAGap) {
+  CoreRig r(kPolicy, links());
+  ASSERT_TRUE(r.start());
+  bring_up(r);
+  r.rt.advance(150s);  // two whole minutes and part of a third
+  EXPECT_TRUE(std::filesystem::exists(r.dir + "/history.json"));
+  auto before = r.core->history("wan1", 0, HistoryResolution::kMinute)->samples;
+  ASSERT_GE(before.size(), 3u);
+  r.core->persist();  // the clean stop writes the minute in progress too
+  r.core.reset();
+  r.rt.advance(600s);  // ten minutes without a daemon
+  r.prober = testing::FakeProber();
+  r.make();
+  ASSERT_TRUE(r.start());
+  bring_up(r);
+  r.rt.advance(61s);
+  auto after = r.core->history("wan1", 0, HistoryResolution::kMinute)->samples;
+  ASSERT_GT(after.size(), before.size());
+  EXPECT_EQ(after[0].t_ms, before[0].t_ms);
+  // A gap: no minute between the last one before the restart and the first after.
+  size_t i = before.size() - 1;
+  EXPECT_GE(after[i + 1].t_ms - after[i].t_ms, 10 * 60 * 1000);
+  EXPECT_TRUE(r.core->history("wan1", 0, HistoryResolution::kSecond)->samples.size() <= 62);
+}
+
+TEST(Core, StatusCarriesStateChangeTimesAndThresholds) {
+  CoreRig r(R"(version: 1
+lan_interfaces: [lan0]
+wans:
+  wan1:
+    interface: eth1
+    gateway: 192.0.2.1
+    probes: [ { target: 203.0.113.1 } ]
+    health: { degraded_if: { rtt_ms: 80, loss_pct: 5 } }
+  wan2: { interface: eth2, gateway: 198.51.100.1, probes: [ { target: 203.0.113.1 } ] }
+classes:
+  voip:
+    match: [ { proto: udp, dport: 5060 } ]
+    strategy: sla
+    sla: { max_rtt_ms: 150 }
+    paths: [wan1, wan2]
+  default: { paths: [wan1, wan2] }
+)",
+            links());
+  ASSERT_TRUE(r.start());
+  int64_t t_start = to_unix_ms(r.rt.wall_now());
+  StatusSnapshot s = r.core->status();
+  EXPECT_EQ(s.wans[0].state_since_ms, t_start);
+  EXPECT_EQ(s.wans[0].degraded_if.rtt_ms, 80u);
+  EXPECT_EQ(s.wans[0].degraded_if.loss_pct, 5.0);
+  EXPECT_FALSE(s.wans[1].degraded_if.rtt_ms);
+  ASSERT_TRUE(s.classes[0].sla);
+  EXPECT_EQ(s.classes[0].sla->max_rtt_ms, 150u);
+  EXPECT_FALSE(s.classes[1].sla);
+  r.rt.advance(5s);
+  r.prober.round("wan1", HealthState::kUp, 10);
+  EXPECT_EQ(r.core->status().wans[0].state_since_ms, t_start + 5000);
+  // An intent's SLA is the one in force.
+  ASSERT_TRUE(r.core->add_intent(
+      *parse_intent_request(R"({"class":"default","sla":{"max_loss_pct":1},"ttl_s":60})"), kApi));
+  EXPECT_EQ(r.core->status().classes[1].sla->max_loss_pct, 1.0);
 }
 
 TEST(Core, DataPlaneAndStateErrorsShowInStatus) {

@@ -54,6 +54,8 @@ struct Caller {
 struct WanStatus {
   PlannedUplink planned;
   std::string interface;
+  int64_t state_since_ms = 0;          // Unix ms of its last state change (or the daemon's start)
+  DegradedIf degraded_if;              // the policy's thresholds, for graphs
   std::optional<UplinkHealth> health;  // nullopt: not known to the prober
   std::vector<TargetHealth> targets;
   std::optional<ClassCounters> traffic;  // nullopt: the counters could not be read
@@ -68,6 +70,7 @@ struct OverlayStatus {
 
 struct ClassStatus {
   PlannedClass planned;
+  std::optional<SlaSpec> sla;            // in force: an intent's, else the policy's (sla classes)
   std::optional<ClassCounters> traffic;  // nullopt: the counters could not be read
 };
 
@@ -150,8 +153,10 @@ class ControlService {
   virtual PolicyView policy() const = 0;
   virtual std::vector<IntentView> intents() const = 0;
   virtual Result<IntentView> intent(const std::string& id) const = 0;
-  // Samples newer than since_ms (Unix ms). kNotFound: no such wan in the policy.
-  virtual Result<HistoryView> history(const std::string& wan, int64_t since_ms) const = 0;
+  // Samples newer than since_ms (Unix ms), at 1 s (the last hour) or 1 min
+  // (the last 24 h, kept across restarts). kNotFound: no such wan in the policy.
+  virtual Result<HistoryView> history(const std::string& wan, int64_t since_ms,
+                                      HistoryResolution resolution) const = 0;
   // kInvalidPolicy: no such interface; kSystem: the packet could not be run.
   virtual Result<ExplainAnswer> explain(const ExplainQuery& query) const = 0;
   virtual std::vector<ControlEvent> events(uint64_t since_id) const = 0;

@@ -224,4 +224,24 @@ void StateDir::save_plan_memory(const PlannerMemory& memory, PlanTime now, WallT
   saved_plan_memory_ = std::move(keep);  // failed or not: tried again at the next change
 }
 
+void StateDir::load_history(History& history) const {
+  const std::string path = file("history.json");
+  auto text = refused_ ? std::nullopt : read_state_file(path);
+  if (!text)
+    return;
+  auto j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (auto r = history.minutes_from_json(j); !r)
+    PS_LOG(kWarn) << path << ": " << r.error().to_string() << "; ignored";
+}
+
+void StateDir::save_history(const History& history) {
+  if (refused_)
+    return;
+  auto text = history.minutes_to_json().dump() + "\n";
+  if (auto r = write_file_atomic(file("history.json"), text, Durability::kFast); !r)
+    failed("history", "cannot persist the uplinks' history: " + r.error().to_string());
+  else
+    cleared("history");
+}
+
 }  // namespace pathsteer

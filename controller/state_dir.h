@@ -5,6 +5,7 @@
 //   intents.json     the intents in force, with wall-clock expiry
 //   health.json      each probed path's last verdict (up/degraded/down)
 //   planner.json     each class's and overlay's choice, since when, last switch
+//   history.json     each uplink's last 24 h at 1 min (written once a minute)
 //
 // Every file is replaced atomically (common/file.h): uplink ids and intents
 // fsynced (a lost write would change what a restart does), health and planner
@@ -32,6 +33,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "controller/history.h"
 #include "controller/intents.h"
 #include "controller/planner.h"
 #include "controller/uplink_ids.h"
@@ -68,6 +70,11 @@ class StateDir {
   // (logged), gives {}.
   std::map<std::string, HealthState> load_health() const;
   void save_health(const std::map<std::string, HealthState>& verdicts);
+
+  // history.json: the 24 h minute ring of every uplink (controller/history.h);
+  // a file that is not ours is ignored with a warning.
+  void load_history(History& history) const;
+  void save_history(const History& history);
 
   // The persisted part only (plan_memory.h): choices and times, not the runs.
   // A file plan_memory_from_text() refuses is logged and ignored (nullopt).

@@ -167,6 +167,7 @@ Result<void> Daemon::run() {
   }
   auto r = loop_->run();
   api_.reset();
+  controller_->persist();
   if (opts_.flush_on_exit)
     controller_->flush_owned_state();
   else

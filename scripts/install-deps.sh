@@ -38,11 +38,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The OpenAPI check's validators, exactly as package-lock.json pins them; again only
-# when the lock changed since the last install.
-openapi=$(cd "$(dirname "$0")/../tests/openapi" && pwd)
-if ! cmp -s "$openapi/package-lock.json" "$openapi/node_modules/.installed-lock.json"; then
-  echo "install-deps: npm ci in $openapi"
-  npm ci --prefix "$openapi" --ignore-scripts --no-audit --no-fund --loglevel=error
-  cp "$openapi/package-lock.json" "$openapi/node_modules/.installed-lock.json"
-fi
+# The npm packages, exactly as each package-lock.json pins them (the OpenAPI check's
+# validators, the dashboard's uPlot); again only when a lock changed since its last install.
+for dir in tests/openapi ui; do
+  pkg=$(cd "$(dirname "$0")/../$dir" && pwd)
+  if ! cmp -s "$pkg/package-lock.json" "$pkg/node_modules/.installed-lock.json"; then
+    echo "install-deps: npm ci in $pkg"
+    npm ci --prefix "$pkg" --ignore-scripts --no-audit --no-fund --loglevel=error
+    cp "$pkg/package-lock.json" "$pkg/node_modules/.installed-lock.json"
+  fi
+done

@@ -33,7 +33,8 @@ MOVE_VIDEO = ("    paths: [wan2, wan1]\n", "    paths: [wan1, wan2]\n")
 ALL_OPS = [("/healthz", "GET"), ("/v1/status", "GET"), ("/v1/wans/{name}/history", "GET"),
            ("/v1/policy", "GET"), ("/v1/policy", "PUT"), ("/v1/intents", "GET"),
            ("/v1/intents", "POST"), ("/v1/intents/{id}", "GET"), ("/v1/intents/{id}", "DELETE"),
-           ("/v1/explain", "POST"), ("/metrics", "GET")]
+           ("/v1/explain", "POST"), ("/metrics", "GET"), ("/v1/events", "GET"),
+           ("/v1/events/stream", "GET")]
 NOT_DRIVEN = [
     {"path": p, "method": m, "status": "503",
      "why": "needs the event loop stalled for 5 s; the daemon has no hook for that"}
@@ -67,8 +68,9 @@ class OpenApi(NetnsTestCase):
         # tearDown has stopped the daemon by now; a lazy unmount never leaves it behind.
         run(["umount", "-l", self.policy_dir], check=False)
 
-    def call(self, method, path, body=None, token=True, query=None):
-        """One request; records the exchange and returns (status, parsed JSON or None)."""
+    def call(self, method, path, body=None, token=True, query=None, first_bytes=None):
+        """One request; records the exchange and returns (status, parsed JSON or None). With
+        first_bytes, only that much of the body is read (an endless event stream)."""
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
         elif isinstance(body, str):
@@ -86,7 +88,7 @@ class OpenApi(NetnsTestCase):
         try:
             conn.request(method, target, body=body, headers=headers)
             resp = conn.getresponse()
-            raw = resp.read()
+            raw = resp.read(first_bytes) if first_bytes else resp.read()
             ctype = resp.getheader("Content-Type")
         finally:
             conn.close()
@@ -110,6 +112,18 @@ class OpenApi(NetnsTestCase):
 
     def test_every_response_matches_the_spec(self):
         big = b'{"text": "' + b"#" * (2 << 20) + b'"}'
+        # The event log (the daemon's start is in it) and its live stream.
+        events = self.expect(200, "GET", "/v1/events", token=False)
+        self.assertGreaterEqual(events["last_id"], 1)
+        self.expect(200, "GET", "/v1/events", token=False, query={"since": events["last_id"]})
+        self.expect(400, "GET", "/v1/events", token=False, query={"since": "-1"})
+        self.expect(405, "POST", "/v1/events", token=False)
+        self.expect(200, "GET", "/v1/events/stream", token=False, query={"since": 0},
+                    first_bytes=64)
+        self.expect(400, "GET", "/v1/events/stream", token=False, query={"since": "x"})
+        self.expect(405, "POST", "/v1/events/stream", token=False)
+        self.expect(200, "GET", "/ui/", token=False)
+        self.expect(405, "POST", "/ui/", token=False)
 
         # Liveness, status, metrics, an unknown path, methods a path lacks.
         self.expect(200, "GET", "/healthz", token=False)
