@@ -225,8 +225,12 @@ class Session final : public StreamSink, public std::enable_shared_from_this<Ses
       if (auto early = impl_->precheck(request_, &max_body))
         return refuse(std::move(*early));
     }
-    if (auto len = parser_->content_length(); len && *len > max_body)
-      too_long = true;
+    // After a body_limit error the parser stopped inside the header: it has
+    // no content length to give (and asserts if asked).
+    if (parser_->is_header_done()) {
+      if (auto len = parser_->content_length(); len && *len > max_body)
+        too_long = true;
+    }
     if (too_long)
       return refuse(too_large(max_body));
     parser_->body_limit(max_body);  // a chunked body is cut off at the route's limit
