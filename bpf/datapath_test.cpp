@@ -7,11 +7,13 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
+
 #include <linux/pkt_cls.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <unistd.h>
+#include "common/test_skip.h"
 
 #include <atomic>
 #include <cstdlib>
@@ -64,11 +66,8 @@ DatapathUplink uplink(uint32_t id, bool live = true) {
 class DatapathTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) {
-      GTEST_SKIP() << "\n*** SKIPPED: Datapath tests need root (BPF maps, bpffs, netns). "
-                      "***\n"
-                   << "*** Run this binary as root to exercise the data plane.      ***";
-    }
+    if (geteuid() != 0)
+      PS_SKIP_OR_FAIL("Datapath tests need root (BPF maps, bpffs, netns)");
     pin_dir_ = "/sys/fs/bpf/ps-test-" + std::to_string(getpid());
     auto dp = Datapath::open(pin_dir_);
     ASSERT_TRUE(dp.ok()) << dp.error().to_string();
@@ -794,7 +793,7 @@ void sh(const std::string& cmd) {
 
 TEST_F(DatapathTest, RedirectModeForwardsAndFallsBack) {
   if (!dp_->features().fib_table_lookup) {
-    GTEST_SKIP() << "kernel without bpf_fib_lookup table ids";
+    PS_SKIP_OR_FAIL("kernel without bpf_fib_lookup table ids");
   }
   in_netns([&] {
     sh("ip link set lo up && "

@@ -3,10 +3,12 @@
 #include "common/privileges.h"
 
 #include <gtest/gtest.h>
+
 #include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "common/test_skip.h"
 
 #include <functional>
 
@@ -28,10 +30,10 @@ class DropPrivilegesAsRoot : public ::testing::Test {
  protected:
   void SetUp() override {
     if (geteuid() != 0)
-      GTEST_SKIP() << "needs root";
+      PS_SKIP_OR_FAIL("dropping privileges needs root");
     const passwd* nobody = getpwnam(kUnprivilegedUser);
     if (nobody == nullptr)
-      GTEST_SKIP() << "no user nobody";
+      PS_SKIP_OR_FAIL("dropping privileges needs a user nobody");
     uid_ = nobody->pw_uid;
     gid_ = nobody->pw_gid;
   }

@@ -370,8 +370,11 @@ void Controller::on_kernel_change(const KernelDelta& delta) {
 // READY=1 for the service manager), also when the new policy is rejected.
 void Controller::reload(bool file_changed, const Caller& by) {
   auto text = source_.read();
-  if (text && file_changed && *text == policy_text_ && policy_errors_.empty())
-    return;  // rewritten with the same content (or our own PUT): nothing to do
+  if (text && file_changed && *text == policy_text_ && policy_errors_.empty()) {
+    // Rewritten with the same content (or our own PUT): nothing to do.
+    PS_LOG(kDebug) << source_.path() << " rewritten with the policy in force: nothing to reload";
+    return;
+  }
   if (hooks_.reloading)
     hooks_.reloading();
   if (!text) {

@@ -15,12 +15,14 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <netinet/ip_icmp.h>
 #include <poll.h>
 #include <sched.h>
 #include <unistd.h>
+#include "common/test_skip.h"
 
 #include <chrono>
 #include <cstdio>
@@ -167,12 +169,8 @@ const Path kPaths[] = {{"10.1.0.1", "203.0.113.1"},
 class ConntrackKernelTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) {
-      const char* ci = std::getenv("CI");
-      if (ci != nullptr && std::string(ci) == "true")
-        FAIL() << "conntrack kernel tests need root (CI=true: not skipping)";
-      GTEST_SKIP() << "SKIPPED: conntrack kernel tests need root (ip netns, nftables)";
-    }
+    if (geteuid() != 0)
+      PS_SKIP_OR_FAIL("conntrack kernel tests need root (ip netns, nftables)");
     std::string id = std::to_string(getpid());
     client_ = "psct" + id + "c";
     router_ = "psct" + id + "r";

@@ -3,11 +3,13 @@
 // to play the "operator poking at the kernel by hand". The uplink is a veth
 // (this kernel has no dummy driver); its carrier follows the peer wan0p.
 #include <gtest/gtest.h>
+
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <unistd.h>
+#include "common/test_skip.h"
 
 #include <algorithm>
 #include <chrono>
@@ -48,7 +50,7 @@ class NetlinkKernelTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (geteuid() != 0)
-      GTEST_SKIP() << "SKIPPED: kernel tests need root for unshare(CLONE_NEWNET)";
+      PS_SKIP_OR_FAIL("kernel tests need root for unshare(CLONE_NEWNET)");
     ASSERT_EQ(unshare(CLONE_NEWNET), 0) << std::strerror(errno);
     ASSERT_TRUE(
         sh("ip link set lo up && ip link add wan0 type veth peer name wan0p && ip link set wan0p "

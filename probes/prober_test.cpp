@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/test_skip.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -105,7 +107,7 @@ class ProberNetns : public ::testing::Test {
 
   void SetUp() override {
     if (!skip_why_.empty())
-      GTEST_SKIP() << "SKIPPED: " << skip_why_;
+      PS_SKIP_OR_FAIL(skip_why_);
     ASSERT_GE(peer_ns_, 0);
     auto loop = EventLoop::create();
     ASSERT_TRUE(loop);

@@ -4,9 +4,11 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include "common/test_skip.h"
 
 #include <cerrno>
 #include <chrono>
@@ -289,7 +291,7 @@ class ReflectorLoopback : public ::testing::Test {
     auto refl = StampReflector::create(*loop_, {.listen = {.addr = listen, .port = 0}});
     if (!refl.ok() &&
         (refl.error().err_no == EAFNOSUPPORT || refl.error().err_no == EADDRNOTAVAIL)) {
-      GTEST_SKIP() << refl.error().to_string();
+      PS_SKIP_OR_FAIL(refl.error().to_string());
     }
     ASSERT_TRUE(refl.ok()) << refl.error().to_string();
     uint16_t port = (*refl)->port();

@@ -12,7 +12,6 @@ own test (test_intents.py); here they are covered for their error codes. Also:
 
 import os
 import subprocess
-import time
 import unittest
 
 from fixture import UPLINKS, NetnsTestCase, wait_until
@@ -61,9 +60,9 @@ class Api(NetnsTestCase):
         self.assertEqual(pol["text"], self.text)
         self.assertEqual(pol["path"], self.policy)
 
-        time.sleep(2.2)
-        code, hist, _ = self.call("GET", "/v1/wans/wan1/history", token=False)
-        self.assertEqual(code, 200, hist)
+        hist = wait_until(lambda: (lambda h: h if len(h["samples"]) >= 2 else None)(
+            self.call("GET", "/v1/wans/wan1/history", token=False)[1]), 10,
+            "two history samples of wan1")
         self.assertEqual(hist["wan"], "wan1")
         self.assertGreaterEqual(len(hist["samples"]), 2)
         last = hist["samples"][-1]
@@ -143,8 +142,8 @@ class Api(NetnsTestCase):
         self.assertEqual((moved[0]["before"]["uplink"], moved[0]["after"]["uplink"]),
                          ("wan2", "wan1"))
         self.assertTrue(res["diff"]["datapath_changed"], res["diff"])
-        # Nothing changed: kernel objects, steering, file, generation.
-        time.sleep(0.5)
+        # Nothing changed (the dry run answered after planning, and changes nothing later):
+        # kernel objects, steering, file, generation.
         self.assertEqual(self.topo.owned_state(), before)
         self.assertEqual(self.where(VIDEO), {"wan2"})
         with open(self.policy) as f:
@@ -164,7 +163,9 @@ class Api(NetnsTestCase):
         self.assertEqual(self.where(VIDEO), {"wan1"})
         with open(self.policy) as f:
             self.assertEqual(f.read(), new_text, "PUT must persist the policy file")
-        time.sleep(0.5)  # the file watch sees our own write: no second reload
+        # The file watch sees our own write and finds nothing to reload.
+        wait_until(lambda: "rewritten with the policy in force" in self.topo.daemon.log_tail(200),
+                   5, "the file watch to skip the daemon's own write")
         self.assertEqual(self.topo.status()["policy_generation"], 2)
 
     needs = ("PATHSTEERD", "PATHSTEER")

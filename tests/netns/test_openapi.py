@@ -18,12 +18,11 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 import unittest
 import urllib.parse
 
 from fixture import API_PORT, DST_V4, DST_V6, LAN_V4, LAN_V6, NetnsTestCase, in_netns, run
-from fixture import SOURCE_DIR
+from fixture import SOURCE_DIR, wait_until
 
 OPENAPI_DIR = os.path.join(SOURCE_DIR, "tests", "openapi")
 SPEC = os.path.join(SOURCE_DIR, "docs", "openapi.yaml")
@@ -135,7 +134,8 @@ class OpenApi(NetnsTestCase):
         self.expect(404, "GET", "/v1/nosuch", token=False)
 
         # History: samples need a second or two to appear.
-        time.sleep(2.2)
+        wait_until(lambda: len(self.topo.http("GET", "/v1/wans/wan1/history")[1]["samples"]) >= 2,
+                   10, "two history samples of wan1")
         hist = self.expect(200, "GET", "/v1/wans/wan1/history", token=False)
         self.assertGreaterEqual(len(hist["samples"]), 2, hist)
         self.expect(200, "GET", "/v1/wans/wan2/history", token=False,
