@@ -341,6 +341,11 @@ Result<void> Datapath::program(const DatapathPlan& plan) {
   }
   const uint32_t rule_gen = PS_STATE_RULE_GEN(cfg->state);
   const uint32_t act_gen = PS_STATE_ACT_GEN(cfg->state);
+  // Packets that read the active generation before the last flip may still be
+  // reading the one about to be rewritten: wait for them first.
+  if (auto r = wait_for_readers(); !r) {
+    return r;
+  }
   const bool same_rules = active_rules_ && *active_rules_ == *rules;
   const uint32_t next_rule_gen = same_rules ? rule_gen : rule_gen ^ 1;
   const uint32_t next_act_gen = act_gen ^ 1;
@@ -378,8 +383,56 @@ Result<void> Datapath::program(const DatapathPlan& plan) {
   if (auto r = update(skel_->maps.ps_cfg_v3, &zero, &*cfg); !r) {
     return r;
   }
+  if (auto r = start_grace_period(); !r) {
+    return r;
+  }
   if (!same_rules) {
     active_rules_ = std::move(*rules);
+  }
+  return ok();
+}
+
+Result<void> Datapath::start_grace_period() {
+  if (!barrier_outer_.valid()) {
+    Fd inner(bpf_map_create(BPF_MAP_TYPE_ARRAY, "ps_rcu_inner", sizeof(uint32_t), sizeof(uint32_t),
+                            1, nullptr));
+    if (!inner.valid()) {
+      return system_error("datapath: create the grace-period map", errno);
+    }
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .inner_map_fd = static_cast<__u32>(inner.get()));
+    Fd outer(bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "ps_rcu_outer", sizeof(uint32_t),
+                            sizeof(uint32_t), 1, &opts));
+    if (!outer.valid()) {
+      return system_error("datapath: create the grace-period map", errno);
+    }
+    barrier_inner_ = std::move(inner);
+    barrier_outer_ = std::move(outer);
+  }
+  // An update of an array of maps returns after synchronize_rcu(): every
+  // classifier run (TC or BPF_PROG_TEST_RUN, both inside rcu_read_lock) that
+  // began before it has ended.
+  grace_period_ =
+      std::async(std::launch::async, [outer = barrier_outer_.get(), inner = barrier_inner_.get()] {
+        uint32_t zero = 0;
+        auto inner_fd = static_cast<uint32_t>(inner);
+        return bpf_map_update_elem(outer, &zero, &inner_fd, BPF_ANY) == 0 ? 0 : -errno;
+      });
+  return ok();
+}
+
+Result<void> Datapath::wait_for_readers() {
+  if (!grace_period_.valid()) {
+    if (waited_once_) {
+      return ok();  // the last one ended and nothing flipped since
+    }
+    // The first plan of this process: the pins' last flip may be a moment old.
+    if (auto r = start_grace_period(); !r) {
+      return r;
+    }
+  }
+  waited_once_ = true;
+  if (int err = grace_period_.get(); err != 0) {
+    return system_error("datapath: wait for a grace period", -err);
   }
   return ok();
 }

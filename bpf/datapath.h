@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -29,6 +30,7 @@
 
 #include "bpf/compile.h"
 #include "bpf/dataplane_port.h"
+#include "common/fd.h"
 #include "common/result.h"
 
 struct ps_classifier;  // the generated skeleton (ps_classifier.skel.h)
@@ -121,12 +123,28 @@ class Datapath final : public DataplanePort {
   Datapath(std::string pin_dir, ps_classifier* skel);
   Result<void> write_rules(uint32_t gen, const CompiledRules& rules);
   Result<void> write_actions(uint32_t act_gen, const CompiledActions& actions);
+  // A flip leaves the old generation to packets that read the state before
+  // it. start_grace_period() begins an RCU grace period on another thread, at
+  // once, so the flip's caller does not wait; wait_for_readers() returns when
+  // it has ended (at once, unless plans come faster than grace periods), so
+  // the old generation can be rewritten.
+  Result<void> start_grace_period();
+  Result<void> wait_for_readers();
 
   std::string pin_dir_;
   ps_classifier* skel_ = nullptr;  // owned; destroyed in ~Datapath
   DatapathFeatures features_;
   // The compiled rules of the active rule generation, if this Datapath wrote it.
   std::optional<CompiledRules> active_rules_;
+  // An array-of-maps slot and a map to put in it: an update of such a map
+  // returns after an RCU grace period (the kernel's maybe_wait_bpf_programs).
+  Fd barrier_outer_, barrier_inner_;
+  // The grace period after the last flip: 0 or -errno. Invalid before the
+  // first program() (a hitless restart's predecessor may have flipped just
+  // before it exited: that one waits in place). Declared after the maps it
+  // uses, so it is waited for before they close.
+  std::future<int> grace_period_;
+  bool waited_once_ = false;
 };
 
 // Benchmarks and tests: runs a TC program (e.g. Datapath::program_fd()) `repeat`

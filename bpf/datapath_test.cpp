@@ -766,7 +766,7 @@ TEST_F(DatapathTest, GenerationSwitchMidStream) {
       }
     }
   });
-  for (int i = 0; i < 100; ++i) {
+  for (int i = 0; i < 40; ++i) {
     ASSERT_TRUE(dp_->program(i % 2 ? a : b).ok());
   }
   stop = true;
