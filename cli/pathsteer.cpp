@@ -58,7 +58,8 @@ void usage(FILE* out) {
       "       pathsteer policy get [--json] [--api URL]\n"
       "       pathsteer policy diff FILE [--json] [--api URL] [--token-file F]  (a dry run)\n"
       "       pathsteer policy put FILE [--json] [--api URL] [--token-file F]\n"
-      "       pathsteer reflector [--listen ADDR:PORT]... [--rate PPS] [--allow CIDR]...\n"
+      "       pathsteer reflector [--listen ADDR:PORT]... [--rate PPS] [--rate-total PPS]\n"
+      "                         [--allow CIDR]...\n"
       "                         [--user NAME] [--verbose] [--log-every N]\n"
       "The API URL (http://ADDR:PORT, https://..., or unix:SOCKET) defaults to $PATHSTEER_API,\n"
       "else unix:%s when it exists, else %s; changes need the daemon's\n"
@@ -66,13 +67,14 @@ void usage(FILE* out) {
       "The STAMP reflector (RFC 8762) listens on 0.0.0.0:862 and [::]:862 unless\n"
       "--listen is given (repeatable). It never answers a packet from its own port or\n"
       "a port below 1024, nor one sent to a broadcast or multicast address; it answers\n"
-      "each source address at most PPS packets a second (default %u, bursts of as\n"
-      "many), and with --allow (repeatable, IPv4 or IPv6) only sources inside one of\n"
+      "each source (an IPv4 address or an IPv6 /64) at most PPS packets a second\n"
+      "(default %u, bursts of as many), all sources together at most --rate-total\n"
+      "(default %u), and with --allow (repeatable, IPv4 or IPv6) only sources inside one of\n"
       "the prefixes. Started as root, it binds, then runs as NAME (default %s, its\n"
       "primary group) without any capability. It logs every packet it answers with\n"
       "--verbose, else a summary every N reflected packets (default 1000), and stops on\n"
       "SIGINT/SIGTERM, logging what it received, answered and dropped (by reason).\n",
-      kDefaultSocket, kDefaultApi, RateLimit{}.rate_pps, kUnprivilegedUser);
+      kDefaultSocket, kDefaultApi, RateLimit{}.rate_pps, RateLimit{}.total_pps, kUnprivilegedUser);
 }
 
 int cmd_validate(const std::vector<std::string>& args) {
@@ -469,6 +471,17 @@ int cmd_reflector(const std::vector<std::string>& args) {
       }
       rate_limit.rate_pps = pps;
       rate_limit.burst = pps;
+    } else if (args[i] == "--rate-total" && i + 1 < args.size()) {
+      const std::string& v = args[++i];
+      uint32_t pps = 0;
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), pps);
+      if (ec != std::errc() || end != v.data() + v.size() || pps < 1 || pps > RateLimit::kMaxRate) {
+        std::fprintf(stderr,
+                     "pathsteer reflector: bad --rate-total '%s' (packets a second, 1-%u)\n",
+                     v.c_str(), RateLimit::kMaxRate);
+        return 2;
+      }
+      rate_limit.total_pps = pps;
     } else if (args[i] == "--allow" && i + 1 < args.size()) {
       std::string why;
       auto p = Prefix::parse(args[++i], &why);

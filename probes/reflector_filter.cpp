@@ -1,6 +1,7 @@
 #include "probes/reflector_filter.h"
 
 #include <algorithm>
+#include <array>
 
 namespace pathsteer {
 
@@ -76,13 +77,38 @@ bool TokenBucket::take(Time now) {
   return true;
 }
 
-SourceRateLimiter::SourceRateLimiter(RateLimit limit) : limit_(limit) {
-  limit_.rate_pps = std::clamp<uint32_t>(limit_.rate_pps, 1, RateLimit::kMaxRate);
-  limit_.burst = std::clamp<uint32_t>(limit_.burst, 1, RateLimit::kMaxRate);
-  limit_.max_sources = std::max<size_t>(limit_.max_sources, 1);
+namespace {
+RateLimit clamped(RateLimit l) {
+  l.rate_pps = std::clamp<uint32_t>(l.rate_pps, 1, RateLimit::kMaxRate);
+  l.burst = std::clamp<uint32_t>(l.burst, 1, RateLimit::kMaxRate);
+  l.total_pps = std::clamp<uint32_t>(l.total_pps, l.rate_pps, RateLimit::kMaxRate);
+  l.max_sources = std::max<size_t>(l.max_sources, 1);
+  return l;
+}
+}  // namespace
+
+IpAddr rate_limit_key(const IpAddr& src) {
+  if (!src.is_v6()) {
+    return src;
+  }
+  static constexpr std::array<uint8_t, 12> kMapped = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(kMapped.begin(), kMapped.end(), src.bytes.begin())) {
+    return src;  // an IPv4 host on a dual-stack socket
+  }
+  IpAddr key = src;
+  std::fill(key.bytes.begin() + 8, key.bytes.end(), uint8_t{0});
+  return key;
 }
 
+SourceRateLimiter::SourceRateLimiter(RateLimit limit)
+    : limit_(clamped(limit)), total_(limit_.total_pps, limit_.total_pps, TokenBucket::Time{0}) {}
+
+// The source's bucket first: a source over its own rate does not spend the shared one.
 bool SourceRateLimiter::allow(const IpAddr& src, TokenBucket::Time now) {
+  return allow_source(rate_limit_key(src), now) && total_.take(now);
+}
+
+bool SourceRateLimiter::allow_source(const IpAddr& src, TokenBucket::Time now) {
   auto it = index_.find(src);
   if (it != index_.end()) {
     lru_.splice(lru_.begin(), lru_, it->second);  // iterators stay valid

@@ -72,17 +72,25 @@ class TokenBucket {
   Time last_;
 };
 
-// One token bucket per source address, at most `max_sources` of them: a new source beyond that
+// One token bucket per source, at most `max_sources` of them: a new source beyond that
 // evicts the least recently seen one (every allow() call, answered or not, counts as seen), so
 // a flood from spoofed random sources cannot grow the table, and a source that keeps sending
 // keeps its bucket. An evicted source that comes back starts with a full bucket again.
+// A source is an IPv4 address or an IPv6 /64 (one host holds a whole /64: per address, it
+// would have 2^64 buckets). Every answer also takes a token from one bucket shared by all
+// sources (`total_pps`, bursts of as many): spoofed random sources each start with a full
+// bucket, so without it a flood of them would be answered at its own rate.
 // Memory: about 150 bytes per source. Values out of range are clamped into it.
 struct RateLimit {
   uint32_t rate_pps = 100;    // 1 .. kMaxRate
   uint32_t burst = 100;       // 1 .. kMaxRate
+  uint32_t total_pps = 1000;  // rate_pps .. kMaxRate, all sources together
   size_t max_sources = 4096;  // >= 1
   static constexpr uint32_t kMaxRate = 1'000'000;
 };
+
+// The limiter's key of a source address: IPv4 (and IPv4-mapped IPv6) whole, IPv6 its /64.
+IpAddr rate_limit_key(const IpAddr& src);
 
 class SourceRateLimiter {
  public:
@@ -92,11 +100,14 @@ class SourceRateLimiter {
   uint64_t evictions() const { return evictions_; }
 
  private:
+  bool allow_source(const IpAddr& key, TokenBucket::Time now);
+
   struct Entry {
     IpAddr src;
     TokenBucket bucket;
   };
   RateLimit limit_;
+  TokenBucket total_;
   std::list<Entry> lru_;  // most recently seen first
   std::map<IpAddr, std::list<Entry>::iterator> index_;
   uint64_t evictions_ = 0;

@@ -219,5 +219,49 @@ TEST(SourceRateLimiter, OutOfRangeSettingsAreClamped) {
   EXPECT_EQ(lim.sources(), 1u);
 }
 
+TEST(SourceRateLimiter, AnIpv6SourceIsItsSlash64) {
+  SourceRateLimiter lim({.rate_pps = 1, .burst = 2});
+  const nanoseconds t = seconds(1);
+  // Two answers for the whole /64, whatever interface identifiers it sends from.
+  EXPECT_TRUE(lim.allow(ip("2001:db8:1:2::1"), t));
+  EXPECT_TRUE(lim.allow(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"), t));
+  EXPECT_FALSE(lim.allow(ip("2001:db8:1:2:1234::9"), t));
+  EXPECT_EQ(lim.sources(), 1u);
+  // The next /64 and an IPv4-mapped host are sources of their own.
+  EXPECT_TRUE(lim.allow(ip("2001:db8:1:3::1"), t));
+  EXPECT_TRUE(lim.allow(ip("::ffff:192.0.2.1"), t));
+  EXPECT_TRUE(lim.allow(ip("::ffff:192.0.2.2"), t));
+  EXPECT_EQ(lim.sources(), 4u);
+  EXPECT_EQ(rate_limit_key(ip("2001:db8:1:2:abcd::1")), ip("2001:db8:1:2::"));
+  EXPECT_EQ(rate_limit_key(ip("192.0.2.7")), ip("192.0.2.7"));
+}
+
+TEST(SourceRateLimiter, SpoofedRandomSourcesShareOneTotal) {
+  // 10,000 pps for 3 s, each packet from a new source (each with a full bucket of its own):
+  // answered at the total rate, 500 + 3 x 500, not 30,000.
+  SourceRateLimiter lim({.rate_pps = 100, .burst = 100, .total_pps = 500});
+  int answered = 0;
+  for (uint32_t i = 0; i <= 30'000; ++i)
+    answered +=
+        lim.allow(IpAddr::v4(0x0b000000u + i), seconds(10) + std::chrono::microseconds(100) * i)
+            ? 1
+            : 0;
+  EXPECT_EQ(answered, 2000);
+  // A source over its own rate does not spend the total: another one is answered.
+  SourceRateLimiter two({.rate_pps = 1, .burst = 1, .total_pps = 2});
+  const nanoseconds t = seconds(1);
+  EXPECT_TRUE(two.allow(ip("10.0.0.1"), t));
+  for (int i = 0; i < 100; ++i)
+    EXPECT_FALSE(two.allow(ip("10.0.0.1"), t));
+  EXPECT_TRUE(two.allow(ip("10.0.0.2"), t));
+  EXPECT_FALSE(two.allow(ip("10.0.0.3"), t));  // the total's two are spent
+  // The total is never below one source's rate.
+  SourceRateLimiter low({.rate_pps = 5, .burst = 5, .total_pps = 1});
+  int from_one = 0;
+  for (int i = 0; i < 10; ++i)
+    from_one += low.allow(ip("10.0.0.1"), t) ? 1 : 0;
+  EXPECT_EQ(from_one, 5);
+}
+
 }  // namespace
 }  // namespace pathsteer

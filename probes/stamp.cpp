@@ -127,10 +127,18 @@ bool encode_reflected_packet(const StampReflected& r, std::span<uint8_t> out) {
 
 double stamp_rtt_ms(const StampReflected& r, const timespec& t4_kernel_rx) {
   StampTimestamp t4 = to_stamp_timestamp(t4_kernel_rx);
-  // Unsigned (modular) arithmetic throughout, then a signed view: a difference across the NTP
-  // era boundary (2036) still comes out right, and t2/t3 from the network cannot overflow a
+  // Unsigned (modular) arithmetic, then a signed view: a difference across the NTP era
+  // boundary (2036) still comes out right, and t2/t3 from the network cannot overflow a
   // signed subtraction.
-  auto units = static_cast<int64_t>((as_u64(t4) - as_u64(r.t1)) - (as_u64(r.t3) - as_u64(r.t2)));
+  const auto whole = static_cast<int64_t>(as_u64(t4) - as_u64(r.t1));        // our clock
+  const auto residence = static_cast<int64_t>(as_u64(r.t3) - as_u64(r.t2));  // the reflector's
+  // The reflector's figures are trusted only when they make sense: a residence time below
+  // zero or longer than the whole round trip is a broken or lying reflector, and the round
+  // trip is then ours alone. A round trip below zero (the wall clock stepped back between
+  // send and receive) is no measurement of the path: 0.
+  if (whole <= 0)
+    return 0.0;
+  const int64_t units = residence >= 0 && residence <= whole ? whole - residence : whole;
   return std::ldexp(static_cast<double>(units), -32) * 1000.0;
 }
 

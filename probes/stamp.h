@@ -80,8 +80,9 @@ bool encode_reflected_packet(const StampReflected& r, std::span<uint8_t> out);
 
 // RTT with the reflector's residence time subtracted: (t4 - t1) - (t3 - t2), in ms, computed
 // modulo 2^64 units of 2^-32 s (right across the NTP era boundary). t2 and t3 are whatever the
-// reflector wrote: nonsense in them gives a nonsense result (negative, or up to ~68 years),
-// never undefined behaviour.
+// reflector wrote: a residence time below zero or longer than t4 - t1 is ignored (the RTT is
+// then t4 - t1), and a t4 - t1 below zero (the wall clock stepped back) gives 0. So the result
+// is in [0, t4 - t1], whatever the network sent.
 double stamp_rtt_ms(const StampReflected& r, const timespec& t4_kernel_rx);
 
 }  // namespace pathsteer

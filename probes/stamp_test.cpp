@@ -193,8 +193,9 @@ TEST(StampRtt, AcrossTheNtpEraBoundary) {
 }
 
 // A reflector's t3 - t2 of -2^63 units once overflowed a signed subtraction (found by
-// fuzz_probe_replies). The result is now the modular one: nonsense, but defined.
-TEST(StampRtt, NonsenseReflectorTimestampsAreDefined) {
+// fuzz_probe_replies). A residence time below zero or longer than the round trip is a broken
+// or lying reflector: the RTT is then t4 - t1, our own clock's, and never below zero.
+TEST(StampRtt, NonsenseReflectorTimestampsAreIgnored) {
   timespec t1{.tv_sec = 1'700'000'000, .tv_nsec = 0};
   StampReflected r{
       .seq = 1,
@@ -204,7 +205,18 @@ TEST(StampRtt, NonsenseReflectorTimestampsAreDefined) {
       .t1 = to_stamp_timestamp(t1),
       .sender_ttl = 64,
   };
-  EXPECT_EQ(stamp_rtt_ms(r, t1), -2147483648000.0);  // -2^63 units of 2^-32 s
+  EXPECT_NEAR(stamp_rtt_ms(r, add_ms(t1, 30)), 30.0, 1e-6);  // t3 - t2 = -2^63 units
+  r.t2 = to_stamp_timestamp(add_ms(t1, 10));
+  r.t3 = to_stamp_timestamp(add_ms(t1, 5));  // t3 before t2
+  EXPECT_NEAR(stamp_rtt_ms(r, add_ms(t1, 30)), 30.0, 1e-6);
+  r.t3 = to_stamp_timestamp(add_ms(t1, 50));  // a residence of 40 ms in a 30 ms round trip
+  EXPECT_NEAR(stamp_rtt_ms(r, add_ms(t1, 30)), 30.0, 1e-6);
+  r.t3 = to_stamp_timestamp(add_ms(t1, 40));  // exactly the round trip: 0
+  EXPECT_NEAR(stamp_rtt_ms(r, add_ms(t1, 30)), 0.0, 1e-6);
+  // The wall clock stepped back between send and receive: 0, not a negative RTT.
+  r.t3 = r.t2;
+  EXPECT_EQ(stamp_rtt_ms(r, add_ms(t1, -1000)), 0.0);
+  EXPECT_EQ(stamp_rtt_ms(r, t1), 0.0);
 }
 
 // --- reflector on loopback ---------------------------------------------------------------------
