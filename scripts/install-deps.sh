@@ -13,6 +13,7 @@ packages=(
   # lab and tests
   iproute2 nftables conntrack iperf3 procps python3 curl openssl
   prometheus  # promtool, to check GET /metrics
+  scdoc groff-base man-db  # the man pages (docs/man) and their test
   # packaging tests: systemd-analyze, a clean Debian root
   systemd debootstrap dpkg-dev
 )
