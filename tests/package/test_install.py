@@ -47,6 +47,7 @@ class Install(unittest.TestCase):
                     "share/doc/pathsteer/example.yaml",
                     "share/man/man8/pathsteerd.8", "share/man/man8/pathsteer.8",
                     "share/man/man5/pathsteer-policy.5",
+                    "share/pathsteer/grafana/pathsteer.json",
                     "share/bash-completion/completions/pathsteer"):
             self.assertTrue(os.path.isfile(os.path.join(self.prefix, rel)), rel)
 
