@@ -107,6 +107,11 @@ class Structure(unittest.TestCase):
             n += 1
             self.assertEqual(t["datasource"]["uid"], "${datasource}", title)
             self.assertIn('instance=~"$instance"', t["expr"], title)
+        for name in ("instance", "uplink", "class"):
+            # A plain label_values() string: Grafana 10+ migrates it into its variable editor
+            # (an object form would have to carry the editor's own fields as well).
+            self.assertIsInstance(variables[name]["query"], str, name)
+            self.assertRegex(variables[name]["query"], LABEL_VALUES, name)
         for name in ("uplink", "class"):
             self.assertIn('instance=~"$instance"', variable_query(variables[name]))
         refs = [(p["id"], t["refId"]) for p in all_panels(dash) for t in p.get("targets", [])]
