@@ -19,10 +19,12 @@ fail() {
     failures=$((failures + 1))
 }
 
-# Starts the fake API; its port is the first line it prints.
-coproc FAKE { exec python3 "$HERE/fake_api.py"; }
+# Starts the fake API (TCP and a unix socket); its port is the first line it prints.
+tmp=$(mktemp -d)
+SOCK=$tmp/api.sock
+coproc FAKE { exec python3 "$HERE/fake_api.py" "$SOCK"; }
 fake_pid=$FAKE_PID
-trap 'kill "$fake_pid" 2>/dev/null; wait "$fake_pid" 2>/dev/null' EXIT
+trap 'kill "$fake_pid" 2>/dev/null; wait "$fake_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 read -r -t 10 port <&"${FAKE[0]}" || { echo "FAIL: the fake API did not start" >&2; exit 1; }
 API=http://127.0.0.1:$port
 
@@ -30,11 +32,21 @@ API=http://127.0.0.1:$port
 source "$COMPLETION"
 
 # complete LINE: what <TAB> after LINE offers, sorted, one a line. LINE's first word is replaced
-# by the binary under test; a LINE ending in a blank completes an empty word.
+# by the binary under test; a LINE ending in a blank completes an empty word. COMP_WORDS is
+# split as bash splits it: at blanks, and at ':' (in COMP_WORDBREAKS), which becomes a word.
 complete_line() {
     local line="$PATHSTEER ${1#pathsteer }"
-    local -a words
-    read -ra words <<<"$line"
+    local -a blank_split words
+    local w
+    read -ra blank_split <<<"$line"
+    for w in "${blank_split[@]}"; do
+        while [[ $w == *:* ]]; do
+            [[ -n ${w%%:*} ]] && words+=("${w%%:*}")
+            words+=(":")
+            w=${w#*:}
+        done
+        [[ -n $w ]] && words+=("$w")
+    done
     [[ $line == *" " ]] && words+=("")
     COMP_LINE=$line
     COMP_POINT=${#line}
@@ -84,6 +96,8 @@ expect "pathsteer intent del " i-00000000000000a1
 # --api on the command line wins over $PATHSTEER_API (here: nothing listens there).
 export PATHSTEER_API=http://127.0.0.1:1
 expect "pathsteer intent add --api $API --class " default video
+expect "pathsteer intent add --api unix:$SOCK --class " default video
+expect "pathsteer intent add --class video --api unix:$SOCK --paths w" wan1 wan2
 expect "pathsteer intent add --class "
 err=$(complete_line "pathsteer intent add --class " 2>&1 >/dev/null)
 [[ -z $err ]] || fail "completion without a daemon wrote to stderr: $err"
