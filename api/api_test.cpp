@@ -223,7 +223,8 @@ TEST_F(Api, HistoryExplainAndMetrics) {
   for (const char* family :
        {"pathsteer_build_info{version=\"test\"} 1", "pathsteer_uplink_up{uplink=\"wan1\"}",
         "pathsteer_class_info{", "pathsteer_probe_lateness_seconds_bucket{le=\"+Inf\"}",
-        "pathsteer_kernel_synced 1"}) {
+        "pathsteer_kernel_synced 1",
+        "pathsteer_uplink_state_since_timestamp_seconds{uplink=\"wan1\"}"}) {
     EXPECT_NE(m.body.find(family), std::string::npos) << family;
   }
 }

@@ -71,7 +71,38 @@ struct UplinkFigures {
   const UplinkHealth* h;
 };
 
-void write_uplinks(MetricsWriter& m, const std::vector<UplinkFigures>& ups) {
+// One probe target of an uplink: "ADDR" for icmp, "ADDR:PORT" or "[V6ADDR]:PORT" for udp/tcp.
+std::string target_label(const TargetHealth& t) {
+  if (t.port == 0)
+    return t.target.to_string();
+  std::string addr = t.target.is_v6() ? "[" + t.target.to_string() + "]" : t.target.to_string();
+  return addr + ":" + std::to_string(t.port);
+}
+
+// The figures of each probe target (an uplink's own figures combine its targets).
+void write_targets(MetricsWriter& m, const StatusSnapshot& s) {
+  auto figure = [&](const char* name, const char* help, auto get) {
+    m.family(name, "gauge", help);
+    for (const auto& w : s.wans) {
+      for (const auto& t : w.targets) {
+        if (t.received > 0)
+          m.sample({{"uplink", w.planned.name},
+                    {"target", target_label(t)},
+                    {"method", to_string(t.method)}},
+                   get(t));
+      }
+    }
+  };
+  figure("pathsteer_target_rtt_seconds", "Mean round-trip time of the target's last replies.",
+         [](const TargetHealth& t) { return t.rtt_ms / 1000; });
+  figure("pathsteer_target_jitter_seconds", "The target's jitter (RFC 3550).",
+         [](const TargetHealth& t) { return t.jitter_ms / 1000; });
+  figure("pathsteer_target_loss_ratio", "The target's probe loss over its last probes (0..1).",
+         [](const TargetHealth& t) { return t.loss_pct / 100; });
+}
+
+void write_uplinks(MetricsWriter& m, const std::vector<UplinkFigures>& ups,
+                   const StatusSnapshot& s) {
   m.family("pathsteer_uplink_up", "gauge", "1 if the uplink is usable (up or degraded), else 0.");
   for (const auto& u : ups) {
     bool up =
@@ -104,12 +135,18 @@ void write_uplinks(MetricsWriter& m, const std::vector<UplinkFigures>& ups) {
     for (const auto& u : ups)
       m.sample({{"uplink", u.name}}, u.h != nullptr ? static_cast<double>(get(*u.h)) : 0);
   };
+  // The Unix time of the last state change: changes() over a window counts the flips.
+  m.family("pathsteer_uplink_state_since_timestamp_seconds", "gauge",
+           "Unix time of the uplink's last health state change (or the daemon's start).");
+  for (const auto& w : s.wans)
+    m.sample({{"uplink", w.planned.name}}, static_cast<double>(w.state_since_ms) / 1000);
   counter("pathsteer_probes_sent_total", "Probes sent.",
           [](const UplinkHealth& h) { return h.sent; });
   counter("pathsteer_probes_received_total", "Probe replies received.",
           [](const UplinkHealth& h) { return h.received; });
   counter("pathsteer_probes_failed_total", "Probes that failed (timeout or ICMP error).",
           [](const UplinkHealth& h) { return h.failed; });
+  write_targets(m, s);
 }
 
 void write_lateness(MetricsWriter& m, const StatusSnapshot& s) {
@@ -147,6 +184,19 @@ void write_datapath(MetricsWriter& m, const StatusSnapshot& s) {
     if (cs.traffic)
       m.sample({{"class", cs.planned.name}}, static_cast<double>(cs.traffic->bytes));
   }
+  // What the data plane steered to each uplink (every class together).
+  m.family("pathsteer_uplink_packets_total", "counter",
+           "Packets the data plane steered to the uplink.");
+  for (const auto& w : s.wans) {
+    if (w.traffic)
+      m.sample({{"uplink", w.planned.name}}, static_cast<double>(w.traffic->packets));
+  }
+  m.family("pathsteer_uplink_bytes_total", "counter",
+           "Bytes the data plane steered to the uplink.");
+  for (const auto& w : s.wans) {
+    if (w.traffic)
+      m.sample({{"uplink", w.planned.name}}, static_cast<double>(w.traffic->bytes));
+  }
   m.family("pathsteer_datapath_packets_total", "counter",
            "Packets the classifier passed without a class, by reason.");
   m.sample({{"reason", "parse_error"}}, static_cast<double>(c.parse_errors));
@@ -172,7 +222,7 @@ std::string metrics_text(const StatusSnapshot& s, const EventLoop::Stats& loop) 
   std::vector<UplinkFigures> ups;
   for (const auto& w : s.wans)
     ups.push_back({w.planned.name, w.health ? &*w.health : nullptr});
-  write_uplinks(m, ups);
+  write_uplinks(m, ups, s);
   write_lateness(m, s);
   // What delays the probes: a loop callback that runs long (the loop is one thread).
   m.family("pathsteer_event_loop_callbacks_total", "counter", "Event-loop callbacks run.");

@@ -61,6 +61,7 @@ void usage(FILE* out) {
       "       pathsteer reflector [--listen ADDR:PORT]... [--rate PPS] [--rate-total PPS]\n"
       "                         [--allow CIDR]...\n"
       "                         [--user NAME] [--verbose] [--log-every N]\n"
+      "       pathsteer help | --help | -h\n"
       "The API URL (http://ADDR:PORT, https://..., or unix:SOCKET) defaults to $PATHSTEER_API,\n"
       "else unix:%s when it exists, else %s; changes need the daemon's\n"
       "bearer token, read from --token-file or $PATHSTEER_TOKEN_FILE.\n"
@@ -443,6 +444,38 @@ int cmd_policy(const std::vector<std::string>& args) {
   return 0;
 }
 
+// `pathsteer __complete classes|wans|intents [--api URL]`: the names the shell completion
+// (packaging/bash-completion/pathsteer) offers, one a line. Not in the usage text: it is for
+// scripts. Says nothing on stderr, so a daemon that is not running does not garble a prompt.
+int cmd_complete(const std::vector<std::string>& args) {
+  std::string api = default_api();
+  if (args.empty())
+    return 2;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--api" && i + 1 < args.size())
+      api = args[++i];
+    else
+      return 2;
+  }
+  const std::string& what = args[0];
+  const char* path = what == "intents" ? "/v1/intents" : "/v1/status";
+  const char* list = what == "classes" ? "classes" : what == "wans" ? "wans" : "intents";
+  const char* key = what == "intents" ? "id" : "name";
+  if (what != "classes" && what != "wans" && what != "intents")
+    return 2;
+  auto reply = http_call("GET", api + path);
+  if (!reply || reply->status != 200)
+    return 1;
+  auto j = nlohmann::json::parse(reply->body, nullptr, false);
+  if (j.is_discarded() || !j.contains(list) || !j[list].is_array())
+    return 1;
+  for (const auto& item : j[list]) {
+    if (item.contains(key) && item[key].is_string())
+      std::printf("%s\n", item[key].get<std::string>().c_str());
+  }
+  return 0;
+}
+
 int cmd_reflector(const std::vector<std::string>& args) {
   std::vector<ListenAddr> listens;
   RateLimit rate_limit;
@@ -606,6 +639,8 @@ static int run(int argc, char** argv) {
     return cmd_policy(args);
   if (cmd == "reflector")
     return cmd_reflector(args);
+  if (cmd == "__complete")
+    return cmd_complete(args);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     usage(stdout);
     return 0;

@@ -19,6 +19,7 @@ void usage(FILE* out) {
       "                  [--tls-cert FILE --tls-key FILE] [--insecure-http]\n"
       "                  [--log-level debug|info|warn|error] [--flush-on-exit]\n"
       "                  [--netlink-rcvbuf BYTES] [--loop-slow-ms MS]\n"
+      "       pathsteerd --help | -h\n"
       "defaults: --state-dir /var/lib/pathsteer --pin-dir /sys/fs/bpf/pathsteer\n"
       "          --listen 127.0.0.1:9370\n");
 }

@@ -12,7 +12,8 @@ packages=(
   libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   # lab and tests
   iproute2 nftables conntrack iperf3 procps python3 curl openssl
-  prometheus  # promtool, to check GET /metrics
+  prometheus  # promtool, to check GET /metrics and the Grafana dashboard's PromQL
+  scdoc groff-base man-db  # the man pages (docs/man) and their test
   # packaging tests: systemd-analyze, a clean Debian root
   systemd debootstrap dpkg-dev
 )

@@ -44,7 +44,11 @@ class Install(unittest.TestCase):
         for rel in ("lib/systemd/system/pathsteerd.service", "etc/pathsteer/policy.yaml",
                     "share/doc/pathsteer/README.md", "share/doc/pathsteer/ARCHITECTURE.md",
                     "share/doc/pathsteer/OPERATIONS.md",
-                    "share/doc/pathsteer/example.yaml"):
+                    "share/doc/pathsteer/example.yaml",
+                    "share/man/man8/pathsteerd.8", "share/man/man8/pathsteer.8",
+                    "share/man/man5/pathsteer-policy.5",
+                    "share/pathsteer/grafana/pathsteer.json",
+                    "share/bash-completion/completions/pathsteer"):
             self.assertTrue(os.path.isfile(os.path.join(self.prefix, rel)), rel)
 
     def test_systemd_analyze_verify_accepts_the_unit(self):
