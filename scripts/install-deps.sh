@@ -13,6 +13,7 @@ packages=(
   # lab and tests
   iproute2 nftables conntrack iperf3 procps python3 curl openssl
   prometheus  # promtool, to check GET /metrics
+  chromium    # the dashboard's browser tests (tests/ui, headless)
   # packaging tests: systemd-analyze, a clean Debian root
   systemd debootstrap dpkg-dev
 )
@@ -39,8 +40,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The npm packages, exactly as each package-lock.json pins them (the OpenAPI check's
-# validators, the dashboard's uPlot); again only when a lock changed since its last install.
-for dir in tests/openapi ui; do
+# validators, the browser tests' puppeteer-core and axe-core, the dashboard's uPlot); again
+# only when a lock changed since its last install.
+for dir in tests/openapi tests/ui ui; do
   pkg=$(cd "$(dirname "$0")/../$dir" && pwd)
   if ! cmp -s "$pkg/package-lock.json" "$pkg/node_modules/.installed-lock.json"; then
     echo "install-deps: npm ci in $pkg"
