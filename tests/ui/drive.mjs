@@ -6,7 +6,8 @@
 //           request to another origin than the page's (the dashboard must not leave the gateway).
 //
 // Requests (page: a name the caller picks):
-//   {op:"open", page, url, width?, height?, dark?}   new tab, load, wait for the first render
+//   {op:"open", page, url, width?, height?, dark?, own_context?}
+//                                                    new tab, load, wait for the first render
 //   {op:"eval", page, expr}                          the value of a JS expression in the page
 //   {op:"wait", page, expr, timeout_ms}              until expr is truthy; {value, waited_ms}
 //   {op:"press", page, key} / {op:"type", page, text} keyboard input to the focused element
@@ -43,9 +44,12 @@ function record(p, kind, text) {
   p.errors.push({ kind, text: String(text).slice(0, 500) });
 }
 
-async function open({ page: name, url, width = 1440, height = 900, dark = false }) {
-  const page = await browser.newPage();
-  const p = { page, errors: [], origin: new URL(url).origin };
+async function open({ page: name, url, width = 1440, height = 900, dark = false, own_context = false }) {
+  // own_context: a separate profile (cookies, storage, its own connections to the daemon),
+  // as another person's browser would be; a browser holds at most 6 connections to a host.
+  const context = own_context ? await browser.createBrowserContext() : null;
+  const page = await (context || browser).newPage();
+  const p = { page, context, errors: [], origin: new URL(url).origin };
   pages.set(name, p);
   await page.setViewport({ width, height, deviceScaleFactor: 1 });
   await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: dark ? "dark" : "light" }]);
@@ -142,7 +146,9 @@ const ops = {
     return timing(pg);
   },
   async close({ page }) {
-    await get(page).page.close();
+    const p = get(page);
+    await p.page.close();
+    if (p.context) await p.context.close();
     pages.delete(page);
     return true;
   },

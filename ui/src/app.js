@@ -207,7 +207,7 @@
     S.mode = m;
     const el = $("#link");
     el.dataset.mode = m;
-    el.textContent = { live: "live", polling: "polling", offline: "daemon unreachable", connecting: "connecting…" }[m];
+    el.textContent = { live: "live", polling: "polling", offline: "daemon unreachable", connecting: "connecting…", paused: "paused (tab hidden)" }[m];
   }
 
   // ---- rendering: header, cards, classes, intents -------------------------------------------
@@ -413,8 +413,10 @@
 
   // ---- events and the timeline --------------------------------------------------------------
 
+  // A hidden tab holds no stream: a browser keeps at most 6 connections to one host, and
+  // each open stream takes one for good. Shown again, it resumes from the last event it had.
   function connectEvents() {
-    if (S.es) return;
+    if (S.es || document.hidden) return;
     if (!window.EventSource || Date.now() < S.pollingUntil) { setMode("polling"); return; }
     const es = new EventSource("/v1/events/stream" + (S.lastEventId ? `?since=${S.lastEventId}` : ""));
     S.es = es;
@@ -787,6 +789,15 @@
         drawGraphs();
       });
     }
+    document.addEventListener("visibilitychange", () => {
+      if (document.hidden && S.es) {
+        S.es.close();
+        S.es = null;
+        setMode("paused");
+      } else if (!document.hidden) {
+        refreshStatus();
+      }
+    });
     matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
       for (const c of Object.values(S.charts)) { c.u.destroy(); c.el.remove(); }
       S.charts = {};
