@@ -105,7 +105,8 @@ class Sampler:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", help="build dir (finds pathsteerd); else $PATHSTEERD")
     ap.add_argument("--pages", type=int, default=10)
     ap.add_argument("--minutes", type=float, default=10.0)
@@ -142,8 +143,8 @@ def main():
         one = browser.open("weight", URL)
         errors = browser.errors("weight")
         browser.close("weight")
-        out["page_weight"] = {"files": sizes, "total_bytes": total, "browser_decoded_bytes": one["decoded_bytes"],
-                              "errors": errors}
+        out["page_weight"] = {"files": sizes, "total_bytes": total,
+                              "browser_decoded_bytes": one["decoded_bytes"], "errors": errors}
         print("\npage weight (uncompressed):")
         for path, n in sizes.items():
             print(f"  {path:20s} {n:8d} B")
@@ -158,9 +159,11 @@ def main():
             renders.append(t["first_render_ms"])
             dcl.append(t["dom_content_loaded_ms"])
         out["first_render_ms"] = {"median": statistics.median(renders), "min": min(renders),
-                                  "max": max(renders), "dom_content_loaded_median": statistics.median(dcl)}
+                                  "max": max(renders),
+                                  "dom_content_loaded_median": statistics.median(dcl)}
         print(f"\nfirst render on loopback ({args.loads} fresh tabs): median "
-              f"{statistics.median(renders):.0f} ms, range {min(renders):.0f}–{max(renders):.0f} ms "
+              f"{statistics.median(renders):.0f} ms, range {min(renders):.0f}–"
+              f"{max(renders):.0f} ms "
               f"(DOMContentLoaded median {statistics.median(dcl):.0f} ms)")
 
         sampler = Sampler(pid)
@@ -168,7 +171,7 @@ def main():
         base = sampler.window(args.baseline_s, "no page")
         names = [f"p{i}" for i in range(args.pages)]
         for n in names:
-            browser.open(n, URL)
+            browser.open(n, URL, own_context=True)  # ten people, not ten tabs of one browser
         for n in names:
             browser.wait(n, "window.pathsteerDashboard.mode() === 'live'", 10000)
         print(f"\ndaemon with {args.pages} pages open (live), {args.minutes:g} min:")
@@ -178,7 +181,8 @@ def main():
             print(f"  {label:9s}: CPU {r['cpu_pct']:.2f} %, RSS {r['rss_start_kb'] / 1024:.1f} → "
                   f"{r['rss_end_kb'] / 1024:.1f} MB (max {r['rss_max_kb'] / 1024:.1f}), growth "
                   f"{r['rss_growth_kb'] / 1024:+.2f} MB")
-        print(f"  RSS growth over the {args.minutes:g} min window: {load['rss_growth_kb'] / 1024:+.2f} MB "
+        print(f"  RSS growth over the {args.minutes:g} min window: "
+              f"{load['rss_growth_kb'] / 1024:+.2f} MB "
               f"(target <= 5 MB: {'MET' if load['rss_growth_kb'] <= 5 * 1024 else 'MISSED'})")
 
         lat = []
@@ -188,14 +192,15 @@ def main():
             t0 = time.time() * 1000
             topo.set_carrier("wan1", False)
             for n in names:
-                got = browser.wait(n, f"window.pathsteerDashboard.seen().slice({before[n]}).find(e => "
-                                      "e.kind === 'path-state' && e.subject === 'wan1' && e.to === 'down')",
-                                   5000)["value"]
+                got = browser.wait(n, f"window.pathsteerDashboard.seen().slice({before[n]})"
+                                      ".find(e => e.kind === 'path-state' && "
+                                      "e.subject === 'wan1' && e.to === 'down')", 5000)["value"]
                 lat.append(got["seen_ms"] - t0)
             topo.set_carrier("wan1", True)
             fixture.wait_until(lambda: topo.wan("wan1")["state"] == "up", 10, "wan1 up again")
             print(f"  pull {i + 1}: max over pages {max(lat[-len(names):]):.0f} ms", flush=True)
-        out["events_latency_ms"] = {"p50": pct(lat, 50), "p99": pct(lat, 99), "max": max(lat), "n": len(lat)}
+        out["events_latency_ms"] = {"p50": pct(lat, 50), "p99": pct(lat, 99), "max": max(lat),
+                                    "n": len(lat)}
         print(f"  p50 {pct(lat, 50):.0f} ms, p99 {pct(lat, 99):.0f} ms, max {max(lat):.0f} ms over "
               f"{len(lat)} (target p99 <= 500 ms: {'MET' if pct(lat, 99) <= 500 else 'MISSED'})")
         errs = {n: browser.errors(n) for n in names}

@@ -240,7 +240,8 @@ class Dashboard(NetnsTestCase):
         self.assert_no_errors()
         shots = self.shots_dir()
         b.screenshot("main", os.path.join(shots, "dashboard.png"))
-        self.open("dark", dark=True)
+        self.open("dark", dark=True, own_context=True)  # beside the main page, not over it
+        self.assertEqual(b.axe("dark"), [])  # the dark colours meet contrast too
         b.screenshot("dark", os.path.join(shots, "dashboard-dark.png"))
         b.close("dark")
         print(f"screenshots in {shots}")

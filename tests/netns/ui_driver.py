@@ -76,7 +76,8 @@ class Browser:
             raise DriverError(f"the browser driver did not answer within {timeout} s")
         line = box.get("line")
         if not line:
-            raise DriverError(f"the browser driver exited ({self.proc.poll()}); see {self.log_path}")
+            raise DriverError(f"the browser driver exited ({self.proc.poll()}); "
+                              f"see {self.log_path}")
         return json.loads(line)
 
     def call(self, op, timeout=60, **args):
