@@ -14,6 +14,7 @@ packages=(
   iproute2 nftables conntrack iperf3 procps python3 curl openssl
   prometheus  # promtool, to check GET /metrics and the Grafana dashboard's PromQL
   scdoc groff-base man-db  # the man pages (docs/man) and their test
+  chromium    # the dashboard's browser tests (tests/ui, headless)
   # packaging tests: systemd-analyze, a clean Debian root
   systemd debootstrap dpkg-dev
 )
@@ -40,8 +41,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The npm packages, exactly as each package-lock.json pins them (the OpenAPI check's
-# validators, the dashboard's uPlot); again only when a lock changed since its last install.
-for dir in tests/openapi ui; do
+# validators, the browser tests' puppeteer-core and axe-core, the dashboard's uPlot); again
+# only when a lock changed since its last install.
+for dir in tests/openapi tests/ui ui; do
   pkg=$(cd "$(dirname "$0")/../$dir" && pwd)
   if ! cmp -s "$pkg/package-lock.json" "$pkg/node_modules/.installed-lock.json"; then
     echo "install-deps: npm ci in $pkg"
