@@ -120,7 +120,7 @@ class Datapath final : public DataplanePort {
  private:
   Datapath(std::string pin_dir, ps_classifier* skel);
   Result<void> write_rules(uint32_t gen, const CompiledRules& rules);
-  Result<void> write_actions(uint32_t act_gen, const CompiledActions& actions);
+  Result<void> write_actions(uint32_t act_gen, const CompiledActions& actions, uint32_t hz);
 
   std::string pin_dir_;
   ps_classifier* skel_ = nullptr;  // owned; destroyed in ~Datapath

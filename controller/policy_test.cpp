@@ -314,6 +314,53 @@ classes:
   EXPECT_EQ(p.classes[0].match[1].iif, (std::vector<std::string>{"lan0", "lan1"}));
 }
 
+TEST(Policy, BalanceTiersAndSourceAffinity) {
+  Policy p = parse_ok(R"(version: 1
+lan_interfaces: [lan0]
+wans: { a: { interface: eth1 }, b: { interface: eth2 }, c: { interface: eth3 } }
+classes:
+  tiered: { match: [ { proto: tcp } ], strategy: balance, paths: [[a, b], c], source_affinity_s: 600 }
+  flat: { strategy: balance, paths: [c, a] }
+)");
+  EXPECT_THAT(p.classes[0].paths, ElementsAre("a", "b", "c"));
+  EXPECT_THAT(p.classes[0].tiers, ElementsAre(0u, 0u, 1u));
+  EXPECT_EQ(p.classes[0].source_affinity_s, 600u);
+  EXPECT_THAT(p.classes[1].tiers, IsEmpty());  // one tier: the plain form
+  EXPECT_EQ(p.classes[1].source_affinity_s, 0u);
+  // a bare name is a tier of its own
+  Policy q = parse_ok(R"(version: 1
+lan_interfaces: [lan0]
+wans: { a: { interface: eth1 }, b: { interface: eth2 }, c: { interface: eth3 } }
+classes:
+  x: { strategy: balance, paths: [a, [b, c]] }
+)");
+  EXPECT_THAT(q.classes[0].tiers, ElementsAre(0u, 1u, 1u));
+}
+
+TEST(Policy, TiersAndAffinityErrorsNameTheirPlace) {
+  auto doc3 = [](const std::string& cls) {
+    return "version: 1\nlan_interfaces: [lan0]\n"
+           "wans: { a: { interface: eth1 }, b: { interface: eth2 } }\nclasses:\n  x: " +
+           cls + "\n";
+  };
+  EXPECT_THAT(errors_of(doc3("{ strategy: failover, paths: [[a, b]] }")),
+              ElementsAre("t.yaml:5:36: class 'x' paths: a list of paths (a tier) is only used "
+                          "with strategy balance (strategy is failover)"));
+  EXPECT_THAT(errors_of(doc3("{ strategy: balance, paths: [[], a] }")),
+              ElementsAre("t.yaml:5:35: class 'x' paths: empty tier classes.x.paths[0]"));
+  EXPECT_THAT(
+      errors_of(doc3("{ strategy: balance, paths: [[a, [b]]] }")),
+      ElementsAre("t.yaml:5:39: class 'x' paths: tiers do not nest (classes.x.paths[0][1])"));
+  EXPECT_THAT(errors_of(doc3("{ strategy: balance, paths: [[a, b], a] }")),
+              ElementsAre("t.yaml:5:43: class 'x' paths: wan 'a' is listed twice"));
+  EXPECT_THAT(errors_of(doc3("{ strategy: failover, paths: [a], source_affinity_s: 60 }")),
+              ElementsAre("t.yaml:5:40: 'source_affinity_s' in classes.x is only used with "
+                          "strategy balance (strategy is failover)"));
+  EXPECT_THAT(errors_of(doc3("{ strategy: balance, paths: [a], source_affinity_s: 0 }")),
+              ElementsAre(testing::HasSubstr(
+                  "t.yaml:5:58: classes.x.source_affinity_s must be between 1 and 604800")));
+}
+
 TEST(Policy, UidTakesAnIdARangeOrAList) {
   Policy p = parse_ok(R"(version: 1
 lan_interfaces: [lan0]
