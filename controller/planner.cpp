@@ -273,6 +273,16 @@ DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now) 
     paths.push_back(o);
   }
   for (const auto& cls : policy.classes) {
+    if (cls.action) {
+      // Never an uplink: main clears our mark bits (the main table decides),
+      // the others take last_resort's mark (the parser made them equal).
+      PlannedClass pc{.name = cls.name, .reason = kReasonAction};
+      pc.mark = *cls.action == LastResort::kMain ? 0 : last_resort_mark;
+      out.datapath.classes.push_back(
+          DatapathClass{.name = cls.name, .match = cls.match, .mark = pc.mark});
+      out.classes.push_back(std::move(pc));
+      continue;
+    }
     auto override_it = in.overrides.find(cls.name);
     const ClassOverride* ov = override_it == in.overrides.end() ? nullptr : &override_it->second;
     ClassRequest req;

@@ -7,8 +7,8 @@ namespace pathsteer {
 
 namespace {
 
-constexpr std::string_view kClassKeys[] = {"match",       "strategy", "sla",
-                                           "hold_down_s", "paths",    "source_affinity_s"};
+constexpr std::string_view kClassKeys[] = {"match", "strategy",          "sla",   "hold_down_s",
+                                           "paths", "source_affinity_s", "action"};
 // A week: longer is a misunderstanding (the flow table forgets flows in minutes).
 constexpr int64_t kMaxAffinityS = 7 * 24 * 3600;
 constexpr std::string_view kMatchKeys[] = {"proto", "sport", "dport", "src",
@@ -56,6 +56,10 @@ void PolicyParser::parse_class(const Field& f, ClassSpec& c, const Policy& p) {
       if (auto e = parse_match(item))
         c.match.push_back(std::move(*e));
     }
+  }
+  if (auto a = get(f, "action")) {
+    parse_action(f, *a, c, p);
+    return;
   }
   std::optional<Field> strategy = get(f, "strategy");
   if (strategy) {
@@ -128,6 +132,27 @@ void PolicyParser::parse_class(const Field& f, ClassSpec& c, const Policy& p) {
     if (!tiered)
       c.tiers.clear();  // one tier: the plain form
   }
+}
+
+// A class that never uses an uplink (ClassSpec::action).
+void PolicyParser::parse_action(const Field& f, const Field& a, ClassSpec& c, const Policy& p) {
+  for (std::string_view key : {"strategy", "sla", "hold_down_s", "source_affinity_s", "paths"}) {
+    if (auto other = get(f, key)) {
+      error_at(other->key.Mark(), "'" + std::string(key) + "' in " + f.path +
+                                      " is not used with 'action' (the class uses no uplink)");
+    }
+  }
+  auto i = choice(a, kLastResortNames);
+  if (!i)
+    return;
+  auto action = static_cast<LastResort>(*i);
+  if (action != LastResort::kMain && action != p.last_resort) {
+    error(a, "action " + std::string(to_string(action)) + " in " + f.path +
+                 " needs last_resort: " + to_string(action) + " (last_resort is " +
+                 to_string(p.last_resort) + "; one mark value leads there)");
+    return;
+  }
+  c.action = action;
 }
 
 std::optional<SlaSpec> PolicyParser::parse_sla(const Field& f) {

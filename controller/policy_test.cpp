@@ -361,6 +361,38 @@ TEST(Policy, TiersAndAffinityErrorsNameTheirPlace) {
                   "t.yaml:5:58: classes.x.source_affinity_s must be between 1 and 604800")));
 }
 
+TEST(Policy, ActionClassesUseNoUplink) {
+  Policy p = parse_ok(R"(version: 1
+lan_interfaces: [lan0]
+last_resort: blackhole
+wans: { a: { interface: eth1 } }
+classes:
+  lan_direct: { match: [ { dst: 10.0.0.0/8 } ], action: main }
+  dropped: { match: [ { dst: 192.0.2.0/24 } ], action: blackhole }
+  rest: { paths: [a] }
+)");
+  EXPECT_EQ(p.classes[0].action, LastResort::kMain);
+  EXPECT_THAT(p.classes[0].paths, IsEmpty());
+  EXPECT_EQ(p.classes[1].action, LastResort::kBlackhole);
+  EXPECT_FALSE(p.classes[2].action.has_value());
+
+  auto doc = [](const std::string& cls) {
+    return "version: 1\nlan_interfaces: [lan0]\nwans: { a: { interface: eth1 } }\nclasses:\n"
+           "  x: " +
+           cls + "\n";
+  };
+  EXPECT_THAT(errors_of(doc("{ action: main, paths: [a] }")),
+              ElementsAre("t.yaml:5:22: 'paths' in classes.x is not used with 'action' (the "
+                          "class uses no uplink)"));
+  EXPECT_THAT(errors_of(doc("{ action: unreachable }")),
+              ElementsAre("t.yaml:5:16: action unreachable in classes.x needs last_resort: "
+                          "unreachable (last_resort is main; one mark value leads there)"));
+  EXPECT_THAT(errors_of(doc("{ action: drop }")),
+              ElementsAre(testing::HasSubstr("t.yaml:5:16: invalid value 'drop'")));
+  EXPECT_THAT(errors_of(doc("{ strategy: failover }")),
+              ElementsAre(testing::HasSubstr("missing required key 'paths'")));
+}
+
 TEST(Policy, UidTakesAnIdARangeOrAList) {
   Policy p = parse_ok(R"(version: 1
 lan_interfaces: [lan0]

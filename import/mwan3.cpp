@@ -753,6 +753,9 @@ class Converter {
     std::string strategy;
     std::string paths;
     uint32_t affinity_s = 0;
+    std::string action;  // main / unreachable / blackhole: use_policy default/unreachable/blackhole
+    const Section* rule = nullptr;
+    const Option* use_policy = nullptr;
     bool commented = false;  // written as a comment: not expressible
   };
 
@@ -962,11 +965,11 @@ class Converter {
         note(s, "", s.line, "no use_policy; mwan3 ignores the rule, and so does pathsteer");
         fail("no use_policy");
       } else if (*pol == "default" || *pol == "unreachable" || *pol == "blackhole") {
-        note(s, *po,
-             "use_policy " + *pol +
-                 ": a pathsteer class always steers to its paths; the rule is "
-                 "written as a comment and its traffic falls to the next class that matches");
-        fail("use_policy " + *pol + " (a class cannot leave traffic to the main table or drop it)");
+        // unreachable/blackhole must agree with the one last_resort (checked once it is chosen)
+        c.action = *pol == "default" ? "main" : *pol;
+        c.rule = &s;
+        c.use_policy = po;
+        c.comments.push_back("use_policy " + *pol + ": no uplink");
       } else if (!shapes_.count(*pol)) {
         note(s, *po,
              "no policy '" + flat(*pol) + "'; mwan3 ignores the rule, and so does pathsteer");
@@ -1095,6 +1098,10 @@ class Converter {
     std::map<std::string, int> votes;
     for (const Shape* sh : used_shapes_)
       votes[sh->last_resort]++;
+    for (const auto& c : classes_) {
+      if (!c.commented && (c.action == "unreachable" || c.action == "blackhole"))
+        votes[c.action]++;
+    }
     if (votes.empty()) {
       last_resort_ = "unreachable";
       return;
@@ -1105,6 +1112,19 @@ class Converter {
         best = v;
     }
     last_resort_ = best;
+    for (auto& c : classes_) {
+      if (c.commented || c.action.empty() || c.action == "main" || c.action == best)
+        continue;
+      note(*c.rule, *c.use_policy,
+           "a pathsteer class may send its traffic to the main table or to the policy's one "
+           "last_resort (" +
+               to_pathsteer(best) + "), not to " + c.action +
+               "; the rule is written as a comment and its traffic falls to the next class that "
+               "matches");
+      c.commented = true;
+      c.comments.push_back("NOT CONVERTED: use_policy " + c.action + " (last_resort is " +
+                           to_pathsteer(best) + ")");
+    }
     std::set<const Shape*> done;
     for (const Shape* sh : used_shapes_) {
       if (sh->last_resort == best || !done.insert(sh).second)
@@ -1250,6 +1270,8 @@ class Converter {
         for (const auto& m : c.match)
           y << p << "    - " << m << "\n";
       }
+      if (!c.action.empty())
+        y << p << "  action: " << c.action << "\n";
       if (!c.strategy.empty()) {
         y << p << "  strategy: " << c.strategy << "\n";
         y << p << "  paths: " << c.paths << "\n";

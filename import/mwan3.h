@@ -22,9 +22,10 @@
 //    weights become wan weights (a wan given two different weights is noted).
 //  - rule -> a class, in order: proto, src_ip, src_port, dest_ip, dest_port
 //    ("80,443", "1000:2000"), family, src_iface (-> iif, the device), sticky +
-//    timeout -> source_affinity_s. Rules that pathsteer cannot express (ipset,
-//    use_policy default/unreachable/blackhole, a policy without a live member)
-//    are written as comments and noted.
+//    timeout -> source_affinity_s; use_policy default -> `action: main`,
+//    unreachable/blackhole -> that action when it is the policy's last_resort.
+//    Rules that pathsteer cannot express (ipset, another unreachable/blackhole,
+//    a policy without a live member) are written as comments and noted.
 //  - last_resort (per policy in mwan3) -> the policy's last_resort; differing
 //    values are noted.
 // mwan4 naming is read the same way: route = member, strategy = policy,

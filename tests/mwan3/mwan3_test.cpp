@@ -475,12 +475,35 @@ TEST(Mwan3Rule, IpsetIsReportedAndTheRuleCommentedOut) {
   EXPECT_THAT(o.conv.yaml, HasSubstr("  # r:\n"));
 }
 
-TEST(Mwan3Rule, UsePolicyDefaultIsReported) {
-  auto o = convert(two_wans() +
+TEST(Mwan3Rule, UsePolicyDefaultIsActionMain) {
+  auto o = convert(two_wans("", "  option proto 'tcp'\n") +
                    "config rule 'lan_direct'\n  option dest_ip '10.0.0.0/8'\n"
                    "  option use_policy 'default'\n");
-  EXPECT_EQ(o.policy.classes.size(), 1u);
-  EXPECT_THAT(o.notes, ElementsAre(HasSubstr("option 'use_policy' of rule 'lan_direct'")));
+  ASSERT_EQ(o.policy.classes.size(), 2u);
+  EXPECT_EQ(cls(o, 1).action, LastResort::kMain);
+  EXPECT_THAT(cls(o, 1).paths, IsEmpty());
+  EXPECT_EQ(cls(o, 1).match.at(0).dst.at(0).to_string(), "10.0.0.0/8");
+  EXPECT_THAT(o.notes, IsEmpty());
+}
+
+TEST(Mwan3Rule, UsePolicyUnreachableOrBlackholeFollowsLastResort) {
+  // The policy in use has last_resort unreachable (the default): an unreachable rule is exact.
+  auto same = convert(two_wans("", "  option proto 'tcp'\n") +
+                      "config rule 'deny'\n  option dest_ip '192.0.2.0/24'\n"
+                      "  option use_policy 'unreachable'\n");
+  EXPECT_EQ(cls(same, 1).action, LastResort::kUnreachable);
+  EXPECT_EQ(same.policy.last_resort, LastResort::kUnreachable);
+  EXPECT_THAT(same.notes, IsEmpty());
+  // A blackhole rule beside it cannot have its own mark: noted, written as a comment.
+  auto other = convert(two_wans("", "  option proto 'tcp'\n") +
+                       "config rule 'deny'\n  option dest_ip '192.0.2.0/24'\n"
+                       "  option use_policy 'unreachable'\n"
+                       "config rule 'drop'\n  option dest_ip '198.18.0.0/15'\n"
+                       "  option use_policy 'blackhole'\n");
+  EXPECT_EQ(other.policy.classes.size(), 2u);
+  EXPECT_THAT(other.notes, ElementsAre(HasSubstr("option 'use_policy' of rule 'drop': a pathsteer "
+                                                 "class may send its traffic to the main table")));
+  EXPECT_THAT(other.conv.yaml, HasSubstr("  # drop:\n"));
 }
 
 TEST(Mwan3Rule, RulesKeepTheirOrderAndAnonymousOnesGetNames) {
