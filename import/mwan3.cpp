@@ -412,6 +412,23 @@ class Converter {
       for (auto& i : ifaces_) {
         if (!i.enabled || (pass == 0) != i.v4)
           continue;
+        if (pass == 0 && i.device_known) {
+          // A second ipv4 interface on a device that already has a wan (a
+          // macvlan-less setup netifd would not route either): one wan.
+          Iface* first = nullptr;
+          for (auto& j : ifaces_) {
+            if (&j != &i && !j.wan.empty() && j.device_known && j.device == i.device && j.v4)
+              first = first ? first : &j;
+          }
+          if (first) {
+            note(*i.s, "", i.s->line,
+                 "same device (" + i.device + ") as interface '" + first->s->name +
+                     "': pathsteer has one wan per device, so this interface's members use wan '" +
+                     first->wan + "' and its own tracking is not carried over");
+            i.wan = first->wan;
+            continue;
+          }
+        }
         if (pass == 1) {
           for (auto& j : ifaces_) {
             if (&j == &i || !j.enabled || !j.v4 || j.wan.empty())
@@ -851,9 +868,11 @@ class Converter {
       if (const Option* o = s.find("proto")) {
         std::string p = lower(o->values.back().text);
         if (p == "all" || p.empty()) {
-        } else if (p == "tcp" || p == "udp" || p == "icmp" || p == "icmpv6") {
-          fields.push_back("proto: " + p);
+        } else if (p == "tcp" || p == "udp" || p == "icmp" || p == "icmpv6" || p == "ipv6-icmp") {
           proto = p == "tcp" ? 6 : p == "udp" ? 17 : p == "icmp" ? 1 : 58;
+          fields.push_back(std::string("proto: ") + (*proto == 58  ? "icmpv6"
+                                                     : *proto == 1 ? "icmp"
+                                                                   : p));
         } else if (kProtoNumbers.count(p)) {
           proto = kProtoNumbers.at(p);
           fields.push_back("proto: " + std::to_string(*proto));
@@ -900,8 +919,13 @@ class Converter {
       // A rule of one family whose addresses do not say so: all of that family.
       if (ok && v4 != v6 && src.empty() && dst.empty())
         dst.push_back(Prefix::default_route(v4 ? AF_INET : AF_INET6));
-      if (proto == 1 && !v4)
-        proto = 58;
+      if (proto == 1 && !v4 && ok) {
+        // ip6tables reads 'icmp' as protocol 1, which no IPv6 packet carries.
+        note(s, *s.find("proto"),
+             "icmp in an IPv6-only rule never matches in mwan3; pathsteer refuses such a "
+             "class, so the rule is written as a comment (use proto icmpv6)");
+        fail("proto icmp with family ipv6");
+      }
       if (!src.empty())
         fields.push_back("src: " + prefix_list(src));
       if (!dst.empty())

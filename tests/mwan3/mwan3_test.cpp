@@ -416,6 +416,33 @@ TEST(Mwan3Rule, ProtoAllNumbersAndNames) {
             41);
 }
 
+TEST(Mwan3Rule, IcmpInAnIpv6RuleIsNotedAndIcmpv6Converts) {
+  auto v6icmp = convert(two_wans("", "  option family 'ipv6'\n  option proto 'icmp'\n") +
+                        "config rule 'rest'\n  option use_policy 'p'\n");
+  EXPECT_EQ(v6icmp.policy.classes.size(), 1u);
+  EXPECT_THAT(v6icmp.notes, testing::Contains(HasSubstr("option 'proto' of rule 'r': icmp in an "
+                                                        "IPv6-only rule")));
+  auto ok = convert(two_wans("", "  option proto 'ipv6-icmp'\n"));
+  EXPECT_EQ(cls(ok).match.at(0).proto, 58);
+}
+
+TEST(Mwan3Interface, TwoIpv4InterfacesOnOneDeviceShareAWan) {
+  const char* net =
+      "config interface 'lan'\n  option device 'br-lan'\n"
+      "config interface 'wan'\n  option device 'eth1'\n"
+      "config interface 'wanx'\n  option device 'eth1'\n";
+  auto o = convert(
+      "config interface 'wan'\n  option enabled '1'\n"
+      "config interface 'wanx'\n  option enabled '1'\n"
+      "config member 'a'\n  option interface 'wanx'\n"
+      "config policy 'p'\n  list use_member 'a'\n"
+      "config rule 'r'\n  option use_policy 'p'\n",
+      net);
+  EXPECT_THAT(o.policy.path_names(), ElementsAre("wan"));
+  EXPECT_EQ(cls(o).paths, std::vector<std::string>{"wan"});
+  EXPECT_THAT(o.notes, ElementsAre(HasSubstr("mwan3:3: interface 'wanx': same device (eth1)")));
+}
+
 TEST(Mwan3Rule, Addresses) {
   auto o = convert(two_wans("",
                             "  option src_ip '192.168.1.5'\n"
