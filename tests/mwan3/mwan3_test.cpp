@@ -577,6 +577,15 @@ TEST(Mwan3Globals, UnknownSectionAndGlobalsOptionAreReported) {
                                    "carried over"));
 }
 
+TEST(Mwan3Globals, LocalSourceAndRtmonIntervalAreNoted) {
+  auto o = convert(
+      "config globals 'g'\n  option local_source 'lan'\n"
+      "  option rtmon_interval '5'\n" +
+      two_wans());
+  EXPECT_THAT(o.notes, ElementsAre(HasSubstr("option 'local_source' of globals 'g'"),
+                                   HasSubstr("option 'rtmon_interval' of globals 'g'")));
+}
+
 TEST(Mwan3Naming, Mwan4SpellingsConvertTheSame) {
   std::string m3 = two_wans("", "  option family 'ipv4'\n",
                             "  list use_member 'wan_m1'\n  list use_member 'wanb_m1'\n");
