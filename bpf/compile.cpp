@@ -315,6 +315,7 @@ Result<CompiledActions> compile_actions(const DatapathPlan& plan) {
     CompiledClass cc;
     cc.set_mark = !c.leave_mark;
     cc.mark = c.mark;
+    cc.source_affinity_s = c.source_affinity_s;
     if (!c.leave_mark && (c.mark & ~plan.mark_mask) != 0) {
       return policy_error("datapath: " + class_ref(c, i) + " mark " + std::to_string(c.mark) +
                           " has bits outside mark_mask " + std::to_string(plan.mark_mask));

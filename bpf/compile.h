@@ -51,6 +51,10 @@ struct DatapathClass {
   std::vector<DatapathMember> members;
   uint32_t mark = 0;        // without members; inside mark_mask; 0 = clear our bits
   bool leave_mark = false;  // true: skb->mark is left untouched (members unused)
+  // 0: each new flow is spread on its own. Otherwise a source address's new
+  // flow takes the member its previous new flow took, while that is a live
+  // member and the source started a flow within this many seconds.
+  uint32_t source_affinity_s = 0;
   friend bool operator==(const DatapathClass&, const DatapathClass&) = default;
 };
 
@@ -110,6 +114,7 @@ struct CompiledClass {
   bool set_mark = true;
   uint32_t mark = 0;
   std::vector<CompiledMember> members;  // weight > 0 only
+  uint32_t source_affinity_s = 0;       // DatapathClass::source_affinity_s
   friend bool operator==(const CompiledClass&, const CompiledClass&) = default;
 };
 

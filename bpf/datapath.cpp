@@ -295,7 +295,8 @@ Result<void> Datapath::write_rules(uint32_t gen, const CompiledRules& rules) {
   return write_trie6(m.ps_dst6_v3, gen, rules.dst6);
 }
 
-Result<void> Datapath::write_actions(uint32_t act_gen, const CompiledActions& actions) {
+Result<void> Datapath::write_actions(uint32_t act_gen, const CompiledActions& actions,
+                                     uint32_t hz) {
   std::vector<ps_class> classes(PS_MAX_CLASSES);
   for (size_t i = 0; i < actions.classes.size(); ++i) {
     const CompiledClass& c = actions.classes[i];
@@ -308,6 +309,8 @@ Result<void> Datapath::write_actions(uint32_t act_gen, const CompiledActions& ac
       pc.members[j].cum_weight = c.members[j].cum_weight;
     }
     pc.total_weight = c.members.empty() ? 0 : c.members.back().cum_weight;
+    pc.affinity_jiffies =
+        static_cast<uint32_t>(std::min<uint64_t>(uint64_t{c.source_affinity_s} * hz, UINT32_MAX));
   }
   std::vector<ps_uplink> uplinks(PS_MAX_UPLINKS);
   for (size_t id = 0; id < actions.uplinks.size() && id < PS_MAX_UPLINKS; ++id) {
@@ -355,7 +358,7 @@ Result<void> Datapath::program(const DatapathPlan& plan) {
       return r;
     }
   }
-  if (auto r = write_actions(next_act_gen, *actions); !r) {
+  if (auto r = write_actions(next_act_gen, *actions, cfg->hz); !r) {
     return r;
   }
   ps_gen_info& gi = cfg->gen[next_rule_gen];

@@ -122,7 +122,7 @@ class Datapath final : public DataplanePort {
  private:
   Datapath(std::string pin_dir, ps_classifier* skel);
   Result<void> write_rules(uint32_t gen, const CompiledRules& rules);
-  Result<void> write_actions(uint32_t act_gen, const CompiledActions& actions);
+  Result<void> write_actions(uint32_t act_gen, const CompiledActions& actions, uint32_t hz);
   // A flip leaves the old generation to packets that read the state before
   // it. start_grace_period() begins an RCU grace period on another thread, at
   // once, so the flip's caller does not wait; wait_for_readers() returns when

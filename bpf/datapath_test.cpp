@@ -162,6 +162,21 @@ class DatapathTest : public ::testing::Test {
     }
   }
 
+  // Makes every source-affinity entry look unrefreshed since boot.
+  void age_affinity() {
+    Fd fd = pinned("ps_aff_v3");
+    ps_aff_key key{}, next{};
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(fd.get(), prev, &next) == 0) {
+      ps_aff v{};
+      ASSERT_EQ(bpf_map_lookup_elem(fd.get(), &next, &v), 0);
+      v.last_seen = 1;
+      ASSERT_EQ(bpf_map_update_elem(fd.get(), &next, &v, BPF_EXIST), 0);
+      key = next;
+      prev = &key;
+    }
+  }
+
   DatapathCounters counters() {
     auto c = dp_->read_counters();
     EXPECT_TRUE(c.ok()) << c.error().to_string();
@@ -712,6 +727,84 @@ TEST_F(DatapathTest, WeightedSplitOverTenThousandFlows) {
   }
   EXPECT_EQ(per_uplink.count(0), 0u);
   EXPECT_EQ(flow_count("ps_flow4_v3"), static_cast<size_t>(kFlows));
+}
+
+// mwan3's `sticky`: with source_affinity_s, every new flow of a source takes
+// the member its previous new flow took, while that is still a member.
+TEST_F(DatapathTest, SourceAffinityKeepsEachSourceOnOneMember) {
+  DatapathPlan a{.mark_mask = kMask, .uplinks = {uplink(1), uplink(2), uplink(3)}};
+  a.classes.push_back(steered("https", {}, {{1, 1}, {2, 1}}));
+  a.classes[0].source_affinity_s = 600;
+  ASSERT_TRUE(dp_->program(a).ok());
+  constexpr int kSources = 20, kFlows = 30;
+  auto src = [](int i) { return "10.60.0." + std::to_string(i + 1); };
+  std::map<int, uint32_t> home;
+  std::map<uint32_t, int> sources_on;
+  for (int i = 0; i < kSources; ++i) {
+    for (int f = 0; f < kFlows; ++f) {
+      SimulateResult r = sim(Frame{.src = src(i), .sport = static_cast<uint16_t>(30000 + f)});
+      EXPECT_FALSE(r.established);
+      if (f == 0) {
+        home[i] = r.uplink_id;
+        sources_on[r.uplink_id]++;
+      }
+      ASSERT_EQ(r.uplink_id, home[i]) << "source " << src(i) << " flow " << f;
+    }
+  }
+  EXPECT_GT(sources_on[1], 0) << "sources are still spread by weight";
+  EXPECT_GT(sources_on[2], 0);
+
+  // Member 1 down: its sources move to 2 and stay there when 1 returns.
+  DatapathPlan down = a;
+  down.uplinks = {uplink(1, false), uplink(2), uplink(3)};
+  down.classes[0].members = {{2, 1}};
+  ASSERT_TRUE(dp_->program(down).ok());
+  for (int i = 0; i < kSources; ++i)
+    EXPECT_EQ(sim(Frame{.src = src(i), .sport = 31000}).uplink_id, 2u);
+  ASSERT_TRUE(dp_->program(a).ok());
+  for (int i = 0; i < kSources; ++i)
+    EXPECT_EQ(sim(Frame{.src = src(i), .sport = 31001}).uplink_id, 2u) << src(i);
+
+  // Another tier (members {3}): everyone goes there; back on {1, 2}, 3 is no
+  // member, so each source is spread anew.
+  DatapathPlan backup = a;
+  backup.classes[0].members = {{3, 1}};
+  ASSERT_TRUE(dp_->program(backup).ok());
+  for (int i = 0; i < kSources; ++i)
+    EXPECT_EQ(sim(Frame{.src = src(i), .sport = 32000}).uplink_id, 3u);
+  ASSERT_TRUE(dp_->program(a).ok());
+  std::map<uint32_t, int> after;
+  for (int i = 0; i < kSources; ++i) {
+    uint32_t first = sim(Frame{.src = src(i), .sport = 33000}).uplink_id;
+    EXPECT_NE(first, 3u);
+    after[first]++;
+    for (int f = 1; f < 5; ++f)
+      EXPECT_EQ(sim(Frame{.src = src(i), .sport = static_cast<uint16_t>(33000 + f)}).uplink_id,
+                first);
+  }
+  EXPECT_GT(after[1], 0);
+  EXPECT_GT(after[2], 0);
+
+  // The timeout: an entry not refreshed for source_affinity_s no longer binds.
+  ASSERT_TRUE(dp_->program(down).ok());
+  for (int i = 0; i < kSources; ++i)
+    EXPECT_EQ(sim(Frame{.src = src(i), .sport = 34000}).uplink_id, 2u);
+  ASSERT_TRUE(dp_->program(a).ok());
+  age_affinity();
+  std::map<uint32_t, int> expired;
+  for (int i = 0; i < kSources; ++i)
+    expired[sim(Frame{.src = src(i), .sport = 35000}).uplink_id]++;
+  EXPECT_GT(expired[1], 0) << "after the timeout sources are spread again";
+
+  // Without affinity the flows of one source spread over both members.
+  DatapathPlan plain = a;
+  plain.classes[0].source_affinity_s = 0;
+  ASSERT_TRUE(dp_->program(plain).ok());
+  std::map<uint32_t, int> spread;
+  for (int f = 0; f < 40; ++f)
+    spread[sim(Frame{.src = src(0), .sport = static_cast<uint16_t>(36000 + f)}).uplink_id]++;
+  EXPECT_GT(spread[1], 0);
+  EXPECT_GT(spread[2], 0);
 }
 
 // One shared LRU, not per-CPU lists: the flows of one CPU (a LAN NIC with one

@@ -45,6 +45,7 @@
  *  ps_upl_v3   ARRAY[2*PS_MAX_UPLINKS]    struct ps_uplink, index a*PS_MAX_UPLINKS + uplink id
  *  ps_flow4_v3 LRU_HASH  struct ps_flow4_key -> struct ps_flow   (never reset by updates)
  *  ps_flow6_v3 LRU_HASH  struct ps_flow6_key -> struct ps_flow
+ *  ps_aff_v3   LRU_HASH  struct ps_aff_key -> struct ps_aff   (source affinity; never reset)
  *  ps_ccnt_v3  PERCPU_ARRAY[PS_MAX_CLASSES] struct ps_counter, by class id of the active gen
  *  ps_ucnt_v3  PERCPU_ARRAY[PS_MAX_UPLINKS] struct ps_counter, by uplink id
  *  ps_gcnt_v3  PERCPU_ARRAY[PS_GCNT_MAX]  struct ps_counter, by enum ps_gcnt
@@ -70,8 +71,8 @@
 /* NOLINTBEGIN(readability-identifier-naming) */
 
 #define PS_ABI_MAGIC 0x70537465 /* "pSte" */
-#define PS_ABI_VERSION 3
-#define PS_ABI_LAYOUT 3 /* the "_v3" in map names */
+#define PS_ABI_VERSION 4        /* 4: ps_class.affinity_jiffies, map ps_aff_v3 */
+#define PS_ABI_LAYOUT 3         /* the "_v3" in map names */
 
 #define PS_CONFIG_MAP "ps_cfg_v3"
 #define PS_MAP_PREFIX "ps_"
@@ -89,6 +90,7 @@
 #define PS_PORT_NONE 65536
 #define PS_FLOW_ENTRIES 262144 /* per family */
 #define PS_IIF_SLOTS 4096      /* ingress ifindexes looked up in an array, not a hash */
+#define PS_AFF_ENTRIES 65536   /* (class, source address) pairs remembered for affinity */
 
 #define PS_NO_CLASS 0xffff
 #define PS_NO_UPLINK 0
@@ -191,14 +193,19 @@ struct ps_member {
 
 /* A class's action. With members, a new flow takes member i where
  * hash % total_weight < members[i].cum_weight (first such i); without members
- * (all down: last_resort, or a fixed mark) the class sets `mark`. */
+ * (all down: last_resort, or a fixed mark) the class sets `mark`.
+ * With affinity_jiffies != 0 a new flow first looks its source address up in
+ * ps_aff_v3: an entry of this class refreshed within affinity_jiffies whose
+ * uplink is a member and live gives the uplink (and is refreshed); otherwise
+ * the weighted choice is made and written there. */
 struct ps_class {
   __u32 flags;        /* PS_CLASS_F_* */
   __u32 mark;         /* the class's mark when it has no members */
   __u32 member_count; /* <= PS_MAX_MEMBERS */
   __u32 total_weight; /* members[member_count-1].cum_weight */
   struct ps_member members[PS_MAX_MEMBERS];
-  __u32 reserved[4];
+  __u32 affinity_jiffies; /* 0: no source affinity (abi_version 4; was reserved) */
+  __u32 reserved[3];
 };
 
 /* ps_uplink.flags */
@@ -238,6 +245,20 @@ struct ps_flow {
   __u32 epoch;     /* PS_STATE_EPOCH when the flow was last classified */
   __u16 class_id;  /* PS_NO_CLASS: unclassified */
   __u16 uplink_id; /* PS_NO_UPLINK: the class had no member */
+};
+
+/* Source affinity: the class id and the source address (IPv4 in saddr[0],
+ * the other words zero), network order. */
+struct ps_aff_key {
+  __u32 class_id;
+  __u32 family; /* 4 or 6 */
+  __u32 saddr[4];
+};
+
+struct ps_aff {
+  __u64 last_seen; /* bpf_jiffies64() of the source's last new flow in the class */
+  __u32 uplink_id; /* where that flow went */
+  __u32 reserved;
 };
 
 struct ps_counter {

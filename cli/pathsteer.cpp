@@ -21,9 +21,12 @@
 
 #include "api/http.h"
 #include "common/event_loop.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/privileges.h"
 #include "controller/policy.h"
+#include "import/mwan3.h"
+#include "import/uci.h"
 #include "probes/reflector.h"
 
 namespace {
@@ -61,6 +64,7 @@ void usage(FILE* out) {
       "       pathsteer reflector [--listen ADDR:PORT]... [--rate PPS] [--rate-total PPS]\n"
       "                         [--allow CIDR]...\n"
       "                         [--user NAME] [--verbose] [--log-every N]\n"
+      "       pathsteer import mwan3 FILE [--network FILE] [-o OUT] [--strict]\n"
       "       pathsteer help | --help | -h\n"
       "The API URL (http://ADDR:PORT, https://..., or unix:SOCKET) defaults to $PATHSTEER_API,\n"
       "else unix:%s when it exists, else %s; changes need the daemon's\n"
@@ -74,7 +78,13 @@ void usage(FILE* out) {
       "the prefixes. Started as root, it binds, then runs as NAME (default %s, its\n"
       "primary group) without any capability. It logs every packet it answers with\n"
       "--verbose, else a summary every N reflected packets (default 1000), and stops on\n"
-      "SIGINT/SIGTERM, logging what it received, answered and dropped (by reason).\n",
+      "SIGINT/SIGTERM, logging what it received, answered and dropped (by reason).\n"
+      "`import mwan3` converts OpenWrt's /etc/config/mwan3 (mwan4's naming too; devices\n"
+      "and lan_interfaces from --network, e.g. /etc/config/network) into a version 1\n"
+      "policy on stdout or OUT, and prints on stderr one line per option it could not\n"
+      "carry over exactly (FILE:LINE: option 'X' of rule 'Y': why). Exit 0: all carried\n"
+      "over; 3: some approximated; 1: a file cannot be read, or (--strict) any\n"
+      "approximation, then nothing is written. docs/MIGRATING.md has the details.\n",
       kDefaultSocket, kDefaultApi, RateLimit{}.rate_pps, RateLimit{}.total_pps, kUnprivilegedUser);
 }
 
@@ -620,6 +630,79 @@ int cmd_reflector(const std::vector<std::string>& args) {
 
 }  // namespace
 
+namespace {
+
+// DESIGN §12: 0 every option carried over, 3 some approximated, 1 a file
+// cannot be read (or, with --strict, anything approximated: nothing written).
+int cmd_import(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] != "mwan3") {
+    std::fprintf(stderr, "pathsteer import: the only format is mwan3\n");
+    usage(stderr);
+    return 2;
+  }
+  std::optional<std::string> file, network, out;
+  bool strict = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--network" && i + 1 < args.size()) {
+      network = args[++i];
+    } else if ((args[i] == "-o" || args[i] == "--output") && i + 1 < args.size()) {
+      out = args[++i];
+    } else if (args[i] == "--strict") {
+      strict = true;
+    } else if (!file && !args[i].starts_with("-")) {
+      file = args[i];
+    } else {
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (!file) {
+    usage(stderr);
+    return 2;
+  }
+  auto conf = uci::parse_file(*file);
+  if (!conf) {
+    std::fprintf(stderr, "pathsteer import: %s\n", conf.error().to_string().c_str());
+    return 1;
+  }
+  std::optional<uci::Package> net;
+  if (network) {
+    auto n = uci::parse_file(*network);
+    if (!n) {
+      std::fprintf(stderr, "pathsteer import: %s\n", n.error().to_string().c_str());
+      return 1;
+    }
+    net = std::move(*n);
+  }
+  auto conv = mwan3::convert(*conf, net ? &*net : nullptr);
+  for (const auto& n : conv.notes)
+    std::fprintf(stderr, "%s%s\n", strict ? "error: " : "", n.to_string().c_str());
+  if (strict && !conv.notes.empty()) {
+    std::fprintf(stderr, "pathsteer import: %zu option(s) not carried over exactly (--strict)\n",
+                 conv.notes.size());
+    return 1;
+  }
+  // The result must be a policy pathsteer accepts; say so now, not at the daemon's start.
+  auto check = parse_policy(conv.yaml, out.value_or("<stdout>"));
+  if (out) {
+    if (auto w = write_file_atomic(*out, conv.yaml); !w) {
+      std::fprintf(stderr, "pathsteer import: %s\n", w.error().to_string().c_str());
+      return 1;
+    }
+  } else {
+    std::fwrite(conv.yaml.data(), 1, conv.yaml.size(), stdout);
+  }
+  if (!check) {
+    for (const auto& e : check.error().details)
+      std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    std::fprintf(stderr, "pathsteer import: the converted policy needs editing before use\n");
+    return 1;
+  }
+  return conv.notes.empty() ? 0 : 3;
+}
+
+}  // namespace
+
 static int run(int argc, char** argv) {
   if (argc < 2) {
     usage(stderr);
@@ -641,6 +724,8 @@ static int run(int argc, char** argv) {
     return cmd_reflector(args);
   if (cmd == "__complete")
     return cmd_complete(args);
+  if (cmd == "import")
+    return cmd_import(args);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     usage(stdout);
     return 0;

@@ -23,6 +23,12 @@ ExplainAnswer explain_answer(const ExplainQuery& query, const SimulateResult& si
   }
   const PlannedClass& cls = *a.klass;
   a.reasons.push_back("matches class " + cls.name + " (strategy " + to_string(cls.strategy) + ")");
+  if (!a.uplink && cls.reason == kReasonAction) {
+    a.action = "last_resort";
+    a.reasons.push_back("class " + cls.name + " uses no uplink (action): " +
+                        (a.mark == 0 ? "the main table decides" : "last_resort's route"));
+    return a;
+  }
   if (!a.uplink) {
     a.action = "last_resort";
     a.reasons.push_back("class " + cls.name + " has no usable path (reason " + cls.reason +

@@ -110,7 +110,9 @@ void add_local_rules(const Policy& policy, const std::vector<PlannedPath>& uplin
       if (pc.uplink && u.name == *pc.uplink)
         up = &u;
     }
-    if (up == nullptr && policy.last_resort == LastResort::kMain) {
+    bool to_main =
+        spec->action ? *spec->action == LastResort::kMain : policy.last_resort == LastResort::kMain;
+    if (up == nullptr && to_main) {
       // Nothing to install; local traffic of this class falls through to
       // the main table, as the class's forwarded traffic does.
       pc.local = kLocalMain;

@@ -273,13 +273,26 @@ DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now) 
     paths.push_back(o);
   }
   for (const auto& cls : policy.classes) {
+    if (cls.action) {
+      // Never an uplink: main clears our mark bits (the main table decides),
+      // the others take last_resort's mark (the parser made them equal).
+      PlannedClass pc{.name = cls.name, .reason = kReasonAction};
+      pc.mark = *cls.action == LastResort::kMain ? 0 : last_resort_mark;
+      out.datapath.classes.push_back(
+          DatapathClass{.name = cls.name, .match = cls.match, .mark = pc.mark});
+      out.classes.push_back(std::move(pc));
+      continue;
+    }
     auto override_it = in.overrides.find(cls.name);
     const ClassOverride* ov = override_it == in.overrides.end() ? nullptr : &override_it->second;
     ClassRequest req;
     req.strategy = ov && ov->sla ? Strategy::kSla : cls.strategy;
     req.sla = ov && ov->sla ? ov->sla : cls.sla;
     req.hold_down_s = ov ? 0 : cls.hold_down_s;  // an operator's intent is not held down
-    for (const auto& name : ov && ov->paths ? *ov->paths : cls.paths) {
+    const bool own_paths = !(ov && ov->paths);   // an intent's paths are one tier
+    const auto& names = own_paths ? cls.paths : *ov->paths;
+    for (size_t i = 0; i < names.size(); ++i) {
+      const std::string& name = names[i];
       if (!mark_of.count(name))
         continue;  // no such wan or overlay, or no id
       const Wan* wan = policy.find_wan(name);
@@ -293,6 +306,7 @@ DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now) 
           .loss_pct = m.loss_pct,
           .weight = wan != nullptr ? wan->weight : overlay->weight,
           .cost = m.cost,
+          .tier = own_paths && i < cls.tiers.size() ? cls.tiers[i] : 0,
       });
     }
     if (req.strategy == Strategy::kSla) {
@@ -323,6 +337,8 @@ DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now) 
     dc.name = cls.name;
     dc.match = cls.match;
     dc.mark = pc.mark;  // used by the data plane only without members (last_resort)
+    if (pc.strategy == Strategy::kBalance)
+      dc.source_affinity_s = cls.source_affinity_s;
     // New flows: balance spreads them over its weighted members; the other
     // strategies send them to their one chosen uplink.
     if (pc.strategy == Strategy::kBalance && !pc.members.empty()) {

@@ -183,6 +183,7 @@ inline constexpr const char* kReasonSlaMet = "sla-met";      // sla: the uplink 
 inline constexpr const char* kReasonSlaUnmet = "sla-unmet";  // sla: best effort, none meets it
 inline constexpr const char* kReasonAllDown = "all-down";    // no usable path: last_resort
 inline constexpr const char* kReasonIntent = "intent";       // an override decided the paths/sla
+inline constexpr const char* kReasonAction = "action";       // `action:` main/unreachable/blackhole
 
 // A balance member: a live path and its wan's weight (weight 0 is never a member).
 struct PlannedMember {

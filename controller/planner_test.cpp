@@ -194,6 +194,30 @@ TEST(Planner, AllDownFallsBackToLastResort) {
   EXPECT_EQ(unreachable, 2);
 }
 
+TEST(Planner, AnActionClassUsesNoUplink) {
+  Fixture f;
+  f.policy.classes[0].paths.clear();
+  f.policy.classes[0].action = LastResort::kMain;  // mwan3's use_policy default
+  f.policy.last_resort = LastResort::kUnreachable;
+  auto out = plan(f.input());  // every uplink usable
+  EXPECT_FALSE(out.classes[0].uplink);
+  EXPECT_EQ(out.classes[0].reason, kReasonAction);
+  EXPECT_EQ(out.datapath.classes[0].mark, 0u) << "our bits cleared: the main table decides";
+  EXPECT_TRUE(out.datapath.classes[0].members.empty());
+  EXPECT_FALSE(out.datapath.classes[0].leave_mark);
+  EXPECT_EQ(out.classes[0].local, kLocalMain) << "not last_resort's unreachable";
+  EXPECT_EQ(out.classes[1].uplink, "wan1");  // the others plan as before
+
+  f.policy.classes[0].action = LastResort::kUnreachable;  // equal to last_resort
+  out = plan(f.input());
+  EXPECT_EQ(out.datapath.classes[0].mark, 0x0ff00000u);
+  EXPECT_EQ(out.classes[0].local, kLocalSteered);
+  auto rules = local_rules(out);
+  EXPECT_EQ(std::count_if(rules.begin(), rules.end(),
+                          [](const Rule& r) { return r.action == FR_ACT_UNREACHABLE; }),
+            2);  // the video entry, v4 and v6
+}
+
 // video = udp dport 5001 on [wan2, wan1] (v4 and v6); default matches all.
 TEST(LocalRules, ClassesBecomeIifLoRulePairsInClassOrder) {
   Fixture f;

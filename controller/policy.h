@@ -12,7 +12,11 @@
 // of wans and classes are [A-Za-z0-9_-]{1,32}; interface names are valid Linux
 // names (1-15 chars, no '/', ':' or whitespace, not "." or ".."); no interface
 // is used by two wans or by a wan and the LAN; at least one wan and one class;
-// paths are non-empty without duplicates and name wans or overlays; sport/dport need proto tcp or
+// paths are non-empty without duplicates and name wans or overlays (a balance class may group
+// them into tiers: a path list item that is itself a non-empty list of names); source_affinity_s
+// (1..604800) only with balance; a class with `action` has no strategy, sla, hold_down_s,
+// source_affinity_s or paths (every other class needs paths), and its action is main or the
+// policy's last_resort; sport/dport need proto tcp or
 // udp; a match entry whose src/dst/proto families cannot agree is rejected; a class without `match`
 // (matches everything) must be the last class; `sla` is given exactly when strategy is sla;
 // mark_mask is one contiguous run of bits wide enough for 1 + number of wans + number of overlays
@@ -79,6 +83,8 @@ struct Overlay {
 
 enum class Strategy { kFailover, kBalance, kLowestLatency, kSla };
 
+enum class LastResort { kMain, kUnreachable, kBlackhole };
+
 // Constraints of strategy sla; at least one is set.
 struct SlaSpec {
   std::optional<uint32_t> max_rtt_ms{};
@@ -94,6 +100,21 @@ struct ClassSpec {
   std::optional<SlaSpec> sla{};      // set iff strategy == kSla
   uint32_t hold_down_s = 0;          // wait before failing back to a preferred path
   std::vector<std::string> paths{};  // wan or overlay names, in preference order
+  // balance only. `paths: [[a, b], c]` gives tiers {0, 0, 1}: the class
+  // balances over the live members of its first tier that has one and fails
+  // over between tiers (docs/MIGRATING.md, "Tiers and source affinity"). Empty: one tier (`paths:
+  // [a, b, c]`).
+  std::vector<uint32_t> tiers{};  // empty, or one per path, non-decreasing
+  // balance only, 0 = off. A source address's new flows take the uplink its
+  // last new flow took, while that uplink is a live member, until the source
+  // has started no flow for this long (mwan3's `sticky`).
+  uint32_t source_affinity_s = 0;
+  // `action: main | unreachable | blackhole` instead of strategy and paths: the
+  // class never uses an uplink. main leaves its packets to the main table (our
+  // mark bits cleared); unreachable/blackhole must equal the policy's
+  // last_resort (one reserved mark value leads there). mwan3's `use_policy
+  // default / unreachable / blackhole`.
+  std::optional<LastResort> action{};
   friend bool operator==(const ClassSpec&, const ClassSpec&) = default;
 };
 
@@ -115,8 +136,6 @@ struct Ownership {
   }
   friend bool operator==(const Ownership&, const Ownership&) = default;
 };
-
-enum class LastResort { kMain, kUnreachable, kBlackhole };
 
 struct Policy {
   int version = 1;

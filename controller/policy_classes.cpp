@@ -7,7 +7,10 @@ namespace pathsteer {
 
 namespace {
 
-constexpr std::string_view kClassKeys[] = {"match", "strategy", "sla", "hold_down_s", "paths"};
+constexpr std::string_view kClassKeys[] = {"match", "strategy",          "sla",   "hold_down_s",
+                                           "paths", "source_affinity_s", "action"};
+// A week: longer is a misunderstanding (the flow table forgets flows in minutes).
+constexpr int64_t kMaxAffinityS = 7 * 24 * 3600;
 constexpr std::string_view kMatchKeys[] = {"proto", "sport", "dport", "src",
                                            "dst",   "dscp",  "iif",   "uid"};
 constexpr std::string_view kSlaKeys[] = {"max_rtt_ms", "max_jitter_ms", "max_loss_pct"};
@@ -54,6 +57,10 @@ void PolicyParser::parse_class(const Field& f, ClassSpec& c, const Policy& p) {
         c.match.push_back(std::move(*e));
     }
   }
+  if (auto a = get(f, "action")) {
+    parse_action(f, *a, c, p);
+    return;
+  }
   std::optional<Field> strategy = get(f, "strategy");
   if (strategy) {
     if (auto i = choice(*strategy, kStrategyNames)) {
@@ -73,11 +80,22 @@ void PolicyParser::parse_class(const Field& f, ClassSpec& c, const Policy& p) {
     error(*strategy, "strategy sla in " + f.path + " needs an 'sla' block");
   }
   set_u32(f, "hold_down_s", c.hold_down_s, 0);
+  if (auto a = get(f, "source_affinity_s")) {
+    if (strategy && c.strategy != Strategy::kBalance) {
+      error_at(a->key.Mark(), "'source_affinity_s' in " + f.path +
+                                  " is only used with strategy balance (strategy is " +
+                                  to_string(c.strategy) + ")");
+    } else if (auto v = integer(*a, 1, kMaxAffinityS)) {
+      c.source_affinity_s = static_cast<uint32_t>(*v);
+    }
+  }
   if (auto pf = require(f, "paths"); pf && expect_list(*pf)) {
-    for (const auto& item : items(*pf)) {
+    bool tiered = false;
+    uint32_t tier = 0;
+    auto add = [&](const Field& item) {
       auto name = string(item);
       if (!name)
-        continue;
+        return;
       if (!p.find_wan(*name) && !p.find_overlay(*name)) {
         error(item, "class '" + c.name + "' paths: unknown wan or overlay '" + *name + "'");
       } else if (std::find(c.paths.begin(), c.paths.end(), *name) != c.paths.end()) {
@@ -85,9 +103,56 @@ void PolicyParser::parse_class(const Field& f, ClassSpec& c, const Policy& p) {
                         " '" + *name + "' is listed twice");
       } else {
         c.paths.push_back(*name);
+        c.tiers.push_back(tier);
       }
+    };
+    for (const auto& item : items(*pf)) {
+      // A nested list is a tier of a balance class: "balance within it, fail
+      // over between tiers" (mwan3's metrics).
+      if (item.value.IsSequence()) {
+        tiered = true;
+        if (strategy && c.strategy != Strategy::kBalance) {
+          error(item, "class '" + c.name + "' paths: a list of paths (a tier) is only used " +
+                          "with strategy balance (strategy is " + to_string(c.strategy) + ")");
+        } else if (item.value.size() == 0) {
+          error(item, "class '" + c.name + "' paths: empty tier " + item.path);
+        }
+        for (const auto& inner : items(item)) {
+          if (inner.value.IsSequence()) {
+            error(inner, "class '" + c.name + "' paths: tiers do not nest (" + inner.path + ")");
+          } else {
+            add(inner);
+          }
+        }
+      } else {
+        add(item);
+      }
+      ++tier;
+    }
+    if (!tiered)
+      c.tiers.clear();  // one tier: the plain form
+  }
+}
+
+// A class that never uses an uplink (ClassSpec::action).
+void PolicyParser::parse_action(const Field& f, const Field& a, ClassSpec& c, const Policy& p) {
+  for (std::string_view key : {"strategy", "sla", "hold_down_s", "source_affinity_s", "paths"}) {
+    if (auto other = get(f, key)) {
+      error_at(other->key.Mark(), "'" + std::string(key) + "' in " + f.path +
+                                      " is not used with 'action' (the class uses no uplink)");
     }
   }
+  auto i = choice(a, kLastResortNames);
+  if (!i)
+    return;
+  auto action = static_cast<LastResort>(*i);
+  if (action != LastResort::kMain && action != p.last_resort) {
+    error(a, "action " + std::string(to_string(action)) + " in " + f.path +
+                 " needs last_resort: " + to_string(action) + " (last_resort is " +
+                 to_string(p.last_resort) + "; one mark value leads there)");
+    return;
+  }
+  c.action = action;
 }
 
 std::optional<SlaSpec> PolicyParser::parse_sla(const Field& f) {

@@ -63,6 +63,7 @@ class PolicyParser final : private YamlReader {
   // policy_classes.cpp
   void parse_classes(const Field& f, Policy& p);
   void parse_class(const Field& f, ClassSpec& c, const Policy& p);
+  void parse_action(const Field& f, const Field& a, ClassSpec& c, const Policy& p);
   std::optional<MatchEntry> parse_match(const Field& f);
   std::optional<SlaSpec> parse_sla(const Field& f);
 };

@@ -314,6 +314,85 @@ classes:
   EXPECT_EQ(p.classes[0].match[1].iif, (std::vector<std::string>{"lan0", "lan1"}));
 }
 
+TEST(Policy, BalanceTiersAndSourceAffinity) {
+  Policy p = parse_ok(R"(version: 1
+lan_interfaces: [lan0]
+wans: { a: { interface: eth1 }, b: { interface: eth2 }, c: { interface: eth3 } }
+classes:
+  tiered: { match: [ { proto: tcp } ], strategy: balance, paths: [[a, b], c], source_affinity_s: 600 }
+  flat: { strategy: balance, paths: [c, a] }
+)");
+  EXPECT_THAT(p.classes[0].paths, ElementsAre("a", "b", "c"));
+  EXPECT_THAT(p.classes[0].tiers, ElementsAre(0u, 0u, 1u));
+  EXPECT_EQ(p.classes[0].source_affinity_s, 600u);
+  EXPECT_THAT(p.classes[1].tiers, IsEmpty());  // one tier: the plain form
+  EXPECT_EQ(p.classes[1].source_affinity_s, 0u);
+  // a bare name is a tier of its own
+  Policy q = parse_ok(R"(version: 1
+lan_interfaces: [lan0]
+wans: { a: { interface: eth1 }, b: { interface: eth2 }, c: { interface: eth3 } }
+classes:
+  x: { strategy: balance, paths: [a, [b, c]] }
+)");
+  EXPECT_THAT(q.classes[0].tiers, ElementsAre(0u, 1u, 1u));
+}
+
+TEST(Policy, TiersAndAffinityErrorsNameTheirPlace) {
+  auto doc3 = [](const std::string& cls) {
+    return "version: 1\nlan_interfaces: [lan0]\n"
+           "wans: { a: { interface: eth1 }, b: { interface: eth2 } }\nclasses:\n  x: " +
+           cls + "\n";
+  };
+  EXPECT_THAT(errors_of(doc3("{ strategy: failover, paths: [[a, b]] }")),
+              ElementsAre("t.yaml:5:36: class 'x' paths: a list of paths (a tier) is only used "
+                          "with strategy balance (strategy is failover)"));
+  EXPECT_THAT(errors_of(doc3("{ strategy: balance, paths: [[], a] }")),
+              ElementsAre("t.yaml:5:35: class 'x' paths: empty tier classes.x.paths[0]"));
+  EXPECT_THAT(
+      errors_of(doc3("{ strategy: balance, paths: [[a, [b]]] }")),
+      ElementsAre("t.yaml:5:39: class 'x' paths: tiers do not nest (classes.x.paths[0][1])"));
+  EXPECT_THAT(errors_of(doc3("{ strategy: balance, paths: [[a, b], a] }")),
+              ElementsAre("t.yaml:5:43: class 'x' paths: wan 'a' is listed twice"));
+  EXPECT_THAT(errors_of(doc3("{ strategy: failover, paths: [a], source_affinity_s: 60 }")),
+              ElementsAre("t.yaml:5:40: 'source_affinity_s' in classes.x is only used with "
+                          "strategy balance (strategy is failover)"));
+  EXPECT_THAT(errors_of(doc3("{ strategy: balance, paths: [a], source_affinity_s: 0 }")),
+              ElementsAre(testing::HasSubstr(
+                  "t.yaml:5:58: classes.x.source_affinity_s must be between 1 and 604800")));
+}
+
+TEST(Policy, ActionClassesUseNoUplink) {
+  Policy p = parse_ok(R"(version: 1
+lan_interfaces: [lan0]
+last_resort: blackhole
+wans: { a: { interface: eth1 } }
+classes:
+  lan_direct: { match: [ { dst: 10.0.0.0/8 } ], action: main }
+  dropped: { match: [ { dst: 192.0.2.0/24 } ], action: blackhole }
+  rest: { paths: [a] }
+)");
+  EXPECT_EQ(p.classes[0].action, LastResort::kMain);
+  EXPECT_THAT(p.classes[0].paths, IsEmpty());
+  EXPECT_EQ(p.classes[1].action, LastResort::kBlackhole);
+  EXPECT_FALSE(p.classes[2].action.has_value());
+
+  auto doc = [](const std::string& cls) {
+    return "version: 1\nlan_interfaces: [lan0]\nwans: { a: { interface: eth1 } }\nclasses:\n"
+           "  x: " +
+           cls + "\n";
+  };
+  EXPECT_THAT(errors_of(doc("{ action: main, paths: [a] }")),
+              ElementsAre("t.yaml:5:22: 'paths' in classes.x is not used with 'action' (the "
+                          "class uses no uplink)"));
+  EXPECT_THAT(errors_of(doc("{ action: unreachable }")),
+              ElementsAre("t.yaml:5:16: action unreachable in classes.x needs last_resort: "
+                          "unreachable (last_resort is main; one mark value leads there)"));
+  EXPECT_THAT(errors_of(doc("{ action: drop }")),
+              ElementsAre(testing::HasSubstr("t.yaml:5:16: invalid value 'drop'")));
+  EXPECT_THAT(errors_of(doc("{ strategy: failover }")),
+              ElementsAre(testing::HasSubstr("missing required key 'paths'")));
+}
+
 TEST(Policy, UidTakesAnIdARangeOrAList) {
   Policy p = parse_ok(R"(version: 1
 lan_interfaces: [lan0]

@@ -102,10 +102,15 @@ void choose_failover(const ClassRequest& req, const ClassMemory* prev, PlanTime 
 }
 
 void choose_balance(const ClassRequest& req, ClassChoice& out) {
+  std::optional<uint32_t> tier;  // the lowest with a usable weighted path
+  for (const auto& p : req.paths) {
+    if (p.usable && p.weight != 0 && (!tier || p.tier < *tier))
+      tier = p.tier;
+  }
   std::optional<size_t> heaviest;
   for (size_t i = 0; i < req.paths.size(); ++i) {
     const auto& p = req.paths[i];
-    if (!p.usable || p.weight == 0)
+    if (!p.usable || p.weight == 0 || p.tier != tier)
       continue;
     out.members.push_back(PlannedMember{.uplink = p.name, .weight = p.weight});
     if (!heaviest || p.weight > req.paths[*heaviest].weight)

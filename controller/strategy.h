@@ -14,9 +14,10 @@
 //            since the last switch, so flapping inputs give at most one
 //            voluntary switch per hold-down window. Reason preferred (path 0),
 //            preferred-down (a later one), hold-down while waiting.
-// balance    members = usable paths with weight > 0, in path order, with their
-//            wan's weight; the data plane's flow table spreads new flows over
-//            them by weight. `uplink` is the heaviest member (ties: path
+// balance    members = usable paths with weight > 0 of the lowest tier that
+//            has any (one tier unless the class groups its paths), in path
+//            order, with their wan's weight; the data plane's flow table
+//            spreads new flows over them by weight. `uplink` is the heaviest member (ties: path
 //            order): status, and the gateway's own traffic. No hold-down.
 //            Reason balance.
 // lowest-latency  the usable path with the lowest rtt_ms (unmeasured = worst,
@@ -67,6 +68,7 @@ struct PathState {
   std::optional<double> loss_pct;
   uint32_t weight = 1;
   uint32_t cost = 0;
+  uint32_t tier = 0;  // balance: fail over between tiers, balance within one
 };
 
 struct ClassChoice {

@@ -151,6 +151,42 @@ TEST(Balance, WeightedLiveMembersAndTheHeaviestCarriesTheMark) {
   EXPECT_EQ(c.members, (std::vector<PlannedMember>{{"wan1", 1}}));
 }
 
+TEST(Balance, TiersBalanceWithinTheFirstLiveTierAndFailOverBetweenThem) {
+  Sim s(Strategy::kBalance, {"wan1", "wan2", "wan3"});
+  s.cls().tiers = {0, 0, 1};
+  s.wan("wan1").weight = 2;
+  s.wan("wan2").weight = 1;
+  auto c = s.at(milliseconds(0));
+  EXPECT_EQ(c.members, (std::vector<PlannedMember>{{"wan1", 2}, {"wan2", 1}}));
+
+  s.view("wan1").usable = false;  // one of the first tier is enough
+  c = s.at(milliseconds(100));
+  EXPECT_EQ(c.members, (std::vector<PlannedMember>{{"wan2", 1}}));
+
+  s.view("wan2").usable = false;  // the whole tier down: the backup tier
+  c = s.at(milliseconds(200));
+  EXPECT_EQ(uplink_of(c), "wan3");
+  EXPECT_EQ(c.members, (std::vector<PlannedMember>{{"wan3", 1}}));
+
+  s.view("wan2").usable = true;  // back at once (up_after already debounced it)
+  c = s.at(milliseconds(300));
+  EXPECT_EQ(c.members, (std::vector<PlannedMember>{{"wan2", 1}}));
+
+  s.view("wan1").usable = s.view("wan2").usable = s.view("wan3").usable = false;
+  c = s.at(milliseconds(400));
+  EXPECT_FALSE(c.uplink);
+  EXPECT_EQ(c.reason, kReasonAllDown);
+}
+
+TEST(Balance, SourceAffinityReachesTheDataPlaneForBalanceOnly) {
+  Sim s(Strategy::kBalance, {"wan1", "wan2"});
+  s.cls().source_affinity_s = 600;
+  s.at(milliseconds(0));
+  ASSERT_EQ(s.last.datapath.classes.size(), 1u);
+  EXPECT_EQ(s.last.datapath.classes[0].source_affinity_s, 600u);
+  EXPECT_EQ(s.last.datapath.classes[0].members.size(), 2u);
+}
+
 // ---- lowest-latency -------------------------------------------------------
 
 TEST(LowestLatency, FirstPlanTakesTheLowestRttAtOnce) {

@@ -5,7 +5,7 @@ set -euo pipefail
 check=$(cd "$(dirname "$0")" && pwd)/check-layers.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp"/{common,model,netlink,bpf,probes,controller,api,daemon}
+mkdir -p "$tmp"/{common,model,import,netlink,bpf,probes,controller,api,daemon}
 
 plant() {  # plant FILE INCLUDE
   echo "#include $2" >"$tmp/$1"
@@ -13,6 +13,7 @@ plant() {  # plant FILE INCLUDE
 plant common/a.h '"common/b.h"'
 plant model/a.h '"common/net.h"'
 plant bpf/a.h '"model/match.h"'
+plant import/a.cpp '"import/uci.h"'
 plant controller/a.h '"bpf/dataplane_port.h"'
 plant api/a.cpp '"controller/service.h"'
 plant api/http_client.cpp '<cpprest/http_client.h>'
@@ -34,4 +35,5 @@ expect_refused controller/x.cpp '"api/http.h"'
 expect_refused controller/y.cpp '"bpf/datapath.h"'
 expect_refused model/x.h '"netlink/types.h"'
 expect_refused controller/z.cpp '<cpprest/json.h>'
-echo "check-layers selftest: 7 planted crossings caught, the clean tree passes"
+expect_refused import/x.cpp '"controller/policy.h"'
+echo "check-layers selftest: 8 planted crossings caught, the clean tree passes"

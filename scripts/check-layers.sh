@@ -4,6 +4,8 @@
 #
 #   common                    <- everything
 #   model                     <- common
+#   import                    <- common, model (the UCI reader and converters write
+#                                policy text; they know no policy object)
 #   netlink | bpf | probes    <- common, model (never each other, never above)
 #   controller                <- the above; of bpf/ and probes/ only their ports
 #                                (bpf/dataplane_port.h, bpf/compile.h, bpf/packet_builder.h,
@@ -16,10 +18,11 @@ set -euo pipefail
 root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$root"
 
-modules="common model netlink bpf probes controller api daemon cli"
+modules="common model import netlink bpf probes controller api daemon cli"
 declare -A allowed=(
   [common]="common"
   [model]="common model"
+  [import]="common model import"
   [netlink]="common model netlink"
   [bpf]="common model bpf"
   [probes]="common model probes"

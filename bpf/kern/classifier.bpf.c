@@ -4,8 +4,9 @@
  *
  * Parses the packet; a live flow entry of the current epoch gives its uplink
  * at once; otherwise the packet is classified (lib/classify.h), its class
- * picks an uplink (sticky: a flow keeps a live uplink across policy changes)
- * and the flow entry is written. Mark mode sets the owned skb->mark bits;
+ * picks an uplink (sticky: a flow keeps a live uplink across policy changes;
+ * with source affinity a new flow follows its source's previous one) and the
+ * flow entry is written. Mark mode sets the owned skb->mark bits;
  * redirect mode also forwards to the uplink's next hop (lib/fib.h), falling
  * back to the mark. Never drops; never modifies a packet it cannot parse or
  * classify.
@@ -176,7 +177,8 @@ int ps_classifier(struct __sk_buff *skb)
 				/* Its uplink went down: choose again among the live members. */
 				cls = ps_class(act_gen, vd.class_id);
 				vd.uplink_id =
-				    cls ? ps_choose_member(cls, ps_flow_hash(&key, pkt.family))
+				    cls ? ps_pick_member(cls, vd.class_id, &pkt,
+							 ps_flow_hash(&key, pkt.family), now, dry)
 					: PS_NO_UPLINK;
 				up = vd.uplink_id != PS_NO_UPLINK ? ps_uplink(act_gen, vd.uplink_id)
 								  : NULL;
@@ -210,7 +212,8 @@ int ps_classifier(struct __sk_buff *skb)
 				if (keep != PS_NO_UPLINK)
 					PS_COUNT(ps_gcnt_v3, PS_GCNT_FLOW_RECHOSEN);
 				vd.uplink_id =
-				    ps_choose_member(cls, ps_flow_hash(&key, pkt.family));
+				    ps_pick_member(cls, vd.class_id, &pkt,
+						   ps_flow_hash(&key, pkt.family), now, dry);
 				up = vd.uplink_id != PS_NO_UPLINK ? ps_uplink(act_gen, vd.uplink_id)
 								  : NULL;
 			}

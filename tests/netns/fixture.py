@@ -55,6 +55,8 @@ LAN_V4, LAN_V6 = "192.168.77.2", "fd00:77::2"
 GW_LAN_V4, GW_LAN_V6 = "192.168.77.1", "fd00:77::1"
 DST_V4, DST_V6 = "203.0.113.10", "2001:db8:ffff::10"
 UPLINKS = ("wan1", "wan2")  # GW interface names; uplink N's peer lives in namespace "upN"
+# Topology(uplinks=...) / NetnsTestCase.uplinks may add "wan3" (100.64.3.0/24, 2001:db8:3::/64,
+# default route metric 30) for tests that need three uplinks; the default stays two.
 RECV_PORTS = (5001, 5002, 5003, 5004)
 API_PORT = 9370
 BPFFS = "/sys/fs/bpf"
@@ -64,8 +66,8 @@ SKIP_BANNER = "NETNS TESTS SKIPPED"
 
 
 def uplink_addrs(uplink):
-    """(gw v4, peer v4, gw v6, peer v6) of uplink 'wan1' or 'wan2'."""
-    n = UPLINKS.index(uplink) + 1
+    """(gw v4, peer v4, gw v6, peer v6) of uplink 'wanN' (N = 1, 2, 3)."""
+    n = int(uplink[len("wan"):])
     return f"100.64.{n}.2", f"100.64.{n}.1", f"2001:db8:{n}::2", f"2001:db8:{n}::1"
 
 
@@ -424,9 +426,11 @@ class Daemon:
 class Topology:
     """Builds, drives and removes one run's namespaces. See the module docstring."""
 
-    def __init__(self):
+    def __init__(self, uplinks=UPLINKS):
         self.run_id = f"pst-{os.getpid()}-{random.randrange(1 << 16):04x}"
-        self.ns = {role: f"{self.run_id}-{role}" for role in ("lan", "gw", "up1", "up2")}
+        self.uplinks = tuple(uplinks)
+        roles = ("lan", "gw", *(self._uplink_role(u) for u in self.uplinks))
+        self.ns = {role: f"{self.run_id}-{role}" for role in roles}
         self.pin_dir = os.path.join(BPFFS, self.run_id)
         self.tmpdir = None
         self.state_dir = None
@@ -453,7 +457,7 @@ class Topology:
             run(["ip", "-n", ns, "link", "set", "lo", "up"])
         self._build_links()
         self._configure()
-        for uplink in UPLINKS:
+        for uplink in self.uplinks:
             self._start_receiver(uplink)
         self._warm_neighbours()
         return self
@@ -496,8 +500,8 @@ class Topology:
                  "name", b_name, "netns", self.ns[b_role]])
 
         veth("lan", "lan0", "gw", "lan0")
-        veth("gw", "wan1", "up1", "up0")
-        veth("gw", "wan2", "up2", "up0")
+        for uplink in self.uplinks:
+            veth("gw", uplink, self._uplink_role(uplink), "up0")
 
     def _no_dad(self, role, *ifaces):
         keys = ["all", "default", *ifaces]
@@ -513,19 +517,20 @@ class Topology:
         self.ip("lan", "-6", "route", "add", "default", "via", GW_LAN_V6)
 
         # Gateway
-        gw_ifaces = ["lan0", *UPLINKS]
+        gw_ifaces = ["lan0", *self.uplinks]
         self._no_dad("gw", *gw_ifaces)
         self.sysctl("gw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
                     *[f"net.ipv4.conf.{k}.rp_filter=0" for k in ["all", "default", *gw_ifaces]])
         self.ip("gw", "addr", "add", f"{GW_LAN_V4}/24", "dev", "lan0")
         self.ip("gw", "addr", "add", f"{GW_LAN_V6}/64", "dev", "lan0", "nodad")
-        for uplink in UPLINKS:
+        for uplink in self.uplinks:
             gw4, _, gw6, _ = uplink_addrs(uplink)
             self.ip("gw", "addr", "add", f"{gw4}/24", "dev", uplink)
             self.ip("gw", "addr", "add", f"{gw6}/64", "dev", uplink, "nodad")
         for iface in gw_ifaces:
             self.ip("gw", "link", "set", iface, "up")
-        for metric, uplink in ((10, "wan1"), (20, "wan2")):
+        for uplink in self.uplinks:
+            metric = 10 * int(uplink[len("wan"):])
             _, peer4, _, peer6 = uplink_addrs(uplink)
             self.ip("gw", "route", "add", "default", "via", peer4, "dev", uplink,
                     "metric", str(metric))
@@ -533,8 +538,8 @@ class Topology:
                     "metric", str(metric))
 
         # Uplinks (the far ends)
-        for n, uplink in enumerate(UPLINKS, start=1):
-            role = f"up{n}"
+        for uplink in self.uplinks:
+            role = self._uplink_role(uplink)
             self._no_dad(role, "up0")
             self.sysctl(role, "net.ipv6.conf.up0.keep_addr_on_down=1")
             self.ip(role, "addr", "add", f"{DST_V4}/32", "dev", "lo")
@@ -554,7 +559,7 @@ class Topology:
 
     @staticmethod
     def _uplink_role(uplink):
-        return f"up{UPLINKS.index(uplink) + 1}"
+        return f"up{int(uplink[len('wan'):])}"
 
     def _start_receiver(self, uplink):
         out = os.path.join(self.tmpdir, f"recv-{uplink}.txt")
@@ -577,7 +582,7 @@ class Topology:
     def _warm_neighbours(self):
         """Resolves ARP/ND on every link so that the first packets of a stream are not queued
         behind neighbour resolution."""
-        peers = [a for u in UPLINKS for a in uplink_addrs(u)[1::2]]
+        peers = [a for u in self.uplinks for a in uplink_addrs(u)[1::2]]
         self.wait_neighbours({"lan": [GW_LAN_V4, GW_LAN_V6], "gw": peers + [LAN_V4, LAN_V6]})
 
     def wait_neighbours(self, targets, timeout=10):
@@ -894,6 +899,7 @@ class NetnsTestCase(unittest.TestCase):
     fails the test at once, without a topology dump)."""
 
     needs = ("PATHSTEERD",)
+    uplinks = UPLINKS  # ("wan1", "wan2", "wan3") for a third uplink namespace
     _BINARY_NAMES = {"PATHSTEERD": "pathsteerd", "PATHSTEER": "pathsteer"}
 
     @classmethod
@@ -917,7 +923,7 @@ class NetnsTestCase(unittest.TestCase):
             except FileNotFoundError as e:
                 raise self.failureException(f"{self._BINARY_NAMES[env_var]} is missing: "
                                             f"{e}") from None
-        self.topo = Topology()
+        self.topo = Topology(uplinks=self.uplinks)
         self.addCleanup(self.topo.teardown)
         self.topo.setup()
 
@@ -940,10 +946,11 @@ class NetnsTestCase(unittest.TestCase):
         for stream in streams:
             result = self.topo.result(stream)
             want = expected[stream.port]
-            other = next(u for u in UPLINKS if u != want)
             with self.subTest(port=stream.port, family=stream.family):
                 self.assertEqual(result.count(want), count, result.describe())
-                self.assertEqual(result.count(other), 0, result.describe())
+                for other in self.topo.uplinks:
+                    if other != want:
+                        self.assertEqual(result.count(other), 0, result.describe())
         return len(streams)
 
     def private_policy(self, name="policy.yaml"):

@@ -235,4 +235,57 @@ static __always_inline __u32 ps_choose_member(const struct ps_class *cls, __u32 
 	return PS_NO_UPLINK;
 }
 
+static __always_inline int ps_is_member(const struct ps_class *cls, __u32 id)
+{
+	__u32 count = READ_ONCE(cls->member_count);
+	__u32 i;
+
+	for (i = 0; i < PS_MAX_MEMBERS; i++) {
+		if (i >= count)
+			break;
+		if (cls->members[i].uplink_id == id)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The member for a new flow (or one whose uplink went down): the weighted
+ * choice by the flow's hash, or, for a class with source affinity, the member
+ * the source's last new flow took while it is still a member (the caller
+ * checks liveness through `live`: an uplink that is not live is never a
+ * member of the active generation, see ps_uplink). Dry runs write nothing.
+ */
+static __always_inline __u32 ps_pick_member(const struct ps_class *cls, __u32 class_id,
+					    const struct ps_pkt *pkt, __u32 h, __u64 now, int dry)
+{
+	__u32 tmo = READ_ONCE(cls->affinity_jiffies);
+	struct ps_aff_key k = {};
+	struct ps_aff na = {};
+	struct ps_aff *a;
+	__u32 id;
+
+	if (!tmo)
+		return ps_choose_member(cls, h);
+	k.class_id = class_id;
+	k.family = pkt->family;
+	__builtin_memcpy(k.saddr, pkt->saddr, sizeof(k.saddr));
+	a = bpf_map_lookup_elem(&ps_aff_v3, &k);
+	if (a && now - READ_ONCE(a->last_seen) <= tmo) {
+		id = READ_ONCE(a->uplink_id);
+		if (id != PS_NO_UPLINK && ps_is_member(cls, id)) {
+			if (!dry)
+				WRITE_ONCE(a->last_seen, now);
+			return id;
+		}
+	}
+	id = ps_choose_member(cls, h);
+	if (!dry && id != PS_NO_UPLINK) {
+		na.last_seen = now;
+		na.uplink_id = id;
+		bpf_map_update_elem(&ps_aff_v3, &k, &na, BPF_ANY);
+	}
+	return id;
+}
+
 #endif /* PS_LIB_FLOW_H */

@@ -77,6 +77,14 @@ struct {
 PS_FLOW_MAP(ps_flow4_v3, struct ps_flow4_key);
 PS_FLOW_MAP(ps_flow6_v3, struct ps_flow6_key);
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PS_AFF_ENTRIES);
+	__type(key, struct ps_aff_key);
+	__type(value, struct ps_aff);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_aff_v3 SEC(".maps");
+
 PS_PERCPU_ARRAY_MAP(ps_ccnt_v3, PS_MAX_CLASSES);
 PS_PERCPU_ARRAY_MAP(ps_ucnt_v3, PS_MAX_UPLINKS);
 PS_PERCPU_ARRAY_MAP(ps_gcnt_v3, PS_GCNT_MAX);
