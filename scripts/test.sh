@@ -69,7 +69,9 @@ sanitize() {
 }
 # Our code as clang-tidy sees it, TUs whose input is unchanged since found clean skipped.
 tidy() { BUILD_DIR="$build" "$top/scripts/tidy.py"; }
-fuzz() { "$top/scripts/fuzz.sh"; }
+# 30 s a target here (7 targets, two at a time): a smoke run on every change; longer
+# campaigns: scripts/fuzz.sh with FUZZ_SECONDS.
+fuzz() { FUZZ_SECONDS=${FUZZ_SECONDS:-30} "$top/scripts/fuzz.sh"; }
 netns() { ctest --test-dir "$build" --output-on-failure -L netns; }
 package() { ctest --test-dir "$build" --output-on-failure -L package; }
 # ThreadSanitizer over the REST API's netns tests, in its own build dir (scripts/tsan.sh).
