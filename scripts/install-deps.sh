@@ -13,8 +13,8 @@ packages=(
   # lab and tests
   iproute2 nftables conntrack iperf3 procps python3 curl openssl
   prometheus  # promtool, to check GET /metrics
-  # packaging tests: systemd-analyze, a clean Debian root
-  systemd debootstrap dpkg-dev
+  # packaging tests: systemd-analyze, a clean Debian root, the package build (debian/)
+  systemd debootstrap dpkg-dev debhelper lintian fakeroot
 )
 
 # Node.js runs the OpenAPI check's pinned validators (tests/openapi). A Node.js from

@@ -11,7 +11,8 @@
 #   fuzz      every libFuzzer target for $FUZZ_SECONDS (default 60) from its corpus, one
 #             target per core at a time
 #   netns     the network-namespace end-to-end tests, one at a time (they measure timing)
-#   package   the .deb installed into a clean Debian 12 root
+#   package   the .deb built from debian/ (scripts/build-deb.sh: dpkg-buildpackage, lintian
+#             without errors) and installed into a clean Debian 12 root
 #   tsan      the REST API's netns tests against a ThreadSanitizer build (scripts/tsan.sh)
 # TEST_STAGES="unit netns" runs only those. Run as root (the netns, BPF and package tests
 # need it; without root they are skipped with a banner, and under CI=true they fail instead;
@@ -71,7 +72,11 @@ sanitize() {
 tidy() { BUILD_DIR="$build" "$top/scripts/tidy.py"; }
 fuzz() { "$top/scripts/fuzz.sh"; }
 netns() { ctest --test-dir "$build" --output-on-failure -L netns; }
-package() { ctest --test-dir "$build" --output-on-failure -L package; }
+package() {
+  "$top/scripts/build-deb.sh" "$build/deb"
+  ctest --test-dir "$build" --output-on-failure -L package
+}
+
 # ThreadSanitizer over the REST API's netns tests, in its own build dir (scripts/tsan.sh).
 tsan() { "$top/scripts/tsan.sh"; }
 
