@@ -13,8 +13,9 @@ packages=(
   # lab and tests
   iproute2 nftables conntrack iperf3 procps python3 curl openssl
   prometheus  # promtool, to check GET /metrics
-  # packaging tests: systemd-analyze, a clean Debian root, the package build (debian/)
-  systemd debootstrap dpkg-dev debhelper lintian fakeroot
+  # packaging tests: systemd-analyze, a clean Debian root, the package build (debian/),
+  # a booted Debian root (systemd-nspawn)
+  systemd debootstrap dpkg-dev debhelper lintian fakeroot systemd-container
 )
 
 # Node.js runs the OpenAPI check's pinned validators (tests/openapi). A Node.js from

@@ -188,7 +188,8 @@ class Deb(unittest.TestCase):
         self.assertRegex(section("validate"), r"policy\.yaml: valid \(2 wans, 2 classes\)")
         self.assertEqual(section("daemon links"), "runs")
         self.assertEqual(sorted(section("unit commands").splitlines()),
-                         ["found /bin/kill", "found /bin/mkdir", "found /usr/sbin/pathsteerd"])
+                         ["found /bin/kill", "found /bin/mkdir", "found /bin/sh",
+                          "found /usr/sbin/pathsteerd"])
 
         # An operator's edit survives reinstalling (and so upgrading to) the package.
         res = self.chroot(root, """
