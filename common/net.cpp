@@ -6,23 +6,8 @@
 
 #include <charconv>
 #include <cstring>
-#include <initializer_list>
-#include <string>
 
 namespace pathsteer {
-
-namespace {
-
-// The pieces appended one by one: GCC 12 at -O3 reports a false -Wrestrict (GCC PR 105329)
-// inside `"literal" + std::string(...)`, which it inlines into a memcpy it cannot bound.
-std::string concat(std::initializer_list<std::string_view> parts) {
-  std::string out;
-  for (auto part : parts)
-    out += part;
-  return out;
-}
-
-}  // namespace
 
 std::optional<IpAddr> IpAddr::parse(std::string_view s) {
   std::string str(s);
@@ -72,7 +57,7 @@ std::optional<Prefix> Prefix::parse(std::string_view s, std::string* why) {
   auto slash = s.find('/');
   auto addr = IpAddr::parse(s.substr(0, slash));
   if (!addr) {
-    return fail(concat({"'", s.substr(0, slash), "' is not an IPv4 or IPv6 address"}));
+    return fail("'" + std::string(s.substr(0, slash)) + "' is not an IPv4 or IPv6 address");
   }
   int max_len = addr->is_v4() ? 32 : 128;
   int len = max_len;
@@ -80,7 +65,7 @@ std::optional<Prefix> Prefix::parse(std::string_view s, std::string* why) {
     auto tail = s.substr(slash + 1);
     auto [p, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), len);
     if (ec != std::errc() || p != tail.data() + tail.size() || tail.empty()) {
-      return fail(concat({"prefix length '", tail, "' is not a number"}));
+      return fail("prefix length '" + std::string(tail) + "' is not a number");
     }
     if (len < 0 || len > max_len) {
       return fail("prefix length " + std::to_string(len) + " is out of range 0-" +
@@ -89,7 +74,7 @@ std::optional<Prefix> Prefix::parse(std::string_view s, std::string* why) {
   }
   for (int bit = len; bit < max_len; ++bit) {
     if (addr->bytes[bit / 8] & (0x80 >> (bit % 8))) {
-      return fail(concat({"'", s, "' has host bits set beyond /", std::to_string(len)}));
+      return fail("'" + std::string(s) + "' has host bits set beyond /" + std::to_string(len));
     }
   }
   return Prefix{.addr = *addr, .len = static_cast<uint8_t>(len)};
