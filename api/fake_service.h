@@ -4,6 +4,8 @@
 // class, one intent.
 #pragma once
 
+#include <utility>
+
 #include "controller/service.h"
 
 namespace pathsteer::testing {
@@ -14,11 +16,16 @@ class FakeService final : public ControlService {
     StatusSnapshot s;
     s.version = "fake";
     s.generation = 1;
-    s.wans.push_back(WanStatus{.interface = "eth1"});
-    s.wans.back().planned.name = "wan1";
-    s.classes.push_back(ClassStatus{});
-    s.classes.back().planned.name = "default";
-    s.classes.back().planned.uplink = "wan1";
+    // Named locals, moved in: a pushed temporary made GCC 12 at -O3 report a false
+    // -Wmaybe-uninitialized on its strings.
+    WanStatus wan;
+    wan.interface = "eth1";
+    wan.planned.name = "wan1";
+    s.wans.push_back(std::move(wan));
+    ClassStatus klass;
+    klass.planned.name = "default";
+    klass.planned.uplink = "wan1";
+    s.classes.push_back(std::move(klass));
     s.intents = intents();
     return s;
   }

@@ -72,7 +72,8 @@ struct Rig {
     std::cerr << program << ": " << msg << "\n";
     if (!state_dir.empty()) {
       std::string cmd = "tail -20 '" + state_dir + "/pathsteerd.log' >&2";
-      (void)std::system(cmd.c_str());
+      if (std::system(cmd.c_str()) != 0)
+        std::cerr << program << ": no daemon log in " << state_dir << "\n";
     }
     cleanup();
     std::exit(1);

@@ -104,8 +104,14 @@ void LoopRuntime::rearm() {
 }
 
 void LoopRuntime::on_timer() {
+  // Drains the expiration count. Its value, and a read that finds none (EAGAIN: the timer
+  // was re-armed since the wakeup), do not matter: run_due() goes by the clock. The result
+  // is still looked at: glibc's read() is warn_unused_result under _FORTIFY_SOURCE.
   uint64_t expirations = 0;
-  (void)::read(timer_.get(), &expirations, sizeof(expirations));
+  ssize_t n = 0;
+  do {
+    n = ::read(timer_.get(), &expirations, sizeof(expirations));
+  } while (n < 0 && errno == EINTR);
   queue_.run_due(now());
   rearm();
 }

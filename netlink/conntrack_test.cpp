@@ -223,8 +223,10 @@ class ConntrackKernelTest : public ::testing::Test {
   void TearDown() override {
     ct_.reset();
     sockets_.clear();
-    for (const auto& ns : created_)
-      (void)std::system(("ip netns del " + ns + " 2>/dev/null").c_str());
+    for (const auto& ns : created_) {
+      if (std::system(("ip netns del " + ns + " 2>/dev/null").c_str()) != 0)
+        ADD_FAILURE() << "could not delete netns " << ns << " (left behind)";
+    }
   }
 
   // Opens a socket inside namespace ns.

@@ -10,7 +10,8 @@ else()
 endif()
 set(PS_SBINDIR "${prefix}/${PS_SBINDIR_REL}")
 set(PS_DOCDIR "${prefix}/${PS_DOCDIR_REL}")
-set(PS_POLICY "${etc}/pathsteer/policy.yaml")
+set(PS_ETCDIR "${etc}/pathsteer")
+set(PS_POLICY "${PS_ETCDIR}/policy.yaml")
 configure_file("${PS_SOURCE_DIR}/pathsteerd.service.in" "${PS_BINARY_DIR}/pathsteerd.service"
   @ONLY)
 file(INSTALL "${PS_BINARY_DIR}/pathsteerd.service"

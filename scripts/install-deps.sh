@@ -15,8 +15,9 @@ packages=(
   prometheus  # promtool, to check GET /metrics and the Grafana dashboard's PromQL
   scdoc groff-base man-db  # the man pages (docs/man) and their test
   chromium    # the dashboard's browser tests (tests/ui, headless)
-  # packaging tests: systemd-analyze, a clean Debian root
-  systemd debootstrap dpkg-dev
+  # packaging tests: systemd-analyze, a clean Debian root, the package build (debian/),
+  # a booted Debian root (systemd-nspawn)
+  systemd debootstrap dpkg-dev debhelper lintian fakeroot systemd-container
 )
 
 # Node.js runs the OpenAPI check's pinned validators (tests/openapi). A Node.js from

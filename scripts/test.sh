@@ -11,7 +11,11 @@
 #   fuzz      every libFuzzer target for $FUZZ_SECONDS (default 60) from its corpus, one
 #             target per core at a time
 #   netns     the network-namespace end-to-end tests, one at a time (they measure timing)
-#   package   the .deb installed into a clean Debian 12 root
+#   package   the .deb built from debian/ (scripts/build-deb.sh: dpkg-buildpackage, lintian
+#             without errors) and installed into a clean Debian 12 root
+#   systemd   that .deb under a real systemd: a Debian 12 root booted with systemd-nspawn
+#             (cached under /var/cache/pathsteer/systemd-root; ~70 s cold debootstrap)
+#             installs it with apt and drives the shipped unit (tests/systemd/)
 #   tsan      the REST API's netns tests against a ThreadSanitizer build (scripts/tsan.sh)
 # TEST_STAGES="unit netns" runs only those. Run as root (the netns, BPF and package tests
 # need it; without root they are skipped with a banner, and under CI=true they fail instead;
@@ -20,7 +24,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/build}
 asan_build=${ASAN_BUILD_DIR:-$top/build-asan}
-stages=${TEST_STAGES:-unit tidy sanitize fuzz netns package tsan}
+stages=${TEST_STAGES:-unit tidy sanitize fuzz netns package systemd tsan}
 jobs=$(nproc)
 
 "$top/scripts/install-deps.sh"
@@ -73,7 +77,15 @@ tidy() { BUILD_DIR="$build" "$top/scripts/tidy.py"; }
 # campaigns: scripts/fuzz.sh with FUZZ_SECONDS.
 fuzz() { FUZZ_SECONDS=${FUZZ_SECONDS:-30} "$top/scripts/fuzz.sh"; }
 netns() { ctest --test-dir "$build" --output-on-failure -L netns; }
-package() { ctest --test-dir "$build" --output-on-failure -L package; }
+# The .deb is built once (scripts/build-deb.sh skips it when no file changed) for both.
+package() {
+  "$top/scripts/build-deb.sh" "$build/deb"
+  ctest --test-dir "$build" --output-on-failure -L package
+}
+systemd() {
+  "$top/scripts/build-deb.sh" "$build/deb"
+  ctest --test-dir "$build" --output-on-failure -L systemd
+}
 # ThreadSanitizer over the REST API's netns tests, in its own build dir (scripts/tsan.sh).
 tsan() { "$top/scripts/tsan.sh"; }
 
@@ -94,6 +106,7 @@ stage sanitize sanitize
 stage fuzz fuzz
 stage netns netns
 stage package package
+stage systemd systemd
 stage tsan tsan
 
 # Tests must leave the checkout as they found it (a test once edited the

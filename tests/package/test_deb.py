@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""The .deb (CPack) installs into a clean Debian 12 root with its dependencies (apt resolves
-the Depends that dpkg-shlibdeps computed), `pathsteer validate` passes on the shipped default
+"""The .deb (debian/, built by scripts/build-deb.sh) installs into a clean Debian 12 root with
+its dependencies (apt resolves the Depends that dpkg-shlibdeps computed), `pathsteer validate` passes on the shipped default
 policy there, the daemon's shared libraries all resolve, the installed unit names binaries
 that exist there, and the policy is a conffile: an edited policy survives a reinstall of the
 package. (`systemd-analyze verify` of the unit is package.install's, on the build host:
 systemd in the root would add a minute to a cold run.)
 
-Usage: test_deb.py <build dir>. Needs root (debootstrap, chroot) and the Debian mirror this
+lintian found no error in it (scripts/build-deb.sh keeps its report beside the .deb).
+
+Usage: test_deb.py <dir with pathsteer_*.deb>. Needs root (debootstrap, chroot) and the Debian mirror this
 machine's apt uses. The minbase root is cached as a tarball (PS_DEB_ROOT_CACHE, default
 /var/cache/pathsteer-tests): written once atomically, only ever extracted into a fresh
 directory, so a run can never see another run's changes. Everything else lives in a temp dir
@@ -23,7 +25,7 @@ import tempfile
 import time
 import unittest
 
-BUILD_DIR = None
+DEB_DIR = None
 SUITE = "bookworm"
 CACHE_DIR = os.environ.get("PS_DEB_ROOT_CACHE", "/var/cache/pathsteer-tests")
 CACHE_MAX_AGE_S = 30 * 86400
@@ -113,7 +115,7 @@ class Deb(unittest.TestCase):
                 raise RuntimeError(f"{msg}, and CI=true: refusing to skip")
             print(f"\n{'#' * 72}\n# {SKIP_BANNER}: {msg}\n{'#' * 72}", file=sys.stderr)
             raise unittest.SkipTest(msg)
-        for tool in ("debootstrap", "cpack", "unshare", "chroot"):
+        for tool in ("debootstrap", "unshare", "chroot"):
             if not shutil.which(tool):
                 raise RuntimeError(f"{tool} is missing (scripts/install-deps.sh installs it)")
 
@@ -121,13 +123,18 @@ class Deb(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="ps-deb-")
         self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
 
-    def build_deb(self):
-        out = os.path.join(self.tmp, "out")
-        run(["cpack", "--config", os.path.join(BUILD_DIR, "CPackConfig.cmake"), "-B", out],
-            cwd=BUILD_DIR)
-        debs = glob.glob(os.path.join(out, "*.deb"))
-        self.assertEqual(len(debs), 1, debs)
+    def built_deb(self):
+        debs = glob.glob(os.path.join(DEB_DIR, "pathsteer_*.deb"))
+        self.assertEqual(len(debs), 1, f"want one pathsteer_*.deb in {DEB_DIR} "
+                         f"(scripts/build-deb.sh makes it): {debs}")
         return debs[0]
+
+    def test_lintian_reports_no_error(self):
+        self.built_deb()
+        with open(os.path.join(DEB_DIR, "lintian.txt")) as f:
+            report = f.read()
+        print(f"\nlintian:\n{report}", file=sys.stderr)
+        self.assertEqual([line for line in report.splitlines() if line.startswith("E: ")], [])
 
     def chroot(self, root, script):
         """Runs `script` (sh -e) chrooted into root with /proc mounted, in a private mount
@@ -138,7 +145,7 @@ class Deb(unittest.TestCase):
 
     def test_installs_validates_and_keeps_an_edited_policy(self):
         t0 = time.monotonic()
-        deb = self.build_deb()
+        deb = self.built_deb()
         sources = host_debian_sources()
         tarball = base_root_tarball(main_mirror(sources))
         root = os.path.join(self.tmp, "root")
@@ -181,7 +188,8 @@ class Deb(unittest.TestCase):
         self.assertRegex(section("validate"), r"policy\.yaml: valid \(2 wans, 2 classes\)")
         self.assertEqual(section("daemon links"), "runs")
         self.assertEqual(sorted(section("unit commands").splitlines()),
-                         ["found /bin/kill", "found /bin/mkdir", "found /usr/sbin/pathsteerd"])
+                         ["found /bin/kill", "found /bin/mkdir", "found /bin/sh",
+                          "found /usr/sbin/pathsteerd"])
 
         # An operator's edit survives reinstalling (and so upgrading to) the package.
         res = self.chroot(root, """
@@ -199,5 +207,5 @@ class Deb(unittest.TestCase):
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    BUILD_DIR = os.path.abspath(sys.argv.pop(1))
+    DEB_DIR = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)

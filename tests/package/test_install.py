@@ -77,10 +77,21 @@ class Install(unittest.TestCase):
         self.assertTrue(svc["WatchdogSec"])
         self.assertEqual(svc["NoNewPrivileges"], "yes")
         self.assertEqual(svc["ProtectSystem"], "strict")
+        # The policy's directory too: PUT /v1/policy writes policy.yaml.tmp there and
+        # renames it over the policy (tests/systemd checks it under a real systemd). The pin
+        # directory with "-": it does not exist until ExecStartPre makes it, and systemd sets
+        # up the namespace for that "+" command too.
+        etc = os.path.dirname(self.policy)
         self.assertEqual(set(svc["ReadWritePaths"].split()),
-                         {"/var/lib/pathsteer", "/sys/fs/bpf/pathsteer"})
+                         {"/var/lib/pathsteer", "-/sys/fs/bpf/pathsteer", etc})
+        self.assertIn(f"--token-file {etc}/api.token", svc["ExecStart"])
         self.assertEqual(set(svc["RestrictAddressFamilies"].split()),
-                         {"AF_NETLINK", "AF_INET", "AF_INET6", "AF_UNIX", "AF_PACKET"})
+                         {"AF_NETLINK", "AF_INET", "AF_INET6", "AF_UNIX"})
+        self.assertEqual(svc["SystemCallFilter"], "@system-service bpf")
+        for key in ("PrivateDevices", "ProtectKernelTunables", "ProtectKernelModules",
+                    "ProtectControlGroups", "NoNewPrivileges"):
+            self.assertEqual(svc[key], "yes", key)
+        self.assertTrue(svc["MemoryMax"] and svc["TasksMax"])
         caps = {"CAP_NET_ADMIN", "CAP_BPF", "CAP_PERFMON", "CAP_NET_RAW"}
         self.assertEqual(set(svc["CapabilityBoundingSet"].split()), caps)
         self.assertEqual(set(svc["AmbientCapabilities"].split()), caps)
