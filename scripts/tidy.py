@@ -2,7 +2,7 @@
 """clang-tidy (the checked-in .clang-tidy, warnings as errors) over pathsteer's product sources.
 
 Product sources: the .cpp files of common/ model/ bpf/ (not bpf/kern/) netlink/ probes/
-controller/ api/ daemon/ cli/, not *_test.cpp; each one as the build compiles it
+controller/ api/ daemon/ cli/ import/, not *_test.cpp; each one as the build compiles it
 ($BUILD_DIR/compile_commands.json, so the build must have run: bpf/ needs its generated
 skeleton header). Diagnostics in our headers are reported through HeaderFilterRegex.
 
@@ -44,7 +44,7 @@ import time
 
 TOP = pathlib.Path(__file__).resolve().parent.parent
 BUILD = pathlib.Path(os.environ.get("BUILD_DIR", TOP / "build")).resolve()
-PRODUCT = re.compile(r"^(common|model|netlink|probes|controller|api|daemon|cli)/.*\.cpp$|^bpf/[^/]+\.cpp$")
+PRODUCT = re.compile(r"^(common|model|netlink|probes|controller|api|daemon|cli|import)/.*\.cpp$|^bpf/[^/]+\.cpp$")
 NOT_PRODUCT = re.compile(r"_test\.cpp$")
 CACHE_DAYS = 30
 
