@@ -58,7 +58,8 @@ build_all() { "$top/scripts/build.sh"; }
 unit() { ctest --test-dir "$build" --output-on-failure -L unit -j"$jobs"; }
 # -O0 -g1 keeps the sanitizer build quick to compile (2-3x faster than -O1 for our
 # template-heavy files); only the unit-test targets are built. Not
-# here: format (already run) and package.install (needs the daemon, which is not built).
+# here: format (already run), package.install, docs.man and completion.bash (they need
+# the daemon, the CLI or the man pages, which are not built here).
 # GCC's -Wmaybe-uninitialized misfires on instrumented code (boost::optional in Boost.Graph);
 # the normal build keeps it as an error.
 sanitize() {
@@ -69,7 +70,7 @@ sanitize() {
     -DCMAKE_C_FLAGS="$san" -DCMAKE_CXX_FLAGS="$san" >/dev/null
   cmake --build "$asan_build" -j"$jobs" --target unit_tests
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir "$asan_build" --output-on-failure -L unit -E '^(format|package\.)' -j"$jobs"
+    ctest --test-dir "$asan_build" --output-on-failure -L unit -E '^(format|package\.|docs\.man|completion\.)' -j"$jobs"
 }
 # Our code as clang-tidy sees it, TUs whose input is unchanged since found clean skipped.
 tidy() { BUILD_DIR="$build" "$top/scripts/tidy.py"; }
