@@ -20,7 +20,23 @@ Result<std::unique_ptr<Daemon>> Daemon::create(DaemonOptions opts, Policy policy
 
 Daemon::~Daemon() = default;
 
+// The signals the loop handles, blocked first of all: a SIGTERM during start-up (BPF load,
+// the first plan) then waits for the loop instead of killing the process, and every
+// thread started from here on (conntrack, the data plane's grace periods, the API's I/O)
+// inherits the mask, so the kernel cannot deliver one to a thread with the default action.
+sigset_t Daemon::handled_signals() {
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
+  return mask;
+}
+
 Result<void> Daemon::start(Policy policy) {
+  const sigset_t mask = handled_signals();
+  if (sigprocmask(SIG_BLOCK, &mask, nullptr) != 0)
+    return system_error("sigprocmask", errno);
   if (!opts_.token_file.empty()) {
     auto token = read_token_file(opts_.token_file);
     if (!token)
@@ -123,14 +139,9 @@ Result<void> Daemon::start(Policy policy) {
   return ok();
 }
 
+// Signals that came during start-up are pending: the signalfd reports them at once.
 Result<void> Daemon::watch_signals() {
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGHUP);
-  if (sigprocmask(SIG_BLOCK, &mask, nullptr) != 0)
-    return system_error("sigprocmask", errno);
+  const sigset_t mask = handled_signals();
   signal_fd_ = Fd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!signal_fd_.valid())
     return system_error("signalfd", errno);

@@ -15,6 +15,8 @@
 // flush_on_exit.
 #pragma once
 
+#include <signal.h>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,6 +64,7 @@ class Daemon {
  private:
   explicit Daemon(DaemonOptions opts) : opts_(std::move(opts)) {}
   Result<void> start(Policy policy);
+  static sigset_t handled_signals();
   Result<void> watch_signals();
   void on_signal();
   void notify(const std::string& state) const;

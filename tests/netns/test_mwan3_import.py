@@ -113,7 +113,9 @@ header = struct.Struct("!4sIIq")
 socks = []
 for i in range(n):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("0.0.0.0", 0))
+    # A source port of its own per stream id (unique in the test): an ephemeral port could
+    # repeat an earlier step's 5-tuple, whose flow entry keeps its (live) uplink.
+    s.bind(("0.0.0.0", 20000 + (first + i) % 40000))
     for seq in range(per_flow):
         s.sendto(header.pack(b"PST1", first + i, seq, time.monotonic_ns()) + bytes(44),
                  (dst, port))
