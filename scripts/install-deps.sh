@@ -15,6 +15,8 @@ packages=(
   prometheus  # promtool, to check GET /metrics and the Grafana dashboard's PromQL
   scdoc groff-base man-db  # the man pages (docs/man) and their test
   chromium    # the dashboard's browser tests (tests/ui, headless)
+  dnsmasq-base  # a real resolver for the domain-class tests (the binary only: no service)
+  etcd-server etcd-client  # the fleet tests' 3-member cluster and etcdctl
   # packaging tests: systemd-analyze, a clean Debian root, the package build (debian/),
   # a booted Debian root (systemd-nspawn)
   systemd debootstrap dpkg-dev debhelper lintian fakeroot systemd-container
