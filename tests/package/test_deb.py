@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The .deb (debian/, built by scripts/build-deb.sh) installs into a clean Debian 12 root with
 its dependencies (apt resolves the Depends that dpkg-shlibdeps computed), `pathsteer validate` passes on the shipped default
-policy there, the daemon's shared libraries all resolve, the installed unit names binaries
+policy there, the daemon's shared libraries all resolve, `man` shows pathsteer(8),
+pathsteerd(8) and pathsteer-policy(5), the installed unit names binaries
 that exist there, and the policy is a conffile: an edited policy survives a reinstall of the
 package. (`systemd-analyze verify` of the unit is package.install's, on the build host:
 systemd in the root would add a minute to a cold run.)
@@ -161,11 +162,16 @@ class Deb(unittest.TestCase):
         res = self.chroot(root, """
             export DEBIAN_FRONTEND=noninteractive
             apt-get update -qq
-            apt-get install -y -qq --no-install-recommends /tmp/pathsteer.deb >/tmp/apt.log
+            # man-db beside it: `man pathsteer` must work once the package is in (issue 15)
+            apt-get install -y -qq --no-install-recommends /tmp/pathsteer.deb man-db >/tmp/apt.log
             echo "--- installed"; dpkg-query -W -f '${Version} ${Status}\\n' pathsteer
             echo "--- conffiles"; dpkg-query -W -f '${Conffiles}\\n' pathsteer
             echo "--- validate"; pathsteer validate /etc/pathsteer/policy.yaml
             echo "--- daemon links"; pathsteerd --help >/dev/null && echo runs
+            echo "--- man"
+            for page in "8 pathsteer" "8 pathsteerd" "5 pathsteer-policy"; do
+              MANWIDTH=100 man -P cat $page 2>&1 | sed -n '/^NAME/{n;p;q}'
+            done
             echo "--- unit commands"
             for c in $(sed -n 's/^Exec[A-Za-z]*=[-+!@]*\\([^ ]*\\).*/\\1/p' \
                          /usr/lib/systemd/system/pathsteerd.service); do
@@ -187,6 +193,9 @@ class Deb(unittest.TestCase):
         self.assertIn("/etc/pathsteer/policy.yaml", section("conffiles"))
         self.assertRegex(section("validate"), r"policy\.yaml: valid \(2 wans, 2 classes\)")
         self.assertEqual(section("daemon links"), "runs")
+        names = [line.split()[0] for line in section("man").splitlines()]
+        self.assertEqual(names, ["pathsteer", "pathsteerd", "pathsteer-policy"],
+                         f"man pages after install: {section('man')}")
         self.assertEqual(sorted(section("unit commands").splitlines()),
                          ["found /bin/kill", "found /bin/mkdir", "found /bin/sh",
                           "found /usr/sbin/pathsteerd"])
