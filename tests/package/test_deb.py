@@ -18,64 +18,18 @@ and the chroot's mounts in a private mount namespace that dies with the test."""
 import glob
 import hashlib
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
+from debian_root import SUITE, debootstrap, host_debian_sources, main_mirror, run
+
 DEB_DIR = None
-SUITE = "bookworm"
 CACHE_DIR = os.environ.get("PS_DEB_ROOT_CACHE", "/var/cache/pathsteer-tests")
 CACHE_MAX_AGE_S = 30 * 86400
 SKIP_BANNER = "PACKAGE TEST SKIPPED"
-
-
-def run(cmd, timeout=600, **kw):
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
-    if res.returncode != 0:
-        raise RuntimeError(f"command failed ({res.returncode}): {' '.join(cmd)}\n"
-                           f"{res.stdout[-3000:]}{res.stderr[-3000:]}")
-    return res
-
-
-def host_debian_sources():
-    """[(uri, suite, components)] of the Debian entries of this machine's apt sources
-    (one-line and deb822 formats), for the suites of SUITE."""
-    entries = []
-    files = glob.glob("/etc/apt/sources.list") + glob.glob("/etc/apt/sources.list.d/*")
-    for path in files:
-        with open(path) as f:
-            text = f.read()
-        if path.endswith(".sources"):
-            for stanza in re.split(r"\n\s*\n", text):
-                fields = {}
-                for line in stanza.splitlines():
-                    if ":" in line and not line.lstrip().startswith("#"):
-                        k, v = line.split(":", 1)
-                        fields[k.strip().lower()] = v.split()
-                if "deb" not in fields.get("types", []):
-                    continue
-                for uri in fields.get("uris", []):
-                    for suite in fields.get("suites", []):
-                        entries.append((uri, suite, fields.get("components", ["main"])))
-        else:
-            for line in text.splitlines():
-                parts = line.split("#", 1)[0].split()
-                if len(parts) >= 3 and parts[0] == "deb":
-                    parts = [p for p in parts[1:] if not p.startswith("[")]
-                    entries.append((parts[0], parts[1], parts[2:] or ["main"]))
-    return [(u, s, ["main"]) for u, s, _ in entries
-            if s.split("-")[0] == SUITE and re.search(r"/debian(-security)?/?$", u)]
-
-
-def main_mirror(sources):
-    for uri, suite, _ in sources:
-        if suite == SUITE:
-            return uri
-    raise unittest.SkipTest(f"no Debian {SUITE} mirror in this machine's apt sources")
 
 
 def base_root_tarball(mirror):
@@ -91,11 +45,7 @@ def base_root_tarball(mirror):
     try:
         t0 = time.monotonic()
         root = os.path.join(work, "root")
-        run(["debootstrap", "--variant=minbase", SUITE, root, mirror])
-        with open(os.path.join(root, "etc/debian_version")) as f:
-            version = f.read().strip()
-        if not version.startswith("12"):
-            raise RuntimeError(f"debootstrap made Debian {version}, not 12")
+        version = debootstrap(root, mirror)
         tmp = f"{tarball}.{os.getpid()}.tmp"
         run(["tar", "-C", root, "--numeric-owner", "-cf", tmp, "."])
         os.replace(tmp, tarball)  # atomic: a reader sees no tarball or a whole one

@@ -36,7 +36,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "package"))
-from test_deb import SUITE, host_debian_sources, main_mirror  # noqa: E402
+from debian_root import (SUITE, debootstrap, host_debian_sources,  # noqa: E402
+                         main_mirror, run)
 
 DEB_DIR = None
 CACHE_DIR = os.environ.get("PS_SYSTEMD_ROOT_CACHE", "/var/cache/pathsteer/systemd-root")
@@ -96,14 +97,6 @@ ExecStartPost=+/bin/sh -c 'exec >/run/ps-ready-probe; echo "--- tc"; tc filter s
 """
 
 
-def run(cmd, timeout=600, check=True, **kw):
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
-    if check and res.returncode != 0:
-        raise RuntimeError(f"command failed ({res.returncode}): {' '.join(cmd)}\n"
-                           f"{res.stdout[-3000:]}{res.stderr[-3000:]}")
-    return res
-
-
 def deb_dependencies(deb):
     """The package names of the .deb's Depends (first of each alternative, no versions)."""
     depends = run(["dpkg-deb", "-f", deb, "Depends"]).stdout
@@ -131,12 +124,7 @@ def booted_root(mirror, packages):
     try:
         t0 = time.monotonic()
         tmp_root = os.path.join(work, "root")
-        run(["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", SUITE,
-             tmp_root, mirror], timeout=900)
-        with open(os.path.join(tmp_root, "etc/debian_version")) as f:
-            version = f.read().strip()
-        if not version.startswith("12"):
-            raise RuntimeError(f"debootstrap made Debian {version}, not 12")
+        version = debootstrap(tmp_root, mirror, include=packages)
         # Quicker, quieter boots: nothing that waits for a network or a terminal.
         for unit in ("apt-daily.timer", "apt-daily-upgrade.timer", "console-getty.service",
                      "getty@.service", "systemd-networkd-wait-online.service",
