@@ -159,8 +159,11 @@ void write_lateness(MetricsWriter& m, const StatusSnapshot& s) {
   const LatencyHistogram& lh = s.lateness;
   m.family("pathsteer_probe_lateness_seconds", "histogram",
            "Probe send lateness: handed to the kernel minus nominal send time (negative: early).");
-  for (double le_ms : {-10.0, -5.0, -2.0, -1.0, -0.5, -0.2, -0.1, 0.0, 0.05, 0.1, 0.2, 0.5, 1.0,
-                       2.0, 3.0, 5.0, 10.0, 20.0, 50.0}) {
+  // Edges every 1.5-2x up to 50 ms: a loaded host moves lateness into the tens of ms, and a
+  // test that allows the host's own lateness plus a budget must not lose a factor of 2.5 to
+  // the next edge.
+  for (double le_ms : {-10.0, -5.0, -2.0, -1.0, -0.5, -0.2, -0.1, 0.0,  0.05, 0.1,  0.2, 0.5,
+                       1.0,   2.0,  3.0,  5.0,  7.5,  10.0, 15.0, 20.0, 30.0, 40.0, 50.0}) {
     char le[32];
     std::snprintf(le, sizeof(le), "%g", le_ms / 1000);
     m.suffixed_sample("_bucket", {{"le", le}}, static_cast<double>(lh.count_below(le_ms)));

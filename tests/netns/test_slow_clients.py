@@ -8,7 +8,8 @@ While 4 x 64 hostile connections sit on the API —
   (d) a POST /v1/explain (needs no token: a change without one is refused before its body)
       whose 1,000-byte body comes one byte every 0.2 s (cpprestsdk dispatched a request once its
       header was in, so this is the case that used to pin a server thread each) —
-the daemon must keep probing on time (lateness p99 <= 20 ms over the attack window, from the
+the daemon must keep probing on time (lateness p99 <= 20 ms beyond the host's own p99, which
+a process timing its sleeps beside the test measures, over the attack window, from the
 /metrics histogram; the 5 ms target is bench/api_bench's), answer GET /healthz from another client quickly (every call 200, p99
 < 250 ms, none over 1 s), fail over on a carrier pull within test_failover's budget, not burn
 CPU, and afterwards still answer and exit 0 on SIGTERM."""
@@ -21,6 +22,7 @@ import time
 import unittest
 
 from fixture import API_PORT, NetnsTestCase, in_netns, wait_until
+from infra_util import HostLateness, lateness_bound_ms
 
 PER_KIND = 64
 DRIBBLE_S = 0.2
@@ -102,6 +104,8 @@ class SlowClients(NetnsTestCase):
     def test_slow_clients_do_not_stall_the_daemon(self):
         pid = self.topo.daemon.proc.pid
         hist0, cpu0, t0 = self.metrics(), cpu_seconds(pid), time.monotonic()
+        meter = HostLateness().start()
+        self.addCleanup(meter.kill)
 
         header_a = (b"GET /v1/status HTTP/1.1\r\nHost: a\r\n" + b"X-Slow: " + b"x" * 400)
         head_d = (b"POST /v1/explain HTTP/1.1\r\nHost: d\r\n"
@@ -154,6 +158,7 @@ class SlowClients(NetnsTestCase):
             result = self.topo.result(stream)
             time.sleep(max(0.0, ATTACK_S - (time.monotonic() - t0)))
             hist1, cpu1, t1 = self.metrics(), cpu_seconds(pid), time.monotonic()
+            host = meter.stop()
         finally:
             stop.set()
             for t in threads:
@@ -164,10 +169,12 @@ class SlowClients(NetnsTestCase):
         late50 = window_quantile(hist0, hist1, 0.5)
         late99 = window_quantile(hist0, hist1, 0.99)
         cpu_pct = 100 * (cpu1 - cpu0) / (t1 - t0)
+        late_bound = lateness_bound_ms(hist1, host["p99_ms"], LATENESS_P99_MS)
         print(f"\n{4 * PER_KIND} slow connections for {t1 - t0:.1f} s: GET /healthz x{len(lat)}"
               f" p50 {lat[len(lat) // 2]:.1f} ms p99 {p99:.1f} ms max {lat[-1]:.1f} ms, "
               f"{len(failures)} failed; probe lateness p50 <= {late50} ms, p99 <= {late99} ms "
-              f"(bucket edges); daemon cpu {cpu_pct:.1f} % of one core; carrier pull: "
+              f"(bucket edges; bound {late_bound} ms: the host's own p99 {host['p99_ms']:.1f} ms + "
+              f"{LATENESS_P99_MS} ms); daemon cpu {cpu_pct:.1f} % of one core; carrier pull: "
               f"{result.describe()}", file=sys.stderr)
 
         self.assertFalse(failures, f"GET /healthz failed under slow clients: {failures[:5]}")
@@ -175,7 +182,7 @@ class SlowClients(NetnsTestCase):
         self.assertLess(p99, HEALTHZ_P99_MS)
         self.assertLess(lat[-1], HEALTHZ_MAX_MS)
         self.assertIsNotNone(late99, "no probes sent during the attack")
-        self.assertLessEqual(late99, LATENESS_P99_MS)
+        self.assertLessEqual(late99, late_bound)
         self.assertLess(cpu_pct, DAEMON_CPU_PCT)
         at1, at2 = result.seqs("wan1"), result.seqs("wan2")
         self.assertTrue(at2, f"nothing moved to wan2: {result.describe()}")
