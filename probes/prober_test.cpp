@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/host_lateness.h"
 #include "common/test_skip.h"
 
 #include <algorithm>
@@ -537,6 +538,7 @@ TEST_F(ProberNetns, FiftyMsIntervalDetectsBlackholeAndRecoversAfterUpAfterRounds
                         .reliability = 1};
   ASSERT_TRUE(prober_->configure({c}));
   ASSERT_TRUE(wait_state("wan1", HealthState::kUp, 1000ms));
+  pathsteer::testing::HostLateness host;  // what the host's load does to any timer
 
   const double bound = kInterval * kDownAfter + kTimeout + kInterval;
   double worst = 0;
@@ -569,11 +571,16 @@ TEST_F(ProberNetns, FiftyMsIntervalDetectsBlackholeAndRecoversAfterUpAfterRounds
   std::printf("[measured] carrier -> down in %.3f ms\n", Ms(EventLoop::now() - t0).count());
 
   ProberStats st = prober_->stats();
+  host.stop();
+  const double host_p99 = host.quantile_ms(0.99);
   std::printf(
-      "[measured] send lateness p50 %.3f p99 %.3f max %.3f ms over %zu sends; %lu wakeups\n",
-      st.lateness_p50_ms, st.lateness_p99_ms, st.lateness_max_ms, st.lateness_samples, st.wakeups);
+      "[measured] send lateness p50 %.3f p99 %.3f max %.3f ms over %zu sends; %lu wakeups; "
+      "the host's own timer lateness p99 %.3f ms (%zu wakeups)\n",
+      st.lateness_p50_ms, st.lateness_p99_ms, st.lateness_max_ms, st.lateness_samples, st.wakeups,
+      host_p99, host.samples());
   EXPECT_GT(st.lateness_samples, 0u);
-  EXPECT_LT(st.lateness_p99_ms, 5.0);
+  // The prober's budget is 5 ms on top of what the host does to every timer.
+  EXPECT_LT(st.lateness_p99_ms, host_p99 + 5.0);
 }
 
 TEST_F(ProberNetns, DegradedOnLossAndBackBelowTheRecoveryBar) {

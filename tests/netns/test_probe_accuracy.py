@@ -135,6 +135,7 @@ class ProbeAccuracy(NetnsTestCase):
     def test_rtt_mean_idle_and_under_cpu_hog(self):
         line = self.start_delay_line(RTT_DELAYS_MS[0])
         for fam in (4, 6):  # the rig itself first: a plain ping sees what the line applies
+            line.ping_rtts(1, family=fam)  # neighbour discovery and first-packet costs go here
             t0 = time.monotonic_ns()
             rtts = line.ping_rtts(5, family=fam)
             pings = [r for r in line.records() if r.is_echo_request and r.arrival_ns > t0]
@@ -143,7 +144,9 @@ class ProbeAccuracy(NetnsTestCase):
                 f"{min(rtts):.3f}..{max(rtts):.3f} ms; the line applied {rig:.3f} ms on average")
             self.assertEqual(len(rtts), 5)
             self.assertEqual(len(pings), 5)
-            self.assertLess(abs(statistics.mean(rtts) - rig), RTT_TOLERANCE_MS)
+            # The median: one ping that a loaded host stalls (592 ms once, beside
+            # scripts/soak.sh's busy loops) says nothing about the line.
+            self.assertLess(abs(statistics.median(rtts) - rig), RTT_TOLERANCE_MS)
         self.start_with(BOTH_TARGETS, interval=20, timeout=400)
         failures = []
         for loaded in (False, True):
