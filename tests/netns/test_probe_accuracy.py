@@ -73,6 +73,7 @@ def log(msg):
 class ProbeAccuracy(NetnsTestCase):
 
     def start_with(self, probes, interval, timeout):
+        self.t_daemon_ns = time.monotonic_ns()  # the line's records after this are its probes
         path = f"{self.topo.tmpdir}/accuracy.yaml"
         with open(path, "w") as f:
             f.write(POLICY.format(probes=probes, interval=interval, timeout=timeout))
@@ -112,23 +113,32 @@ class ProbeAccuracy(NetnsTestCase):
     def readings(self, line, t_set, count, every, field, applied=None):
         """`count` readings of wan1's `field`, each once `every` more fresh probes came back.
         With a list `applied`, each reading's rig figure goes there too: the delay the line
-        itself applied to the probes the reading is made of (the mean, per target, of the last
-        10 written back before the reading; the status averages the targets' means)."""
+        itself applied to the probes the reading is made of. Per target, those are exactly the
+        last 10 of the `received` replies the reading reports (the line's log holds the
+        daemon's probes in order, nothing is lost here), so a reply the line wrote back just
+        before the reading but the daemon had not yet counted cannot shift the window (it did
+        once, with a 103 ms stall of the line at the window's edge: 2.7 ms apart). The status
+        averages the targets' means, and so does the rig figure."""
         values = []
         seen = len(self.probes_since(line, t_set)[0])
         for _ in range(count):
             seen += every
             wait_until(lambda: len(self.probes_since(line, t_set)[0]) >= seen, 5,
                        f"{seen} probes through the delay line")
-            t_read = time.monotonic_ns()
             wan = self.topo.wan("wan1")
             self.assertEqual(wan["state"], "up", wan)
             values.append(wan[field])
             if applied is not None:
-                fresh = [r for r in self.probes_since(line, t_set)[0] if r.written_ns <= t_read]
-                means = [statistics.mean(r.applied_ms for r in
-                                         [x for x in fresh if x.family == fam][-10:])
-                         for fam in (4, 6) if any(x.family == fam for x in fresh)]
+                recs = [r for r in line.records()
+                        if r.is_echo_request and r.arrival_ns > self.t_daemon_ns]
+                means = []
+                for target in wan["targets"]:
+                    fam = 6 if ":" in target["target"] else 4
+                    mine = [r for r in recs if r.family == fam]
+                    n = target["received"]
+                    self.assertGreaterEqual(len(mine), n, f"{target}: more replies than probes "
+                                            f"through the line ({len(mine)})")
+                    means.append(statistics.mean(r.applied_ms for r in mine[max(0, n - 10):n]))
                 applied.append(statistics.mean(means))
         return values
 
