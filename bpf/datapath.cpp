@@ -203,6 +203,13 @@ Result<std::unique_ptr<Datapath>> Datapath::open(const std::string& pin_dir,
   if (!cfg) {
     return cfg.take_error();
   }
+  // Fresh classifier maps (first start, or a new layout): no rule generation
+  // has domain entries yet, whatever an older layout left in the DNS maps.
+  if (cfg->magic != PS_ABI_MAGIC) {
+    if (auto r = dp->forget_domain_generations(); !r) {
+      return r.take_error();
+    }
+  }
   // Pins do not outlive a reboot, so a pinned HZ is this kernel's.
   if (cfg->magic != PS_ABI_MAGIC || cfg->hz == 0) {
     auto hz = measure_hz(bpf_program__fd(raw->progs.ps_probe_jiffies));
@@ -394,8 +401,12 @@ Result<void> Datapath::program(const DatapathPlan& plan) {
   if (auto r = start_grace_period(); !r) {
     return r;
   }
-  if (auto r = write_domain_names(*rules, plan.dns, cfg->hz); !r) {
-    return r;
+  // The patterns change only with the rules (a health change does not rewrite them).
+  if (!same_rules || !dns_written_ || plan.dns != dns_) {
+    if (auto r = write_domain_names(*rules, plan.dns, cfg->hz); !r) {
+      return r;
+    }
+    dns_written_ = true;
   }
   dns_ = plan.dns;
   flow_idle_s_ = std::max<uint32_t>(actions->flow_idle_s, 1);

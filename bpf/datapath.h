@@ -137,6 +137,8 @@ class Datapath final : public DataplanePort {
   // patterns the parser looks up and the lifetime options.
   Result<void> write_domain_rules(uint32_t gen, const CompiledRules& rules);
   Result<void> write_domain_names(const CompiledRules& rules, const DnsOptions& dns, uint32_t hz);
+  // Clears ps_dnscfg_d1.gens (open(), when the classifier's maps are new).
+  Result<void> forget_domain_generations();
   // A flip leaves the old generation to packets that read the state before
   // it. start_grace_period() begins an RCU grace period on another thread, at
   // once, so the flip's caller does not wait; wait_for_readers() returns when
@@ -160,6 +162,7 @@ class Datapath final : public DataplanePort {
   std::future<int> grace_period_;
   bool waited_once_ = false;
   DnsOptions dns_;            // of the last plan
+  bool dns_written_ = false;  // write_domain_names() ran in this process
   uint32_t flow_idle_s_ = 0;  // of the last plan (0: no plan yet)
 };
 

@@ -68,25 +68,39 @@ IpAddr addr_of(const ps_dns_addr_key& k) {
   return a;
 }
 
-// The destination addresses of the flow entries seen within idle jiffies.
+// The destination addresses of the flow entries seen within idle jiffies, read
+// in batches (a full table is 262,144 entries per family: one syscall per
+// 4,096, not two per entry).
 template <typename Key>
 std::set<std::array<uint32_t, 4>> live_destinations(const bpf_map* map, uint64_t now,
                                                     uint64_t idle) {
   std::set<std::array<uint32_t, 4>> out;
   int fd = bpf_map__fd(map);
-  Key key{};
-  Key next{};
-  const void* prev = nullptr;
+  constexpr uint32_t kBatch = 4096;
+  std::vector<Key> keys(kBatch);
+  std::vector<ps_flow> values(kBatch);
+  uint64_t in_batch = 0;
+  uint64_t out_batch = 0;
+  bool first = true;
   // Bounded by the table's size (an LRU may change under us).
-  for (uint32_t n = 0; n < PS_FLOW_ENTRIES && bpf_map_get_next_key(fd, prev, &next) == 0; ++n) {
-    ps_flow f{};
-    if (bpf_map_lookup_elem(fd, &next, &f) == 0 && now - f.last_seen <= idle) {
-      std::array<uint32_t, 4> d{};
-      std::memcpy(d.data(), &next.daddr, sizeof(next.daddr));
-      out.insert(d);
+  for (uint32_t seen = 0; seen <= PS_FLOW_ENTRIES;) {
+    uint32_t count = kBatch;
+    bpf_map_batch_opts opts{};
+    opts.sz = sizeof(opts);
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(),
+                                   values.data(), &count, &opts);
+    for (uint32_t i = 0; i < count; ++i) {
+      if (now - values[i].last_seen <= idle) {
+        std::array<uint32_t, 4> d{};
+        std::memcpy(d.data(), &keys[i].daddr, sizeof(keys[i].daddr));
+        out.insert(d);
+      }
     }
-    key = next;
-    prev = &key;
+    seen += count;
+    if (err != 0)
+      break;  // ENOENT: the end (another error: what was read is what we know)
+    in_batch = out_batch;
+    first = false;
   }
   return out;
 }
@@ -148,6 +162,18 @@ Result<void> Datapath::write_domain_rules(uint32_t gen, const CompiledRules& rul
   const uint32_t bit = 1U << gen;
   cfg.gens = rules.domains.empty() ? cfg.gens & ~bit : cfg.gens | bit;
   if (bpf_map_update_elem(bpf_map__fd(m.ps_dnscfg_d1), &zero, &cfg, BPF_ANY) != 0)
+    return system_error("update map ps_dnscfg_d1", errno);
+  return ok();
+}
+
+Result<void> Datapath::forget_domain_generations() {
+  int fd = bpf_map__fd(skel_->maps.ps_dnscfg_d1);
+  uint32_t zero = 0;
+  ps_dns_config cfg{};
+  if (bpf_map_lookup_elem(fd, &zero, &cfg) != 0)
+    return system_error("read map ps_dnscfg_d1", errno);
+  cfg.gens = 0;
+  if (bpf_map_update_elem(fd, &zero, &cfg, BPF_ANY) != 0)
     return system_error("update map ps_dnscfg_d1", errno);
   return ok();
 }
