@@ -408,8 +408,10 @@ bool eventually(Cond cond, std::chrono::milliseconds deadline) {
   return cond();
 }
 
-TEST_F(DnsLearnTest, ExpiresAfterTtlPlusGraceUnlessAFlowLives) {
-  program(plan(DnsOptions{.min_ttl_s = 0, .grace_s = 1, .max_addrs_per_name = 256}));
+TEST_F(DnsLearnTest, ExpiresAfterTtlPlusGraceAndWhileAFlowLivesThenGoes) {
+  DatapathPlan p = plan(DnsOptions{.min_ttl_s = 0, .grace_s = 1, .max_addrs_per_name = 256});
+  p.flow_idle_s = 2;  // a flow unseen for 2 s has left the flow table's live set
+  program(p);
   reply(DnsReply{.answers = {dns_a("video.example", "192.0.2.80", 0),
                              dns_a("video.example", "192.0.2.81", 0)}});
   ASSERT_EQ(class_to("192.0.2.80"), kVideo);
@@ -425,6 +427,15 @@ TEST_F(DnsLearnTest, ExpiresAfterTtlPlusGraceUnlessAFlowLives) {
   EXPECT_EQ(learned_text(), (Strings{"192.0.2.81 video.example"}));
   EXPECT_EQ(class_to("192.0.2.81"), kVideo);
   EXPECT_EQ(counters().evicted, 1u);
+  // The flow idles out: then the address goes too.
+  ASSERT_TRUE(eventually(
+      [&] {
+        EXPECT_TRUE(dp_->expire_learned().ok());
+        return learned().empty();
+      },
+      std::chrono::seconds(8)));
+  EXPECT_EQ(class_to("192.0.2.81"), kRest);
+  EXPECT_EQ(counters().evicted, 2u);
 }
 
 TEST_F(DnsLearnTest, KeepsAtMostMaxAddrsPerNameTheOldestGoFirst) {
