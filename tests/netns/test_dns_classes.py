@@ -15,6 +15,7 @@ forwarded through the gateway (delivered unchanged, nothing learned, the reason 
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -239,6 +240,38 @@ class DnsClasses(NetnsTestCase):
         self.assertEqual(conn.recv(100), b"still here")
         self.assertIn(dns_tools.v4(5, 2), {d["address"] for d in self.domains()})
         self.assertGreater(self.metric("pathsteer_dns_addresses_total", '{event="evicted"}'), 0)
+
+    def send_one(self, addr, tag):
+        """One UDP datagram from the LAN host to addr:PORT (a new flow)."""
+        fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        s = fixture.in_netns(self.topo.ns["lan"], lambda: socket.socket(fam, socket.SOCK_DGRAM))
+        with s:
+            s.sendto(f"{tag} 0".encode(), (addr, PORT))
+
+    def test_restart_keeps_and_reload_drops_learned_addresses(self):
+        self.start_rig(4)
+        import dns_tools
+        self.assertTrue(self.resolves("h1.k5.lan.example"))
+        addr = dns_tools.v4(5, 1)
+        self.assertIn(addr, {d["address"] for d in self.domains()})
+        # A restart (SIGTERM, start again on the same pins): still learned, still steering.
+        self.assertEqual(self.topo.stop_daemon(), 0)
+        self.start_daemon(os.path.join(self.topo.tmpdir, "dns.yaml"))
+        self.assertIn(addr, {d["address"] for d in self.domains()})
+        self.send_one(addr, "after-restart")
+        # A reload that drops the domain: its addresses go.
+        policy = os.path.join(self.topo.tmpdir, "dns.yaml")
+        with open(policy) as f:
+            text = f.read()
+        with open(policy, "w") as f:
+            f.write(text.replace('"*.lan.example",', ""))
+        self.topo.daemon.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: addr not in {d["address"] for d in self.domains()}, 10,
+                   "the dropped domain's address to go after the reload")
+        self.send_one(addr, "after-reload")
+        got = self.received()
+        self.assertEqual(got["wan2"].get("after-restart"), 1, got)
+        self.assertEqual(got["wan1"].get("after-reload"), 1, got)
 
     def test_hostile_replies_through_the_gateway(self):
         self.start_rig(1)
