@@ -329,6 +329,8 @@ enum ps_gcnt {
  *                           the dst bitmap of an address learned for `pattern` whose dst
  *                           trie lookup gave `lpm_bitmap`
  *  ps_dnscnt_d1  PERCPU_ARRAY[PS_DCNT_MAX] struct ps_counter, by enum ps_dcnt
+ * Not pinned, kernel-only: ps_dnsscr, PERCPU_ARRAY[1] of the parser's scratch
+ * (the message copy and the parse state; lib/dns_learn.h).
  *
  * Names are matched by hash (both sides use the functions below): a label's
  * hash folds its length byte and its bytes lowercased (ASCII); a name's

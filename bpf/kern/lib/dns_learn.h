@@ -316,7 +316,8 @@ __noinline int ps_dns_parse_answers(struct ps_dns_scratch *s, __u32 off, __u32 a
 	return 0;
 }
 
-/* Writes the parsed addresses; returns how many could not be (table full). */
+/* Writes the parsed addresses with the reply's owner; an address the table
+ * has no room for is counted as PS_DCNT_FULL. */
 static __always_inline void ps_dns_write(struct ps_dns_scratch *s, __u32 bytes)
 {
 	const struct ps_dns_config *cfg;
