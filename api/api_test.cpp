@@ -229,5 +229,34 @@ TEST_F(Api, HistoryExplainAndMetrics) {
   }
 }
 
+TEST_F(Api, DomainsListsWhatDnsTaughtAndDnsMetrics) {
+  rig.dataplane.learned = {LearnedAddress{.addr = *IpAddr::parse("2001:db8::7"),
+                                          .domain = "*.cdn.example",
+                                          .class_id = 0,
+                                          .ttl_s = 60,
+                                          .expires_in_ms = 1500}};
+  rig.dataplane.counters.dns.replies = 5;
+  rig.dataplane.counters.dns.learned = 3;
+  rig.dataplane.counters.dns.failures["loop"] = 2;
+  auto d = call("GET", "/v1/domains");
+  ASSERT_EQ(d.status, 200) << d.body;
+  EXPECT_EQ(body(d), json::parse(R"({"domains":[{"domain":"*.cdn.example","address":"2001:db8::7",
+      "class":"video","ttl_s":60,"expires_in_s":1.5}]})"));
+  EXPECT_EQ(body(call("GET", "/v1/domains", "", false, {{"class", "default"}}))["domains"].size(),
+            0u);
+  auto nf = call("GET", "/v1/domains", "", false, {{"class", "nosuch"}});
+  EXPECT_EQ(nf.status, 404);
+  EXPECT_EQ(code(nf), "not_found");
+  EXPECT_EQ(call("POST", "/v1/domains").status, 405);
+  auto m = call("GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  for (const char* sample : {"pathsteer_dns_replies_total{outcome=\"parsed\"} 5",
+                             "pathsteer_dns_addresses_total{event=\"learned\"} 3",
+                             "pathsteer_dns_parse_failures_total{reason=\"loop\"} 2",
+                             "pathsteer_dns_parse_failures_total{reason=\"short\"} 0"}) {
+    EXPECT_NE(m.body.find(sample), std::string::npos) << sample;
+  }
+}
+
 }  // namespace
 }  // namespace pathsteer

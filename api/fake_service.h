@@ -60,6 +60,15 @@ class FakeService final : public ControlService {
       return policy_error("no interface 'missing'");
     return ExplainAnswer{.query = query, .action = "unclassified"};
   }
+  Result<std::vector<DomainView>> domains(const std::string& klass) const override {
+    if (!klass.empty() && klass != "video")
+      return not_found_error("no class '" + klass + "' in the policy");
+    return std::vector<DomainView>{DomainView{.domain = "*.cdn.example",
+                                              .address = "192.0.2.10",
+                                              .klass = "video",
+                                              .ttl_s = 60,
+                                              .expires_in_ms = 359000}};
+  }
   std::vector<ControlEvent> events(uint64_t since_id) const override {
     if (since_id >= 1)
       return {};

@@ -246,7 +246,20 @@ json explain_json(const ExplainAnswer& a) {
     j["intent"] = a.klass->intent;
   j["action"] = a.action;
   j["reasons"] = a.reasons;
+  j["domain"] = a.domain.empty() ? json(nullptr) : json(a.domain);
   return j;
+}
+
+json domains_json(const std::vector<DomainView>& d) {
+  json list = json::array();
+  for (const DomainView& v : d) {
+    list.push_back({{"domain", v.domain},
+                    {"address", v.address},
+                    {"class", v.klass.empty() ? json(nullptr) : json(v.klass)},
+                    {"ttl_s", v.ttl_s},
+                    {"expires_in_s", static_cast<double>(v.expires_in_ms) / 1000.0}});
+  }
+  return json{{"domains", list}};
 }
 
 json plan_diff_json(const PlanDiff& d) {

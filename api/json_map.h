@@ -18,6 +18,8 @@ nlohmann::json status_json(const StatusSnapshot& s);
 nlohmann::json intent_json(const IntentView& v);  // the stored record, plus "applies"
 nlohmann::json intents_json(const std::vector<IntentView>& v);
 nlohmann::json explain_json(const ExplainAnswer& a);
+// GET /v1/domains: {"domains": [{"domain", "address", "class", "ttl_s", "expires_in_s"}]}
+nlohmann::json domains_json(const std::vector<DomainView>& d);
 nlohmann::json plan_diff_json(const PlanDiff& d);
 nlohmann::json policy_change_json(const PolicyChange& c);
 nlohmann::json policy_json(const PolicyView& p);

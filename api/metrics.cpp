@@ -205,6 +205,31 @@ void write_datapath(MetricsWriter& m, const StatusSnapshot& s) {
   m.sample({{"reason", "parse_error"}}, static_cast<double>(c.parse_errors));
   m.sample({{"reason", "not_ip"}}, static_cast<double>(c.non_ip));
   m.sample({{"reason", "unclassified"}}, static_cast<double>(c.unclassified));
+
+  // DNS learning (DESIGN §10).
+  const DnsCounters& d = c.dns;
+  m.family("pathsteer_dns_replies_total", "counter",
+           "DNS replies seen on the LAN interfaces' egress, by outcome.");
+  m.sample({{"outcome", "parsed"}}, static_cast<double>(d.replies));
+  m.sample({{"outcome", "no_match"}}, static_cast<double>(d.no_match));
+  m.sample({{"outcome", "truncated"}}, static_cast<double>(d.truncated));
+  m.sample({{"outcome", "not_answer"}}, static_cast<double>(d.not_answer));
+  m.family("pathsteer_dns_addresses_total", "counter",
+           "Addresses learned from DNS replies, by event.");
+  m.sample({{"event", "learned"}}, static_cast<double>(d.learned));
+  m.sample({{"event", "refreshed"}}, static_cast<double>(d.refreshed));
+  m.sample({{"event", "evicted"}}, static_cast<double>(d.evicted));
+  m.sample({{"event", "full"}}, static_cast<double>(d.full));
+  m.family("pathsteer_dns_parse_failures_total", "counter",
+           "DNS replies not learned from (passed unchanged), by reason.");
+  for (const char* reason :
+       {"short", "loop", "name", "count", "class", "rdata", "chain", "too-big", "fragment"}) {
+    auto it = d.failures.find(reason);
+    m.sample({{"reason", reason}}, it == d.failures.end() ? 0.0 : static_cast<double>(it->second));
+  }
+  m.family("pathsteer_dns_skipped_records_total", "counter",
+           "Records of other types on a reply's CNAME chain (ignored).");
+  m.sample(static_cast<double>(d.skipped_records));
 }
 
 }  // namespace

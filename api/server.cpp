@@ -182,6 +182,11 @@ HttpResponse ApiServer::handle(const HttpRequest& req) {
                         .content_type = "text/plain; version=0.0.4; charset=utf-8",
                         .body = metrics_text(service_.status(), loop_.stats())};
   }
+  if (p == "/v1/domains") {
+    if (!get)
+      return method_not_allowed("GET");
+    return domains(req);
+  }
   if (p == "/v1/explain") {
     if (req.method != "POST")
       return method_not_allowed("POST");
@@ -271,6 +276,17 @@ HttpResponse ApiServer::history(const HttpRequest& req, const std::string& wan) 
   if (!h)
     return error_response(h.error());
   return json_ok(200, history_json(*h));
+}
+
+// GET /v1/domains[?class=C]
+HttpResponse ApiServer::domains(const HttpRequest& req) {
+  std::string klass;
+  if (auto it = req.query.find("class"); it != req.query.end())
+    klass = it->second;
+  auto d = service_.domains(klass);
+  if (!d)
+    return error_response(d.error());
+  return json_ok(200, domains_json(*d));
 }
 
 // GET /v1/events[?since=ID] and /v1/events/stream[?since=ID] (Last-Event-ID

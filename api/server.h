@@ -76,6 +76,7 @@ class ApiServer {
   HttpResponse policy(const HttpRequest& req);
   HttpResponse history(const HttpRequest& req, const std::string& wan);
   HttpResponse explain(const HttpRequest& req);
+  HttpResponse domains(const HttpRequest& req);
   HttpResponse events(const HttpRequest& req, bool stream);
   static HttpResponse ui_asset(const std::string& path);
 

@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <set>
 #include <unordered_map>
 
+#include "bpf/dns_names.h"
 #include "bpf/pathsteer_abi.h"
 
 namespace pathsteer {
 
+static_assert(kMaxDomainPatterns == PS_DNS_MAX_PATTERNS && 2 * kMaxDomainBitmaps == PS_DNS_MAX_BM);
 static_assert(kMaxRules == PS_MAX_RULES && kMaxClasses == PS_MAX_CLASSES &&
               kMaxMembers == PS_MAX_MEMBERS && kMaxBitmaps == PS_MAX_BITMAPS &&
               kMaxPrefixes == PS_MAX_PREFIXES && kMaxUplinkId + 1 == PS_MAX_UPLINKS);
@@ -151,7 +154,9 @@ Result<std::vector<CompiledPrefix>> compile_prefixes(const std::vector<Rule>& ru
   auto list_of = [dst](const MatchEntry& e) -> const std::vector<Prefix>& {
     return dst ? e.dst : e.src;
   };
-  RuleSet free = free_rules(rules, [&](const MatchEntry& e) { return list_of(e).empty(); });
+  // A `domain` entry constrains the destination too: not free in the dst tries.
+  RuleSet free = free_rules(
+      rules, [&](const MatchEntry& e) { return list_of(e).empty() && (!dst || e.domain.empty()); });
   std::map<PrefixKey, RuleSet> listed;
   listed[PrefixKey{}] = RuleSet{};
   for (size_t r = 0; r < rules.size(); ++r) {
@@ -176,6 +181,56 @@ Result<std::vector<CompiledPrefix>> compile_prefixes(const std::vector<Rule>& ru
     out.push_back(CompiledPrefix{.addr = key.addr, .len = key.len, .bitmap = pool.intern(s)});
   }
   return out;
+}
+
+// Every pattern with its rules, and the union of those with each bitmap the
+// dst tries hold (an address under a listed prefix and learned for a domain
+// admits both kinds of rules).
+Result<void> compile_domains(const std::vector<Rule>& rules, CompiledRules& out, BitmapPool& pool) {
+  std::map<std::string, RuleSet> listed;
+  std::map<std::string, uint32_t> first;
+  for (size_t r = 0; r < rules.size(); ++r) {
+    for (const std::string& d : rules[r].entry->domain) {
+      listed[d].set(r);
+      first.try_emplace(d, static_cast<uint32_t>(r));
+    }
+  }
+  if (listed.empty())
+    return ok();
+  if (listed.size() > kMaxDomainPatterns) {
+    return unrealizable_error("datapath: " + std::to_string(listed.size()) +
+                              " domain patterns exceed the capacity of " +
+                              std::to_string(kMaxDomainPatterns));
+  }
+  std::map<uint64_t, std::string> by_key;
+  for (const auto& [pattern, set] : listed) {
+    uint64_t key = dns_pattern_key(pattern);
+    if (auto [it, inserted] = by_key.emplace(key, pattern); !inserted) {
+      return unrealizable_error("datapath: domains '" + it->second + "' and '" + pattern +
+                                "' have the same hash; rename one");
+    }
+    out.domains.push_back(
+        CompiledDomain{.pattern = pattern, .key = key, .prio = first.at(pattern)});
+  }
+  std::set<uint32_t> lpm;
+  for (const auto* trie : {&out.dst4, &out.dst6}) {
+    for (const CompiledPrefix& p : *trie)
+      lpm.insert(p.bitmap);
+  }
+  if (listed.size() * lpm.size() > kMaxDomainBitmaps) {
+    return unrealizable_error("datapath: " + std::to_string(listed.size()) +
+                              " domain patterns times " + std::to_string(lpm.size()) +
+                              " distinct destination rule sets exceed the capacity of " +
+                              std::to_string(kMaxDomainBitmaps));
+  }
+  for (const CompiledDomain& d : out.domains) {
+    for (uint32_t b : lpm) {
+      RuleSet s = pool.at(b) | listed.at(d.pattern);  // a copy: intern may reallocate
+      out.domain_bitmaps.push_back(
+          CompiledDomainBitmap{.key = d.key, .lpm_bitmap = b, .bitmap = pool.intern(s)});
+    }
+  }
+  return ok();
 }
 
 std::string class_ref(const DatapathClass& c, size_t i) {
@@ -269,7 +324,8 @@ Result<CompiledRules> compile_rules(const DatapathPlan& plan) {
     std::vector<CompiledPrefix>* out;
   };
   const bool src_used = any_rule([](const MatchEntry& e) { return !e.src.empty(); });
-  const bool dst_used = any_rule([](const MatchEntry& e) { return !e.dst.empty(); });
+  const bool dst_used =
+      any_rule([](const MatchEntry& e) { return !e.dst.empty() || !e.domain.empty(); });
   if (src_used)
     out.fields |= PS_FIELD_SRC;
   if (dst_used)
@@ -283,6 +339,8 @@ Result<CompiledRules> compile_rules(const DatapathPlan& plan) {
       return compiled.take_error();
     *t.out = std::move(*compiled);
   }
+  if (auto r = compile_domains(rules, out, pool); !r)
+    return r.take_error();
   if (pool.size() > kMaxBitmaps) {
     return unrealizable_error("datapath: the match entries need " + std::to_string(pool.size()) +
                               " distinct rule sets, over the capacity of " +

@@ -36,6 +36,8 @@ inline constexpr size_t kMaxBitmaps = 8192;     // distinct rule sets in one gen
 inline constexpr size_t kMaxPrefixes = 131072;  // per trie: src/dst x IPv4/IPv6
 inline constexpr uint32_t kMaxUplinkId = 255;   // ids 1..254
 inline constexpr uint32_t kDefaultFlowIdleS = 300;
+inline constexpr size_t kMaxDomainPatterns = 65536;  // distinct `domain` patterns
+inline constexpr size_t kMaxDomainBitmaps = 65536;   // (pattern, dst bitmap) pairs per generation
 
 struct DatapathMember {
   uint32_t uplink_id = 0;  // DatapathUplink::id
@@ -74,6 +76,7 @@ struct DatapathPlan {
   std::vector<DatapathClass> classes;        // policy order; class_id = index
   std::vector<DatapathUplink> uplinks;       // any order
   std::map<std::string, int> interfaces;     // `iif` name -> ifindex (PlanInput::interfaces)
+  DnsOptions dns;                            // lifetime of learned addresses (domain entries)
   friend bool operator==(const DatapathPlan&, const DatapathPlan&) = default;
 };
 
@@ -86,8 +89,31 @@ struct CompiledPrefix {
   friend bool operator==(const CompiledPrefix&, const CompiledPrefix&) = default;
 };
 
+// A domain pattern of the policy (MatchEntry::domain) as the DNS-learning
+// program looks it up.
+struct CompiledDomain {
+  std::string pattern;  // "video.example", "*.cdn.example"
+  uint64_t key = 0;     // dns_pattern_key(pattern)
+  uint32_t prio = 0;    // the first rule naming it: lower owns an address
+  friend bool operator==(const CompiledDomain&, const CompiledDomain&) = default;
+};
+
+// The dst bitmap of an address learned for `key` whose dst trie lookup gave
+// bitmap `lpm_bitmap`: that set plus the rules naming the pattern.
+struct CompiledDomainBitmap {
+  uint64_t key = 0;
+  uint32_t lpm_bitmap = 0;
+  uint32_t bitmap = 0;
+  friend bool operator==(const CompiledDomainBitmap&, const CompiledDomainBitmap&) = default;
+};
+
 // One rule generation's map contents. Bitmap indices point into `bitmaps`;
 // index 0 is every rule, 1 is none.
+//
+// Domains: a rule with `domain` constrains the destination like `dst` does
+// (it is not among the rules the dst tries admit for every address); the
+// classifier adds it for an address learned for one of its patterns, through
+// domain_bitmaps (every pattern times every bitmap the dst tries hold).
 struct CompiledRules {
   uint32_t rule_count = 0;
   uint32_t class_count = 0;
@@ -101,6 +127,8 @@ struct CompiledRules {
   std::vector<uint32_t> dport;
   std::map<int, uint32_t> iif;  // ifindex -> bitmap
   std::vector<CompiledPrefix> src4, dst4, src6, dst6;
+  std::vector<CompiledDomain> domains;  // by pattern
+  std::vector<CompiledDomainBitmap> domain_bitmaps;
   friend bool operator==(const CompiledRules&, const CompiledRules&) = default;
 };
 

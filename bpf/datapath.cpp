@@ -20,6 +20,8 @@
 
 namespace pathsteer {
 
+Result<DnsCounters> read_dns_counters(const bpf_map* map);  // datapath_dns.cpp
+
 namespace {
 
 constexpr size_t kVerifierLogSize = 1 << 20;
@@ -201,6 +203,13 @@ Result<std::unique_ptr<Datapath>> Datapath::open(const std::string& pin_dir,
   if (!cfg) {
     return cfg.take_error();
   }
+  // Fresh classifier maps (first start, or a new layout): no rule generation
+  // has domain entries yet, whatever an older layout left in the DNS maps.
+  if (cfg->magic != PS_ABI_MAGIC) {
+    if (auto r = dp->forget_domain_generations(); !r) {
+      return r.take_error();
+    }
+  }
   // Pins do not outlive a reboot, so a pinned HZ is this kernel's.
   if (cfg->magic != PS_ABI_MAGIC || cfg->hz == 0) {
     auto hz = measure_hz(bpf_program__fd(raw->progs.ps_probe_jiffies));
@@ -292,7 +301,10 @@ Result<void> Datapath::write_rules(uint32_t gen, const CompiledRules& rules) {
   if (auto r = write_trie6(m.ps_src6_v3, gen, rules.src6); !r) {
     return r;
   }
-  return write_trie6(m.ps_dst6_v3, gen, rules.dst6);
+  if (auto r = write_trie6(m.ps_dst6_v3, gen, rules.dst6); !r) {
+    return r;
+  }
+  return write_domain_rules(gen, rules);
 }
 
 Result<void> Datapath::write_actions(uint32_t act_gen, const CompiledActions& actions,
@@ -389,6 +401,15 @@ Result<void> Datapath::program(const DatapathPlan& plan) {
   if (auto r = start_grace_period(); !r) {
     return r;
   }
+  // The patterns change only with the rules (a health change does not rewrite them).
+  if (!same_rules || !dns_written_ || plan.dns != dns_) {
+    if (auto r = write_domain_names(*rules, plan.dns, cfg->hz); !r) {
+      return r;
+    }
+    dns_written_ = true;
+  }
+  dns_ = plan.dns;
+  flow_idle_s_ = std::max<uint32_t>(actions->flow_idle_s, 1);
   if (!same_rules) {
     active_rules_ = std::move(*rules);
   }
@@ -514,6 +535,11 @@ Result<DatapathCounters> Datapath::read_counters() const {
   out.flow_full = packets(PS_GCNT_FLOW_FULL);
   out.no_member = packets(PS_GCNT_NO_MEMBER);
   out.redirected = packets(PS_GCNT_REDIRECTED);
+  auto dns = read_dns_counters(skel_->maps.ps_dnscnt_d1);
+  if (!dns) {
+    return dns.take_error();
+  }
+  out.dns = std::move(*dns);
   for (uint32_t reason = PS_GCNT_FB_NO_FEATURE; reason <= PS_GCNT_FB_FIB + PS_FIB_RET_MAX;
        ++reason) {
     if (reason == PS_GCNT_REDIRECTED || packets(reason) == 0) {

@@ -117,12 +117,28 @@ class Datapath final : public DataplanePort {
   // tests). This Datapath's maps stay usable until it is destroyed.
   Result<void> unpin() override;
 
+  // DNS learning (bpf/kern/lib/dns_learn.h; datapath_dns.cpp). attach() also
+  // puts ps_dns_learn on the interface's clsact egress (same handle and
+  // priority), detach() removes it.
+  Result<std::vector<LearnedAddress>> learned_addresses() const override;
+  Result<void> expire_learned() override;
+  int dns_program_fd() const;  // ps_dns_learn, for BPF_PROG_TEST_RUN in tests and benchmarks
+  // The kernel's jiffies64 now (the clock of expiries and flows).
+  Result<uint64_t> jiffies() const;
+
   const std::string& pin_dir() const { return pin_dir_; }
 
  private:
   Datapath(std::string pin_dir, ps_classifier* skel);
   Result<void> write_rules(uint32_t gen, const CompiledRules& rules);
   Result<void> write_actions(uint32_t act_gen, const CompiledActions& actions, uint32_t hz);
+  // datapath_dns.cpp: the (pattern, dst bitmap) table of rule generation gen
+  // and its bit in ps_dnscfg_d1.gens, written before the flip; after it, the
+  // patterns the parser looks up and the lifetime options.
+  Result<void> write_domain_rules(uint32_t gen, const CompiledRules& rules);
+  Result<void> write_domain_names(const CompiledRules& rules, const DnsOptions& dns, uint32_t hz);
+  // Clears ps_dnscfg_d1.gens (open(), when the classifier's maps are new).
+  Result<void> forget_domain_generations();
   // A flip leaves the old generation to packets that read the state before
   // it. start_grace_period() begins an RCU grace period on another thread, at
   // once, so the flip's caller does not wait; wait_for_readers() returns when
@@ -145,6 +161,9 @@ class Datapath final : public DataplanePort {
   // uses, so it is waited for before they close.
   std::future<int> grace_period_;
   bool waited_once_ = false;
+  DnsOptions dns_;            // of the last plan
+  bool dns_written_ = false;  // write_domain_names() ran in this process
+  uint32_t flow_idle_s_ = 0;  // of the last plan (0: no plan yet)
 };
 
 // Benchmarks and tests: runs a TC program (e.g. Datapath::program_fd()) `repeat`

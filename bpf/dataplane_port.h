@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "bpf/compile.h"
+#include "common/net.h"
 #include "common/result.h"
 #include "model/match.h"
 
@@ -33,6 +34,33 @@ struct ClassCounters {
 };
 
 // Sums over all CPUs (packets unless named otherwise).
+// DNS learning (DESIGN §10), sums over all CPUs.
+struct DnsCounters {
+  uint64_t replies = 0;     // DNS replies seen on LAN egress (answers seen)
+  uint64_t learned = 0;     // addresses learned anew
+  uint64_t refreshed = 0;   // addresses learned again (expiry pushed out)
+  uint64_t evicted = 0;     // expired, over max_addrs_per_name, or their domain left the policy
+  uint64_t full = 0;        // not learned: the table of learned addresses was full
+  uint64_t no_match = 0;    // replies naming no domain of the policy
+  uint64_t truncated = 0;   // replies with TC set (the client retries over TCP; not learned)
+  uint64_t not_answer = 0;  // not a standard query response, or an error rcode
+  uint64_t skipped_records = 0;  // records of other types on the chain (ignored)
+  // Replies not learned from, by reason ("short", "loop", "name", "count",
+  // "class", "rdata", "chain", "too-big", "fragment"); only reasons that occurred.
+  std::map<std::string, uint64_t> failures;
+  friend bool operator==(const DnsCounters&, const DnsCounters&) = default;
+};
+
+// One address learned from DNS.
+struct LearnedAddress {
+  IpAddr addr;
+  std::string domain;                // the owning pattern ("video.example", "*.cdn.example")
+  std::optional<uint32_t> class_id;  // the class of its first rule; nullopt: not in the policy
+  uint32_t ttl_s = 0;                // the record's TTL
+  int64_t expires_in_ms = 0;         // < 0: expired, kept while a flow to it lives
+  friend bool operator==(const LearnedAddress&, const LearnedAddress&) = default;
+};
+
 struct DatapathCounters {
   std::vector<ClassCounters> classes;         // by class id of the active generation
   std::map<uint32_t, ClassCounters> uplinks;  // by uplink id; ids that carried traffic
@@ -55,6 +83,7 @@ struct DatapathCounters {
   // "vlan", "ttl", "redirect", "fib-error", "fib-unreachable", "fib-no-neigh", ...);
   // only reasons that occurred.
   std::map<std::string, uint64_t> fallbacks;
+  DnsCounters dns;
 };
 
 // The verdict of one packet run through the loaded classifier.
@@ -89,6 +118,13 @@ class DataplanePort {
                                           int ingress_ifindex, bool record_flow) const = 0;
   // Removes the pinned state (--flush-on-exit).
   virtual Result<void> unpin() = 0;
+  // What DNS answers taught the data plane, in no particular order.
+  virtual Result<std::vector<LearnedAddress>> learned_addresses() const = 0;
+  // Housekeeping of learned addresses, run about once a second: drops those
+  // expired with no flow to them in the flow table, those whose domain left
+  // the policy, and the oldest of a name beyond max_addrs_per_name. Does
+  // nothing before the first program() (a restarted daemon keeps them).
+  virtual Result<void> expire_learned() = 0;
 
  protected:
   DataplanePort() = default;

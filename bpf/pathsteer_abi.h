@@ -308,6 +308,134 @@ enum ps_gcnt {
 #define PS_SIM_OUT_NEW 0
 #define PS_SIM_OUT_ESTABLISHED 1
 
+/*
+ * ---- DNS-learned destinations (DESIGN §10; docs/DATAPLANE.md "Domains") ----
+ * Independent of the classifier's layout above: own map names (suffix "_d1",
+ * PS_DNS_LAYOUT), own config map, own counters. The program ps_dns_learn
+ * (lib/dns_learn.h) runs on clsact egress of every LAN interface, parses DNS
+ * replies (UDP source port 53) and writes the addresses of matching names
+ * into ps_dnsaddr_d1 before it returns, i.e. before the reply leaves. The
+ * classifier consults them at one place (lib/dns_match.h): a learned
+ * destination's dst bitmap index is replaced by the one that adds the rules
+ * naming its domain.
+ *
+ * Maps:
+ *  ps_dnscfg_d1  ARRAY[1]   struct ps_dns_config
+ *  ps_dnsname_d1 HASH       struct ps_dns_name_key -> struct ps_dns_name: the policy's
+ *                           domain patterns (filled by the loader)
+ *  ps_dnsaddr_d1 HASH       struct ps_dns_addr_key -> struct ps_dns_addr: learned addresses
+ *                           (PS_DNS_MAX_ADDRS; full: counted, never evicting silently)
+ *  ps_dnsbm_d1   HASH       struct ps_dns_bm_key -> __u32 bitmap index (rule generation g):
+ *                           the dst bitmap of an address learned for `pattern` whose dst
+ *                           trie lookup gave `lpm_bitmap`
+ *  ps_dnscnt_d1  PERCPU_ARRAY[PS_DCNT_MAX] struct ps_counter, by enum ps_dcnt
+ * Not pinned, kernel-only: ps_dnsscr, PERCPU_ARRAY[1] of the parser's scratch
+ * (the message copy and the parse state; lib/dns_learn.h).
+ *
+ * Names are matched by hash (both sides use the functions below): a label's
+ * hash folds its length byte and its bytes lowercased (ASCII); a name's
+ * suffix hash folds label hashes from the rightmost label leftwards. Pattern
+ * "a.example" is the key ps_dns_hash_mix(H(a.example), PS_DNS_KIND_EXACT);
+ * "*.example" is ps_dns_hash_mix(H(example), PS_DNS_KIND_BELOW) and matches a
+ * name with at least one label before "example".
+ */
+#define PS_DNS_LAYOUT 1
+#define PS_DNS_MAGIC 0x70534e53 /* "pSNS" */
+#define PS_DNS_VERSION 1
+#define PS_DNS_MAX_ADDRS 262144 /* learned addresses, both families together */
+#define PS_DNS_MAX_PATTERNS 65536
+#define PS_DNS_MAX_BM 131072 /* (pattern, dst bitmap) pairs, both rule generations */
+#define PS_DNS_NO_PRIO 0xffffffff
+
+#define PS_DNS_HASH_SEED 0xcbf29ce484222325ULL
+#define PS_DNS_KIND_EXACT 1
+#define PS_DNS_KIND_BELOW 2
+
+static inline __u64 ps_dns_hash_byte(__u64 h, __u8 c) {
+  return (h ^ c) * 0x100000001b3ULL;
+}
+
+static inline __u64 ps_dns_hash_mix(__u64 h, __u64 v) {
+  h ^= v;
+  h *= 0x9e3779b97f4a7c15ULL;
+  return h ^ (h >> 29);
+}
+
+/* ps_dns_config.gens: bit g set when rule generation g has domain entries
+ * (without it the classifier skips the learned-address lookup). */
+struct ps_dns_config {
+  __u32 magic;     /* PS_DNS_MAGIC once initialised */
+  __u32 version;   /* PS_DNS_VERSION */
+  __u32 min_ttl_s; /* a learned address lives max(TTL, min_ttl_s) + grace_s */
+  __u32 grace_s;
+  __u32 hz;        /* jiffies per second (ps_config.hz) */
+  __u32 gens;      /* bit g: rule generation g has domain entries */
+  __u32 max_ttl_s; /* TTLs above are taken as this (no overflow) */
+  __u32 reserved[9];
+};
+
+struct ps_dns_name_key {
+  __u64 pattern; /* ps_dns_hash_mix(suffix hash, PS_DNS_KIND_*) */
+};
+
+struct ps_dns_name {
+  __u32 prio; /* the first rule naming the pattern (policy order; lower wins) */
+  __u32 reserved;
+};
+
+/* IPv4 in addr[0], the other words zero; network order. */
+struct ps_dns_addr_key {
+  __u32 family; /* 4 or 6 */
+  __u32 addr[4];
+};
+
+struct ps_dns_addr {
+  __u64 expires;   /* bpf_jiffies64() after which the address is no destination */
+  __u64 refreshed; /* bpf_jiffies64() of the last answer carrying it */
+  __u64 pattern;   /* the owner: the best (lowest prio) pattern the answer matched */
+  __u64 name;      /* suffix hash of the question name (max_addrs_per_name groups) */
+  __u32 prio;      /* the owner pattern's prio when written */
+  __u32 ttl;       /* the record's TTL, seconds */
+};
+
+struct ps_dns_bm_key {
+  __u64 pattern;
+  __u32 gen;
+  __u32 lpm_bitmap;
+};
+
+/* DNS counters (packets; bytes are the reply's). */
+enum ps_dcnt {
+  PS_DCNT_REPLIES = 0,    /* UDP replies from port 53 parsed (answers seen) */
+  PS_DCNT_LEARNED = 1,    /* addresses written that were not learned before */
+  PS_DCNT_REFRESHED = 2,  /* addresses learned before, expiry pushed out */
+  PS_DCNT_FULL = 3,       /* address not written: ps_dnsaddr_d1 full */
+  PS_DCNT_NO_MATCH = 4,   /* a well-formed reply naming no pattern */
+  PS_DCNT_TRUNCATED = 5,  /* TC bit: the client retries over TCP (not learned here) */
+  PS_DCNT_NOT_ANSWER = 6, /* not a standard query response, or rcode != 0 */
+  PS_DCNT_EVICTED = 7,    /* written by the loader: expired or over max_addrs_per_name */
+  PS_DCNT_SKIPPED_RR = 8, /* records of other types in the chain (counted, ignored) */
+  /* parse failures: the reply is passed, the maps are untouched */
+  PS_DCNT_ERR_SHORT = 16,    /* a record or name runs past the message */
+  PS_DCNT_ERR_LOOP = 17,     /* compression pointer not strictly backwards, or too many */
+  PS_DCNT_ERR_NAME = 18,     /* a name over 255 bytes or with a reserved label type */
+  PS_DCNT_ERR_COUNT = 19,    /* qdcount != 1, or more answers than PS_DNS_PARSE_RR */
+  PS_DCNT_ERR_CLASS = 20,    /* a class other than IN */
+  PS_DCNT_ERR_RDATA = 21,    /* an A/AAAA record of the wrong length */
+  PS_DCNT_ERR_CHAIN = 22,    /* longer CNAME chain, or more addresses, than parsed */
+  PS_DCNT_ERR_BIG = 23,      /* a message larger than PS_DNS_MSG_MAX */
+  PS_DCNT_ERR_FRAGMENT = 24, /* an IP fragment (cannot be parsed whole) */
+  PS_DCNT_MAX = 32,
+};
+
+#define PS_DNS_MSG_MAX 4096   /* bytes of a DNS message parsed */
+#define PS_DNS_PARSE_RR 64    /* answer records parsed */
+#define PS_DNS_PARSE_ADDRS 32 /* addresses learned from one reply */
+#define PS_DNS_PARSE_CHAIN 8  /* names in one chain: the question and CNAME targets */
+#define PS_DNS_PARSE_JUMPS 16 /* compression pointers followed in one name */
+
+/* ---- end of DNS-learned destinations ---- */
+
 /* NOLINTEND(readability-identifier-naming) */
 
 #endif /* PATHSTEER_ABI_H */

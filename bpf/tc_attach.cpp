@@ -10,12 +10,27 @@ namespace pathsteer {
 
 namespace {
 
-bpf_tc_hook ingress_hook(int ifindex) {
+bpf_tc_hook hook_of(int ifindex, bpf_tc_attach_point point) {
   bpf_tc_hook hook{};
   hook.sz = sizeof(hook);
   hook.ifindex = ifindex;
-  hook.attach_point = BPF_TC_INGRESS;
+  hook.attach_point = point;
   return hook;
+}
+
+bpf_tc_hook ingress_hook(int ifindex) {
+  return hook_of(ifindex, BPF_TC_INGRESS);
+}
+
+// ENOENT: no such filter; EINVAL: no clsact qdisc (the kernel's answer for a
+// missing parent). Either way nothing of ours is attached.
+int detach_ours(bpf_tc_hook hook) {
+  bpf_tc_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.handle = kTcHandle;
+  opts.priority = kTcPriority;
+  int err = bpf_tc_detach(&hook, &opts);
+  return err == -ENOENT || err == -EINVAL ? 0 : err;
 }
 
 }  // namespace
@@ -35,20 +50,24 @@ Result<void> Datapath::attach(int ifindex) {
   if (int err = bpf_tc_attach(&hook, &opts); err != 0) {
     return system_error("attach classifier to ingress of ifindex " + std::to_string(ifindex), -err);
   }
+  // DNS learning: replies to the LAN's clients leave through its egress.
+  bpf_tc_hook egress = hook_of(ifindex, BPF_TC_EGRESS);
+  opts.prog_fd = bpf_program__fd(skel_->progs.ps_dns_learn);
+  opts.prog_id = 0;
+  if (int err = bpf_tc_attach(&egress, &opts); err != 0) {
+    return system_error("attach DNS learning to egress of ifindex " + std::to_string(ifindex),
+                        -err);
+  }
   return ok();
 }
 
 Result<void> Datapath::detach(int ifindex) {
-  bpf_tc_hook hook = ingress_hook(ifindex);
-  bpf_tc_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.handle = kTcHandle;
-  opts.priority = kTcPriority;
-  int err = bpf_tc_detach(&hook, &opts);
-  // ENOENT: no such filter; EINVAL: no clsact qdisc (the kernel's answer for a
-  // missing parent). Either way nothing of ours is attached.
-  if (err != 0 && err != -ENOENT && err != -EINVAL) {
+  if (int err = detach_ours(ingress_hook(ifindex)); err != 0) {
     return system_error("detach classifier from ingress of ifindex " + std::to_string(ifindex),
+                        -err);
+  }
+  if (int err = detach_ours(hook_of(ifindex, BPF_TC_EGRESS)); err != 0) {
+    return system_error("detach DNS learning from egress of ifindex " + std::to_string(ifindex),
                         -err);
   }
   return ok();

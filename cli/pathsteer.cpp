@@ -53,6 +53,7 @@ void usage(FILE* out) {
       "       pathsteer status [--json] [--api URL]\n"
       "       pathsteer explain --src ADDR --dst ADDR [--proto P] [--sport N] [--dport N]\n"
       "                         [--dscp D] [--json] [--api URL]\n"
+      "       pathsteer domains [--class C] [--json] [--api URL]\n"
       "       pathsteer intent add --class C [--paths W1,W2] [--max-rtt-ms N]\n"
       "                         [--max-jitter-ms N] [--max-loss-pct X] --ttl SECONDS\n"
       "                         [--comment TEXT] [--json] [--api URL] [--token-file F]\n"
@@ -284,6 +285,47 @@ int cmd_explain(const std::vector<std::string>& args) {
               (*j)["table"].dump().c_str(), str((*j)["action"]).c_str());
   for (const auto& r : (*j)["reasons"])
     std::printf("  - %s\n", r.get<std::string>().c_str());
+  return 0;
+}
+
+// `pathsteer domains`: the addresses learned from DNS (GET /v1/domains).
+int cmd_domains(const std::vector<std::string>& args) {
+  auto o = client_options(args, {"--class"});
+  if (!o || !o->positional.empty()) {
+    usage(stderr);
+    return 2;
+  }
+  std::string path = "/v1/domains";
+  for (const auto& [flag, c] : o->flags) {
+    // Class names are [A-Za-z0-9_-]: nothing to escape, but never pass anything else.
+    if (c.empty() || !std::all_of(c.begin(), c.end(), [](char ch) {
+          return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-';
+        })) {
+      std::fprintf(stderr, "pathsteer: invalid class name '%s'\n", c.c_str());
+      return 2;
+    }
+    path += "?class=" + c;
+  }
+  auto j = api_call(*o, "GET", path, "");
+  if (!j)
+    return 1;
+  if (o->as_json) {
+    std::printf("%s\n", j->dump().c_str());
+    return 0;
+  }
+  std::printf("%-32s %-40s %-12s %7s %10s\n", "DOMAIN", "ADDRESS", "CLASS", "TTL s", "EXPIRES s");
+  for (const auto& d : (*j)["domains"]) {
+    std::string klass = d["class"].is_string() ? d["class"].get<std::string>() : "-";
+    double left = d["expires_in_s"].get<double>();
+    char expires[32];
+    if (left < 0)
+      std::snprintf(expires, sizeof(expires), "flow");
+    else
+      std::snprintf(expires, sizeof(expires), "%.0f", left);
+    std::printf("%-32s %-40s %-12s %7u %10s\n", d["domain"].get<std::string>().c_str(),
+                d["address"].get<std::string>().c_str(), klass.c_str(), d["ttl_s"].get<unsigned>(),
+                expires);
+  }
   return 0;
 }
 
@@ -718,6 +760,8 @@ static int run(int argc, char** argv) {
     return cmd_explain(args);
   if (cmd == "intent")
     return cmd_intent(args);
+  if (cmd == "domains")
+    return cmd_domains(args);
   if (cmd == "policy")
     return cmd_policy(args);
   if (cmd == "reflector")

@@ -107,6 +107,7 @@ class Controller final : public ControlService {
   Result<HistoryView> history(const std::string& wan, int64_t since_ms,
                               HistoryResolution resolution) const override;
   Result<ExplainAnswer> explain(const ExplainQuery& query) const override;
+  Result<std::vector<DomainView>> domains(const std::string& klass) const override;
   std::vector<ControlEvent> events(uint64_t since_id) const override;
   Subscription subscribe(std::function<void(const ControlEvent&)> listener) override;
   Result<PolicyChange> apply_policy(const std::string& text, bool dry_run,

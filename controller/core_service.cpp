@@ -169,7 +169,48 @@ Result<ExplainAnswer> Controller::explain(const ExplainQuery& query) const {
     e.context = "running the classifier on the crafted packet: " + e.context;
     return e;
   }
-  return explain_answer(query, *sim, desired_, policy_.ownership.mark_mask);
+  ExplainAnswer answer = explain_answer(query, *sim, desired_, policy_.ownership.mark_mask);
+  // A destination learned from DNS for a domain of the deciding class: say so.
+  if (sim->class_id && !answer.established) {
+    auto dst = IpAddr::parse(query.frame.dst);
+    auto learned = programmer_.dataplane().learned_addresses();
+    if (dst && learned) {
+      for (const LearnedAddress& l : *learned) {
+        if (l.addr == *dst && l.class_id == sim->class_id && l.expires_in_ms >= 0) {
+          answer.domain = l.domain;
+          answer.reasons.insert(answer.reasons.begin() + 1,
+                                "the destination was learned from a DNS answer for " + l.domain +
+                                    " (" + std::to_string(l.expires_in_ms / 1000) + " s left)");
+          break;
+        }
+      }
+    }
+  }
+  return answer;
+}
+
+Result<std::vector<DomainView>> Controller::domains(const std::string& klass) const {
+  if (!klass.empty() && policy_.find_class(klass) == nullptr)
+    return not_found_error("no class '" + klass + "' in the policy");
+  auto learned = programmer_.dataplane().learned_addresses();
+  if (!learned)
+    return learned.take_error();
+  std::vector<DomainView> out;
+  for (const LearnedAddress& l : *learned) {
+    DomainView v{.domain = l.domain,
+                 .address = l.addr.to_string(),
+                 .ttl_s = l.ttl_s,
+                 .expires_in_ms = l.expires_in_ms};
+    if (l.class_id && *l.class_id < desired_.classes.size())
+      v.klass = desired_.classes[*l.class_id].name;
+    if (!klass.empty() && v.klass != klass)
+      continue;
+    out.push_back(std::move(v));
+  }
+  std::sort(out.begin(), out.end(), [](const DomainView& a, const DomainView& b) {
+    return a.domain != b.domain ? a.domain < b.domain : a.address < b.address;
+  });
+  return out;
 }
 
 std::vector<ControlEvent> Controller::events(uint64_t since_id) const {

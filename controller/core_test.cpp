@@ -358,6 +358,63 @@ TEST(Core, ExplainRunsTheDataPlaneWithoutRecordingAFlow) {
   EXPECT_EQ(bad.error().kind, ErrorKind::kInvalidPolicy);
 }
 
+TEST(Core, ExplainNamesTheDomainThatDecidedAndDomainsListsByClass) {
+  CoreRig r(kPolicy, links());
+  ASSERT_TRUE(r.start());
+  bring_up(r);
+  r.dataplane.verdict = SimulateResult{.mark = r.core->desired().uplinks[1].mark,
+                                       .class_id = 0,
+                                       .uplink_id = r.core->desired().uplinks[1].id};
+  r.dataplane.learned = {
+      LearnedAddress{.addr = *IpAddr::parse("203.0.113.10"),
+                     .domain = "*.cdn.example",
+                     .class_id = 0,
+                     .ttl_s = 60,
+                     .expires_in_ms = 30000},
+      LearnedAddress{.addr = *IpAddr::parse("198.51.100.7"),
+                     .domain = "gone.example",
+                     .class_id = 1,
+                     .ttl_s = 5,
+                     .expires_in_ms = -100},
+  };
+  ExplainQuery q;
+  q.frame.dst = "203.0.113.10";
+  auto a = r.core->explain(q);
+  ASSERT_TRUE(a) << a.error().to_string();
+  EXPECT_EQ(a->domain, "*.cdn.example");
+  ASSERT_GE(a->reasons.size(), 2u);
+  EXPECT_EQ(a->reasons[1],
+            "the destination was learned from a DNS answer for *.cdn.example (30 s left)");
+  q.frame.dst = "203.0.113.11";  // not learned: no domain named
+  auto b = r.core->explain(q);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->domain, "");
+
+  auto all = r.core->domains("");
+  ASSERT_TRUE(all) << all.error().to_string();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].domain, "*.cdn.example");
+  EXPECT_EQ((*all)[0].klass, "video");
+  EXPECT_EQ((*all)[1].klass, r.core->desired().classes[1].name);
+  auto video = r.core->domains("video");
+  ASSERT_TRUE(video);
+  ASSERT_EQ(video->size(), 1u);
+  EXPECT_EQ((*video)[0].address, "203.0.113.10");
+  auto none = r.core->domains("nosuch");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().kind, ErrorKind::kNotFound);
+}
+
+TEST(Core, ProgrammerExpiresLearnedAddressesEverySecond) {
+  CoreRig r(kPolicy, links());
+  ASSERT_TRUE(r.start());
+  bring_up(r);
+  int before = r.dataplane.expire_calls;
+  r.rt.advance(3s);
+  EXPECT_GE(r.dataplane.expire_calls - before, 2);
+  EXPECT_LE(r.dataplane.expire_calls - before, 4);
+}
+
 TEST(Core, HistoryKeepsOneSampleASecond) {
   CoreRig r(kPolicy, links());
   ASSERT_TRUE(r.start());

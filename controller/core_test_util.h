@@ -48,12 +48,19 @@ class FakeDataplane final : public DataplanePort {
     unpinned = true;
     return ok();
   }
+  Result<std::vector<LearnedAddress>> learned_addresses() const override { return learned; }
+  Result<void> expire_learned() override {
+    ++expire_calls;
+    return ok();
+  }
 
   std::vector<DatapathPlan> plans;
   std::vector<int> attached, detached;
   bool fail_program = false;
   bool unpinned = false;
   DatapathCounters counters;
+  std::vector<LearnedAddress> learned;
+  int expire_calls = 0;
   SimulateResult verdict;
   mutable size_t last_frame_size = 0;
   mutable int last_ingress = -1;

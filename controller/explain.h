@@ -32,6 +32,8 @@ struct ExplainAnswer {
   std::optional<PlannedUplink> uplink;  // nullopt: last_resort, or left unmarked
   std::string action;                   // "mark", "redirect", "last_resort", "unclassified"
   std::vector<std::string> reasons;     // human-readable, in order
+  // The domain whose learned address decided the class ("" if none did).
+  std::string domain;
 };
 
 ExplainAnswer explain_answer(const ExplainQuery& query, const SimulateResult& sim,

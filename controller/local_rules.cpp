@@ -25,6 +25,8 @@ std::vector<Selector> expand(const MatchEntry& e) {
   std::vector<Selector> out;
   if (!e.iif.empty())
     return out;  // arrives on a LAN interface: never the gateway's own traffic
+  if (!e.domain.empty())
+    return out;  // learned addresses live in the data plane only; no ip rule names them
   for (int family : {AF_INET, AF_INET6}) {
     if (e.proto == 1 && family != AF_INET)
       continue;

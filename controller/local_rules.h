@@ -3,7 +3,9 @@
 // express (protocol, port ranges, prefixes, DSCP, socket-owner uid ranges) is
 // also compiled to native ip rules that only see locally originated traffic
 // (`iif lo`). Entries with `iif` (a LAN interface) never match it and are
-// skipped; entries with `uid` exist only here (the data plane skips them).
+// skipped, as are entries with `domain` (their addresses are learned by the
+// data plane, which sees forwarded traffic only); entries with `uid` exist only here (the data
+// plane skips them).
 //
 // Layout, inside the owned band [base, base+1000): uplink pairs use
 // base..base+2*max_id+1, overlay remotes base+521..base+520+max_id (they must

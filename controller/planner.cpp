@@ -352,6 +352,7 @@ DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now) 
   }
   add_local_rules(policy, paths, out.classes, out.rules);
   out.datapath.interfaces = in.interfaces;
+  out.datapath.dns = policy.dns;
   return out;
 }
 

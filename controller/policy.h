@@ -20,9 +20,11 @@
 // udp; a match entry whose src/dst/proto families cannot agree is rejected; a class without `match`
 // (matches everything) must be the last class; `sla` is given exactly when strategy is sla;
 // mark_mask is one contiguous run of bits wide enough for 1 + number of wans + number of overlays
-// values; route_protocol >= 5 (0-4 belong to the kernel). Omitted optional keys take the defaults
-// below; `gateway` omitted means `auto`, probe `method` omitted means icmp, udp probe port defaults
-// to 862 (STAMP), tcp probes need a port.
+// values; route_protocol >= 5 (0-4 belong to the kernel); a `domain` is a DNS name of labels
+// [A-Za-z0-9_-]{1,63}, at most 253 characters, optionally led by "*." (every name below), stored
+// lowercase without a trailing dot; an entry with `domain` has no `dst`. Omitted optional keys take
+// the defaults below; `gateway` omitted means `auto`, probe `method` omitted means icmp, udp probe
+// port defaults to 862 (STAMP), tcp probes need a port.
 //
 // Overlays (`overlays:`, optional): wans and overlays share one namespace (a
 // name is one or the other); an overlay's interface is no wan's, no LAN
@@ -146,6 +148,10 @@ struct Policy {
   // conntrack entries NAT'ed through it (and only those), so clients reconnect
   // over a live uplink at once instead of waiting for their flows to time out.
   bool conntrack_flush_on_down = true;
+  // `dns: { min_ttl_s, grace_s, max_addrs_per_name }` (DESIGN §10): the
+  // lifetime of addresses learned for `domain` match entries. Limits:
+  // min_ttl_s 0..604800, grace_s 0..604800, max_addrs_per_name 1..4096.
+  DnsOptions dns{};
   Ownership ownership{};
   std::vector<Wan> wans{};           // file order
   std::vector<Overlay> overlays{};   // file order

@@ -1,5 +1,7 @@
 #include <algorithm>
+#include <cctype>
 #include <iterator>
+#include <variant>
 
 #include "controller/policy_parse.h"
 
@@ -11,8 +13,8 @@ constexpr std::string_view kClassKeys[] = {"match", "strategy",          "sla", 
                                            "paths", "source_affinity_s", "action"};
 // A week: longer is a misunderstanding (the flow table forgets flows in minutes).
 constexpr int64_t kMaxAffinityS = 7 * 24 * 3600;
-constexpr std::string_view kMatchKeys[] = {"proto", "sport", "dport", "src",
-                                           "dst",   "dscp",  "iif",   "uid"};
+constexpr std::string_view kMatchKeys[] = {"proto", "sport", "dport", "src",   "dst",
+                                           "dscp",  "iif",   "uid",   "domain"};
 constexpr std::string_view kSlaKeys[] = {"max_rtt_ms", "max_jitter_ms", "max_loss_pct"};
 
 // Which address families an entry's prefixes allow: bit 0 = IPv4, bit 1 = IPv6.
@@ -23,6 +25,50 @@ int families_of(const std::vector<Prefix>& ps) {
   for (const auto& p : ps)
     f |= p.addr.is_v4() ? 1 : 2;
   return f;
+}
+
+// A `domain` value, lowercased and without a trailing dot, or why it is not a
+// DNS name: labels of [a-z0-9_-]{1,63} (underscore for service names), at most
+// 253 characters, optionally led by "*." (every name below the rest).
+std::variant<std::string, std::string> normalize_domain(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s)
+    out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  const bool below = out.starts_with("*.");
+  if (out.size() > (below ? 2U : 0U) && out.back() == '.')
+    out.pop_back();  // a fully qualified name's root
+  std::string_view rest = out;
+  if (below)
+    rest.remove_prefix(2);
+  if (rest.empty())
+    return std::variant<std::string, std::string>(std::in_place_index<1>, "an empty name");
+  if (out.size() > 253)
+    return std::variant<std::string, std::string>(std::in_place_index<1>,
+                                                  "longer than 253 characters");
+  size_t start = 0;
+  while (start <= rest.size()) {
+    size_t dot = rest.find('.', start);
+    size_t end = dot == std::string_view::npos ? rest.size() : dot;
+    std::string_view label = rest.substr(start, end - start);
+    if (label.empty())
+      return std::variant<std::string, std::string>(std::in_place_index<1>, "an empty label");
+    if (label.size() > 63)
+      return std::variant<std::string, std::string>(std::in_place_index<1>,
+                                                    "a label longer than 63 characters");
+    for (char c : label) {
+      if (c == '*')
+        return std::variant<std::string, std::string>(std::in_place_index<1>,
+                                                      "'*' other than as a leading \"*.\" label");
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+        return std::variant<std::string, std::string>(std::in_place_index<1>,
+                                                      std::string("the character '") + c + "'");
+    }
+    if (dot == std::string_view::npos)
+      break;
+    start = dot + 1;
+  }
+  return std::variant<std::string, std::string>(std::in_place_index<0>, std::move(out));
 }
 
 }  // namespace
@@ -285,6 +331,40 @@ std::optional<MatchEntry> PolicyParser::parse_match(const Field& f) {
         ok = false;
       }
     } else {
+      ok = false;
+    }
+  }
+  if (auto d = get(f, "domain")) {
+    if (auto parts = scalar_or_list(*d)) {
+      for (const auto& part : *parts) {
+        auto name = string(part);
+        if (!name) {
+          ok = false;
+          continue;
+        }
+        auto norm = normalize_domain(*name);
+        if (norm.index() == 1) {
+          error(part, "invalid domain '" + *name + "' in " + d->path + ": " + std::get<1>(norm) +
+                          " (expected a DNS name like video.example or *.cdn.example)");
+          ok = false;
+        } else if (std::find(e.domain.begin(), e.domain.end(), std::get<0>(norm)) ==
+                   e.domain.end()) {
+          e.domain.push_back(std::get<0>(norm));
+        }
+      }
+    } else {
+      ok = false;
+    }
+    if (get(f, "dst")) {
+      error_at(d->key.Mark(), "'domain' and 'dst' in " + f.path +
+                                  " cannot be combined (the learned addresses are the "
+                                  "destinations; use two entries)");
+      ok = false;
+    }
+    if (get(f, "uid")) {
+      error_at(d->key.Mark(), f.path +
+                                  " can never match: 'uid' selects the gateway's own traffic, "
+                                  "which 'domain' (learned on the LAN) never sees");
       ok = false;
     }
   }

@@ -10,9 +10,12 @@ namespace pathsteer {
 
 namespace {
 
-constexpr std::string_view kTopKeys[] = {"version",     "lan_interfaces", "datapath",
-                                         "last_resort", "conntrack",      "ownership",
-                                         "wans",        "overlays",       "classes"};
+constexpr std::string_view kTopKeys[] = {
+    "version",   "lan_interfaces", "datapath", "last_resort", "conntrack",
+    "ownership", "wans",           "overlays", "classes",     "dns"};
+constexpr std::string_view kDnsKeys[] = {"min_ttl_s", "grace_s", "max_addrs_per_name"};
+constexpr int64_t kMaxDnsSeconds = 7 * 24 * 3600;
+constexpr int64_t kMaxAddrsPerName = 4096;
 constexpr std::string_view kConntrackKeys[] = {"flush_on_down"};
 constexpr std::string_view kBooleans[] = {"false", "true"};
 constexpr std::string_view kDatapathKeys[] = {"mode"};
@@ -91,6 +94,12 @@ Result<Policy> PolicyParser::run(const std::string& text) {
         if (auto i = choice(*b, kBooleans))
           p.conntrack_flush_on_down = *i == 1;
       }
+    }
+
+    if (auto f = get(root, "dns"); f && expect_map(*f, kDnsKeys)) {
+      set_u32(*f, "min_ttl_s", p.dns.min_ttl_s, 0, kMaxDnsSeconds);
+      set_u32(*f, "grace_s", p.dns.grace_s, 0, kMaxDnsSeconds);
+      set_u32(*f, "max_addrs_per_name", p.dns.max_addrs_per_name, 1, kMaxAddrsPerName);
     }
 
     std::optional<Field> ownership = get(root, "ownership");

@@ -393,6 +393,44 @@ classes:
               ElementsAre(testing::HasSubstr("missing required key 'paths'")));
 }
 
+TEST(Policy, DomainsAreNormalizedAndCombineWithOtherKeys) {
+  Policy p = parse_ok(R"(version: 1
+lan_interfaces: [lan0]
+wans: { wan1: { interface: eth1 }, wan2: { interface: eth2 } }
+classes:
+  video:
+    match:
+      - { domain: ["Video.Example.", "*.CDN.example", video.example] }
+      - { domain: meet.example, proto: udp, dport: 3478, src: 10.0.0.0/8, iif: lan0 }
+    paths: [wan2, wan1]
+  rest: { paths: [wan1] }
+)");
+  ASSERT_EQ(p.classes[0].match.size(), 2u);
+  EXPECT_EQ(p.classes[0].match[0].domain,
+            (std::vector<std::string>{"video.example", "*.cdn.example"}));
+  const MatchEntry& e = p.classes[0].match[1];
+  EXPECT_EQ(e.domain, (std::vector<std::string>{"meet.example"}));
+  EXPECT_EQ(e.proto, 17);
+  EXPECT_EQ(e.dport, (std::vector<PortRange>{{3478, 3478}}));
+  EXPECT_EQ(e.src, (std::vector<Prefix>{prefix("10.0.0.0/8")}));
+  EXPECT_EQ(e.iif, (std::vector<std::string>{"lan0"}));
+  EXPECT_EQ(p.dns, DnsOptions{});  // defaults: 60 s floor, 300 s grace, 256 per name
+  EXPECT_EQ(p.dns.min_ttl_s, 60u);
+  EXPECT_EQ(p.dns.grace_s, 300u);
+  EXPECT_EQ(p.dns.max_addrs_per_name, 256u);
+}
+
+TEST(Policy, DnsOptionsAreRead) {
+  Policy p = parse_ok(R"(version: 1
+lan_interfaces: [lan0]
+dns: { min_ttl_s: 0, grace_s: 5, max_addrs_per_name: 2 }
+wans: { wan1: { interface: eth1 } }
+classes:
+  c: { match: [ { domain: "*.example" } ], paths: [wan1] }
+)");
+  EXPECT_EQ(p.dns, (DnsOptions{.min_ttl_s = 0, .grace_s = 5, .max_addrs_per_name = 2}));
+}
+
 TEST(Policy, UidTakesAnIdARangeOrAList) {
   Policy p = parse_ok(R"(version: 1
 lan_interfaces: [lan0]
@@ -732,6 +770,51 @@ const std::vector<ErrorCase>& error_cases() {
        doc("", "    match: [ { dscp: af44 } ]\n    paths: [wan1]\n"),
        {"t.yaml:9:22: invalid value 'af44' for classes.c.match[0].dscp (expected ef, af11..af43, "
         "cs0..cs7 or a number 0-63)"}},
+      {"DomainBadCharacter",
+       doc("",
+           "    match: [ { domain: [video.example, \"bad name.example\"] } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:40: invalid domain 'bad name.example' in classes.c.match[0].domain: the "
+        "character ' ' (expected a DNS name like video.example or *.cdn.example)"}},
+      {"DomainStarInside",
+       doc("", "    match: [ { domain: \"a.*.example\" } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:24: invalid domain 'a.*.example' in classes.c.match[0].domain: '*' other than "
+        "as a leading \"*.\" label (expected a DNS name like video.example or *.cdn.example)"}},
+      {"DomainEmptyLabel",
+       doc("", "    match: [ { domain: \"a..example\" } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:24: invalid domain 'a..example' in classes.c.match[0].domain: an empty label "
+        "(expected a DNS name like video.example or *.cdn.example)"}},
+      {"DomainOnlyStar",
+       doc("", "    match: [ { domain: \"*.\" } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:24: invalid domain '*.' in classes.c.match[0].domain: an empty name (expected "
+        "a DNS name like video.example or *.cdn.example)"}},
+      {"DomainLabelTooLong",
+       doc("",
+           "    match: [ { domain: " + std::string(64, 'a') + ".example } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:24: invalid domain '" + std::string(64, 'a') +
+        ".example' in classes.c.match[0].domain: a label longer than 63 characters (expected a "
+        "DNS name like video.example or *.cdn.example)"}},
+      {"DomainNameTooLong",
+       doc("", "    match: [ { domain: " + std::string(63, 'a') + "." + std::string(63, 'b') + "." +
+                   std::string(63, 'c') + "." + std::string(63, 'd') +
+                   ".example } ]\n"
+                   "    paths: [wan1]\n"),
+       {"t.yaml:9:24: invalid domain '" + std::string(63, 'a') + "." + std::string(63, 'b') + "." +
+        std::string(63, 'c') + "." + std::string(63, 'd') +
+        ".example' in classes.c.match[0].domain: longer than 253 characters (expected a DNS "
+        "name like video.example or *.cdn.example)"}},
+      {"DomainWithDst",
+       doc("", "    match: [ { domain: v.example, dst: 192.0.2.0/24 } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:16: 'domain' and 'dst' in classes.c.match[0] cannot be combined (the learned "
+        "addresses are the destinations; use two entries)"}},
+      {"DomainEmptyList",
+       doc("", "    match: [ { domain: [] } ]\n    paths: [wan1]\n"),
+       {"t.yaml:9:24: classes.c.match[0].domain must not be empty"}},
+      {"DnsUnknownKey",
+       doc("", "    paths: [wan1]\n", "dns: { min_ttl: 5 }\n"),
+       {"t.yaml:10:8: unknown key 'min_ttl' in dns (did you mean 'min_ttl_s'?)"}},
+      {"DnsMaxAddrsZero",
+       doc("", "    paths: [wan1]\n", "dns: { max_addrs_per_name: 0 }\n"),
+       {"t.yaml:10:28: dns.max_addrs_per_name must be between 1 and 4096, got 0"}},
       {"DscpRange",
        doc("", "    match: [ { dscp: 64 } ]\n    paths: [wan1]\n"),
        {"t.yaml:9:22: invalid value '64' for classes.c.match[0].dscp (expected ef, af11..af43, "

@@ -11,10 +11,24 @@ Programmer::Programmer(Runtime& rt, DataplanePort& dataplane, KernelPort& kernel
 Programmer::~Programmer() {
   if (sync_timer_)
     rt_.cancel(*sync_timer_);
+  if (dns_timer_)
+    rt_.cancel(*dns_timer_);
 }
 
 Result<void> Programmer::program(const DatapathPlan& plan) {
-  return dataplane_.program(plan);
+  auto r = dataplane_.program(plan);
+  if (r && !dns_timer_) {
+    // Addresses learned from DNS expire in the data plane on their own; this
+    // removes them from the table (unless a flow to them lives).
+    dns_timer_ = rt_.at(
+        rt_.now() + kDnsExpiryInterval,
+        [this] {
+          if (auto e = dataplane_.expire_learned(); !e)
+            PS_LOG(kWarn) << "expiring DNS-learned addresses: " << e.error().to_string();
+        },
+        kDnsExpiryInterval);
+  }
+  return r;
 }
 
 std::vector<std::string> Programmer::attach(const std::vector<Lan>& lans) {

@@ -19,6 +19,8 @@
 //  * flush() (--flush-on-exit) removes every owned rule and route, detaches
 //    the classifier and unpins the data plane.
 //  * flush_conntrack() hands a cleanup to the conntrack worker (off the loop).
+//  * After the first successful program(), expire_learned() runs on the data
+//    plane every kDnsExpiryInterval (DNS-learned addresses; failures logged).
 // Threading: the loop thread only. Logs what it changes and every failure.
 #pragma once
 
@@ -37,6 +39,8 @@
 #include "netlink/sync.h"
 
 namespace pathsteer {
+
+inline constexpr Runtime::Duration kDnsExpiryInterval = std::chrono::seconds(1);
 
 class Programmer {
  public:
@@ -75,6 +79,7 @@ class Programmer {
   SyncStateMachine sync_;
   OwnedSlice slice_;
   std::optional<Runtime::TimerId> sync_timer_;
+  std::optional<Runtime::TimerId> dns_timer_;
   std::set<int> attached_;  // LAN ifindexes carrying our classifier
 };
 

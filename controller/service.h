@@ -138,6 +138,15 @@ struct PolicyChange {
   PlanDiff diff;
 };
 
+// One address learned from DNS (DESIGN §10, GET /v1/domains).
+struct DomainView {
+  std::string domain;         // the policy's pattern that owns it ("*.cdn.example")
+  std::string address;        // canonical text
+  std::string klass;          // the class of the pattern's first entry; "" if not in the policy
+  uint32_t ttl_s = 0;         // of the answer that carried it last
+  int64_t expires_in_ms = 0;  // < 0: expired, held while a flow to it lives
+};
+
 struct HistoryView {
   std::string wan;
   int64_t interval_s = 0;
@@ -160,6 +169,10 @@ class ControlService {
   // kInvalidPolicy: no such interface; kSystem: the packet could not be run.
   virtual Result<ExplainAnswer> explain(const ExplainQuery& query) const = 0;
   virtual std::vector<ControlEvent> events(uint64_t since_id) const = 0;
+  // The addresses learned from DNS, by domain then address; only class
+  // `klass` if not empty (kNotFound: no such class in the policy). kSystem:
+  // the data plane could not be read.
+  virtual Result<std::vector<DomainView>> domains(const std::string& klass) const = 0;
   virtual Subscription subscribe(std::function<void(const ControlEvent&)> listener) = 0;
 
   // Validates and plans `text`; unless dry_run, writes it to the policy source

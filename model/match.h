@@ -27,7 +27,26 @@ struct MatchEntry {
   // an owner: an entry with `uid` never matches forwarded traffic (the data
   // plane skips it) and is compiled to ip rules only (controller/local_rules.h).
   std::vector<UidRange> uid{};
+  // DNS names whose learned addresses are the entry's destinations (DESIGN
+  // §10), any of these: "video.example" (that name) or "*.cdn.example" (every
+  // name below cdn.example, not cdn.example itself). Lowercase, no trailing
+  // dot, no duplicates (the parser normalizes). An entry with domains has no
+  // `dst` (the parser refuses the pair) and never matches the gateway's own
+  // traffic (no ip rule can name a domain).
+  std::vector<std::string> domain{};
   friend bool operator==(const MatchEntry&, const MatchEntry&) = default;
+};
+
+// The policy's `dns:` options: how long an address learned from a DNS answer
+// stays a destination of its domain's entries. It lives max(TTL, min_ttl_s) +
+// grace_s after the last answer that carried it, and as long as a flow to it
+// is in the flow table; a name keeps at most max_addrs_per_name addresses
+// (the oldest go first).
+struct DnsOptions {
+  uint32_t min_ttl_s = 60;
+  uint32_t grace_s = 300;
+  uint32_t max_addrs_per_name = 256;
+  friend bool operator==(const DnsOptions&, const DnsOptions&) = default;
 };
 
 // How the classifier acts on a classified packet (DESIGN §3): set the owned

@@ -302,4 +302,7 @@ int ps_probe_jiffies(struct __sk_buff *skb)
 	return (__u32)bpf_jiffies64();
 }
 
+/* DNS learning on LAN egress (issue 17): its own program, maps and counters. */
+#include "lib/dns_learn.h"
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -33,13 +33,15 @@ ALL_OPS = [("/healthz", "GET"), ("/v1/status", "GET"), ("/v1/wans/{name}/history
            ("/v1/policy", "GET"), ("/v1/policy", "PUT"), ("/v1/intents", "GET"),
            ("/v1/intents", "POST"), ("/v1/intents/{id}", "GET"), ("/v1/intents/{id}", "DELETE"),
            ("/v1/explain", "POST"), ("/metrics", "GET"), ("/v1/events", "GET"),
-           ("/v1/events/stream", "GET")]
+           ("/v1/events/stream", "GET"), ("/v1/domains", "GET")]
 NOT_DRIVEN = [
     {"path": p, "method": m, "status": "503",
      "why": "needs the event loop stalled for 5 s; the daemon has no hook for that"}
     for p, m in ALL_OPS] + [
     {"path": "/v1/explain", "method": "POST", "status": "500",
-     "why": "needs the kernel to refuse BPF_PROG_TEST_RUN of the loaded classifier"}]
+     "why": "needs the kernel to refuse BPF_PROG_TEST_RUN of the loaded classifier"},
+    {"path": "/v1/domains", "method": "GET", "status": "500",
+     "why": "needs the kernel to refuse reading the pinned learned-address map"}]
 
 
 class OpenApi(NetnsTestCase):
@@ -163,6 +165,12 @@ class OpenApi(NetnsTestCase):
                     token=False)
         self.expect(413, "POST", "/v1/explain", big, token=False)
         self.expect(405, "GET", "/v1/explain", token=False)
+
+        # Domains learned from DNS: none in this policy (empty list), a class filter, errors.
+        self.assertEqual(self.expect(200, "GET", "/v1/domains", token=False), {"domains": []})
+        self.expect(200, "GET", "/v1/domains", token=False, query={"class": "video"})
+        self.expect(404, "GET", "/v1/domains", token=False, query={"class": "nosuch"})
+        self.expect(405, "POST", "/v1/domains", token=False)
 
         # Intents: none, then one by paths and one by SLA, conflicts, errors, delete.
         self.assertEqual(self.expect(200, "GET", "/v1/intents", token=False), {"intents": []})

@@ -18,6 +18,7 @@
 #include "pathsteer_abi.h"
 #include "lib/maps.h"
 #include "lib/parse.h"
+#include "lib/dns_match.h"
 
 #define PS_BM_ALL 0  /* every rule of the generation */
 #define PS_BM_NONE 1 /* no rule: an LPM miss */
@@ -114,13 +115,15 @@ static __always_inline __u32 ps_classify(struct __sk_buff *skb, const struct ps_
 	if (pkt->family == PS_FAMILY_IPV4) {
 		PS_FIELD_BITMAP(b_src, PS_FIELD_SRC,
 				ps_prefix4_index(&ps_src4_v3, gen, pkt->saddr[0]));
-		PS_FIELD_BITMAP(b_dst, PS_FIELD_DST,
-				ps_prefix4_index(&ps_dst4_v3, gen, pkt->daddr[0]));
+		PS_FIELD_BITMAP(
+		    b_dst, PS_FIELD_DST,
+		    ps_dns_dst_index(gen, pkt, ps_prefix4_index(&ps_dst4_v3, gen, pkt->daddr[0])));
 	} else {
 		PS_FIELD_BITMAP(b_src, PS_FIELD_SRC,
 				ps_prefix6_index(&ps_src6_v3, gen, pkt->saddr));
-		PS_FIELD_BITMAP(b_dst, PS_FIELD_DST,
-				ps_prefix6_index(&ps_dst6_v3, gen, pkt->daddr));
+		PS_FIELD_BITMAP(
+		    b_dst, PS_FIELD_DST,
+		    ps_dns_dst_index(gen, pkt, ps_prefix6_index(&ps_dst6_v3, gen, pkt->daddr)));
 	}
 	PS_FIELD_BITMAP(b_proto, PS_FIELD_PROTO,
 			ps_array_index(&ps_proto_v3, gen * 256 + pkt->proto));
