@@ -17,7 +17,6 @@
 #pragma once
 
 #include <array>
-#include <bitset>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -29,12 +28,14 @@
 namespace pathsteer {
 
 // Capacities (pathsteer_abi.h has the same numbers).
-inline constexpr size_t kMaxRules = 1024;  // match entries, all classes together
-inline constexpr size_t kMaxClasses = 256;
-inline constexpr size_t kMaxMembers = 16;       // uplinks one class chooses among
-inline constexpr size_t kMaxBitmaps = 8192;     // distinct rule sets in one generation
-inline constexpr size_t kMaxPrefixes = 131072;  // per trie: src/dst x IPv4/IPv6
-inline constexpr uint32_t kMaxUplinkId = 255;   // ids 1..254
+inline constexpr size_t kMaxRules = 16384;  // match entries, all classes together
+inline constexpr size_t kMaxClasses = 4096;
+inline constexpr size_t kMaxMembers = 16;          // uplinks one class chooses among
+inline constexpr size_t kMaxBitmaps = 65536;       // distinct listed rule sets in one generation
+inline constexpr size_t kMaxBitmapWords = 262144;  // their non-zero 64-bit words, together
+inline constexpr size_t kMaxPrefixes = 1048576;    // per trie: src/dst x IPv4/IPv6
+inline constexpr size_t kFields = 8;               // PS_F_*: iif src dst proto sport dport dscp
+inline constexpr uint32_t kMaxUplinkId = 255;      // ids 1..254
 inline constexpr uint32_t kDefaultFlowIdleS = 300;
 
 struct DatapathMember {
@@ -77,7 +78,9 @@ struct DatapathPlan {
   friend bool operator==(const DatapathPlan&, const DatapathPlan&) = default;
 };
 
-using RuleSet = std::bitset<kMaxRules>;
+// A set of rules (match entries numbered in policy order), sorted ascending:
+// sparse, as most sets a field value names hold a few rules.
+using RuleIds = std::vector<uint32_t>;
 
 struct CompiledPrefix {
   std::array<uint8_t, 16> addr{};  // network order, host bits zero; IPv4 in the first 4
@@ -86,15 +89,19 @@ struct CompiledPrefix {
   friend bool operator==(const CompiledPrefix&, const CompiledPrefix&) = default;
 };
 
-// One rule generation's map contents. Bitmap indices point into `bitmaps`;
-// index 0 is every rule, 1 is none.
+// One rule generation's map contents. The rules a field admits for a value
+// are free[field] | listed[index the field's table gives for the value];
+// listed[0] is the empty set (a value no rule lists).
 struct CompiledRules {
   uint32_t rule_count = 0;
   uint32_t class_count = 0;
-  uint32_t fields = 0;  // PS_FIELD_*: fields some rule constrains
-  uint32_t iif_default = 0;
+  uint32_t fields = 0;               // PS_FIELD_*: fields some rule constrains
   std::vector<uint32_t> rule_class;  // rule -> class id
-  std::vector<RuleSet> bitmaps;
+  // By PS_F_*: the rules that leave the field free; every rule for a field
+  // not in use.
+  std::array<RuleIds, kFields> free;
+  std::vector<RuleIds> listed;
+  size_t listed_words = 0;      // the non-zero 64-bit words of all listed sets
   std::vector<uint32_t> proto;  // 256
   std::vector<uint32_t> dscp;   // 64
   std::vector<uint32_t> sport;  // 65537: ports, then "no ports"
@@ -128,7 +135,8 @@ struct CompiledActions {
   friend bool operator==(const CompiledActions&, const CompiledActions&) = default;
 };
 
-// kUnrealizable when a capacity is exceeded (the message names the class).
+// kUnrealizable when a capacity is exceeded (the message gives the numbers and
+// names the class where one is to blame).
 Result<CompiledRules> compile_rules(const DatapathPlan& plan);
 // kInvalidPolicy for a mark outside mark_mask; kUnrealizable for more than
 // kMaxMembers members, an uplink id outside 1..254, weights over 2^32.
