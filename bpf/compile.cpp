@@ -14,7 +14,8 @@ namespace pathsteer {
 static_assert(kMaxRules == PS_MAX_RULES && kMaxClasses == PS_MAX_CLASSES &&
               kMaxMembers == PS_MAX_MEMBERS && kMaxBitmaps == PS_MAX_BITMAPS &&
               kMaxBitmapWords == PS_MAX_BM_WORDS && kMaxPrefixes == PS_MAX_PREFIXES &&
-              kFields == PS_FIELDS && kMaxUplinkId + 1 == PS_MAX_UPLINKS);
+              kFields == PS_FIELDS && kMaxUplinkId + 1 == PS_MAX_UPLINKS &&
+              kFlowEntries == PS_FLOW_ENTRIES);
 
 namespace {
 
@@ -340,6 +341,7 @@ Result<CompiledActions> compile_actions(const DatapathPlan& plan) {
   out.mark_mask = plan.mark_mask;
   out.redirect = plan.mode == DatapathMode::kRedirect;
   out.flow_idle_s = plan.flow_idle_s;
+  out.flow_quota = plan.flow_quota;
   out.uplinks.resize(kMaxUplinkId + 1);
   for (const DatapathUplink& u : plan.uplinks) {
     if (u.id == 0 || u.id >= kMaxUplinkId) {

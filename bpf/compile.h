@@ -16,6 +16,7 @@
 // nothing.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <map>
@@ -37,6 +38,10 @@ inline constexpr size_t kMaxPrefixes = 1048576;    // per trie: src/dst x IPv4/I
 inline constexpr size_t kFields = 8;               // PS_F_*: iif src dst proto sport dport dscp
 inline constexpr uint32_t kMaxUplinkId = 255;      // ids 1..254
 inline constexpr uint32_t kDefaultFlowIdleS = 300;
+inline constexpr uint32_t kFlowEntries = 262144;  // flow table entries per family
+// The share of the flow table one source may take by default: 1/16 of it,
+// at least 4,096 flows.
+inline constexpr uint32_t kDefaultFlowQuota = std::max<uint32_t>(kFlowEntries / 16, 4096);
 
 struct DatapathMember {
   uint32_t uplink_id = 0;  // DatapathUplink::id
@@ -72,9 +77,13 @@ struct DatapathPlan {
   uint32_t mark_mask = 0;
   DatapathMode mode = DatapathMode::kMark;
   uint32_t flow_idle_s = kDefaultFlowIdleS;  // a flow unseen this long is new again
-  std::vector<DatapathClass> classes;        // policy order; class_id = index
-  std::vector<DatapathUplink> uplinks;       // any order
-  std::map<std::string, int> interfaces;     // `iif` name -> ifindex (PlanInput::interfaces)
+  // New flow entries one source address may create per two flow_idle_s
+  // windows; beyond, its new flows are classified at every packet and not
+  // written (they cannot evict other sources' flows). 0: no limit.
+  uint32_t flow_quota = kDefaultFlowQuota;
+  std::vector<DatapathClass> classes;     // policy order; class_id = index
+  std::vector<DatapathUplink> uplinks;    // any order
+  std::map<std::string, int> interfaces;  // `iif` name -> ifindex (PlanInput::interfaces)
   friend bool operator==(const DatapathPlan&, const DatapathPlan&) = default;
 };
 
@@ -130,6 +139,7 @@ struct CompiledActions {
   uint32_t mark_mask = 0;
   bool redirect = false;
   uint32_t flow_idle_s = kDefaultFlowIdleS;
+  uint32_t flow_quota = kDefaultFlowQuota;
   std::vector<CompiledClass> classes;   // by class id
   std::vector<DatapathUplink> uplinks;  // by id (index = id); absent ids not live
   friend bool operator==(const CompiledActions&, const CompiledActions&) = default;

@@ -246,6 +246,41 @@ Result<void> write_trie(const bpf_map* map, uint32_t gen, const std::vector<Comp
   return update_keys(map, keys, values);
 }
 
+// The sources holding the most of the flow table (flows created in the
+// current and previous idle windows, as the quota counts them), and those
+// refused entries, kTopSources at most.
+constexpr size_t kTopSources = 10;
+
+Result<std::vector<SourceFlows>> top_sources(const bpf_map* map, const ps_act_info& ai,
+                                             uint32_t now) {
+  std::vector<SourceFlows> all;
+  int fd = bpf_map__fd(map);
+  ps_src_key key{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    ps_src v{};
+    if (bpf_map_lookup_elem(fd, &next, &v) == 0) {
+      const uint64_t age = static_cast<uint32_t>(now - static_cast<uint32_t>(v.window_start));
+      const uint64_t window = ai.flow_idle_jiffies;
+      uint64_t flows = age > 2 * window ? 0 : age > window ? v.flows : v.flows + v.prev_flows;
+      IpAddr a;
+      a.family = next.family == 4 ? AF_INET : AF_INET6;
+      std::memcpy(a.bytes.data(), next.addr, a.size());
+      all.push_back(
+          SourceFlows{.source = a.to_string(), .flows = flows, .over_quota = v.over_quota});
+    }
+    key = next;
+    prev = &key;
+  }
+  std::sort(all.begin(), all.end(), [](const SourceFlows& a, const SourceFlows& b) {
+    return a.flows != b.flows ? a.flows > b.flows : a.over_quota > b.over_quota;
+  });
+  if (all.size() > kTopSources) {
+    all.resize(kTopSources);
+  }
+  return all;
+}
+
 }  // namespace
 
 Datapath::Datapath(std::string pin_dir, ps_classifier* skel)
@@ -494,6 +529,7 @@ Result<void> Datapath::program(const DatapathPlan& plan) {
   ai.flow_idle_jiffies = static_cast<uint32_t>(
       std::min<uint64_t>(uint64_t{actions->flow_idle_s} * cfg->hz, UINT32_MAX));
   ai.touch_jiffies = cfg->hz;
+  ai.flow_quota = actions->flow_quota;
   // First the inactive halves' info with the state unchanged, then the flip:
   // the second write changes only the state word.
   uint32_t zero = 0;
@@ -633,6 +669,16 @@ Result<DatapathCounters> Datapath::read_counters() const {
   out.flow_full = packets(PS_GCNT_FLOW_FULL);
   out.no_member = packets(PS_GCNT_NO_MEMBER);
   out.redirected = packets(PS_GCNT_REDIRECTED);
+  out.over_quota = packets(PS_GCNT_OVER_QUOTA);
+  auto now = read_jiffies(bpf_program__fd(skel_->progs.ps_probe_jiffies));
+  if (!now) {
+    return now.take_error();
+  }
+  auto top = top_sources(skel_->maps.ps_srcq_v4, cfg->act[PS_STATE_ACT_GEN(cfg->state)], *now);
+  if (!top) {
+    return top.take_error();
+  }
+  out.top_sources = std::move(*top);
   for (uint32_t reason = PS_GCNT_FB_NO_FEATURE; reason <= PS_GCNT_FB_FIB + PS_FIB_RET_MAX;
        ++reason) {
     if (reason == PS_GCNT_REDIRECTED || packets(reason) == 0) {

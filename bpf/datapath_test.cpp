@@ -814,7 +814,8 @@ TEST_F(DatapathTest, SourceAffinityKeepsEachSourceOnOneMember) {
 // queue) may fill the whole table. A per-CPU LRU would cap them at
 // PS_FLOW_ENTRIES / possible CPUs and evict live flows early.
 TEST_F(DatapathTest, OneCpuMayFillTheWholeFlowTable) {
-  DatapathPlan plan{.mark_mask = kMask};
+  // One source: without a quota (it would stop it at its share).
+  DatapathPlan plan{.mark_mask = kMask, .flow_quota = 0};
   plan.classes.push_back(fixed("all", {{}}, m(1)));
   ASSERT_TRUE(dp_->program(plan).ok());
   auto bench = BenchClassifier::open(pin_dir_);
@@ -829,6 +830,54 @@ TEST_F(DatapathTest, OneCpuMayFillTheWholeFlowTable) {
               libbpf_num_possible_cpus());
   EXPECT_GE(got, kFlows * 99 / 100);  // random salts may repeat a 5-tuple, rarely
   EXPECT_EQ(counters().flow_full, 0u);
+}
+
+// A source over its share of the flow table gets its new flows classified
+// (steered) but not written: it cannot push other sources' flows out.
+TEST_F(DatapathTest, FloodingSourceCannotEvictOthersFlows) {
+  DatapathPlan plan{.mark_mask = kMask, .flow_quota = 4096, .uplinks = {uplink(1), uplink(2)}};
+  plan.classes.push_back(steered("all", {{}}, {{1, 1}, {2, 1}}));
+  ASSERT_TRUE(dp_->program(plan).ok());
+  std::map<int, uint32_t> a_uplinks;
+  for (int i = 0; i < 50; ++i) {
+    auto r = sim(Frame{.src = "10.0.0.1", .sport = static_cast<uint16_t>(30000 + i)});
+    a_uplinks[i] = r.uplink_id;
+  }
+  auto bench = BenchClassifier::open(pin_dir_);
+  ASSERT_TRUE(bench.ok()) << bench.error().to_string();
+  constexpr uint32_t kFlood = 60000;
+  auto run = run_program_repeated((*bench)->program_fd(BenchClassifier::Flows::kFresh),
+                                  build(Frame{.src = "10.0.0.2", .dport = 443}), kFlood);
+  ASSERT_TRUE(run.ok()) << run.error().to_string();
+  const size_t entries = flow_count("ps_flow4_v4");
+  EXPECT_LE(entries, 50u + 4096u) << "B holds no more than its quota";
+  EXPECT_GE(entries, 50u + 4000u);
+  // A's flows are all there, on their uplinks, also after a flip.
+  plan.classes[0].members = {{2, 1}};
+  ASSERT_TRUE(dp_->program(plan).ok());
+  for (int i = 0; i < 50; ++i) {
+    auto r =
+        dp_->simulate(build(Frame{.src = "10.0.0.1", .sport = static_cast<uint16_t>(30000 + i)}), 0,
+                      0, /*record_flow=*/false);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->uplink_id, a_uplinks[i]) << "A's flow " << i << " moved";
+  }
+  // A's new flows follow the policy; B's are still steered, just not pinned.
+  EXPECT_EQ(sim(Frame{.src = "10.0.0.1", .sport = 31000}).uplink_id, 2u);
+  auto b = sim(Frame{.src = "10.0.0.2", .sport = 31000});
+  EXPECT_EQ(b.uplink_id, 2u);
+  EXPECT_FALSE(b.established);
+  EXPECT_FALSE(sim(Frame{.src = "10.0.0.2", .sport = 31000}).established) << "not pinned";
+  auto c = counters();
+  EXPECT_GE(c.over_quota, kFlood - 4096u);
+  ASSERT_FALSE(c.top_sources.empty());
+  EXPECT_EQ(c.top_sources[0].source, "10.0.0.2");
+  EXPECT_EQ(c.top_sources[0].flows, 4096u);
+  EXPECT_GE(c.top_sources[0].over_quota, kFlood - 4096u);
+  ASSERT_GE(c.top_sources.size(), 2u);
+  EXPECT_EQ(c.top_sources[1].source, "10.0.0.1");
+  EXPECT_EQ(c.top_sources[1].flows, 51u);
+  EXPECT_EQ(c.top_sources[1].over_quota, 0u);
 }
 
 TEST_F(DatapathTest, GenerationSwitchMidStream) {

@@ -49,6 +49,7 @@
  *  ps_flow4_v4 LRU_HASH  struct ps_flow4_key -> struct ps_flow   (never reset by updates)
  *  ps_flow6_v4 LRU_HASH  struct ps_flow6_key -> struct ps_flow
  *  ps_aff_v4   LRU_HASH  struct ps_aff_key -> struct ps_aff   (source affinity; never reset)
+ *  ps_srcq_v4  LRU_HASH  struct ps_src_key -> struct ps_src   (flow-table share per source)
  *  ps_ccnt_v4  PERCPU_ARRAY[PS_MAX_CLASSES] struct ps_counter, by class id of the active gen
  *  ps_ucnt_v4  PERCPU_ARRAY[PS_MAX_UPLINKS] struct ps_counter, by uplink id
  *  ps_gcnt_v4  PERCPU_ARRAY[PS_GCNT_MAX]  struct ps_counter, by enum ps_gcnt
@@ -100,6 +101,7 @@
 #define PS_FLOW_ENTRIES 262144 /* per family */
 #define PS_IIF_SLOTS 4096      /* ingress ifindexes looked up in an array, not a hash */
 #define PS_AFF_ENTRIES 65536   /* (class, source address) pairs remembered for affinity */
+#define PS_SRC_ENTRIES 65536   /* sources whose flow-table share is counted */
 
 #define PS_NO_CLASS 0xffff
 #define PS_NO_UPLINK 0
@@ -146,7 +148,9 @@ struct ps_act_info {       /* one action generation */
   __u32 flow_idle_s;       /* a flow unseen this long is classified anew */
   __u32 flow_idle_jiffies; /* the same in jiffies (the loader measures HZ) */
   __u32 touch_jiffies;     /* refresh a flow's last_seen at most this often (1 s) */
-  __u32 reserved[3];
+  __u32 flow_quota;        /* new flow entries one source may create per flow_idle window
+                            * pair (ps_srcq_v4); 0: no limit */
+  __u32 reserved[2];
 };
 
 /* ps_config.features, probed by the loader at open(). */
@@ -284,6 +288,26 @@ struct ps_aff {
   __u32 reserved;
 };
 
+/*
+ * Flow-table fairness: a source (LAN address) may create act.flow_quota flow
+ * entries per two windows of flow_idle_jiffies (the current and the previous
+ * one; an entry idle longer is expired anyway). Beyond it, its new flows are
+ * classified at every packet and never written, so it cannot evict others'
+ * entries (an LRU gives no eviction callback to count entries down; creations
+ * in the last two idle windows bound what a source holds that is still live).
+ */
+struct ps_src_key {
+  __u32 family;  /* 4 or 6 */
+  __u32 addr[4]; /* IPv4 in addr[0], the other words zero; network order */
+};
+
+struct ps_src {
+  __u64 window_start; /* bpf_jiffies64() when the current window began */
+  __u32 flows;        /* entries created in the current window */
+  __u32 prev_flows;   /* ... in the previous window */
+  __u64 over_quota;   /* packets of new flows refused an entry */
+};
+
 struct ps_counter {
   __u64 packets;
   __u64 bytes;
@@ -312,6 +336,7 @@ enum ps_gcnt {
   PS_GCNT_FB_REDIRECT = 18,   /* bpf_redirect_neigh refused: marked */
   PS_GCNT_FB_FIB_ERROR = 19,  /* bpf_fib_lookup returned < 0: marked */
   PS_GCNT_FB_FIB = 20,        /* + BPF_FIB_LKUP_RET_* (1..15): lookup failed that way */
+  PS_GCNT_OVER_QUOTA = 36,    /* new flow of a source over its quota: classified, not written */
   PS_GCNT_MAX = 40,
 };
 

@@ -288,4 +288,42 @@ static __always_inline __u32 ps_pick_member(const struct ps_class *cls, __u32 cl
 	return id;
 }
 
+/*
+ * Whether the packet's source may create one more flow entry (struct ps_src
+ * in pathsteer_abi.h); counts it if so, counts the refused packet if not.
+ * Shared counters are updated with atomic adds; the window rollover races
+ * benignly (two CPUs may both roll it: the count restarts a little low).
+ */
+static __always_inline int ps_src_admit(const struct ps_pkt *pkt, __u32 quota, __u64 now,
+					__u64 window)
+{
+	struct ps_src_key k = {.family = pkt->family};
+	struct ps_src *s, ns = {};
+
+	if (!quota)
+		return 1;
+	__builtin_memcpy(k.addr, pkt->saddr, sizeof(k.addr));
+	s = bpf_map_lookup_elem(&ps_srcq_v4, &k);
+	if (!s) {
+		ns.window_start = now;
+		ns.flows = 1;
+		bpf_map_update_elem(&ps_srcq_v4, &k, &ns, BPF_NOEXIST);
+		return 1;
+	}
+	if (now - READ_ONCE(s->window_start) > window) {
+		/* A new window; one idle window more and the previous is empty too. */
+		__u32 cur = READ_ONCE(s->flows);
+
+		WRITE_ONCE(s->prev_flows, now - READ_ONCE(s->window_start) > 2 * window ? 0 : cur);
+		WRITE_ONCE(s->flows, 0);
+		WRITE_ONCE(s->window_start, now);
+	}
+	if (READ_ONCE(s->flows) + READ_ONCE(s->prev_flows) >= quota) {
+		__sync_fetch_and_add(&s->over_quota, 1);
+		return 0;
+	}
+	__sync_fetch_and_add(&s->flows, 1);
+	return 1;
+}
+
 #endif /* PS_LIB_FLOW_H */

@@ -87,6 +87,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ps_aff_v4 SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PS_SRC_ENTRIES);
+	__type(key, struct ps_src_key);
+	__type(value, struct ps_src);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_srcq_v4 SEC(".maps");
+
 PS_PERCPU_ARRAY_MAP(ps_ccnt_v4, PS_MAX_CLASSES);
 PS_PERCPU_ARRAY_MAP(ps_ucnt_v4, PS_MAX_UPLINKS);
 PS_PERCPU_ARRAY_MAP(ps_gcnt_v4, PS_GCNT_MAX);

@@ -233,6 +233,10 @@ static __always_inline int ps_steer(struct __sk_buff *skb, const __u32 bench)
 			 */
 			WRITE_ONCE(entry->last_seen, now);
 			ps_flow_state_write(entry, epoch, vd.class_id, vd.uplink_id);
+		} else if (!ps_src_admit(&pkt, READ_ONCE(ai->flow_quota), now,
+					 READ_ONCE(ai->flow_idle_jiffies))) {
+			/* Over its share of the table: steered, not pinned. */
+			PS_COUNT(ps_gcnt_v4, PS_GCNT_OVER_QUOTA);
 		} else {
 			nf.last_seen = now;
 			nf.epoch = epoch;
