@@ -30,7 +30,7 @@ namespace pathsteer {
 
 // Capacities (pathsteer_abi.h has the same numbers).
 inline constexpr size_t kMaxRules = 16384;  // match entries, all classes together
-inline constexpr size_t kMaxClasses = 4096;
+inline constexpr size_t kMaxClasses = 8192;
 inline constexpr size_t kMaxMembers = 16;          // uplinks one class chooses among
 inline constexpr size_t kMaxBitmaps = 65536;       // distinct listed rule sets in one generation
 inline constexpr size_t kMaxBitmapWords = 262144;  // their non-zero 64-bit words, together

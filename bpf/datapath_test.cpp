@@ -1075,9 +1075,9 @@ TEST_F(DatapathTest, GenerationFlip) {
 }
 
 TEST_F(DatapathTest, ManyEntriesAndPrefixes) {
-  // At capacity: 16,384 match entries (4,096 classes of 4) and 1,000,000
+  // At the rule capacity: 16,384 match entries (4,096 classes of 4) and 1,000,000
   // prefixes in the last class.
-  static_assert(kMaxRules == 16384 && kMaxClasses == 4096);
+  static_assert(kMaxRules == 16384 && kMaxClasses == 8192);
   DatapathPlan plan{.mark_mask = kMask};
   for (int c = 0; c < 4095; ++c) {
     std::vector<MatchEntry> entries;

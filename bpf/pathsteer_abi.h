@@ -87,7 +87,7 @@
 
 #define PS_GENERATIONS 2
 #define PS_MAX_RULES 16384               /* match entries per generation */
-#define PS_MAX_CLASSES 4096              /* per generation */
+#define PS_MAX_CLASSES 8192              /* per generation: 4,096 and the planner's own */
 #define PS_MAX_UPLINKS 256               /* uplink ids 1..254; 0 = none */
 #define PS_MAX_MEMBERS 16                /* uplinks a class chooses among */
 #define PS_MAX_BITMAPS 65536             /* distinct listed rule sets per generation */
