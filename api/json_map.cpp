@@ -155,7 +155,13 @@ json datapath_json(const DataplaneStatus& d) {
                      {"flow_full", c.flow_full},
                      {"no_member", c.no_member},
                      {"redirected", c.redirected},
+                     {"over_quota", c.over_quota},
                      {"fallbacks", c.fallbacks}};
+    json top = json::array();
+    for (const SourceFlows& f : c.top_sources) {
+      top.push_back({{"source", f.source}, {"flows", f.flows}, {"over_quota", f.over_quota}});
+    }
+    j["counters"]["top_sources"] = std::move(top);
   }
   return j;
 }

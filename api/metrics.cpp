@@ -205,6 +205,17 @@ void write_datapath(MetricsWriter& m, const StatusSnapshot& s) {
   m.sample({{"reason", "parse_error"}}, static_cast<double>(c.parse_errors));
   m.sample({{"reason", "not_ip"}}, static_cast<double>(c.non_ip));
   m.sample({{"reason", "unclassified"}}, static_cast<double>(c.unclassified));
+  m.family("pathsteer_datapath_over_quota_packets_total", "counter",
+           "Packets of new flows of a LAN source over its share of the flow table (not pinned).");
+  m.sample(static_cast<double>(c.over_quota));
+  m.family("pathsteer_datapath_source_flows", "gauge",
+           "Flow-table entries of the LAN sources holding the most (the quota's count).");
+  for (const SourceFlows& f : c.top_sources)
+    m.sample({{"source", f.source}}, static_cast<double>(f.flows));
+  m.family("pathsteer_datapath_source_over_quota_packets_total", "counter",
+           "Packets of the source's new flows refused a flow-table entry (over its quota).");
+  for (const SourceFlows& f : c.top_sources)
+    m.sample({{"source", f.source}}, static_cast<double>(f.over_quota));
 
   // DNS learning (DESIGN §10).
   const DnsCounters& d = c.dns;

@@ -18,6 +18,12 @@ Measures, per variant and round (variants rotate per round), median over rounds:
   udp64_kpps   iperf3 UDP, 64-byte payload, unlimited rate: packets received per second
   newflow_kpps forward_bench_flood --fresh: small UDP packets, every one from the next
                source port (a new flow each): packets the far side received per second
+Per round, the ratio of ours to each other variant measured in the same round (median and
+range over rounds): a shared host's throughput moves by tens of percent between rounds, a
+ratio within one round much less. And the in-situ cost of our program while the traffic
+flows: kernel.bpf_stats_enabled on for the run (restored after), the attached program's
+run_time_ns / run_cnt over each measurement (bpftool prog show), so ns per packet for the
+TCP stream and the UDP stream (established flows) and for the flood (new flows).
 """
 
 import argparse
@@ -84,6 +90,16 @@ class Bench:
         time.sleep(0.2)
         if self.rx_packets() <= before:
             raise RuntimeError("no packet crossed the gateway")
+
+    def prog_stats(self):
+        """(run_time_ns, run_cnt) of the program attached to the gateway's lan0 ingress."""
+        out = self.x("gw", "tc -j filter show dev lan0 ingress")
+        ids = [f["options"]["prog"]["id"] for f in json.loads(out or "[]")
+               if "prog" in f.get("options", {})]
+        if not ids:
+            raise RuntimeError("no BPF program attached to lan0 ingress")
+        p = json.loads(sh(f"bpftool -j prog show id {ids[0]}"))
+        return p.get("run_time_ns", 0), p.get("run_cnt", 0)
 
     def teardown(self):
         for ns in self.ns.values():
@@ -158,18 +174,33 @@ class Bench:
         time.sleep(0.2)
         return (self.rx_packets() - before) / elapsed / 1e3
 
+    def measured(self, variant, fn, insitu, name):
+        """fn()'s result; for ours, also the program's ns/packet meanwhile into insitu[name]."""
+        if variant != "ours":
+            return fn()
+        t0, n0 = self.prog_stats()
+        r = fn()
+        t1, n1 = self.prog_stats()
+        if n1 > n0:
+            insitu[name].append((t1 - t0) / (n1 - n0))
+        return r
+
     def run(self):
         variants = ["none", "ours", "nft-mwan3", "nft-walk"]
         metrics = ["tcp_gbps", "udp64_kpps", "newflow_kpps"]
         results = {v: {m: [] for m in metrics} for v in variants}
+        self.insitu = {m: [] for m in metrics}
         for rnd in range(self.args.rounds):
             order = variants[rnd % 4:] + variants[:rnd % 4]
             for v in order:
                 self.enable(v)
                 try:
-                    results[v]["tcp_gbps"].append(self.iperf(udp=False))
-                    results[v]["udp64_kpps"].append(self.iperf(udp=True))
-                    results[v]["newflow_kpps"].append(self.newflow())
+                    results[v]["tcp_gbps"].append(
+                        self.measured(v, lambda: self.iperf(udp=False), self.insitu, "tcp_gbps"))
+                    results[v]["udp64_kpps"].append(
+                        self.measured(v, lambda: self.iperf(udp=True), self.insitu, "udp64_kpps"))
+                    results[v]["newflow_kpps"].append(
+                        self.measured(v, self.newflow, self.insitu, "newflow_kpps"))
                 finally:
                     self.disable(v)
                 print(f"round {rnd + 1}/{self.args.rounds} {v}: "
@@ -188,11 +219,17 @@ def main():
     if os.geteuid() != 0:
         sys.exit("forward_bench must run as root")
     b = Bench(args)
+    with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+        stats_was = f.read().strip()
     try:
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write("1")
         b.setup()
         results = b.run()
     finally:
         b.teardown()
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write(stats_was)
 
     uname = sh("uname -sr").strip()
     cpus = os.cpu_count()
@@ -219,7 +256,35 @@ def main():
         ("new-flow rate ours > nft-walk", ours["newflow_kpps"] > med["nft-walk"]["newflow_kpps"],
          ours["newflow_kpps"] / med["nft-walk"]["newflow_kpps"]),
     ]
+    print("\nper-round ratios, ours / other variant in the same round: median [min..max]")
+    print(f"{'ours /':<12}" + "".join(f"{m:>26}" for m in metrics))
+    ratios = {}
+    for other in ("none", "nft-mwan3", "nft-walk"):
+        ratios[other] = {}
+        cells = []
+        for m in metrics:
+            rs = [o / n for o, n in zip(results["ours"][m], results[other][m]) if n > 0]
+            ratios[other][m] = rs
+            cells.append(f"{statistics.median(rs):>10.2f} [{min(rs):.2f}..{max(rs):.2f}]".rjust(26)
+                         if rs else "-".rjust(26))
+        print(f"{other:<12}" + "".join(cells))
+    print("\nin situ, our program (bpf_stats: run_time_ns / run_cnt over each run), ns/packet:")
+    for m, label in (("tcp_gbps", "TCP stream (established)"),
+                     ("udp64_kpps", "UDP 64-byte stream (established)"),
+                     ("newflow_kpps", "flood (new flows)")):
+        xs = b.insitu[m]
+        if xs:
+            print(f"  {label:<34} {statistics.median(xs):7.0f} [{min(xs):.0f}..{max(xs):.0f}]")
+    nf = ratios["none"]["newflow_kpps"]
+    wins = sum(1 for a, b_, c in zip(results["ours"]["newflow_kpps"],
+                                     results["nft-mwan3"]["newflow_kpps"],
+                                     results["nft-walk"]["newflow_kpps"]) if a > b_ and a > c)
+    checks.append((f"new flows ours >= 0.95x none (per-round median)",
+                   bool(nf) and statistics.median(nf) >= 0.95,
+                   statistics.median(nf) if nf else 0.0))
     print("\ntargets:")
+    print(f"  new flows ours above both nft variants in {wins} of {args.rounds} rounds "
+          f"(target: 8 of 9)")
     for name, met, ratio in checks:
         print(f"  {name}: {ratio:.2f}x  {'MET' if met else 'MISSED'}")
 

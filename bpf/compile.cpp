@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <unordered_map>
@@ -14,7 +15,9 @@ namespace pathsteer {
 static_assert(kMaxDomainPatterns == PS_DNS_MAX_PATTERNS && 2 * kMaxDomainBitmaps == PS_DNS_MAX_BM);
 static_assert(kMaxRules == PS_MAX_RULES && kMaxClasses == PS_MAX_CLASSES &&
               kMaxMembers == PS_MAX_MEMBERS && kMaxBitmaps == PS_MAX_BITMAPS &&
-              kMaxPrefixes == PS_MAX_PREFIXES && kMaxUplinkId + 1 == PS_MAX_UPLINKS);
+              kMaxBitmapWords == PS_MAX_BM_WORDS && kMaxPrefixes == PS_MAX_PREFIXES &&
+              kFields == PS_FIELDS && kMaxUplinkId + 1 == PS_MAX_UPLINKS &&
+              kFlowEntries == PS_FLOW_ENTRIES);
 
 namespace {
 
@@ -25,59 +28,67 @@ struct Rule {
   const MatchEntry* entry = nullptr;
 };
 
-// Interns rule sets: equal sets share one bitmap (100,000 prefixes of one
-// class need one bitmap, not 100,000).
-class BitmapPool {
- public:
-  explicit BitmapPool(const RuleSet& all) {
-    intern(all);
-    intern(RuleSet{});
+struct RuleIdsHash {
+  size_t operator()(const RuleIds& ids) const noexcept {
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ ids.size();
+    for (uint32_t r : ids) {
+      h = (h ^ r) * 0xff51afd7ed558ccdULL;
+      h ^= h >> 32;
+    }
+    return static_cast<size_t>(h);
   }
-  uint32_t intern(const RuleSet& s) {
-    auto [it, inserted] = index_.try_emplace(s, static_cast<uint32_t>(sets_.size()));
-    if (inserted)
-      sets_.push_back(s);
-    return it->second;
-  }
-  const RuleSet& at(uint32_t index) const { return sets_[index]; }
-  std::vector<RuleSet> take() { return std::move(sets_); }
-  size_t size() const { return sets_.size(); }
-
- private:
-  std::vector<RuleSet> sets_;
-  std::unordered_map<RuleSet, uint32_t> index_;
 };
 
-// The bitmap of a value of a field constrained by some rules: the rules that
-// leave the field free, plus those that list the value.
-template <typename Listed>
-RuleSet admitted(const RuleSet& free, const std::vector<Rule>& rules, Listed lists_value) {
-  RuleSet s = free;
-  for (size_t r = 0; r < rules.size(); ++r) {
-    if (lists_value(*rules[r].entry))
-      s.set(r);
+// The non-zero 64-bit words of a sorted set.
+size_t words_of(const RuleIds& ids) {
+  size_t n = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i == 0 || ids[i] / 64 != ids[i - 1] / 64)
+      ++n;
   }
-  return s;
+  return n;
 }
 
-template <typename Free>
-RuleSet free_rules(const std::vector<Rule>& rules, Free is_free) {
-  RuleSet s;
+// Interns listed sets: equal sets share one bitmap (a million prefixes of one
+// class need one bitmap, not a million). Index 0 is the empty set.
+class BitmapPool {
+ public:
+  BitmapPool() { intern(RuleIds{}); }
+  uint32_t intern(const RuleIds& s) {
+    auto [it, inserted] = index_.try_emplace(s, static_cast<uint32_t>(sets_.size()));
+    if (inserted) {
+      sets_.push_back(s);
+      words_ += words_of(s);
+    }
+    return it->second;
+  }
+  const RuleIds& at(uint32_t index) const { return sets_.at(index); }
+  std::vector<RuleIds> take() { return std::move(sets_); }
+  size_t size() const { return sets_.size(); }
+  size_t words() const { return words_; }
+
+ private:
+  std::vector<RuleIds> sets_;
+  std::unordered_map<RuleIds, uint32_t, RuleIdsHash> index_;
+  size_t words_ = 0;
+};
+
+template <typename Pred>
+RuleIds rules_where(const std::vector<Rule>& rules, Pred pred) {
+  RuleIds s;
   for (size_t r = 0; r < rules.size(); ++r) {
-    if (is_free(*rules[r].entry))
-      s.set(r);
+    if (pred(*rules[r].entry))
+      s.push_back(static_cast<uint32_t>(r));
   }
   return s;
 }
 
 // Elementary intervals by a sweep over range boundaries: ports[p] is the
-// bitmap of (free rules + rules with a range holding p); slot 65536 (no
-// ports) admits the free rules only.
+// set of rules with a range holding p; slot 65536 (no ports) lists none.
 std::vector<uint32_t> compile_ports(const std::vector<Rule>& rules, bool dport, BitmapPool& pool) {
   auto ranges_of = [dport](const MatchEntry& e) -> const std::vector<PortRange>& {
     return dport ? e.dport : e.sport;
   };
-  RuleSet free = free_rules(rules, [&](const MatchEntry& e) { return ranges_of(e).empty(); });
   // (position, rule, +1 at lo / -1 past hi); overlapping ranges of one rule are counted.
   struct Event {
     uint32_t pos;
@@ -93,23 +104,25 @@ std::vector<uint32_t> compile_ports(const std::vector<Rule>& rules, bool dport, 
   }
   std::sort(events.begin(), events.end(),
             [](const Event& a, const Event& b) { return a.pos < b.pos; });
-  std::vector<uint32_t> out(kPorts + 1);
+  std::vector<uint32_t> out(kPorts + 1, 0);
   std::vector<int> depth(rules.size(), 0);
-  RuleSet current;
+  std::set<uint32_t> current;
   size_t next = 0;
-  uint32_t bitmap = pool.intern(free);
+  uint32_t bitmap = 0;
   for (uint32_t port = 0; port < kPorts; ++port) {
     if (next < events.size() && events[next].pos == port) {
       for (; next < events.size() && events[next].pos == port; ++next) {
         int& d = depth[events[next].rule];
         d += events[next].delta;
-        current.set(events[next].rule, d > 0);
+        if (d > 0)
+          current.insert(events[next].rule);
+        else
+          current.erase(events[next].rule);
       }
-      bitmap = pool.intern(free | current);
+      bitmap = pool.intern(RuleIds(current.begin(), current.end()));
     }
     out[port] = bitmap;
   }
-  out[kPorts] = pool.intern(free);
   return out;
 }
 
@@ -119,6 +132,7 @@ struct PrefixKey {
   friend bool operator<(const PrefixKey& a, const PrefixKey& b) {
     return a.addr != b.addr ? a.addr < b.addr : a.len < b.len;
   }
+  friend bool operator==(const PrefixKey&, const PrefixKey&) = default;
 };
 
 bool covers(const PrefixKey& outer, const PrefixKey& inner) {
@@ -143,10 +157,17 @@ PrefixKey key_of(const Prefix& p) {
   return k;
 }
 
-// One trie (src or dst, one family). Each stored prefix P maps to the free
-// rules plus every rule listing a prefix that covers P: the kernel returns the
-// longest stored prefix holding the address, and every listed prefix holding
-// it covers that one. A /0 entry (free rules) makes every lookup hit.
+RuleIds merged(const RuleIds& a, const RuleIds& b) {
+  RuleIds out;
+  out.reserve(a.size() + b.size());
+  std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+  return out;
+}
+
+// One trie (src or dst, one family). Each stored prefix P maps to every rule
+// listing a prefix that covers P: the kernel returns the longest stored
+// prefix holding the address, and every listed prefix holding it covers that
+// one (a miss lists no rule; the field's free rules are added in the kernel).
 // Prefixes sorted by (address, length) visit each one after all that cover
 // it, so a stack of open ancestors yields the union in one pass.
 Result<std::vector<CompiledPrefix>> compile_prefixes(const std::vector<Rule>& rules, bool dst,
@@ -154,44 +175,53 @@ Result<std::vector<CompiledPrefix>> compile_prefixes(const std::vector<Rule>& ru
   auto list_of = [dst](const MatchEntry& e) -> const std::vector<Prefix>& {
     return dst ? e.dst : e.src;
   };
-  // A `domain` entry constrains the destination too: not free in the dst tries.
-  RuleSet free = free_rules(
-      rules, [&](const MatchEntry& e) { return list_of(e).empty() && (!dst || e.domain.empty()); });
-  std::map<PrefixKey, RuleSet> listed;
-  listed[PrefixKey{}] = RuleSet{};
+  std::vector<std::pair<PrefixKey, uint32_t>> listed;
   for (size_t r = 0; r < rules.size(); ++r) {
     for (const Prefix& p : list_of(*rules[r].entry)) {
       if (p.addr.family == family)
-        listed[key_of(p)].set(r);
+        listed.emplace_back(key_of(p), static_cast<uint32_t>(r));
     }
   }
-  if (listed.size() > kMaxPrefixes) {
-    return unrealizable_error(std::string("datapath: ") + std::to_string(listed.size()) + " " +
-                              (dst ? "dst" : "src") + (family == AF_INET ? " IPv4" : " IPv6") +
-                              " prefixes exceed the capacity of " + std::to_string(kMaxPrefixes));
-  }
+  std::sort(listed.begin(), listed.end());
+  listed.erase(std::unique(listed.begin(), listed.end()), listed.end());
   std::vector<CompiledPrefix> out;
-  out.reserve(listed.size());
-  std::vector<std::pair<PrefixKey, RuleSet>> stack;
-  for (const auto& [key, own] : listed) {
-    while (!stack.empty() && !covers(stack.back().first, key))
+  std::vector<std::pair<PrefixKey, uint32_t>> stack;  // open ancestors and their set
+  std::vector<RuleIds> sets;                          // their sets, by stack depth
+  for (size_t i = 0; i < listed.size();) {
+    const PrefixKey key = listed[i].first;
+    RuleIds own;
+    for (; i < listed.size() && listed[i].first == key; ++i)
+      own.push_back(listed[i].second);
+    if (out.size() == kMaxPrefixes) {
+      return unrealizable_error(std::string("datapath: the ") + (dst ? "dst" : "src") +
+                                (family == AF_INET ? " IPv4" : " IPv6") +
+                                " prefixes exceed the capacity of " + std::to_string(kMaxPrefixes) +
+                                " per generation");
+    }
+    while (!stack.empty() && !covers(stack.back().first, key)) {
       stack.pop_back();
-    RuleSet s = (stack.empty() ? free : stack.back().second) | own;
-    stack.emplace_back(key, s);
-    out.push_back(CompiledPrefix{.addr = key.addr, .len = key.len, .bitmap = pool.intern(s)});
+      sets.pop_back();
+    }
+    RuleIds s = sets.empty() ? own : merged(sets.back(), own);
+    uint32_t index = pool.intern(s);
+    stack.emplace_back(key, index);
+    sets.push_back(std::move(s));
+    out.push_back(CompiledPrefix{.addr = key.addr, .len = key.len, .bitmap = index});
   }
   return out;
 }
 
-// Every pattern with its rules, and the union of those with each bitmap the
-// dst tries hold (an address under a listed prefix and learned for a domain
-// admits both kinds of rules).
+// Every pattern with its rules, and the union of those with each listed set
+// the dst tries give (an address under a listed prefix and learned for a
+// domain admits both kinds of rules; a miss in the tries gives set 0, none).
 Result<void> compile_domains(const std::vector<Rule>& rules, CompiledRules& out, BitmapPool& pool) {
-  std::map<std::string, RuleSet> listed;
+  std::map<std::string, RuleIds> listed;
   std::map<std::string, uint32_t> first;
   for (size_t r = 0; r < rules.size(); ++r) {
     for (const std::string& d : rules[r].entry->domain) {
-      listed[d].set(r);
+      RuleIds& ids = listed[d];
+      if (ids.empty() || ids.back() != r)  // rules ascend: sorted, no duplicates
+        ids.push_back(static_cast<uint32_t>(r));
       first.try_emplace(d, static_cast<uint32_t>(r));
     }
   }
@@ -212,7 +242,7 @@ Result<void> compile_domains(const std::vector<Rule>& rules, CompiledRules& out,
     out.domains.push_back(
         CompiledDomain{.pattern = pattern, .key = key, .prio = first.at(pattern)});
   }
-  std::set<uint32_t> lpm;
+  std::set<uint32_t> lpm{0};
   for (const auto* trie : {&out.dst4, &out.dst6}) {
     for (const CompiledPrefix& p : *trie)
       lpm.insert(p.bitmap);
@@ -225,7 +255,7 @@ Result<void> compile_domains(const std::vector<Rule>& rules, CompiledRules& out,
   }
   for (const CompiledDomain& d : out.domains) {
     for (uint32_t b : lpm) {
-      RuleSet s = pool.at(b) | listed.at(d.pattern);  // a copy: intern may reallocate
+      RuleIds s = merged(pool.at(b), listed.at(d.pattern));  // a copy: intern may reallocate
       out.domain_bitmaps.push_back(
           CompiledDomainBitmap{.key = d.key, .lpm_bitmap = b, .bitmap = pool.intern(s)});
     }
@@ -267,57 +297,16 @@ Result<CompiledRules> compile_rules(const DatapathPlan& plan) {
   out.class_count = static_cast<uint32_t>(plan.classes.size());
   for (const Rule& r : rules)
     out.rule_class.push_back(r.class_id);
-  RuleSet all;
-  for (size_t r = 0; r < rules.size(); ++r)
-    all.set(r);
-  BitmapPool pool(all);
+  const RuleIds all = rules_where(rules, [](const MatchEntry&) { return true; });
+  for (RuleIds& f : out.free)
+    f = all;
+  BitmapPool pool;
 
   auto any_rule = [&](auto pred) {
     return std::any_of(rules.begin(), rules.end(), [&](const Rule& r) { return pred(*r.entry); });
   };
-  if (any_rule([](const MatchEntry& e) { return !e.iif.empty(); })) {
-    out.fields |= PS_FIELD_IIF;
-    RuleSet free = free_rules(rules, [](const MatchEntry& e) { return e.iif.empty(); });
-    out.iif_default = pool.intern(free);
-    for (const auto& entry : plan.interfaces) {
-      // Not a structured binding: clang 14 (the fuzz build) cannot capture one.
-      const std::string& name = entry.first;
-      int ifindex = entry.second;
-      if (ifindex <= 0)
-        continue;
-      RuleSet s = admitted(free, rules, [&](const MatchEntry& e) {
-        return std::find(e.iif.begin(), e.iif.end(), name) != e.iif.end();
-      });
-      // Two names for one ifindex (a rename in flight): both admit it.
-      auto [it, inserted] = out.iif.try_emplace(ifindex, 0);
-      RuleSet merged = inserted ? s : s | pool.at(it->second);
-      it->second = pool.intern(merged);
-    }
-  }
-  if (any_rule([](const MatchEntry& e) { return e.proto.has_value(); })) {
-    out.fields |= PS_FIELD_PROTO;
-    RuleSet free = free_rules(rules, [](const MatchEntry& e) { return !e.proto; });
-    for (uint32_t p = 0; p < 256; ++p) {
-      out.proto.push_back(
-          pool.intern(admitted(free, rules, [p](const MatchEntry& e) { return e.proto == p; })));
-    }
-  }
-  if (any_rule([](const MatchEntry& e) { return e.dscp.has_value(); })) {
-    out.fields |= PS_FIELD_DSCP;
-    RuleSet free = free_rules(rules, [](const MatchEntry& e) { return !e.dscp; });
-    for (uint32_t d = 0; d < 64; ++d) {
-      out.dscp.push_back(
-          pool.intern(admitted(free, rules, [d](const MatchEntry& e) { return e.dscp == d; })));
-    }
-  }
-  if (any_rule([](const MatchEntry& e) { return !e.sport.empty(); })) {
-    out.fields |= PS_FIELD_SPORT;
-    out.sport = compile_ports(rules, false, pool);
-  }
-  if (any_rule([](const MatchEntry& e) { return !e.dport.empty(); })) {
-    out.fields |= PS_FIELD_DPORT;
-    out.dport = compile_ports(rules, true, pool);
-  }
+  // Tries first: a change of another field then leaves the prefixes' bitmap
+  // indices as they were, and a reload writes only the tries' difference.
   struct Trie {
     bool dst;
     int family;
@@ -326,10 +315,16 @@ Result<CompiledRules> compile_rules(const DatapathPlan& plan) {
   const bool src_used = any_rule([](const MatchEntry& e) { return !e.src.empty(); });
   const bool dst_used =
       any_rule([](const MatchEntry& e) { return !e.dst.empty() || !e.domain.empty(); });
-  if (src_used)
+  if (src_used) {
     out.fields |= PS_FIELD_SRC;
-  if (dst_used)
+    out.free[PS_F_SRC] = rules_where(rules, [](const MatchEntry& e) { return e.src.empty(); });
+  }
+  if (dst_used) {
     out.fields |= PS_FIELD_DST;
+    // A `domain` entry constrains the destination too: not free in the dst term.
+    out.free[PS_F_DST] =
+        rules_where(rules, [](const MatchEntry& e) { return e.dst.empty() && e.domain.empty(); });
+  }
   for (const Trie& t : {Trie{false, AF_INET, &out.src4}, Trie{true, AF_INET, &out.dst4},
                         Trie{false, AF_INET6, &out.src6}, Trie{true, AF_INET6, &out.dst6}}) {
     if (!(t.dst ? dst_used : src_used))
@@ -339,6 +334,51 @@ Result<CompiledRules> compile_rules(const DatapathPlan& plan) {
       return compiled.take_error();
     *t.out = std::move(*compiled);
   }
+  if (any_rule([](const MatchEntry& e) { return !e.iif.empty(); })) {
+    out.fields |= PS_FIELD_IIF;
+    out.free[PS_F_IIF] = rules_where(rules, [](const MatchEntry& e) { return e.iif.empty(); });
+    std::map<int, std::set<uint32_t>> by_ifindex;
+    for (const auto& entry : plan.interfaces) {
+      // Not a structured binding: clang 14 (the fuzz build) cannot capture one.
+      const std::string& name = entry.first;
+      int ifindex = entry.second;
+      if (ifindex <= 0)
+        continue;
+      RuleIds s = rules_where(rules, [&](const MatchEntry& e) {
+        return std::find(e.iif.begin(), e.iif.end(), name) != e.iif.end();
+      });
+      // Two names for one ifindex (a rename in flight): both admit it.
+      by_ifindex[ifindex].insert(s.begin(), s.end());
+    }
+    for (const auto& [ifindex, s] : by_ifindex)
+      out.iif[ifindex] = pool.intern(RuleIds(s.begin(), s.end()));
+  }
+  if (any_rule([](const MatchEntry& e) { return e.proto.has_value(); })) {
+    out.fields |= PS_FIELD_PROTO;
+    out.free[PS_F_PROTO] = rules_where(rules, [](const MatchEntry& e) { return !e.proto; });
+    for (uint32_t p = 0; p < 256; ++p) {
+      out.proto.push_back(
+          pool.intern(rules_where(rules, [p](const MatchEntry& e) { return e.proto == p; })));
+    }
+  }
+  if (any_rule([](const MatchEntry& e) { return e.dscp.has_value(); })) {
+    out.fields |= PS_FIELD_DSCP;
+    out.free[PS_F_DSCP] = rules_where(rules, [](const MatchEntry& e) { return !e.dscp; });
+    for (uint32_t d = 0; d < 64; ++d) {
+      out.dscp.push_back(
+          pool.intern(rules_where(rules, [d](const MatchEntry& e) { return e.dscp == d; })));
+    }
+  }
+  if (any_rule([](const MatchEntry& e) { return !e.sport.empty(); })) {
+    out.fields |= PS_FIELD_SPORT;
+    out.free[PS_F_SPORT] = rules_where(rules, [](const MatchEntry& e) { return e.sport.empty(); });
+    out.sport = compile_ports(rules, false, pool);
+  }
+  if (any_rule([](const MatchEntry& e) { return !e.dport.empty(); })) {
+    out.fields |= PS_FIELD_DPORT;
+    out.free[PS_F_DPORT] = rules_where(rules, [](const MatchEntry& e) { return e.dport.empty(); });
+    out.dport = compile_ports(rules, true, pool);
+  }
   if (auto r = compile_domains(rules, out, pool); !r)
     return r.take_error();
   if (pool.size() > kMaxBitmaps) {
@@ -346,7 +386,13 @@ Result<CompiledRules> compile_rules(const DatapathPlan& plan) {
                               " distinct rule sets, over the capacity of " +
                               std::to_string(kMaxBitmaps));
   }
-  out.bitmaps = pool.take();
+  if (pool.words() > kMaxBitmapWords) {
+    return unrealizable_error(
+        "datapath: the match entries' distinct rule sets need " + std::to_string(pool.words()) +
+        " bitmap words, over the capacity of " + std::to_string(kMaxBitmapWords));
+  }
+  out.listed_words = pool.words();
+  out.listed = pool.take();
   return out;
 }
 
@@ -355,6 +401,7 @@ Result<CompiledActions> compile_actions(const DatapathPlan& plan) {
   out.mark_mask = plan.mark_mask;
   out.redirect = plan.mode == DatapathMode::kRedirect;
   out.flow_idle_s = plan.flow_idle_s;
+  out.flow_quota = plan.flow_quota;
   out.uplinks.resize(kMaxUplinkId + 1);
   for (const DatapathUplink& u : plan.uplinks) {
     if (u.id == 0 || u.id >= kMaxUplinkId) {

@@ -16,8 +16,8 @@
 // nothing.
 #pragma once
 
+#include <algorithm>
 #include <array>
-#include <bitset>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -29,15 +29,21 @@
 namespace pathsteer {
 
 // Capacities (pathsteer_abi.h has the same numbers).
-inline constexpr size_t kMaxRules = 1024;  // match entries, all classes together
-inline constexpr size_t kMaxClasses = 256;
-inline constexpr size_t kMaxMembers = 16;       // uplinks one class chooses among
-inline constexpr size_t kMaxBitmaps = 8192;     // distinct rule sets in one generation
-inline constexpr size_t kMaxPrefixes = 131072;  // per trie: src/dst x IPv4/IPv6
-inline constexpr uint32_t kMaxUplinkId = 255;   // ids 1..254
+inline constexpr size_t kMaxRules = 16384;  // match entries, all classes together
+inline constexpr size_t kMaxClasses = 8192;
+inline constexpr size_t kMaxMembers = 16;          // uplinks one class chooses among
+inline constexpr size_t kMaxBitmaps = 65536;       // distinct listed rule sets in one generation
+inline constexpr size_t kMaxBitmapWords = 262144;  // their non-zero 64-bit words, together
+inline constexpr size_t kMaxPrefixes = 1048576;    // per trie: src/dst x IPv4/IPv6
+inline constexpr size_t kFields = 8;               // PS_F_*: iif src dst proto sport dport dscp
+inline constexpr uint32_t kMaxUplinkId = 255;      // ids 1..254
 inline constexpr uint32_t kDefaultFlowIdleS = 300;
 inline constexpr size_t kMaxDomainPatterns = 65536;  // distinct `domain` patterns
-inline constexpr size_t kMaxDomainBitmaps = 65536;   // (pattern, dst bitmap) pairs per generation
+inline constexpr size_t kMaxDomainBitmaps = 65536;   // (pattern, dst set) pairs per generation
+inline constexpr uint32_t kFlowEntries = 262144;     // flow table entries per family
+// The share of the flow table one source may take by default: 1/16 of it,
+// at least 4,096 flows.
+inline constexpr uint32_t kDefaultFlowQuota = std::max<uint32_t>(kFlowEntries / 16, 4096);
 
 struct DatapathMember {
   uint32_t uplink_id = 0;  // DatapathUplink::id
@@ -73,14 +79,20 @@ struct DatapathPlan {
   uint32_t mark_mask = 0;
   DatapathMode mode = DatapathMode::kMark;
   uint32_t flow_idle_s = kDefaultFlowIdleS;  // a flow unseen this long is new again
-  std::vector<DatapathClass> classes;        // policy order; class_id = index
-  std::vector<DatapathUplink> uplinks;       // any order
-  std::map<std::string, int> interfaces;     // `iif` name -> ifindex (PlanInput::interfaces)
-  DnsOptions dns;                            // lifetime of learned addresses (domain entries)
+  // New flow entries one source address may create per two flow_idle_s
+  // windows; beyond, its new flows are classified at every packet and not
+  // written (they cannot evict other sources' flows). 0: no limit.
+  uint32_t flow_quota = kDefaultFlowQuota;
+  std::vector<DatapathClass> classes;     // policy order; class_id = index
+  std::vector<DatapathUplink> uplinks;    // any order
+  std::map<std::string, int> interfaces;  // `iif` name -> ifindex (PlanInput::interfaces)
+  DnsOptions dns;                         // lifetime of learned addresses (domain entries)
   friend bool operator==(const DatapathPlan&, const DatapathPlan&) = default;
 };
 
-using RuleSet = std::bitset<kMaxRules>;
+// A set of rules (match entries numbered in policy order), sorted ascending:
+// sparse, as most sets a field value names hold a few rules.
+using RuleIds = std::vector<uint32_t>;
 
 struct CompiledPrefix {
   std::array<uint8_t, 16> addr{};  // network order, host bits zero; IPv4 in the first 4
@@ -98,8 +110,9 @@ struct CompiledDomain {
   friend bool operator==(const CompiledDomain&, const CompiledDomain&) = default;
 };
 
-// The dst bitmap of an address learned for `key` whose dst trie lookup gave
-// bitmap `lpm_bitmap`: that set plus the rules naming the pattern.
+// The dst listed set of an address learned for `key` whose dst trie lookup
+// gave listed set `lpm_bitmap` (0 for a miss): that set plus the rules naming
+// the pattern.
 struct CompiledDomainBitmap {
   uint64_t key = 0;
   uint32_t lpm_bitmap = 0;
@@ -107,20 +120,24 @@ struct CompiledDomainBitmap {
   friend bool operator==(const CompiledDomainBitmap&, const CompiledDomainBitmap&) = default;
 };
 
-// One rule generation's map contents. Bitmap indices point into `bitmaps`;
-// index 0 is every rule, 1 is none.
+// One rule generation's map contents. The rules a field admits for a value
+// are free[field] | listed[index the field's table gives for the value];
+// listed[0] is the empty set (a value no rule lists).
 //
 // Domains: a rule with `domain` constrains the destination like `dst` does
-// (it is not among the rules the dst tries admit for every address); the
-// classifier adds it for an address learned for one of its patterns, through
-// domain_bitmaps (every pattern times every bitmap the dst tries hold).
+// (it is not in free[dst]); the classifier adds it for an address learned for
+// one of its patterns, through domain_bitmaps (every pattern times every
+// listed set the dst tries give, the empty one of a miss included).
 struct CompiledRules {
   uint32_t rule_count = 0;
   uint32_t class_count = 0;
-  uint32_t fields = 0;  // PS_FIELD_*: fields some rule constrains
-  uint32_t iif_default = 0;
+  uint32_t fields = 0;               // PS_FIELD_*: fields some rule constrains
   std::vector<uint32_t> rule_class;  // rule -> class id
-  std::vector<RuleSet> bitmaps;
+  // By PS_F_*: the rules that leave the field free; every rule for a field
+  // not in use.
+  std::array<RuleIds, kFields> free;
+  std::vector<RuleIds> listed;
+  size_t listed_words = 0;      // the non-zero 64-bit words of all listed sets
   std::vector<uint32_t> proto;  // 256
   std::vector<uint32_t> dscp;   // 64
   std::vector<uint32_t> sport;  // 65537: ports, then "no ports"
@@ -151,12 +168,14 @@ struct CompiledActions {
   uint32_t mark_mask = 0;
   bool redirect = false;
   uint32_t flow_idle_s = kDefaultFlowIdleS;
+  uint32_t flow_quota = kDefaultFlowQuota;
   std::vector<CompiledClass> classes;   // by class id
   std::vector<DatapathUplink> uplinks;  // by id (index = id); absent ids not live
   friend bool operator==(const CompiledActions&, const CompiledActions&) = default;
 };
 
-// kUnrealizable when a capacity is exceeded (the message names the class).
+// kUnrealizable when a capacity is exceeded (the message gives the numbers and
+// names the class where one is to blame).
 Result<CompiledRules> compile_rules(const DatapathPlan& plan);
 // kInvalidPolicy for a mark outside mark_mask; kUnrealizable for more than
 // kMaxMembers members, an uplink id outside 1..254, weights over 2^32.

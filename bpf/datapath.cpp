@@ -9,6 +9,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -91,6 +92,9 @@ Result<ps_config> read_config(const bpf_map* map) {
   return cfg;
 }
 
+template <typename Key>
+Result<void> delete_keys(const bpf_map* map, const std::vector<Key>& keys);
+
 // Deletes every key of generation gen (the first __u32 after an LPM key's
 // prefixlen, or an iif key's first field).
 template <typename Key>
@@ -107,49 +111,176 @@ Result<void> delete_generation(const bpf_map* map, uint32_t gen) {
     key = next;
     prev = &key;
   }
-  for (const Key& k : doomed) {
-    if (bpf_map_delete_elem(fd, &k) != 0 && errno != ENOENT) {
-      return system_error(std::string("delete from map ") + bpf_map__name(map), errno);
+  return delete_keys(map, doomed);
+}
+
+// The listed sets as struct ps_bitmap headers and their non-zero words, in
+// order (pathsteer_abi.h: word w of a set is at base + rank + the set bits
+// of its summary word below w).
+void to_ps_bitmaps(const std::vector<RuleIds>& sets, std::vector<ps_bitmap>* headers,
+                   std::vector<uint64_t>* words) {
+  headers->reserve(sets.size());
+  for (const RuleIds& ids : sets) {
+    ps_bitmap b{};
+    b.base = static_cast<uint32_t>(words->size());
+    for (uint32_t r : ids) {
+      uint32_t w = r / 64;
+      uint64_t bit = uint64_t{1} << (w % 64);
+      if (!(b.summary[w / 64] & bit)) {
+        b.summary[w / 64] |= bit;
+        words->push_back(0);
+      }
+      words->back() |= uint64_t{1} << (r % 64);
     }
+    uint32_t before = 0;
+    for (uint32_t s = 0; s < PS_BM_SUMMARY; ++s) {
+      b.rank[s] = static_cast<uint16_t>(before);
+      before += static_cast<uint32_t>(__builtin_popcountll(b.summary[s]));
+      if (b.summary[s] != 0) {
+        b.top |= 1U << s;
+      }
+    }
+    headers->push_back(b);
+  }
+}
+
+std::unique_ptr<ps_free_bitmaps> to_ps_free(const std::array<RuleIds, kFields>& free) {
+  auto out = std::make_unique<ps_free_bitmaps>();
+  for (size_t f = 0; f < kFields; ++f) {
+    for (uint32_t r : free[f]) {
+      out->w[f][r / 64] |= uint64_t{1} << (r % 64);
+      out->summary[f][r / 4096] |= uint64_t{1} << ((r / 64) % 64);
+      out->top[f] |= 1U << (r / 4096);
+    }
+  }
+  return out;
+}
+
+// An LPM trie's keys in batches (one syscall per batch, not per prefix); a
+// kernel without batch operations on the map falls back to one at a time.
+template <typename Key>
+Result<void> update_keys(const bpf_map* map, const std::vector<Key>& keys,
+                         const std::vector<uint32_t>& values) {
+  constexpr size_t kBatch = 16384;
+  int fd = bpf_map__fd(map);
+  for (size_t i = 0; i < keys.size(); i += kBatch) {
+    auto count = static_cast<uint32_t>(std::min(kBatch, keys.size() - i));
+    bpf_map_batch_opts opts{};
+    opts.sz = sizeof(opts);
+    if (bpf_map_update_batch(fd, &keys[i], &values[i], &count, &opts) == 0) {
+      continue;
+    }
+    if (errno != EINVAL && errno != ENOTSUP && errno != EOPNOTSUPP) {
+      return system_error(std::string("batch update map ") + bpf_map__name(map), errno);
+    }
+    for (size_t j = i; j < keys.size(); ++j) {
+      if (auto r = update(map, &keys[j], &values[j]); !r) {
+        return r;
+      }
+    }
+    return ok();
   }
   return ok();
 }
 
-ps_bitmap to_ps_bitmap(const RuleSet& s) {
-  ps_bitmap b{};
-  for (size_t r = 0; r < s.size(); ++r) {
-    if (s.test(r)) {
-      b.w[r / 64] |= uint64_t{1} << (r % 64);
-      b.nonzero |= uint64_t{1} << (r / 64);
+template <typename Key>
+Result<void> delete_keys(const bpf_map* map, const std::vector<Key>& keys) {
+  constexpr size_t kBatch = 16384;
+  int fd = bpf_map__fd(map);
+  for (size_t i = 0; i < keys.size(); i += kBatch) {
+    auto count = static_cast<uint32_t>(std::min(kBatch, keys.size() - i));
+    bpf_map_batch_opts opts{};
+    opts.sz = sizeof(opts);
+    if (bpf_map_delete_batch(fd, &keys[i], &count, &opts) == 0) {
+      continue;
     }
+    if (errno != EINVAL && errno != ENOTSUP && errno != EOPNOTSUPP && errno != ENOENT) {
+      return system_error(std::string("batch delete from map ") + bpf_map__name(map), errno);
+    }
+    for (size_t j = i; j < keys.size(); ++j) {
+      if (bpf_map_delete_elem(fd, &keys[j]) != 0 && errno != ENOENT) {
+        return system_error(std::string("delete from map ") + bpf_map__name(map), errno);
+      }
+    }
+    return ok();
   }
-  return b;
+  return ok();
 }
 
-Result<void> write_trie4(const bpf_map* map, uint32_t gen, const std::vector<CompiledPrefix>& ps) {
-  for (const CompiledPrefix& p : ps) {
-    ps_lpm4_key k{};
+// Writes the trie's keys of generation gen: `ps` where it held `before`
+// (both sorted by address and length, as compile_rules() emits them): only
+// keys that are new or changed are written, and those no longer listed are
+// deleted, so a small policy change costs little whatever the trie's size.
+template <typename Key>
+Result<void> write_trie(const bpf_map* map, uint32_t gen, const std::vector<CompiledPrefix>& ps,
+                        const std::vector<CompiledPrefix>& before) {
+  auto key_of = [gen](const CompiledPrefix& p) {
+    Key k{};
     k.prefixlen = 32 + p.len;
     k.gen = gen;
     std::memcpy(&k.addr, p.addr.data(), sizeof(k.addr));
-    if (auto r = update(map, &k, &p.bitmap); !r) {
-      return r;
+    return k;
+  };
+  auto less = [](const CompiledPrefix& a, const CompiledPrefix& b) {
+    return a.addr != b.addr ? a.addr < b.addr : a.len < b.len;
+  };
+  std::vector<Key> keys, doomed;
+  std::vector<uint32_t> values;
+  size_t i = 0, j = 0;
+  while (i < ps.size() || j < before.size()) {
+    if (j == before.size() || (i < ps.size() && less(ps[i], before[j]))) {
+      keys.push_back(key_of(ps[i]));
+      values.push_back(ps[i++].bitmap);
+    } else if (i == ps.size() || less(before[j], ps[i])) {
+      doomed.push_back(key_of(before[j++]));
+    } else {
+      if (ps[i].bitmap != before[j].bitmap) {
+        keys.push_back(key_of(ps[i]));
+        values.push_back(ps[i].bitmap);
+      }
+      ++i;
+      ++j;
     }
   }
-  return ok();
+  if (auto r = delete_keys(map, doomed); !r) {
+    return r;
+  }
+  return update_keys(map, keys, values);
 }
 
-Result<void> write_trie6(const bpf_map* map, uint32_t gen, const std::vector<CompiledPrefix>& ps) {
-  for (const CompiledPrefix& p : ps) {
-    ps_lpm6_key k{};
-    k.prefixlen = 32 + p.len;
-    k.gen = gen;
-    std::memcpy(k.addr, p.addr.data(), sizeof(k.addr));
-    if (auto r = update(map, &k, &p.bitmap); !r) {
-      return r;
+// The sources holding the most of the flow table (flows created in the
+// current and previous idle windows, as the quota counts them), and those
+// refused entries, kTopSources at most.
+constexpr size_t kTopSources = 10;
+
+Result<std::vector<SourceFlows>> top_sources(const bpf_map* map, const ps_act_info& ai,
+                                             uint32_t now) {
+  std::vector<SourceFlows> all;
+  int fd = bpf_map__fd(map);
+  ps_src_key key{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    ps_src v{};
+    if (bpf_map_lookup_elem(fd, &next, &v) == 0) {
+      const uint64_t age = static_cast<uint32_t>(now - static_cast<uint32_t>(v.window_start));
+      const uint64_t window = ai.flow_idle_jiffies;
+      uint64_t flows = age > 2 * window ? 0 : age > window ? v.flows : v.flows + v.prev_flows;
+      IpAddr a;
+      a.family = next.family == 4 ? AF_INET : AF_INET6;
+      std::memcpy(a.bytes.data(), next.addr, a.size());
+      all.push_back(
+          SourceFlows{.source = a.to_string(), .flows = flows, .over_quota = v.over_quota});
     }
+    key = next;
+    prev = &key;
   }
-  return ok();
+  std::sort(all.begin(), all.end(), [](const SourceFlows& a, const SourceFlows& b) {
+    return a.flows != b.flows ? a.flows > b.flows : a.over_quota > b.over_quota;
+  });
+  if (all.size() > kTopSources) {
+    all.resize(kTopSources);
+  }
+  return all;
 }
 
 }  // namespace
@@ -199,13 +330,15 @@ Result<std::unique_ptr<Datapath>> Datapath::open(const std::string& pin_dir,
                      "6.5+); redirect mode will run as mark mode";
   }
 
-  auto cfg = read_config(raw->maps.ps_cfg_v3);
+  auto cfg = read_config(raw->maps.ps_cfg_v4);
   if (!cfg) {
     return cfg.take_error();
   }
   // Fresh classifier maps (first start, or a new layout): no rule generation
-  // has domain entries yet, whatever an older layout left in the DNS maps.
+  // holds rules, nor domain entries, whatever an older layout left in the
+  // DNS maps.
   if (cfg->magic != PS_ABI_MAGIC) {
+    dp->gen_rules_ = {CompiledRules{}, CompiledRules{}};
     if (auto r = dp->forget_domain_generations(); !r) {
       return r.take_error();
     }
@@ -225,83 +358,101 @@ Result<std::unique_ptr<Datapath>> Datapath::open(const std::string& pin_dir,
   cfg->layout = PS_ABI_LAYOUT;
   cfg->features = dp->features_.fib_table_lookup ? PS_FEAT_FIB_TBID : 0;
   uint32_t zero = 0;
-  if (auto r = update(raw->maps.ps_cfg_v3, &zero, &*cfg); !r) {
+  if (auto r = update(raw->maps.ps_cfg_v4, &zero, &*cfg); !r) {
     return r.take_error();
   }
   // Flows carried from an older layout look classified one plan ago: the next
   // packet of each is classified again and keeps its uplink while that is
   // live, as after any plan change.
   const uint32_t stale_epoch = (PS_STATE_EPOCH(cfg->state) - 1) & kEpochMask;
-  adopt_older_layouts(pin_dir, raw->maps.ps_flow4_v3, raw->maps.ps_flow6_v3, stale_epoch);
+  adopt_older_layouts(pin_dir, raw->maps.ps_flow4_v4, raw->maps.ps_flow6_v4, stale_epoch);
   return dp;
 }
 
-Result<void> Datapath::write_rules(uint32_t gen, const CompiledRules& rules) {
+Result<void> Datapath::write_rules(uint32_t gen, const CompiledRules& rules,
+                                   const CompiledRules* previous) {
   const auto& m = skel_->maps;
-  // Stale keys of the generation being replaced (its arrays are overwritten whole).
-  for (bpf_map* trie : {m.ps_src4_v3, m.ps_dst4_v3}) {
-    if (auto r = delete_generation<ps_lpm4_key>(trie, gen); !r) {
-      return r;
+  // Stale keys of the generation being replaced (its arrays are overwritten
+  // whole). When this Datapath wrote it, the tries get only the difference.
+  if (previous == nullptr) {
+    for (bpf_map* trie : {m.ps_src4_v4, m.ps_dst4_v4}) {
+      if (auto r = delete_generation<ps_lpm4_key>(trie, gen); !r) {
+        return r;
+      }
+    }
+    for (bpf_map* trie : {m.ps_src6_v4, m.ps_dst6_v4}) {
+      if (auto r = delete_generation<ps_lpm6_key>(trie, gen); !r) {
+        return r;
+      }
     }
   }
-  for (bpf_map* trie : {m.ps_src6_v3, m.ps_dst6_v3}) {
-    if (auto r = delete_generation<ps_lpm6_key>(trie, gen); !r) {
-      return r;
-    }
-  }
-  if (auto r = delete_generation<ps_iif_key>(m.ps_iif_v3, gen); !r) {
+  if (auto r = delete_generation<ps_iif_key>(m.ps_iif_v4, gen); !r) {
     return r;
   }
 
-  std::vector<ps_bitmap> bitmaps;
-  bitmaps.reserve(rules.bitmaps.size());
-  for (const RuleSet& s : rules.bitmaps) {
-    bitmaps.push_back(to_ps_bitmap(s));
-  }
-  if (auto r = update_array(m.ps_bits_v3, gen * PS_MAX_BITMAPS, bitmaps); !r) {
+  std::vector<ps_bitmap> headers;
+  std::vector<uint64_t> words;
+  to_ps_bitmaps(rules.listed, &headers, &words);
+  if (auto r = update_array(m.ps_bmh_v4, gen * PS_MAX_BITMAPS, headers); !r) {
     return r;
   }
-  if (auto r = update_array(m.ps_rcls_v3, gen * PS_MAX_RULES, rules.rule_class); !r) {
+  if (auto r = update_array(m.ps_bmw_v4, gen * PS_MAX_BM_WORDS, words); !r) {
     return r;
   }
-  if (auto r = update_array(m.ps_proto_v3, gen * 256, rules.proto); !r) {
+  auto free = to_ps_free(rules.free);
+  if (auto r = update(m.ps_free_v4, &gen, free.get()); !r) {
     return r;
   }
-  if (auto r = update_array(m.ps_dscp_v3, gen * 64, rules.dscp); !r) {
+  if (auto r = update_array(m.ps_rcls_v4, gen * PS_MAX_RULES, rules.rule_class); !r) {
     return r;
   }
-  if (auto r = update_array(m.ps_sport_v3, gen * PS_PORT_SLOTS, rules.sport); !r) {
+  if (auto r = update_array(m.ps_proto_v4, gen * 256, rules.proto); !r) {
     return r;
   }
-  if (auto r = update_array(m.ps_dport_v3, gen * PS_PORT_SLOTS, rules.dport); !r) {
+  if (auto r = update_array(m.ps_dscp_v4, gen * 64, rules.dscp); !r) {
     return r;
   }
-  // Ingress interfaces: every slot of the array (the rules without `iif` where
-  // no rule names the ifindex), the hash for ifindexes beyond it.
-  std::vector<uint32_t> iif_slots(PS_IIF_SLOTS, rules.iif_default);
+  if (auto r = update_array(m.ps_sport_v4, gen * PS_PORT_SLOTS, rules.sport); !r) {
+    return r;
+  }
+  if (auto r = update_array(m.ps_dport_v4, gen * PS_PORT_SLOTS, rules.dport); !r) {
+    return r;
+  }
+  // Ingress interfaces: every slot of the array (0, no rule, where no rule
+  // names the ifindex), the hash for ifindexes beyond it.
+  std::vector<uint32_t> iif_slots(PS_IIF_SLOTS, 0);
   for (const auto& [ifindex, bitmap] : rules.iif) {
     if (ifindex >= 0 && ifindex < PS_IIF_SLOTS) {
       iif_slots[static_cast<size_t>(ifindex)] = bitmap;
       continue;
     }
     ps_iif_key k{.gen = gen, .ifindex = static_cast<uint32_t>(ifindex)};
-    if (auto r = update(m.ps_iif_v3, &k, &bitmap); !r) {
+    if (auto r = update(m.ps_iif_v4, &k, &bitmap); !r) {
       return r;
     }
   }
-  if (auto r = update_array(m.ps_iifa_v3, gen * PS_IIF_SLOTS, iif_slots); !r) {
+  if (auto r = update_array(m.ps_iifa_v4, gen * PS_IIF_SLOTS, iif_slots); !r) {
     return r;
   }
-  if (auto r = write_trie4(m.ps_src4_v3, gen, rules.src4); !r) {
+  static const std::vector<CompiledPrefix> kNone;
+  if (auto r =
+          write_trie<ps_lpm4_key>(m.ps_src4_v4, gen, rules.src4, previous ? previous->src4 : kNone);
+      !r) {
     return r;
   }
-  if (auto r = write_trie4(m.ps_dst4_v3, gen, rules.dst4); !r) {
+  if (auto r =
+          write_trie<ps_lpm4_key>(m.ps_dst4_v4, gen, rules.dst4, previous ? previous->dst4 : kNone);
+      !r) {
     return r;
   }
-  if (auto r = write_trie6(m.ps_src6_v3, gen, rules.src6); !r) {
+  if (auto r =
+          write_trie<ps_lpm6_key>(m.ps_src6_v4, gen, rules.src6, previous ? previous->src6 : kNone);
+      !r) {
     return r;
   }
-  if (auto r = write_trie6(m.ps_dst6_v3, gen, rules.dst6); !r) {
+  if (auto r =
+          write_trie<ps_lpm6_key>(m.ps_dst6_v4, gen, rules.dst6, previous ? previous->dst6 : kNone);
+      !r) {
     return r;
   }
   return write_domain_rules(gen, rules);
@@ -335,10 +486,10 @@ Result<void> Datapath::write_actions(uint32_t act_gen, const CompiledActions& ac
     uplinks[id].table = u.table;
     uplinks[id].ifindex = static_cast<uint32_t>(std::max(u.ifindex, 0));
   }
-  if (auto r = update_array(skel_->maps.ps_cls_v3, act_gen * PS_MAX_CLASSES, classes); !r) {
+  if (auto r = update_array(skel_->maps.ps_cls_v4, act_gen * PS_MAX_CLASSES, classes); !r) {
     return r;
   }
-  return update_array(skel_->maps.ps_upl_v3, act_gen * PS_MAX_UPLINKS, uplinks);
+  return update_array(skel_->maps.ps_upl_v4, act_gen * PS_MAX_UPLINKS, uplinks);
 }
 
 Result<void> Datapath::program(const DatapathPlan& plan) {
@@ -350,7 +501,7 @@ Result<void> Datapath::program(const DatapathPlan& plan) {
   if (!actions) {
     return actions.take_error();
   }
-  auto cfg = read_config(skel_->maps.ps_cfg_v3);
+  auto cfg = read_config(skel_->maps.ps_cfg_v4);
   if (!cfg) {
     return cfg.take_error();
   }
@@ -361,12 +512,16 @@ Result<void> Datapath::program(const DatapathPlan& plan) {
   if (auto r = wait_for_readers(); !r) {
     return r;
   }
-  const bool same_rules = active_rules_ && *active_rules_ == *rules;
+  const bool same_rules = gen_rules_[rule_gen] && *gen_rules_[rule_gen] == *rules;
   const uint32_t next_rule_gen = same_rules ? rule_gen : rule_gen ^ 1;
   const uint32_t next_act_gen = act_gen ^ 1;
 
   if (!same_rules) {
-    if (auto r = write_rules(next_rule_gen, *rules); !r) {
+    // From here on the inactive generation is neither what it was nor what
+    // it will be until the write is complete.
+    std::optional<CompiledRules> was = std::move(gen_rules_[next_rule_gen]);
+    gen_rules_[next_rule_gen].reset();
+    if (auto r = write_rules(next_rule_gen, *rules, was ? &*was : nullptr); !r) {
       return r;
     }
   }
@@ -377,7 +532,6 @@ Result<void> Datapath::program(const DatapathPlan& plan) {
   gi = ps_gen_info{};
   gi.rule_count = rules->rule_count;
   gi.fields = rules->fields;
-  gi.iif_default = rules->iif_default;
   gi.class_count = rules->class_count;
   ps_act_info& ai = cfg->act[next_act_gen];
   ai = ps_act_info{};
@@ -387,15 +541,16 @@ Result<void> Datapath::program(const DatapathPlan& plan) {
   ai.flow_idle_jiffies = static_cast<uint32_t>(
       std::min<uint64_t>(uint64_t{actions->flow_idle_s} * cfg->hz, UINT32_MAX));
   ai.touch_jiffies = cfg->hz;
+  ai.flow_quota = actions->flow_quota;
   // First the inactive halves' info with the state unchanged, then the flip:
   // the second write changes only the state word.
   uint32_t zero = 0;
-  if (auto r = update(skel_->maps.ps_cfg_v3, &zero, &*cfg); !r) {
+  if (auto r = update(skel_->maps.ps_cfg_v4, &zero, &*cfg); !r) {
     return r;
   }
   uint32_t epoch = (PS_STATE_EPOCH(cfg->state) + 1) & kEpochMask;
   cfg->state = PS_STATE_MAKE(next_rule_gen, next_act_gen, epoch);
-  if (auto r = update(skel_->maps.ps_cfg_v3, &zero, &*cfg); !r) {
+  if (auto r = update(skel_->maps.ps_cfg_v4, &zero, &*cfg); !r) {
     return r;
   }
   if (auto r = start_grace_period(); !r) {
@@ -411,8 +566,9 @@ Result<void> Datapath::program(const DatapathPlan& plan) {
   dns_ = plan.dns;
   flow_idle_s_ = std::max<uint32_t>(actions->flow_idle_s, 1);
   if (!same_rules) {
-    active_rules_ = std::move(*rules);
+    gen_rules_[next_rule_gen] = std::move(*rules);
   }
+  active_rule_gen_ = next_rule_gen;
   return ok();
 }
 
@@ -466,7 +622,7 @@ Result<DatapathCounters> Datapath::read_counters() const {
   if (ncpu <= 0) {
     return system_error("count possible CPUs", -ncpu);
   }
-  auto cfg = read_config(skel_->maps.ps_cfg_v3);
+  auto cfg = read_config(skel_->maps.ps_cfg_v4);
   if (!cfg) {
     return cfg.take_error();
   }
@@ -499,14 +655,14 @@ Result<DatapathCounters> Datapath::read_counters() const {
   };
 
   DatapathCounters out;
-  auto classes = read_all(skel_->maps.ps_ccnt_v3, PS_MAX_CLASSES);
+  auto classes = read_all(skel_->maps.ps_ccnt_v4, PS_MAX_CLASSES);
   if (!classes) {
     return classes.take_error();
   }
   uint32_t class_count =
       std::min<uint32_t>(cfg->gen[PS_STATE_RULE_GEN(cfg->state)].class_count, PS_MAX_CLASSES);
   out.classes.assign(classes->begin(), classes->begin() + class_count);
-  auto uplinks = read_all(skel_->maps.ps_ucnt_v3, PS_MAX_UPLINKS);
+  auto uplinks = read_all(skel_->maps.ps_ucnt_v4, PS_MAX_UPLINKS);
   if (!uplinks) {
     return uplinks.take_error();
   }
@@ -515,7 +671,7 @@ Result<DatapathCounters> Datapath::read_counters() const {
       out.uplinks[id] = (*uplinks)[id];
     }
   }
-  auto g = read_all(skel_->maps.ps_gcnt_v3, PS_GCNT_MAX);
+  auto g = read_all(skel_->maps.ps_gcnt_v4, PS_GCNT_MAX);
   if (!g) {
     return g.take_error();
   }
@@ -540,6 +696,16 @@ Result<DatapathCounters> Datapath::read_counters() const {
     return dns.take_error();
   }
   out.dns = std::move(*dns);
+  out.over_quota = packets(PS_GCNT_OVER_QUOTA);
+  auto now = read_jiffies(bpf_program__fd(skel_->progs.ps_probe_jiffies));
+  if (!now) {
+    return now.take_error();
+  }
+  auto top = top_sources(skel_->maps.ps_srcq_v4, cfg->act[PS_STATE_ACT_GEN(cfg->state)], *now);
+  if (!top) {
+    return top.take_error();
+  }
+  out.top_sources = std::move(*top);
   for (uint32_t reason = PS_GCNT_FB_NO_FEATURE; reason <= PS_GCNT_FB_FIB + PS_FIB_RET_MAX;
        ++reason) {
     if (reason == PS_GCNT_REDIRECTED || packets(reason) == 0) {
@@ -558,36 +724,6 @@ std::string Datapath::effective_mode(DatapathMode requested) const {
     return "redirect";
   }
   return "mark (redirect unsupported: bpf_fib_lookup takes no table id before Linux 6.5)";
-}
-
-Result<void> Datapath::set_bench_flows(BenchFlows mode) {
-  auto cfg = read_config(skel_->maps.ps_cfg_v3);
-  if (!cfg) {
-    return cfg.take_error();
-  }
-  cfg->flags &= ~(PS_CFG_F_BENCH_FRESH_FLOW | PS_CFG_F_BENCH_NO_INSERT | PS_CFG_F_BENCH_FORGET |
-                  PS_CFG_F_BENCH_STALE);
-  switch (mode) {
-    case BenchFlows::kOff:
-      break;
-    case BenchFlows::kFresh:
-      cfg->flags |= PS_CFG_F_BENCH_FRESH_FLOW;
-      break;
-    case BenchFlows::kFreshNoInsert:
-      cfg->flags |= PS_CFG_F_BENCH_FRESH_FLOW | PS_CFG_F_BENCH_NO_INSERT;
-      break;
-    case BenchFlows::kForget:
-      cfg->flags |= PS_CFG_F_BENCH_FORGET;
-      break;
-    case BenchFlows::kForgetNoInsert:
-      cfg->flags |= PS_CFG_F_BENCH_FORGET | PS_CFG_F_BENCH_NO_INSERT;
-      break;
-    case BenchFlows::kStale:
-      cfg->flags |= PS_CFG_F_BENCH_STALE;
-      break;
-  }
-  uint32_t zero = 0;
-  return update(skel_->maps.ps_cfg_v3, &zero, &*cfg);
 }
 
 int Datapath::program_fd() const {

@@ -19,6 +19,7 @@
 //   (root) for everything but construction of plain values.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <future>
 #include <map>
@@ -95,23 +96,7 @@ class Datapath final : public DataplanePort {
   Result<SimulateResult> simulate(std::span<const uint8_t> frame, uint32_t mark_in = 0,
                                   int ingress_ifindex = 0, bool record_flow = true) const override;
 
-  // Benchmarks only: how the program treats flows.
-  enum class BenchFlows {
-    kOff,             // as in production
-    kFresh,           // every packet's flow key salted with a random value, so each
-                      // packet is a new flow's first (lookup misses, full
-                      // classification, entry written; a full LRU evicts)
-    kFreshNoInsert,   // the same, but the entry is not written
-    kForget,          // the packet's own 5-tuple, but a found entry is ignored: each
-                      // packet is classified and its entry written (replaced) anew,
-                      // with the caches as warm as for a repeated packet
-    kForgetNoInsert,  // the same, but the entry is not written
-    kStale,           // the packet's own entry is found but looks classified in an
-                      // older epoch: each packet is reclassified, as a flow's first
-                      // packet after a plan change
-  };
-  Result<void> set_bench_flows(BenchFlows mode);
-  int program_fd() const;  // the classifier, for BPF_PROG_TEST_RUN in benchmarks
+  int program_fd() const;  // the classifier, for BPF_PROG_TEST_RUN in benchmarks and tests
 
   // Removes our pinned maps and pin_dir if it is then empty (--flush-on-exit,
   // tests). This Datapath's maps stay usable until it is destroyed.
@@ -130,7 +115,8 @@ class Datapath final : public DataplanePort {
 
  private:
   Datapath(std::string pin_dir, ps_classifier* skel);
-  Result<void> write_rules(uint32_t gen, const CompiledRules& rules);
+  // previous: what generation gen holds (this Datapath wrote it), or null.
+  Result<void> write_rules(uint32_t gen, const CompiledRules& rules, const CompiledRules* previous);
   Result<void> write_actions(uint32_t act_gen, const CompiledActions& actions, uint32_t hz);
   // datapath_dns.cpp: the (pattern, dst bitmap) table of rule generation gen
   // and its bit in ps_dnscfg_d1.gens, written before the flip; after it, the
@@ -150,8 +136,17 @@ class Datapath final : public DataplanePort {
   std::string pin_dir_;
   ps_classifier* skel_ = nullptr;  // owned; destroyed in ~Datapath
   DatapathFeatures features_;
-  // The compiled rules of the active rule generation, if this Datapath wrote it.
-  std::optional<CompiledRules> active_rules_;
+  // What each rule generation holds, when known: written by this Datapath,
+  // or empty in maps this Datapath created. A plan equal to the active one
+  // writes no rules; a rule change writes only the tries' difference to what
+  // the generation held.
+  std::array<std::optional<CompiledRules>, 2> gen_rules_;  // by rule generation
+  std::optional<uint32_t> active_rule_gen_;  // the generation program() last made active
+  // The rules in force, once program() ran in this process (else null).
+  const CompiledRules* active_rules() const {
+    return active_rule_gen_ && gen_rules_[*active_rule_gen_] ? &*gen_rules_[*active_rule_gen_]
+                                                             : nullptr;
+  }
   // An array-of-maps slot and a map to put in it: an update of such a map
   // returns after an RCU grace period (the kernel's maybe_wait_bpf_programs).
   Fd barrier_outer_, barrier_inner_;

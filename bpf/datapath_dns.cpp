@@ -245,8 +245,9 @@ Result<std::vector<LearnedAddress>> Datapath::learned_addresses() const {
     return system_error("read map ps_dnscfg_d1", errno);
   const uint64_t hz = cfg.hz != 0 ? cfg.hz : 1000;
   std::unordered_map<uint64_t, const CompiledDomain*> domains;
-  if (active_rules_) {
-    for (const CompiledDomain& d : active_rules_->domains)
+  const CompiledRules* active = active_rules();
+  if (active) {
+    for (const CompiledDomain& d : active->domains)
       domains[d.key] = &d;
   }
   std::vector<LearnedAddress> out;
@@ -259,8 +260,8 @@ Result<std::vector<LearnedAddress>> Datapath::learned_addresses() const {
                       static_cast<int64_t>(hz);
     if (auto it = domains.find(l.value.pattern); it != domains.end()) {
       a.domain = it->second->pattern;
-      if (it->second->prio < active_rules_->rule_class.size())
-        a.class_id = active_rules_->rule_class[it->second->prio];
+      if (it->second->prio < active->rule_class.size())
+        a.class_id = active->rule_class[it->second->prio];
     }
     out.push_back(std::move(a));
   }
@@ -268,7 +269,8 @@ Result<std::vector<LearnedAddress>> Datapath::learned_addresses() const {
 }
 
 Result<void> Datapath::expire_learned() {
-  if (!active_rules_)
+  const CompiledRules* active = active_rules();
+  if (!active)
     return ok();  // no plan yet: what the pins hold is kept as it is
   const auto& m = skel_->maps;
   auto all = read_learned(m.ps_dnsaddr_d1);
@@ -286,7 +288,7 @@ Result<void> Datapath::expire_learned() {
   const uint64_t hz = cfg.hz != 0 ? cfg.hz : 1000;
 
   std::set<uint64_t> patterns;
-  for (const CompiledDomain& d : active_rules_->domains)
+  for (const CompiledDomain& d : active->domains)
     patterns.insert(d.key);
   std::vector<const Learned*> doomed;
   std::vector<const Learned*> expired;
@@ -303,8 +305,8 @@ Result<void> Datapath::expire_learned() {
   int fd = bpf_map__fd(m.ps_dnsaddr_d1);
   if (!expired.empty()) {
     const uint64_t idle = uint64_t{flow_idle_s_} * hz;
-    auto live4 = live_destinations<ps_flow4_key>(m.ps_flow4_v3, *now, idle);
-    auto live6 = live_destinations<ps_flow6_key>(m.ps_flow6_v3, *now, idle);
+    auto live4 = live_destinations<ps_flow4_key>(m.ps_flow4_v4, *now, idle);
+    auto live6 = live_destinations<ps_flow6_key>(m.ps_flow6_v4, *now, idle);
     for (const Learned* l : expired) {
       std::array<uint32_t, 4> d{};
       std::memcpy(d.data(), l->key.addr, sizeof(l->key.addr));

@@ -16,6 +16,7 @@
 #include "common/test_skip.h"
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -25,8 +26,10 @@
 #include <thread>
 #include <vector>
 
+#include "bpf/bench_classifier.h"
 #include "bpf/packet_builder.h"
 #include "bpf/pathsteer_abi.h"
+#include "bpf/prog_run.h"
 #include "common/fd.h"
 
 namespace pathsteer {
@@ -124,7 +127,7 @@ class DatapathTest : public ::testing::Test {
 
   // Every entry of both flow tables (so table cases do not see each other's flows).
   void flush_flows() {
-    for (const char* name : {"ps_flow4_v3", "ps_flow6_v3"}) {
+    for (const char* name : {"ps_flow4_v4", "ps_flow6_v4"}) {
       Fd fd = pinned(name);
       ASSERT_TRUE(fd.valid()) << name;
       std::vector<uint8_t> key(64), next(64);
@@ -149,7 +152,7 @@ class DatapathTest : public ::testing::Test {
 
   // Makes every IPv4 flow look idle since boot.
   void age_flows4() {
-    Fd fd = pinned("ps_flow4_v3");
+    Fd fd = pinned("ps_flow4_v4");
     ps_flow4_key key{}, next{};
     const void* prev = nullptr;
     while (bpf_map_get_next_key(fd.get(), prev, &next) == 0) {
@@ -164,7 +167,7 @@ class DatapathTest : public ::testing::Test {
 
   // Makes every source-affinity entry look unrefreshed since boot.
   void age_affinity() {
-    Fd fd = pinned("ps_aff_v3");
+    Fd fd = pinned("ps_aff_v4");
     ps_aff_key key{}, next{};
     const void* prev = nullptr;
     while (bpf_map_get_next_key(fd.get(), prev, &next) == 0) {
@@ -549,7 +552,7 @@ TEST_F(DatapathTest, UpgradeCarriesFlowsFromAnOlderLayout) {
   ps_flow4_key key{};
   ps_flow v{};
   {
-    Fd fd = pinned("ps_flow4_v3");
+    Fd fd = pinned("ps_flow4_v4");
     ASSERT_EQ(bpf_map_get_next_key(fd.get(), nullptr, &key), 0);
     ASSERT_EQ(bpf_map_lookup_elem(fd.get(), &key, &v), 0);
   }
@@ -564,14 +567,14 @@ TEST_F(DatapathTest, UpgradeCarriesFlowsFromAnOlderLayout) {
     }
   } cleanup{dir};
   Fd old(
-      bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "ps_flow4_v2", sizeof(key), sizeof(v), 1024, nullptr));
+      bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "ps_flow4_v3", sizeof(key), sizeof(v), 1024, nullptr));
   ASSERT_TRUE(old.valid());
   ASSERT_EQ(bpf_map_update_elem(old.get(), &key, &v, BPF_ANY), 0);
-  ASSERT_EQ(bpf_obj_pin(old.get(), (dir + "/ps_flow4_v2").c_str()), 0);
-  // A v2 table with another entry layout is left alone.
-  Fd odd(bpf_map_create(BPF_MAP_TYPE_HASH, "ps_flow6_v2", 8, 8, 16, nullptr));
+  ASSERT_EQ(bpf_obj_pin(old.get(), (dir + "/ps_flow4_v3").c_str()), 0);
+  // An older table with another entry layout is left alone.
+  Fd odd(bpf_map_create(BPF_MAP_TYPE_HASH, "ps_flow6_v3", 8, 8, 16, nullptr));
   ASSERT_TRUE(odd.valid());
-  ASSERT_EQ(bpf_obj_pin(odd.get(), (dir + "/ps_flow6_v2").c_str()), 0);
+  ASSERT_EQ(bpf_obj_pin(odd.get(), (dir + "/ps_flow6_v3").c_str()), 0);
 
   auto up = Datapath::open(dir);
   ASSERT_TRUE(up.ok()) << up.error().to_string();
@@ -586,7 +589,7 @@ TEST_F(DatapathTest, UpgradeCarriesFlowsFromAnOlderLayout) {
   auto c = (*up)->read_counters();
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->flow_reclassified, 1u);  // an older epoch: classified again, uplink kept
-  EXPECT_FALSE(std::filesystem::exists(dir + "/ps_flow4_v2")) << "old pins removed";
+  EXPECT_FALSE(std::filesystem::exists(dir + "/ps_flow4_v3")) << "old pins removed";
   EXPECT_TRUE((*up)->unpin().ok());
 }
 
@@ -726,7 +729,7 @@ TEST_F(DatapathTest, WeightedSplitOverTenThousandFlows) {
     EXPECT_NEAR(got, pct, 3.0) << "uplink " << id;
   }
   EXPECT_EQ(per_uplink.count(0), 0u);
-  EXPECT_EQ(flow_count("ps_flow4_v3"), static_cast<size_t>(kFlows));
+  EXPECT_EQ(flow_count("ps_flow4_v4"), static_cast<size_t>(kFlows));
 }
 
 // mwan3's `sticky`: with source_affinity_s, every new flow of a source takes
@@ -811,20 +814,70 @@ TEST_F(DatapathTest, SourceAffinityKeepsEachSourceOnOneMember) {
 // queue) may fill the whole table. A per-CPU LRU would cap them at
 // PS_FLOW_ENTRIES / possible CPUs and evict live flows early.
 TEST_F(DatapathTest, OneCpuMayFillTheWholeFlowTable) {
-  DatapathPlan plan{.mark_mask = kMask};
+  // One source: without a quota (it would stop it at its share).
+  DatapathPlan plan{.mark_mask = kMask, .flow_quota = 0};
   plan.classes.push_back(fixed("all", {{}}, m(1)));
   ASSERT_TRUE(dp_->program(plan).ok());
-  ASSERT_TRUE(dp_->set_bench_flows(Datapath::BenchFlows::kFresh).ok());
+  auto bench = BenchClassifier::open(pin_dir_);
+  ASSERT_TRUE(bench.ok()) << bench.error().to_string();
   constexpr uint32_t kFlows = PS_FLOW_ENTRIES * 3 / 4;
   // All on this CPU: the kernel runs the repeats without migrating.
-  auto run = run_program_repeated(dp_->program_fd(), build({.dport = 443}), kFlows);
+  auto run = run_program_repeated((*bench)->program_fd(BenchClassifier::Flows::kFresh),
+                                  build({.dport = 443}), kFlows);
   ASSERT_TRUE(run.ok()) << run.error().to_string();
-  ASSERT_TRUE(dp_->set_bench_flows(Datapath::BenchFlows::kOff).ok());
-  const size_t got = flow_count("ps_flow4_v3");
+  const size_t got = flow_count("ps_flow4_v4");
   std::printf("%zu of %u fresh flows kept (%d possible CPUs)\n", got, kFlows,
               libbpf_num_possible_cpus());
   EXPECT_GE(got, kFlows * 99 / 100);  // random salts may repeat a 5-tuple, rarely
   EXPECT_EQ(counters().flow_full, 0u);
+}
+
+// A source over its share of the flow table gets its new flows classified
+// (steered) but not written: it cannot push other sources' flows out.
+TEST_F(DatapathTest, FloodingSourceCannotEvictOthersFlows) {
+  DatapathPlan plan{.mark_mask = kMask, .flow_quota = 4096, .uplinks = {uplink(1), uplink(2)}};
+  plan.classes.push_back(steered("all", {{}}, {{1, 1}, {2, 1}}));
+  ASSERT_TRUE(dp_->program(plan).ok());
+  std::map<int, uint32_t> a_uplinks;
+  for (int i = 0; i < 50; ++i) {
+    auto r = sim(Frame{.src = "10.0.0.1", .sport = static_cast<uint16_t>(30000 + i)});
+    a_uplinks[i] = r.uplink_id;
+  }
+  auto bench = BenchClassifier::open(pin_dir_);
+  ASSERT_TRUE(bench.ok()) << bench.error().to_string();
+  constexpr uint32_t kFlood = 60000;
+  auto run = run_program_repeated((*bench)->program_fd(BenchClassifier::Flows::kFresh),
+                                  build(Frame{.src = "10.0.0.2", .dport = 443}), kFlood);
+  ASSERT_TRUE(run.ok()) << run.error().to_string();
+  const size_t entries = flow_count("ps_flow4_v4");
+  EXPECT_LE(entries, 50u + 4096u) << "B holds no more than its quota";
+  EXPECT_GE(entries, 50u + 4000u);
+  // A's flows are all there, on their uplinks, also after a flip.
+  plan.classes[0].members = {{2, 1}};
+  ASSERT_TRUE(dp_->program(plan).ok());
+  for (int i = 0; i < 50; ++i) {
+    auto r =
+        dp_->simulate(build(Frame{.src = "10.0.0.1", .sport = static_cast<uint16_t>(30000 + i)}), 0,
+                      0, /*record_flow=*/false);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->uplink_id, a_uplinks[i]) << "A's flow " << i << " moved";
+  }
+  // A's new flows follow the policy; B's are still steered, just not pinned.
+  EXPECT_EQ(sim(Frame{.src = "10.0.0.1", .sport = 31000}).uplink_id, 2u);
+  auto b = sim(Frame{.src = "10.0.0.2", .sport = 31000});
+  EXPECT_EQ(b.uplink_id, 2u);
+  EXPECT_FALSE(b.established);
+  EXPECT_FALSE(sim(Frame{.src = "10.0.0.2", .sport = 31000}).established) << "not pinned";
+  auto c = counters();
+  EXPECT_GE(c.over_quota, kFlood - 4096u);
+  ASSERT_FALSE(c.top_sources.empty());
+  EXPECT_EQ(c.top_sources[0].source, "10.0.0.2");
+  EXPECT_EQ(c.top_sources[0].flows, 4096u);
+  EXPECT_GE(c.top_sources[0].over_quota, kFlood - 4096u);
+  ASSERT_GE(c.top_sources.size(), 2u);
+  EXPECT_EQ(c.top_sources[1].source, "10.0.0.1");
+  EXPECT_EQ(c.top_sources[1].flows, 51u);
+  EXPECT_EQ(c.top_sources[1].over_quota, 0u);
 }
 
 TEST_F(DatapathTest, GenerationSwitchMidStream) {
@@ -838,21 +891,25 @@ TEST_F(DatapathTest, GenerationSwitchMidStream) {
   b.classes.push_back(fixed("b-host", {{.dst = {pfx("10.8.8.8/32")}, .dscp = 10}}, m(4)));
   b.classes.push_back(fixed("b-udp", {{.proto = IPPROTO_UDP, .sport = {{1, 65535}}}}, m(5)));
   ASSERT_TRUE(dp_->program(a).ok());
-  ASSERT_TRUE(dp_->set_bench_flows(Datapath::BenchFlows::kFresh).ok());  // every packet classified
+  auto bench = BenchClassifier::open(pin_dir_);
+  ASSERT_TRUE(bench.ok()) << bench.error().to_string();
+  // Every packet classified: the variant that makes each one a new flow.
+  const int fresh = (*bench)->program_fd(BenchClassifier::Flows::kFresh);
 
   const std::vector<uint8_t> probe = build({.proto = IPPROTO_UDP, .dport = 53, .dscp = 10});
   std::atomic<bool> stop{false};
   std::atomic<int> seen_a{0}, seen_b{0}, mixed{0};
   std::thread sender([&] {
     while (!stop) {
-      auto r = dp_->simulate(probe, 0);
+      auto r = test_run(fresh, probe, 0, 0);
       if (!r.ok()) {
         mixed++;
         continue;
       }
-      if (r->class_id == 0u && r->mark == m(1)) {
+      const uint32_t class_id = r->ctx.cb[PS_SIM_CB_CLASS];
+      if (class_id == 0u && r->ctx.mark == m(1)) {
         seen_a++;
-      } else if (r->class_id == 1u && r->mark == m(4)) {
+      } else if (class_id == 1u && r->ctx.mark == m(4)) {
         seen_b++;
       } else {
         mixed++;
@@ -1018,9 +1075,11 @@ TEST_F(DatapathTest, GenerationFlip) {
 }
 
 TEST_F(DatapathTest, ManyEntriesAndPrefixes) {
-  // 1,024 match entries (256 classes of 4) and 100,000 prefixes.
+  // At the rule capacity: 16,384 match entries (4,096 classes of 4) and 1,000,000
+  // prefixes in the last class.
+  static_assert(kMaxRules == 16384 && kMaxClasses == 8192);
   DatapathPlan plan{.mark_mask = kMask};
-  for (int c = 0; c < 255; ++c) {
+  for (int c = 0; c < 4095; ++c) {
     std::vector<MatchEntry> entries;
     for (int k = 0; k < 4; ++k) {
       auto port = static_cast<uint16_t>(10000 + 4 * c + k);
@@ -1029,10 +1088,9 @@ TEST_F(DatapathTest, ManyEntriesAndPrefixes) {
     plan.classes.push_back(fixed("c" + std::to_string(c), entries, m(1 + c % 200)));
   }
   MatchEntry big{};
-  for (int i = 0; i < 100000; ++i) {
-    big.dst.push_back(pfx(("11." + std::to_string(i / 65536 % 256) + "." +
-                           std::to_string(i / 256 % 256) + "." + std::to_string(i % 256) + "/32")
-                              .c_str()));
+  big.dst.reserve(1000000);
+  for (uint32_t i = 0; i < 1000000; ++i) {
+    big.dst.push_back(Prefix{.addr = IpAddr::v4((11u << 24) | i), .len = 32});
   }
   plan.classes.push_back(fixed("big",
                                {big,
@@ -1040,16 +1098,48 @@ TEST_F(DatapathTest, ManyEntriesAndPrefixes) {
                                 {.proto = IPPROTO_UDP, .dport = {{2, 2}}},
                                 {.proto = IPPROTO_UDP, .dport = {{3, 3}}}},
                                m(250)));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto loaded = dp_->program(plan);
+  const auto t1 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(loaded.ok()) << loaded.error().to_string();
+  EXPECT_EQ(mark_of(Frame{.dst = "11.15.66.63", .dport = 1}), m(250));  // prefix 999,999
+  EXPECT_EQ(mark_of(Frame{.dst = "11.15.66.64", .dport = 1}), 0u);      // just past
+  EXPECT_EQ(mark_of(Frame{.dst = "12.0.0.5", .dport = 10000}), m(1));   // the first entry
+  EXPECT_EQ(mark_of(Frame{.dst = "12.0.0.5", .dport = 26379}), m(1 + 4094 % 200));  // 16,380th
+  EXPECT_EQ(mark_of(Frame{.proto = IPPROTO_UDP, .dport = 3}), m(250));  // the last entry
+  // One class's ports changed: the tries are left as they are.
+  plan.classes[7].match[0].dport = {{40000, 40000}};
+  const auto t2 = std::chrono::steady_clock::now();
   ASSERT_TRUE(dp_->program(plan).ok());
-  EXPECT_EQ(mark_of(Frame{.dst = "11.1.134.159", .dport = 1}), m(250));  // prefix 99,999
-  EXPECT_EQ(mark_of(Frame{.dst = "11.1.134.160", .dport = 1}), 0u);      // just past
-  EXPECT_EQ(mark_of(Frame{.dst = "11.0.0.5", .dport = 11019}), m(1 + 254 % 200));
-  EXPECT_EQ(mark_of(Frame{.proto = IPPROTO_UDP, .dport = 3}), m(250));
+  const auto t3 = std::chrono::steady_clock::now();
+  EXPECT_EQ(mark_of(Frame{.dst = "12.0.0.6", .dport = 40000}), m(8));
+  EXPECT_EQ(mark_of(Frame{.dst = "12.0.0.6", .dport = 10028}), 0u);
+  EXPECT_EQ(mark_of(Frame{.dst = "11.15.66.62", .dport = 2}), m(250));
+  // Another class changed: now the generation written holds the first load's
+  // rules, so only the tries' difference is written.
+  plan.classes[9].match[0].dport = {{40001, 40001}};
+  const auto t4 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(dp_->program(plan).ok());
+  const auto t5 = std::chrono::steady_clock::now();
+  EXPECT_EQ(mark_of(Frame{.dst = "12.0.0.6", .dport = 40001}), m(10));
+  EXPECT_EQ(mark_of(Frame{.dst = "12.0.0.6", .dport = 40000}), m(8));
+  EXPECT_EQ(mark_of(Frame{.dst = "11.15.66.61", .dport = 2}), m(250));
+  auto ms = [](auto d) {
+    return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+  };
+  std::printf(
+      "16,384 entries, 1,000,000 prefixes: first load %ld ms, one class changed %ld ms (the "
+      "other generation empty: all written), another %ld ms (only the difference)\n",
+      ms(t1 - t0), ms(t3 - t2), ms(t5 - t4));
+
   plan.classes.back().match.push_back({.proto = IPPROTO_UDP, .dport = {{4, 4}}});
   auto r = dp_->program(plan);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ErrorKind::kUnrealizable);
   EXPECT_NE(r.error().context.find("'big'"), std::string::npos) << r.error().context;
+  EXPECT_NE(r.error().context.find("16385"), std::string::npos) << r.error().context;
+  EXPECT_NE(r.error().context.find("16384"), std::string::npos) << r.error().context;
+  EXPECT_EQ(mark_of(Frame{.dst = "12.0.0.6", .dport = 40000}), m(8)) << "refused: kept";
 }
 
 // Aggregated bit vectors: a word where every field admits some rule, but no

@@ -33,6 +33,14 @@ struct ClassCounters {
   friend bool operator==(const ClassCounters&, const ClassCounters&) = default;
 };
 
+// A LAN source's share of the flow table (DatapathPlan::flow_quota).
+struct SourceFlows {
+  std::string source;       // its address
+  uint64_t flows = 0;       // entries created in the last two idle windows (what the quota counts)
+  uint64_t over_quota = 0;  // packets of its new flows refused an entry (over the quota)
+  friend bool operator==(const SourceFlows&, const SourceFlows&) = default;
+};
+
 // Sums over all CPUs (packets unless named otherwise).
 // DNS learning (DESIGN §10), sums over all CPUs.
 struct DnsCounters {
@@ -79,6 +87,8 @@ struct DatapathCounters {
   uint64_t flow_full = 0;                     // entry could not be written
   uint64_t no_member = 0;                     // class without a member: its own mark (last_resort)
   uint64_t redirected = 0;                    // redirect mode: forwarded with bpf_redirect_neigh
+  uint64_t over_quota = 0;  // packets of new flows of a source over its flow-table share
+  std::vector<SourceFlows> top_sources;  // the largest shares of the flow table (at most 10)
   // redirect mode: why packets were marked instead, by reason ("no-kernel-support",
   // "vlan", "ttl", "redirect", "fib-error", "fib-unreachable", "fib-no-neigh", ...);
   // only reasons that occurred.

@@ -12,7 +12,7 @@
  *    bump PS_ABI_VERSION; a loader refuses pinned state with our magic and a
  *    newer abi_version, or a newer layout's config map in the pin dir.
  *  - An incompatible layout change bumps PS_ABI_LAYOUT, which is part of every
- *    map name ("_v3"), so old and new layouts never share a pinned map.
+ *    map name ("_v4"), so old and new layouts never share a pinned map.
  *
  * Two kinds of generation, both selected by ps_config.state (one 32-bit word,
  * the only word a flip changes):
@@ -25,37 +25,44 @@
  *    classified again (its uplink is kept while live: stickiness).
  *
  * Maps (pinned by name under the daemon's --pin-dir; g = rule gen, a = action gen):
- *  ps_cfg_v3   ARRAY[1]                   struct ps_config
- *  ps_bits_v3  ARRAY[2*PS_MAX_BITMAPS]    struct ps_bitmap, index g*PS_MAX_BITMAPS + b;
- *                                         b = 0 is all rules of g
- *  ps_rcls_v3  ARRAY[2*PS_MAX_RULES]      __u32 class id of rule r, index g*PS_MAX_RULES + r
- *  ps_src4_v3  LPM_TRIE  struct ps_lpm4_key -> __u32 bitmap index b (rules whose src
- *  ps_dst4_v3  LPM_TRIE                      constraint holds for any address under the key)
- *  ps_src6_v3  LPM_TRIE  struct ps_lpm6_key -> __u32 b
- *  ps_dst6_v3  LPM_TRIE
- *  ps_proto_v3 ARRAY[2*256]               __u32 b, index g*256 + IP protocol
- *  ps_dscp_v3  ARRAY[2*64]                __u32 b, index g*64 + DSCP
- *  ps_sport_v3 ARRAY[2*PS_PORT_SLOTS]     __u32 b, index g*PS_PORT_SLOTS + port;
- *  ps_dport_v3                            slot PS_PORT_NONE: packets without ports
- *  ps_iifa_v3  ARRAY[2*PS_IIF_SLOTS]      __u32 b, index g*PS_IIF_SLOTS + ifindex, for
- *                                         ifindexes below PS_IIF_SLOTS (every slot written)
- *  ps_iif_v3   HASH  struct ps_iif_key -> __u32 b, for larger ifindexes; a miss uses
- *                                         gen[g].iif_default
- *  ps_cls_v3   ARRAY[2*PS_MAX_CLASSES]    struct ps_class, index a*PS_MAX_CLASSES + class id
- *  ps_upl_v3   ARRAY[2*PS_MAX_UPLINKS]    struct ps_uplink, index a*PS_MAX_UPLINKS + uplink id
- *  ps_flow4_v3 LRU_HASH  struct ps_flow4_key -> struct ps_flow   (never reset by updates)
- *  ps_flow6_v3 LRU_HASH  struct ps_flow6_key -> struct ps_flow
- *  ps_aff_v3   LRU_HASH  struct ps_aff_key -> struct ps_aff   (source affinity; never reset)
- *  ps_ccnt_v3  PERCPU_ARRAY[PS_MAX_CLASSES] struct ps_counter, by class id of the active gen
- *  ps_ucnt_v3  PERCPU_ARRAY[PS_MAX_UPLINKS] struct ps_counter, by uplink id
- *  ps_gcnt_v3  PERCPU_ARRAY[PS_GCNT_MAX]  struct ps_counter, by enum ps_gcnt
+ *  ps_cfg_v4   ARRAY[1]                   struct ps_config
+ *  ps_free_v4  ARRAY[2]                   struct ps_free_bitmaps, index g: per field, the
+ *                                         rules that leave it free
+ *  ps_bmh_v4   ARRAY[2*PS_MAX_BITMAPS]    struct ps_bitmap, index g*PS_MAX_BITMAPS + b: the
+ *                                         distinct "listed" rule sets (b = 0: empty)
+ *  ps_bmw_v4   ARRAY[2*PS_MAX_BM_WORDS]   __u64, index g*PS_MAX_BM_WORDS + i: their
+ *                                         non-zero words (struct ps_bitmap says where)
+ *  ps_rcls_v4  ARRAY[2*PS_MAX_RULES]      __u32 class id of rule r, index g*PS_MAX_RULES + r
+ *  ps_src4_v4  LPM_TRIE  struct ps_lpm4_key -> __u32 b (rules listing a prefix that covers
+ *  ps_dst4_v4  LPM_TRIE                      the key's; a miss: b = 0)
+ *  ps_src6_v4  LPM_TRIE  struct ps_lpm6_key -> __u32 b
+ *  ps_dst6_v4  LPM_TRIE
+ *  ps_proto_v4 ARRAY[2*256]               __u32 b, index g*256 + IP protocol
+ *  ps_dscp_v4  ARRAY[2*64]                __u32 b, index g*64 + DSCP
+ *  ps_sport_v4 ARRAY[2*PS_PORT_SLOTS]     __u32 b, index g*PS_PORT_SLOTS + port;
+ *  ps_dport_v4                            slot PS_PORT_NONE: packets without ports
+ *  ps_iifa_v4  ARRAY[2*PS_IIF_SLOTS]      __u32 b, index g*PS_IIF_SLOTS + ifindex, for
+ *                                         ifindexes below PS_IIF_SLOTS
+ *  ps_iif_v4   HASH  struct ps_iif_key -> __u32 b, for larger ifindexes (a miss: b = 0)
+ *  ps_cls_v4   ARRAY[2*PS_MAX_CLASSES]    struct ps_class, index a*PS_MAX_CLASSES + class id
+ *  ps_upl_v4   ARRAY[2*PS_MAX_UPLINKS]    struct ps_uplink, index a*PS_MAX_UPLINKS + uplink id
+ *  ps_flow4_v4 LRU_HASH  struct ps_flow4_key -> struct ps_flow   (never reset by updates)
+ *  ps_flow6_v4 LRU_HASH  struct ps_flow6_key -> struct ps_flow
+ *  ps_aff_v4   LRU_HASH  struct ps_aff_key -> struct ps_aff   (source affinity; never reset)
+ *  ps_srcq_v4  LRU_HASH  struct ps_src_key -> struct ps_src   (flow-table share per source)
+ *  ps_ccnt_v4  PERCPU_ARRAY[PS_MAX_CLASSES] struct ps_counter, by class id of the active gen
+ *  ps_ucnt_v4  PERCPU_ARRAY[PS_MAX_UPLINKS] struct ps_counter, by uplink id
+ *  ps_gcnt_v4  PERCPU_ARRAY[PS_GCNT_MAX]  struct ps_counter, by enum ps_gcnt
  * Not pinned, kernel-only (a cache of copies of flow entries): ps_fcache,
  * PERCPU_ARRAY of struct ps_fcache_slot (lib/flow.h).
  *
- * Classification (Linear Bit Vector Search): every field maps the packet's
- * value to the bitmap of rules that field admits; the AND of the bitmaps of
- * the fields in use (gen[g].fields) has the matching rules; the lowest set bit
- * is the first matching rule in policy order.
+ * Classification (Linear Bit Vector Search, docs/DATAPLANE.md): for every
+ * field in use (gen[g].fields) the rules it admits for the packet's value are
+ * free[field] | listed(value), listed(value) being the bitmap its lookup map
+ * names; the AND over the fields has the matching rules, and its lowest set
+ * bit is the first matching rule in policy order. The dst field admits
+ * free | listed(prefix) (lib/classify.h: ps_dst_listed is the one place a
+ * further dst-side set would be OR-ed in).
  *
  * Update protocol (atomic for packets): write the inactive half of every map
  * that changes, then write ps_config with the inactive half's gen[]/act[]
@@ -71,26 +78,30 @@
 /* NOLINTBEGIN(readability-identifier-naming) */
 
 #define PS_ABI_MAGIC 0x70537465 /* "pSte" */
-#define PS_ABI_VERSION 4        /* 4: ps_class.affinity_jiffies, map ps_aff_v3 */
-#define PS_ABI_LAYOUT 3         /* the "_v3" in map names */
+#define PS_ABI_VERSION 5        /* 5: layout 4 (16,384 rules, sparse bitmaps, no bench flags) */
+#define PS_ABI_LAYOUT 4         /* the "_v4" in map names */
 
-#define PS_CONFIG_MAP "ps_cfg_v3"
+#define PS_CONFIG_MAP "ps_cfg_v4"
 #define PS_MAP_PREFIX "ps_"
-#define PS_MAP_SUFFIX "_v3"
+#define PS_MAP_SUFFIX "_v4"
 
 #define PS_GENERATIONS 2
-#define PS_MAX_RULES 1024      /* match entries per generation */
-#define PS_MAX_CLASSES 256     /* per generation */
-#define PS_MAX_UPLINKS 256     /* uplink ids 1..254; 0 = none */
-#define PS_MAX_MEMBERS 16      /* uplinks a class chooses among */
-#define PS_MAX_BITMAPS 8192    /* distinct rule bitmaps per generation */
-#define PS_MAX_PREFIXES 131072 /* per trie and generation */
-#define PS_BM_WORDS (PS_MAX_RULES / 64)
+#define PS_MAX_RULES 16384               /* match entries per generation */
+#define PS_MAX_CLASSES 8192              /* per generation: 4,096 and the planner's own */
+#define PS_MAX_UPLINKS 256               /* uplink ids 1..254; 0 = none */
+#define PS_MAX_MEMBERS 16                /* uplinks a class chooses among */
+#define PS_MAX_BITMAPS 65536             /* distinct listed rule sets per generation */
+#define PS_MAX_BM_WORDS 262144           /* their stored (non-zero) words per generation */
+#define PS_MAX_PREFIXES 1048576          /* per trie and generation */
+#define PS_BM_WORDS (PS_MAX_RULES / 64)  /* 256 words of rules */
+#define PS_BM_SUMMARY (PS_BM_WORDS / 64) /* 4 summary words */
+#define PS_FIELDS 8                      /* PS_FIELD_* bit numbers (7 in use) */
 #define PS_PORT_SLOTS 65537
 #define PS_PORT_NONE 65536
 #define PS_FLOW_ENTRIES 262144 /* per family */
 #define PS_IIF_SLOTS 4096      /* ingress ifindexes looked up in an array, not a hash */
 #define PS_AFF_ENTRIES 65536   /* (class, source address) pairs remembered for affinity */
+#define PS_SRC_ENTRIES 65536   /* sources whose flow-table share is counted */
 
 #define PS_NO_CLASS 0xffff
 #define PS_NO_UPLINK 0
@@ -102,20 +113,28 @@
 #define PS_STATE_MAKE(rule_gen, act_gen, epoch) \
   (((rule_gen)&1) | (((act_gen)&1) << 1) | ((epoch) << 2))
 
-/* ps_gen_info.fields: the fields some rule constrains; others are not looked up. */
-#define PS_FIELD_IIF (1U << 0)
-#define PS_FIELD_SRC (1U << 1)
-#define PS_FIELD_DST (1U << 2)
-#define PS_FIELD_PROTO (1U << 3)
-#define PS_FIELD_SPORT (1U << 4)
-#define PS_FIELD_DPORT (1U << 5)
-#define PS_FIELD_DSCP (1U << 6)
+/* ps_gen_info.fields: the fields some rule constrains; others are not looked up.
+ * PS_F_* are their bit numbers (and the index in struct ps_free_bitmaps). */
+#define PS_F_IIF 0
+#define PS_F_SRC 1
+#define PS_F_DST 2
+#define PS_F_PROTO 3
+#define PS_F_SPORT 4
+#define PS_F_DPORT 5
+#define PS_F_DSCP 6
+#define PS_FIELD_IIF (1U << PS_F_IIF)
+#define PS_FIELD_SRC (1U << PS_F_SRC)
+#define PS_FIELD_DST (1U << PS_F_DST)
+#define PS_FIELD_PROTO (1U << PS_F_PROTO)
+#define PS_FIELD_SPORT (1U << PS_F_SPORT)
+#define PS_FIELD_DPORT (1U << PS_F_DPORT)
+#define PS_FIELD_DSCP (1U << PS_F_DSCP)
 
 struct ps_gen_info { /* one rule generation */
   __u32 rule_count;  /* rules 0..rule_count-1 exist */
-  __u32 unused;      /* was the bitmap word count, unread since the summary words; zero */
+  __u32 unused;      /* zero */
   __u32 fields;      /* PS_FIELD_* */
-  __u32 iif_default; /* bitmap of an ingress ifindex no rule names */
+  __u32 unused2;     /* zero (an unnamed ifindex is listed by no rule: bitmap 0) */
   __u32 class_count;
   __u32 reserved[3];
 };
@@ -129,21 +148,13 @@ struct ps_act_info {       /* one action generation */
   __u32 flow_idle_s;       /* a flow unseen this long is classified anew */
   __u32 flow_idle_jiffies; /* the same in jiffies (the loader measures HZ) */
   __u32 touch_jiffies;     /* refresh a flow's last_seen at most this often (1 s) */
-  __u32 reserved[3];
+  __u32 flow_quota;        /* new flow entries one source may create per flow_idle window
+                            * pair (ps_srcq_v4); 0: no limit */
+  __u32 reserved[2];
 };
 
 /* ps_config.features, probed by the loader at open(). */
 #define PS_FEAT_FIB_TBID (1U << 0) /* bpf_fib_lookup with BPF_FIB_LOOKUP_TBID */
-
-/* ps_config.flags */
-#define PS_CFG_F_BENCH_FRESH_FLOW (1U << 0) /* benchmarks only: every packet is a new flow */
-#define PS_CFG_F_BENCH_NO_INSERT (1U << 1)  /* benchmarks only: new flows' entries not written */
-#define PS_CFG_F_BENCH_FORGET                                  \
-  (1U << 2) /* benchmarks only: a found entry is ignored (same \
-             * 5-tuple, classified and written anew each time) */
-#define PS_CFG_F_BENCH_STALE                                   \
-  (1U << 3) /* benchmarks only: a found entry looks classified \
-             * in an older epoch (a flow's packet after a flip) */
 
 struct ps_config {
   __u32 magic;       /* PS_ABI_MAGIC once initialised by a loader */
@@ -151,18 +162,34 @@ struct ps_config {
   __u32 layout;      /* PS_ABI_LAYOUT */
   __u32 state;       /* PS_STATE_MAKE(rule gen, action gen, epoch): the flip word */
   __u32 features;    /* PS_FEAT_* */
-  __u32 flags;       /* PS_CFG_F_* */
+  __u32 flags;       /* none defined; zero */
   __u32 hz;          /* jiffies per second, as measured by the loader */
   struct ps_gen_info gen[PS_GENERATIONS];
   struct ps_act_info act[PS_GENERATIONS];
   __u32 reserved[7];
 };
 
-/* Aggregated bit vector: bit i of `nonzero` is set iff w[i] != 0, so the AND
- * of the fields' `nonzero` words names the only words worth ANDing. */
+/*
+ * A listed rule set, stored sparse (Aggregated Bit Vectors with a two-level
+ * summary): bit b of summary[s] is set iff word w = s*64 + b of the set is
+ * non-zero; bit s of `top` iff summary[s] != 0. Only the non-zero words are
+ * stored, in ascending order, at ps_bmw_v4[g*PS_MAX_BM_WORDS + base + ...]:
+ * word w is at base + rank[s] + (set bits of summary[s] below b), rank[s]
+ * being the number of stored words before summary word s.
+ */
 struct ps_bitmap {
-  __u64 nonzero;
-  __u64 w[PS_BM_WORDS]; /* bit r of word r/64: rule r */
+  __u64 summary[PS_BM_SUMMARY];
+  __u32 base;
+  __u32 top;
+  __u16 rank[PS_BM_SUMMARY];
+};
+
+/* Per field (PS_F_*), the rules that leave it free, stored dense (one value
+ * per generation; all rules for a field no rule constrains). */
+struct ps_free_bitmaps {
+  __u32 top[PS_FIELDS];
+  __u64 summary[PS_FIELDS][PS_BM_SUMMARY];
+  __u64 w[PS_FIELDS][PS_BM_WORDS]; /* bit r of w[f][r/64]: rule r */
 };
 
 /* LPM keys: prefixlen counts the 32 generation bits plus the address prefix. */
@@ -195,7 +222,7 @@ struct ps_member {
  * hash % total_weight < members[i].cum_weight (first such i); without members
  * (all down: last_resort, or a fixed mark) the class sets `mark`.
  * With affinity_jiffies != 0 a new flow first looks its source address up in
- * ps_aff_v3: an entry of this class refreshed within affinity_jiffies whose
+ * ps_aff_v4: an entry of this class refreshed within affinity_jiffies whose
  * uplink is a member and live gives the uplink (and is refreshed); otherwise
  * the weighted choice is made and written there. */
 struct ps_class {
@@ -204,7 +231,7 @@ struct ps_class {
   __u32 member_count; /* <= PS_MAX_MEMBERS */
   __u32 total_weight; /* members[member_count-1].cum_weight */
   struct ps_member members[PS_MAX_MEMBERS];
-  __u32 affinity_jiffies; /* 0: no source affinity (abi_version 4; was reserved) */
+  __u32 affinity_jiffies; /* 0: no source affinity */
   __u32 reserved[3];
 };
 
@@ -261,6 +288,26 @@ struct ps_aff {
   __u32 reserved;
 };
 
+/*
+ * Flow-table fairness: a source (LAN address) may create act.flow_quota flow
+ * entries per two windows of flow_idle_jiffies (the current and the previous
+ * one; an entry idle longer is expired anyway). Beyond it, its new flows are
+ * classified at every packet and never written, so it cannot evict others'
+ * entries (an LRU gives no eviction callback to count entries down; creations
+ * in the last two idle windows bound what a source holds that is still live).
+ */
+struct ps_src_key {
+  __u32 family;  /* 4 or 6 */
+  __u32 addr[4]; /* IPv4 in addr[0], the other words zero; network order */
+};
+
+struct ps_src {
+  __u64 window_start; /* bpf_jiffies64() when the current window began */
+  __u32 flows;        /* entries created in the current window */
+  __u32 prev_flows;   /* ... in the previous window */
+  __u64 over_quota;   /* packets of new flows refused an entry */
+};
+
 struct ps_counter {
   __u64 packets;
   __u64 bytes;
@@ -289,6 +336,7 @@ enum ps_gcnt {
   PS_GCNT_FB_REDIRECT = 18,   /* bpf_redirect_neigh refused: marked */
   PS_GCNT_FB_FIB_ERROR = 19,  /* bpf_fib_lookup returned < 0: marked */
   PS_GCNT_FB_FIB = 20,        /* + BPF_FIB_LKUP_RET_* (1..15): lookup failed that way */
+  PS_GCNT_OVER_QUOTA = 36,    /* new flow of a source over its quota: classified, not written */
   PS_GCNT_MAX = 40,
 };
 

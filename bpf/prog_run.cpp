@@ -129,6 +129,14 @@ Result<uint32_t> measure_hz(int probe_fd) {
   return best;
 }
 
+Result<uint32_t> read_jiffies(int probe_fd) {
+  auto j = test_run(probe_fd, probe_frame(), 0, 0);
+  if (!j) {
+    return j.take_error();
+  }
+  return static_cast<uint32_t>(j->retval);
+}
+
 std::string fallback_label(uint32_t reason) {
   if (const char* name = fallback_name(reason)) {
     return name;

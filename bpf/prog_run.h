@@ -38,6 +38,9 @@ Result<bool> probe_fib_table_lookup(int probe_fd);
 // ps_probe_jiffies program; takes about 60 ms.
 Result<uint32_t> measure_hz(int probe_fd);
 
+// The kernel's jiffies now, low 32 bits, from the ps_probe_jiffies program.
+Result<uint32_t> read_jiffies(int probe_fd);
+
 // The name of a fallback reason (a PS_GCNT_FB_* counter index, also what a
 // simulated verdict reports): "vlan", "fib-no-neigh", ..., or
 // "fib-code-<n>" for a fib result this binary has no name for.

@@ -73,26 +73,27 @@ static __always_inline void ps_decrement_ttl(struct __sk_buff *skb, const struct
 	}
 }
 
-/* Returns TC_ACT_REDIRECT with *target set, or -1 with *reason (a ps_gcnt). */
-static __always_inline int ps_redirect(struct __sk_buff *skb, const struct ps_pkt *pkt,
-				       const struct ps_uplink *up, __u32 features, __u32 *target,
-				       __u32 *reason)
+/*
+ * Returns the ifindex redirected to (> 0), or minus the reason (a ps_gcnt) the
+ * packet falls back to its mark. Not inlined: its lookup parameters then live
+ * in its own frame, not in the pipeline's beside the classifier's (the
+ * verifier allows 512 bytes for a chain of calls).
+ */
+static __noinline long ps_redirect(struct __sk_buff *skb, const struct ps_pkt *pkt,
+				   const struct ps_uplink *up, __u32 features)
 {
 	struct ps_fib_params p = {};
 	struct bpf_redir_neigh nh = {};
 	long rc;
 
 	if (!(features & PS_FEAT_FIB_TBID)) {
-		*reason = PS_GCNT_FB_NO_FEATURE;
-		return -1;
+		return -(long)PS_GCNT_FB_NO_FEATURE;
 	}
 	if (pkt->vlan || skb->vlan_present) {
-		*reason = PS_GCNT_FB_VLAN;
-		return -1;
+		return -(long)PS_GCNT_FB_VLAN;
 	}
 	if (pkt->ttl <= 1) {
-		*reason = PS_GCNT_FB_TTL;
-		return -1;
+		return -(long)PS_GCNT_FB_TTL;
 	}
 	p.l4_protocol = pkt->proto;
 	p.sport = pkt->sport;
@@ -113,12 +114,10 @@ static __always_inline int ps_redirect(struct __sk_buff *skb, const struct ps_pk
 	 * (GSO-aware), answering FRAG_NEEDED when it does not fit. */
 	rc = bpf_fib_lookup(skb, (struct bpf_fib_lookup *)&p, sizeof(p), PS_FIB_FLAGS);
 	if (rc < 0) {
-		*reason = PS_GCNT_FB_FIB_ERROR;
-		return -1;
+		return -(long)PS_GCNT_FB_FIB_ERROR;
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
-		*reason = PS_GCNT_FB_FIB + (rc > PS_FIB_RET_MAX ? PS_FIB_RET_MAX : rc);
-		return -1;
+		return -(long)(PS_GCNT_FB_FIB + (rc > PS_FIB_RET_MAX ? PS_FIB_RET_MAX : rc));
 	}
 	/* The lookup left the gateway (or the destination, when on-link) in *_dst. */
 	nh.nh_family = p.family;
@@ -127,12 +126,10 @@ static __always_inline int ps_redirect(struct __sk_buff *skb, const struct ps_pk
 	else
 		__builtin_memcpy(nh.ipv6_nh, p.ipv6_dst, sizeof(nh.ipv6_nh));
 	if (bpf_redirect_neigh(p.ifindex, &nh, sizeof(nh), 0) != TC_ACT_REDIRECT) {
-		*reason = PS_GCNT_FB_REDIRECT;
-		return -1;
+		return -(long)PS_GCNT_FB_REDIRECT;
 	}
 	ps_decrement_ttl(skb, pkt);
-	*target = p.ifindex;
-	return TC_ACT_REDIRECT;
+	return p.ifindex;
 }
 
 #endif /* PS_LIB_FIB_H */

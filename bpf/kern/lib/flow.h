@@ -53,13 +53,13 @@ static __always_inline struct ps_flow *ps_flow_lookup(const struct ps_pkt *pkt,
 	struct ps_flow *fl;
 
 	if (pkt->family == PS_FAMILY_IPV4) {
-		fl = bpf_map_lookup_elem(&ps_flow4_v3, &key->v4);
+		fl = bpf_map_lookup_elem(&ps_flow4_v4, &key->v4);
 		/* Keeps clang from merging the two calls into one with a
 		 * selected map pointer. */
 		asm volatile("" ::: "memory");
 		return fl;
 	}
-	return bpf_map_lookup_elem(&ps_flow6_v3, &key->v6);
+	return bpf_map_lookup_elem(&ps_flow6_v4, &key->v6);
 }
 
 static __always_inline long ps_flow_update(const struct ps_pkt *pkt, const union ps_flow_key *key,
@@ -68,11 +68,11 @@ static __always_inline long ps_flow_update(const struct ps_pkt *pkt, const union
 	long ret;
 
 	if (pkt->family == PS_FAMILY_IPV4) {
-		ret = bpf_map_update_elem(&ps_flow4_v3, &key->v4, value, BPF_ANY);
+		ret = bpf_map_update_elem(&ps_flow4_v4, &key->v4, value, BPF_ANY);
 		asm volatile("" ::: "memory"); /* as in ps_flow_lookup */
 		return ret;
 	}
-	return bpf_map_update_elem(&ps_flow6_v3, &key->v6, value, BPF_ANY);
+	return bpf_map_update_elem(&ps_flow6_v4, &key->v6, value, BPF_ANY);
 }
 
 /*
@@ -270,7 +270,7 @@ static __always_inline __u32 ps_pick_member(const struct ps_class *cls, __u32 cl
 	k.class_id = class_id;
 	k.family = pkt->family;
 	__builtin_memcpy(k.saddr, pkt->saddr, sizeof(k.saddr));
-	a = bpf_map_lookup_elem(&ps_aff_v3, &k);
+	a = bpf_map_lookup_elem(&ps_aff_v4, &k);
 	if (a && now - READ_ONCE(a->last_seen) <= tmo) {
 		id = READ_ONCE(a->uplink_id);
 		if (id != PS_NO_UPLINK && ps_is_member(cls, id)) {
@@ -283,9 +283,47 @@ static __always_inline __u32 ps_pick_member(const struct ps_class *cls, __u32 cl
 	if (!dry && id != PS_NO_UPLINK) {
 		na.last_seen = now;
 		na.uplink_id = id;
-		bpf_map_update_elem(&ps_aff_v3, &k, &na, BPF_ANY);
+		bpf_map_update_elem(&ps_aff_v4, &k, &na, BPF_ANY);
 	}
 	return id;
+}
+
+/*
+ * Whether the packet's source may create one more flow entry (struct ps_src
+ * in pathsteer_abi.h); counts it if so, counts the refused packet if not.
+ * Shared counters are updated with atomic adds; the window rollover races
+ * benignly (two CPUs may both roll it: the count restarts a little low).
+ */
+static __always_inline int ps_src_admit(const struct ps_pkt *pkt, __u32 quota, __u64 now,
+					__u64 window)
+{
+	struct ps_src_key k = {.family = pkt->family};
+	struct ps_src *s, ns = {};
+
+	if (!quota)
+		return 1;
+	__builtin_memcpy(k.addr, pkt->saddr, sizeof(k.addr));
+	s = bpf_map_lookup_elem(&ps_srcq_v4, &k);
+	if (!s) {
+		ns.window_start = now;
+		ns.flows = 1;
+		bpf_map_update_elem(&ps_srcq_v4, &k, &ns, BPF_NOEXIST);
+		return 1;
+	}
+	if (now - READ_ONCE(s->window_start) > window) {
+		/* A new window; one idle window more and the previous is empty too. */
+		__u32 cur = READ_ONCE(s->flows);
+
+		WRITE_ONCE(s->prev_flows, now - READ_ONCE(s->window_start) > 2 * window ? 0 : cur);
+		WRITE_ONCE(s->flows, 0);
+		WRITE_ONCE(s->window_start, now);
+	}
+	if (READ_ONCE(s->flows) + READ_ONCE(s->prev_flows) >= quota) {
+		__sync_fetch_and_add(&s->over_quota, 1);
+		return 0;
+	}
+	__sync_fetch_and_add(&s->flows, 1);
+	return 1;
 }
 
 #endif /* PS_LIB_FLOW_H */

@@ -50,21 +50,23 @@
 		__uint(pinning, LIBBPF_PIN_BY_NAME);                                               \
 	} name SEC(".maps")
 
-PS_ARRAY_MAP(ps_cfg_v3, 1, struct ps_config);
-PS_ARRAY_MAP(ps_bits_v3, PS_GENERATIONS *PS_MAX_BITMAPS, struct ps_bitmap);
-PS_ARRAY_MAP(ps_rcls_v3, PS_GENERATIONS *PS_MAX_RULES, __u32);
-PS_ARRAY_MAP(ps_proto_v3, PS_GENERATIONS * 256, __u32);
-PS_ARRAY_MAP(ps_dscp_v3, PS_GENERATIONS * 64, __u32);
-PS_ARRAY_MAP(ps_iifa_v3, PS_GENERATIONS *PS_IIF_SLOTS, __u32);
-PS_ARRAY_MAP(ps_sport_v3, PS_GENERATIONS *PS_PORT_SLOTS, __u32);
-PS_ARRAY_MAP(ps_dport_v3, PS_GENERATIONS *PS_PORT_SLOTS, __u32);
-PS_ARRAY_MAP(ps_cls_v3, PS_GENERATIONS *PS_MAX_CLASSES, struct ps_class);
-PS_ARRAY_MAP(ps_upl_v3, PS_GENERATIONS *PS_MAX_UPLINKS, struct ps_uplink);
+PS_ARRAY_MAP(ps_cfg_v4, 1, struct ps_config);
+PS_ARRAY_MAP(ps_free_v4, PS_GENERATIONS, struct ps_free_bitmaps);
+PS_ARRAY_MAP(ps_bmh_v4, PS_GENERATIONS *PS_MAX_BITMAPS, struct ps_bitmap);
+PS_ARRAY_MAP(ps_bmw_v4, PS_GENERATIONS *PS_MAX_BM_WORDS, __u64);
+PS_ARRAY_MAP(ps_rcls_v4, PS_GENERATIONS *PS_MAX_RULES, __u32);
+PS_ARRAY_MAP(ps_proto_v4, PS_GENERATIONS * 256, __u32);
+PS_ARRAY_MAP(ps_dscp_v4, PS_GENERATIONS * 64, __u32);
+PS_ARRAY_MAP(ps_iifa_v4, PS_GENERATIONS *PS_IIF_SLOTS, __u32);
+PS_ARRAY_MAP(ps_sport_v4, PS_GENERATIONS *PS_PORT_SLOTS, __u32);
+PS_ARRAY_MAP(ps_dport_v4, PS_GENERATIONS *PS_PORT_SLOTS, __u32);
+PS_ARRAY_MAP(ps_cls_v4, PS_GENERATIONS *PS_MAX_CLASSES, struct ps_class);
+PS_ARRAY_MAP(ps_upl_v4, PS_GENERATIONS *PS_MAX_UPLINKS, struct ps_uplink);
 
-PS_LPM_MAP(ps_src4_v3, struct ps_lpm4_key);
-PS_LPM_MAP(ps_dst4_v3, struct ps_lpm4_key);
-PS_LPM_MAP(ps_src6_v3, struct ps_lpm6_key);
-PS_LPM_MAP(ps_dst6_v3, struct ps_lpm6_key);
+PS_LPM_MAP(ps_src4_v4, struct ps_lpm4_key);
+PS_LPM_MAP(ps_dst4_v4, struct ps_lpm4_key);
+PS_LPM_MAP(ps_src6_v4, struct ps_lpm6_key);
+PS_LPM_MAP(ps_dst6_v4, struct ps_lpm6_key);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -72,10 +74,10 @@ struct {
 	__type(key, struct ps_iif_key);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ps_iif_v3 SEC(".maps");
+} ps_iif_v4 SEC(".maps");
 
-PS_FLOW_MAP(ps_flow4_v3, struct ps_flow4_key);
-PS_FLOW_MAP(ps_flow6_v3, struct ps_flow6_key);
+PS_FLOW_MAP(ps_flow4_v4, struct ps_flow4_key);
+PS_FLOW_MAP(ps_flow6_v4, struct ps_flow6_key);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -83,11 +85,19 @@ struct {
 	__type(key, struct ps_aff_key);
 	__type(value, struct ps_aff);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ps_aff_v3 SEC(".maps");
+} ps_aff_v4 SEC(".maps");
 
-PS_PERCPU_ARRAY_MAP(ps_ccnt_v3, PS_MAX_CLASSES);
-PS_PERCPU_ARRAY_MAP(ps_ucnt_v3, PS_MAX_UPLINKS);
-PS_PERCPU_ARRAY_MAP(ps_gcnt_v3, PS_GCNT_MAX);
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PS_SRC_ENTRIES);
+	__type(key, struct ps_src_key);
+	__type(value, struct ps_src);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_srcq_v4 SEC(".maps");
+
+PS_PERCPU_ARRAY_MAP(ps_ccnt_v4, PS_MAX_CLASSES);
+PS_PERCPU_ARRAY_MAP(ps_ucnt_v4, PS_MAX_UPLINKS);
+PS_PERCPU_ARRAY_MAP(ps_gcnt_v4, PS_GCNT_MAX);
 
 /* Per-CPU values: no atomics needed. */
 static __always_inline void ps_count(void *map, __u32 index, __u32 bytes)
