@@ -129,7 +129,7 @@ class EtcdCluster:
                 s = json.loads(r)[0]["Status"]
             except (ValueError, IndexError, KeyError):
                 continue
-            out.append({"member": k, "leader": s["header"]["member_id"] == s["leader"]})
+            out.append({"member": k, "leader": s["header"]["member_id"] == s.get("leader")})
         return out
 
     def leader(self):
