@@ -111,11 +111,18 @@ class Fleet(unittest.TestCase):
         key = f"{PREFIX}/status/gw{i}"
         return json.loads(self.rig.etcd.get_json(key).get(key, "{}"))
 
-    def wait_confirmed(self, nodes):
-        fixture.wait_until(
-            lambda: all(self.node_status(i).get("rollback", {}).get("state") == "confirmed"
-                        for i in nodes),
-            self.rig.confirm_s + 5, f"nodes {list(nodes)} to confirm the change")
+    def wait_confirmed(self, nodes, rev):
+        """Until each node's status says it confirmed the group key at revision `rev` (a
+        status still showing the previous change's "confirmed" does not count)."""
+        origin = f"etcd:{GROUP_KEY}@{rev}"
+
+        def confirmed(i):
+            s = self.node_status(i)
+            return (s.get("policy", {}).get("source") == origin
+                    and s.get("rollback", {}).get("state") == "confirmed")
+
+        fixture.wait_until(lambda: all(confirmed(i) for i in nodes), self.rig.confirm_s + 5,
+                           f"nodes {list(nodes)} to confirm {origin}")
 
     # -- the tests, in order --
 
@@ -241,11 +248,11 @@ class Fleet(unittest.TestCase):
         self.rig.etcd.wait_ready()
 
     def test_6_all_etcd_stopped_nodes_steer_and_restart_from_cache(self):
-        self.rig.etcd.put(GROUP_KEY, two_wan_with(["wan1", "wan2"]))
+        rev = self.rig.etcd.put(GROUP_KEY, two_wan_with(["wan1", "wan2"]))
         for lab in self.labs:
             self.wait_video(lab, "wan1", 10, "the group policy")
         # Past confirm_s: etcd lost within it would (rightly) roll the change back.
-        self.wait_confirmed(range(3))
+        self.wait_confirmed(range(3), rev)
         for k in range(3):
             self.rig.etcd.stop(k)
         for lab in self.labs:
@@ -276,7 +283,7 @@ class Fleet(unittest.TestCase):
         gw2.ip("gw", "link", "set", "wan1", "name", "wan1x")
         gw2.ip("gw", "link", "set", "wan1x", "up")
         t0 = time.monotonic()
-        self.rig.etcd.put(GROUP_KEY, only_wan1())
+        rev = self.rig.etcd.put(GROUP_KEY, only_wan1())
         for i in (0, 1):
             self.wait_video(self.labs[i], "wan1", 10, f"gw{i} to take the one-uplink policy")
         def rolled_back():
@@ -289,7 +296,7 @@ class Fleet(unittest.TestCase):
         self.assertEqual(gw2.klass("default")["uplink"], "wan2")
         self.assert_traffic(gw2, 5002, "wan2")
         # The others keep it past confirm_s.
-        self.wait_confirmed((0, 1))
+        self.wait_confirmed((0, 1), rev)
         for i in (0, 1):
             self.assertEqual(self.labs[i].klass("default")["uplink"], "wan1")
 
@@ -301,10 +308,10 @@ class Fleet(unittest.TestCase):
 
     def test_8_cut_off_by_a_drop_catches_up_after_a_compaction(self):
         lab, i = self.labs[0], 0
-        self.rig.etcd.put(GROUP_KEY, two_wan_with(["wan2", "wan1"]))
+        rev = self.rig.etcd.put(GROUP_KEY, two_wan_with(["wan2", "wan1"]))
         for l in self.labs[:2]:
             self.wait_video(l, "wan2", 10, "the group policy")
-        self.wait_confirmed((0, 1))
+        self.wait_confirmed((0, 1), rev)
         table = f"psfleet{os.getpid()}"
         nft = ["ip", "netns", "exec", lab.ns["gw"], "nft"]
         fixture.run(nft + ["add", "table", "inet", table])
