@@ -78,6 +78,7 @@ class EtcdCluster {
       return;
     std::string data = dir_ + "/" + m.name;
     std::string log = dir_ + "/" + m.name + ".log";
+    std::fflush(nullptr);  // the child must not write our buffered output again
     pid_t pid = ::fork();
     if (pid == 0) {
       FILE* f = std::freopen(log.c_str(), "a", stdout);
