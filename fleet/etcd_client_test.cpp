@@ -159,6 +159,49 @@ TEST_F(EtcdClientTest, FailsOverFromADeadEndpoint) {
   EXPECT_NE(r.error().to_string().find(dead), std::string::npos) << r.error().to_string();
 }
 
+// etcd's auth: the client authenticates with the token file's user and
+// password, sends the token, and re-authenticates when etcd drops it.
+TEST_F(EtcdClientTest, AuthWithUserAndPassword) {
+  if (::access("/usr/bin/etcdctl", X_OK) != 0)
+    PS_SKIP_OR_FAIL("needs etcdctl (apt install etcd-client)");
+  std::string eps = cluster_->endpoints()[0];
+  auto ctl = [&](const std::string& args) {
+    std::string cmd =
+        "ETCDCTL_API=3 /usr/bin/etcdctl --endpoints " + eps + " " + args + " >/dev/null 2>&1";
+    return std::system(cmd.c_str());
+  };
+  ASSERT_EQ(ctl("user add root:rootpw"), 0);
+  ASSERT_EQ(ctl("user add node:nodepw"), 0);
+  ASSERT_EQ(ctl("role add fleet"), 0);
+  ASSERT_EQ(ctl("role grant-permission fleet --prefix=true readwrite /a/"), 0);
+  ASSERT_EQ(ctl("user grant-role node fleet"), 0);
+  ASSERT_EQ(ctl("auth enable"), 0);
+
+  auto anonymous = client();
+  auto refused = anonymous->put("/a/x", "1");
+  ASSERT_FALSE(refused);
+  auto c = EtcdClient::create(EtcdClient::Options{
+      .endpoints = cluster_->endpoints(), .user = "node", .password = "nodepw", .timeout = 2s});
+  ASSERT_TRUE(c);
+  auto put = (*c)->put("/a/x", "1");
+  ASSERT_TRUE(put) << put.error().to_string();
+  auto got = (*c)->range("/a/x");
+  ASSERT_TRUE(got) << got.error().to_string();
+  ASSERT_EQ(got->kvs.size(), 1u);
+  // Outside the role's prefix: etcd's refusal, named.
+  auto denied = (*c)->put("/b/x", "1");
+  ASSERT_FALSE(denied);
+  EXPECT_NE(denied.error().to_string().find("permission denied"), std::string::npos)
+      << denied.error().to_string();
+  auto wrong = EtcdClient::create(EtcdClient::Options{
+      .endpoints = cluster_->endpoints(), .user = "node", .password = "bad", .timeout = 2s});
+  auto r = (*wrong)->range("/a/x");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().to_string().find("authenticating as node"), std::string::npos)
+      << r.error().to_string();
+  ASSERT_EQ(ctl("--user root:rootpw auth disable"), 0);
+}
+
 // A fake endpoint: accepts one connection at a time and runs `serve` on it.
 class FakeEndpoint {
  public:
