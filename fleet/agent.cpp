@@ -157,10 +157,13 @@ FleetAgent::~FleetAgent() {
 }
 
 Result<void> FleetAgent::start() {
+  // Each node starts at its own member (by its name's hash), so a fleet's
+  // watches and leases spread over the cluster instead of all on the first.
   EtcdClient::Options o{.endpoints = opts_.spec.endpoints,
                         .ca_file = opts_.spec.ca_file,
                         .user = opts_.user,
-                        .password = opts_.password};
+                        .password = opts_.password,
+                        .first = std::hash<std::string>{}(opts_.spec.node)};
   auto w = EtcdClient::create(o);
   if (!w)
     return w.take_error();

@@ -413,7 +413,10 @@ struct EtcdClient::Impl {
 };
 
 EtcdClient::EtcdClient(Options options, std::vector<Endpoint> endpoints)
-    : options_(std::move(options)), endpoints_(std::move(endpoints)), impl_(new Impl) {
+    : options_(std::move(options)),
+      endpoints_(std::move(endpoints)),
+      current_(options_.first % endpoints_.size()),
+      impl_(new Impl) {
   for (const auto& e : endpoints_)
     endpoint_names_.push_back(e.to_string());
   bool any_tls = false;

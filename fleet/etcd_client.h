@@ -9,7 +9,8 @@
 //   Options::ca_file, or the system's store when empty). A call goes to the
 //   current endpoint; on a transport failure, an HTTP 5xx or etcd's "no leader"
 //   it moves to the next one and retries there, each endpoint once per call.
-//   The endpoint that answered stays current for the next call.
+//   The endpoint that answered stays current for the next call; the first one
+//   tried is Options::first.
 // * Leader: every request carries `Grpc-Metadata-hasleader: true`, so a member
 //   cut off from its quorum refuses it (and cancels a watch) instead of serving
 //   stale data (etcd-io/etcd#10819).
@@ -99,6 +100,9 @@ class EtcdClient {
     std::string ca_file;  // TLS: trust these; empty: the system's store
     std::string user, password;
     std::chrono::milliseconds timeout{5000};
+    // The endpoint tried first (modulo their number): nodes that start at
+    // different ones spread their connections over the members.
+    size_t first = 0;
   };
 
   // kMalformed: no endpoint, more than kMaxEndpoints, or one that is not a URL.

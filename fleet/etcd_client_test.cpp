@@ -202,6 +202,36 @@ TEST_F(EtcdClientTest, AuthWithUserAndPassword) {
   ASSERT_EQ(ctl("--user root:rootpw auth disable"), 0);
 }
 
+// TLS to etcd: verified against the CA file; the system's store (which does not
+// hold our self-signed certificate) refuses it.
+TEST(EtcdClientTls, VerifiedAgainstTheCaFile) {
+  if (::access(testing::kEtcdBinary, X_OK) != 0 || ::access("/usr/bin/openssl", X_OK) != 0)
+    PS_SKIP_OR_FAIL("needs etcd and openssl");
+  TempDir dir;
+  std::string cert = dir.file("cert.pem"), key = dir.file("key.pem");
+  std::string cmd =
+      "/usr/bin/openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "
+      "/CN=etcd-test -addext subjectAltName=IP:127.0.0.1 -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  testing::EtcdCluster cluster(dir.file("etcd"), 1, cert, key);
+  ASSERT_TRUE(cluster.wait_ready(30s)) << "etcd with TLS did not come up";
+  ASSERT_EQ(cluster.endpoint(0).rfind("https://", 0), 0u);
+  auto c = EtcdClient::create(
+      EtcdClient::Options{.endpoints = cluster.endpoints(), .ca_file = cert, .timeout = 2s});
+  ASSERT_TRUE(c);
+  ASSERT_TRUE((*c)->put("/tls/a", "1"));
+  auto got = (*c)->range("/tls/a");
+  ASSERT_TRUE(got);
+  ASSERT_EQ(got->kvs.size(), 1u);
+  auto untrusted =
+      EtcdClient::create(EtcdClient::Options{.endpoints = cluster.endpoints(), .timeout = 2s});
+  auto refused = (*untrusted)->range("/tls/a");
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().to_string().find("certificate"), std::string::npos)
+      << refused.error().to_string();
+}
+
 // A fake endpoint: accepts one connection at a time and runs `serve` on it.
 class FakeEndpoint {
  public:

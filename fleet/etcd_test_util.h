@@ -39,13 +39,16 @@ inline int free_port() {
 
 class EtcdCluster {
  public:
-  // `members` members named m0..; their data under `dir`.
-  EtcdCluster(const std::string& dir, int members) : dir_(dir) {
+  // `members` members named m0..; their data under `dir`. With `cert` and `key`
+  // (PEM files) the client URLs are https, and wait_ready() trusts `cert`.
+  EtcdCluster(const std::string& dir, int members, std::string cert = "", std::string key = "")
+      : dir_(dir), cert_(std::move(cert)), key_(std::move(key)) {
     std::filesystem::create_directories(dir_);
     std::string initial;
     for (int i = 0; i < members; ++i) {
       Member m{.name = "m" + std::to_string(i),
-               .client = "http://127.0.0.1:" + std::to_string(free_port()),
+               .client = (cert_.empty() ? "http://127.0.0.1:" : "https://127.0.0.1:") +
+                         std::to_string(free_port()),
                .peer = "http://127.0.0.1:" + std::to_string(free_port())};
       initial += (initial.empty() ? "" : ",") + m.name + "=" + m.peer;
       members_.push_back(m);
@@ -85,11 +88,24 @@ class EtcdCluster {
       (void)f;
       ::dup2(STDOUT_FILENO, STDERR_FILENO);
       std::string state = std::filesystem::exists(data) ? "existing" : "new";
-      ::execl(kEtcdBinary, kEtcdBinary, "--name", m.name.c_str(), "--data-dir", data.c_str(),
-              "--listen-client-urls", m.client.c_str(), "--advertise-client-urls", m.client.c_str(),
-              "--listen-peer-urls", m.peer.c_str(), "--initial-advertise-peer-urls", m.peer.c_str(),
-              "--initial-cluster", initial_.c_str(), "--initial-cluster-state", state.c_str(),
-              "--initial-cluster-token", "ps-test", "--log-level", "warn", nullptr);
+      std::vector<std::string> args = {kEtcdBinary, "--name",
+                                       m.name,      "--data-dir",
+                                       data,        "--listen-client-urls",
+                                       m.client,    "--advertise-client-urls",
+                                       m.client,    "--listen-peer-urls",
+                                       m.peer,      "--initial-advertise-peer-urls",
+                                       m.peer,      "--initial-cluster",
+                                       initial_,    "--initial-cluster-state",
+                                       state,       "--initial-cluster-token",
+                                       "ps-test",   "--log-level",
+                                       "warn"};
+      if (!cert_.empty())
+        args.insert(args.end(), {"--cert-file", cert_, "--key-file", key_});
+      std::vector<char*> argv;
+      for (auto& a : args)
+        argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(kEtcdBinary, argv.data());
       ::_exit(127);
     }
     m.pid = pid;
@@ -116,8 +132,8 @@ class EtcdCluster {
   bool wait_ready(std::chrono::seconds within) {
     auto deadline = std::chrono::steady_clock::now() + within;
     while (std::chrono::steady_clock::now() < deadline) {
-      auto c = EtcdClient::create(
-          EtcdClient::Options{.endpoints = endpoints(), .timeout = std::chrono::seconds(1)});
+      auto c = EtcdClient::create(EtcdClient::Options{
+          .endpoints = endpoints(), .ca_file = cert_, .timeout = std::chrono::seconds(1)});
       if (c && (*c)->put("/ready", "1"))
         return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -131,6 +147,7 @@ class EtcdCluster {
     pid_t pid = 0;
   };
   std::string dir_;
+  std::string cert_, key_;
   std::string initial_;
   std::vector<Member> members_;
 };
