@@ -211,6 +211,17 @@ TEST_F(AgentTest, FleetIntentsBySelector) {
   ASSERT_TRUE(eventually([&] { return node_.fleet_intents().size() == 1; }));
 }
 
+TEST_F(AgentTest, ALeasedIntentGoesWithItsLease) {
+  start();
+  auto lease = admin_->lease_grant(3);
+  ASSERT_TRUE(lease);
+  ASSERT_TRUE(admin_->put(keys_.intent("leased"), R"({"class":"video","paths":["wan1"]})", *lease));
+  ASSERT_TRUE(eventually([&] { return node_.fleet_intents().size() == 1; }));
+  EXPECT_EQ(node_.fleet_intents()[0].id, "leased");
+  // Not kept alive: etcd deletes the key when the lease runs out, the node drops it.
+  ASSERT_TRUE(eventually([&] { return node_.fleet_intents().empty(); }, 15s));
+}
+
 TEST_F(AgentTest, RollsBackWhenEveryUplinkGoesDown) {
   auto first = admin_->put(keys_.policy_group("branch"), policy("wan1"));
   ASSERT_TRUE(first);

@@ -159,6 +159,48 @@ TEST_F(EtcdClientTest, FailsOverFromADeadEndpoint) {
   EXPECT_NE(r.error().to_string().find(dead), std::string::npos) << r.error().to_string();
 }
 
+// hasleader (etcd-io/etcd#10819): a watch on a member that lost its quorum
+// ends (etcd cancels it for "no leader") instead of sitting silent on stale data.
+TEST(EtcdClientQuorum, AWatchOnAMemberWithoutALeaderEnds) {
+  if (::access(testing::kEtcdBinary, X_OK) != 0)
+    PS_SKIP_OR_FAIL("needs etcd (apt install etcd-server)");
+  TempDir dir;
+  testing::EtcdCluster cluster(dir.file("etcd"), 3);
+  ASSERT_TRUE(cluster.wait_ready(60s));
+  auto c =
+      EtcdClient::create(EtcdClient::Options{.endpoints = {cluster.endpoint(0)}, .timeout = 5s});
+  ASSERT_TRUE(c);
+  std::promise<void> created;
+  auto done = std::async(std::launch::async, [&] {
+    bool once = false;
+    return (*c)->watch("/q/", prefix_end("/q/"), 0, [&](const WatchResponse& r) {
+      if (r.created && !once) {
+        once = true;
+        created.set_value();
+      }
+      return true;
+    });
+  });
+  ASSERT_EQ(created.get_future().wait_for(10s), std::future_status::ready);
+  cluster.stop(1);
+  cluster.stop(2);
+  // etcd checks for a leader every few election timeouts (1 s each by default).
+  ASSERT_EQ(done.wait_for(30s), std::future_status::ready)
+      << "the watch on a member without a leader did not end";
+  // etcd's cancel (ok()), its "no leader" error line, or the gateway closing
+  // the stream (what 3.4 does): each ends it, and the agent then fails over.
+  auto r = done.get();
+  if (!r) {
+    auto why = r.error().to_string();
+    EXPECT_TRUE(why.find("leader") != std::string::npos ||
+                why.find("the stream ended") != std::string::npos)
+        << why;
+  }
+  // And a read there is refused rather than served stale.
+  auto read = (*c)->range("/q/a");
+  ASSERT_FALSE(read);
+}
+
 // etcd's auth: the client authenticates with the token file's user and
 // password, sends the token, and re-authenticates when etcd drops it.
 TEST_F(EtcdClientTest, AuthWithUserAndPassword) {
