@@ -349,6 +349,8 @@ struct EtcdClient::Impl {
     }
     if (out.status != 200)
       out.body = line;
+    else if (!line.empty())
+      (void)on_line(line);  // a last line without its newline ("no leader", then the end)
   }
 
   // Runs one exchange against `ep` within `timeout` (connect to last byte,
