@@ -244,7 +244,7 @@ void FleetAgent::watcher_main() {
           if (resp.events.empty() && !resp.created && resp.header_revision > 0)
             cursor_.progress(resp.header_revision);
           if (!resp.events.empty())
-            post([this, resp]() mutable { on_watch(std::move(resp)); });
+            post([this, copy = resp]() mutable { on_watch(std::move(copy)); });
           std::lock_guard lock(mu_);
           return !stopping_;
         });

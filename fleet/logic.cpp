@@ -59,7 +59,8 @@ std::chrono::milliseconds Backoff::next(double unit) {
   d = std::min<int64_t>(d, cap_.count());
   if (attempt_ < 63)
     ++attempt_;
-  return std::chrono::milliseconds(d / 2 + static_cast<int64_t>(unit * static_cast<double>(d / 2)));
+  const int64_t half = d / 2;  // whole milliseconds: [half, 2 * half]
+  return std::chrono::milliseconds(half + static_cast<int64_t>(unit * static_cast<double>(half)));
 }
 
 namespace {
