@@ -38,7 +38,7 @@ std::optional<FleetCache> load_cache(const std::string& state_dir) {
   if (!text)
     return std::nullopt;
   auto j = json::parse(*text, nullptr, false);
-  if (!j.is_object() || j.value("version", 0) != 1) {
+  if (!j.is_object() || !j.contains("version") || j["version"] != 1) {
     PS_LOG(kError) << state_dir << kCacheFile << " is not a fleet cache; ignored";
     return std::nullopt;
   }
