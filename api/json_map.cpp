@@ -179,6 +179,7 @@ json status_json(const StatusSnapshot& s) {
   j["policy_generation"] = s.generation;
   j["policy_errors"] = s.policy_errors;
   j["policy_rejections"] = s.policy_rejections;
+  j["policy_source"] = s.policy_source;
   j["synced"] = s.synced;
   j["sync_state"] = to_string(s.sync_state);
   j["errors"] = s.errors;
@@ -215,6 +216,7 @@ json status_json(const StatusSnapshot& s) {
 json intent_json(const IntentView& v) {
   json j = intent_json(v.intent);
   j["applies"] = v.applies;
+  j["source"] = v.source;
   return j;
 }
 

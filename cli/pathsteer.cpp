@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "api/http.h"
+#include "cli/fleet_cmd.h"
 #include "common/event_loop.h"
 #include "common/file.h"
 #include "common/log.h"
@@ -66,6 +67,7 @@ void usage(FILE* out) {
       "                         [--allow CIDR]...\n"
       "                         [--user NAME] [--verbose] [--log-every N]\n"
       "       pathsteer import mwan3 FILE [--network FILE] [-o OUT] [--strict]\n"
+      "       pathsteer fleet status | put-policy | intent ...  (etcd; `fleet --help`)\n"
       "       pathsteer help | --help | -h\n"
       "The API URL (http://ADDR:PORT, https://..., or unix:SOCKET) defaults to $PATHSTEER_API,\n"
       "else unix:%s when it exists, else %s; changes need the daemon's\n"
@@ -770,6 +772,8 @@ static int run(int argc, char** argv) {
     return cmd_complete(args);
   if (cmd == "import")
     return cmd_import(args);
+  if (cmd == "fleet")
+    return cmd_fleet(args);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     usage(stdout);
     return 0;

@@ -38,7 +38,9 @@ Controller::~Controller() {
   }
 }
 
-Result<void> Controller::start(Policy policy, std::string text) {
+Result<void> Controller::start(Policy policy, std::string text,
+                               std::optional<FleetPolicyText> fleet) {
+  fleet_ = std::move(fleet);
   started_at_ = rt_.now();
   started_wall_ms_ = to_unix_ms(rt_.wall_now());
   restore_intents();
@@ -61,7 +63,8 @@ Result<void> Controller::start(Policy policy, std::string text) {
   // its verdicts as they are then.
   if (auto r = adopt(std::move(policy), /*first=*/true); !r)
     return r;
-  policy_text_ = std::move(text);
+  file_text_ = std::move(text);
+  policy_text_ = fleet_ ? fleet_->text : file_text_;
   history_timer_ = rt_.at(
       rt_.now() + kHistoryInterval, [this] { record_history(); }, kHistoryInterval);
   event(EventKind::kPolicyApplied, source_.path(), "", std::to_string(generation_), "start");
@@ -109,8 +112,7 @@ Result<void> Controller::adopt(Policy policy, bool first) {
 
 PlanInput Controller::plan_input(const Policy& policy,
                                  const std::map<std::string, uint32_t>& ids) const {
-  return make_plan_input(policy, ids, kernel_, prober_, remembered_health_,
-                         intents_.overrides(policy));
+  return make_plan_input(policy, ids, kernel_, prober_, remembered_health_, overrides(policy));
 }
 
 void Controller::apply(Trigger trigger, const Caller* by) {
@@ -370,7 +372,7 @@ void Controller::on_kernel_change(const KernelDelta& delta) {
 // READY=1 for the service manager), also when the new policy is rejected.
 void Controller::reload(bool file_changed, const Caller& by) {
   auto text = source_.read();
-  if (text && file_changed && *text == policy_text_ && policy_errors_.empty()) {
+  if (text && file_changed && *text == file_text_ && policy_errors_.empty()) {
     // Rewritten with the same content (or our own PUT): nothing to do.
     PS_LOG(kDebug) << source_.path() << " rewritten with the policy in force: nothing to reload";
     return;
@@ -398,13 +400,65 @@ void Controller::reject(std::vector<std::string> errors, const Caller& by) {
     PS_LOG(kError) << e;
   ++policy_rejections_;
   policy_errors_ = std::move(errors);
-  event(EventKind::kPolicyRejected, source_.path(), "", "", policy_errors_.front(), &by);
+  event(EventKind::kPolicyRejected, origin(), "", "", policy_errors_.front(), &by);
 }
 
 // Validates, adopts and applies a policy text. A rejected text leaves the
 // running policy in force; the error lists every finding.
+Result<Policy> Controller::compose(const std::string& file) const {
+  auto parsed = parse_policy(file, source_.path());
+  if (!parsed || !fleet_)
+    return parsed;
+  auto from_fleet = parse_policy(fleet_->text, fleet_->origin);
+  if (!from_fleet)
+    return from_fleet;
+  if (from_fleet->fleet) {
+    return invalid_input({Diagnostic{
+        .file = fleet_->origin,
+        .message = "a fleet policy has no fleet: block (it comes from the local file)"}});
+  }
+  from_fleet->fleet = parsed->fleet;
+  return from_fleet;
+}
+
+Result<void> Controller::set_fleet_policy(std::optional<FleetPolicyText> fleet, const Caller& by) {
+  if (fleet == fleet_ && policy_errors_.empty())
+    return ok();
+  std::optional<FleetPolicyText> before = fleet_;
+  fleet_ = std::move(fleet);
+  if (hooks_.reloading)
+    hooks_.reloading();
+  PS_LOG(kInfo) << "fleet policy " << (fleet_ ? fleet_->origin : "gone: the file's again") << " ("
+                << by.to_string() << ")";
+  auto r = apply_text(file_text_, by);
+  if (!r)
+    fleet_ = std::move(before);
+  if (hooks_.ready)
+    hooks_.ready();
+  return r;
+}
+
+void Controller::set_fleet_intents(std::vector<Intent> intents, const Caller& by) {
+  IntentStore next;
+  next.replace(std::move(intents));
+  if (next.intents() == fleet_intents_.intents())
+    return;
+  fleet_intents_ = std::move(next);
+  PS_LOG(kInfo) << fleet_intents_.intents().size() << " fleet intent(s) for this node ("
+                << by.to_string() << ")";
+  arm_intent_timer();
+  apply(Trigger::kEvent, &by);
+}
+
+std::map<std::string, ClassOverride> Controller::overrides(const Policy& policy) const {
+  auto out = fleet_intents_.overrides(policy);
+  for (auto& [klass, ov] : intents_.overrides(policy))
+    out[klass] = ov;  // local wins
+  return out;
+}
+
 Result<void> Controller::apply_text(const std::string& text, const Caller& by) {
-  auto parsed = parse_policy(text, source_.path());
+  auto parsed = compose(text);
   if (!parsed) {
     std::vector<std::string> lines;
     for (const auto& e : parsed.error().details)
@@ -418,9 +472,10 @@ Result<void> Controller::apply_text(const std::string& text, const Caller& by) {
     reject({r.error().to_string()}, by);
     return invalid_input({Diagnostic{.file = source_.path(), .message = r.error().to_string()}});
   }
-  policy_text_ = text;
+  file_text_ = text;
+  policy_text_ = fleet_ ? fleet_->text : text;
   policy_errors_.clear();
-  event(EventKind::kPolicyApplied, source_.path(), "", std::to_string(generation_), "", &by);
+  event(EventKind::kPolicyApplied, origin(), "", std::to_string(generation_), "", &by);
   apply(Trigger::kEvent, &by);
   if (!(before == policy_.ownership)) {
     programmer_.release_slice(slice_of(before),

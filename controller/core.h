@@ -52,6 +52,14 @@
 
 namespace pathsteer {
 
+// A policy from the fleet (DESIGN §13): the YAML of the most specific key, and
+// where it came from ("etcd:<key>@<mod_revision>"), which labels its errors.
+struct FleetPolicyText {
+  std::string text;
+  std::string origin;
+  friend bool operator==(const FleetPolicyText&, const FleetPolicyText&) = default;
+};
+
 struct CoreParts {
   Runtime& runtime;
   const KernelView& kernel;
@@ -79,7 +87,10 @@ class Controller final : public ControlService {
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;
 
-  Result<void> start(Policy policy, std::string text);
+  // `fleet`: the node starts from a fleet policy (its cache in the state dir);
+  // `policy` is then that policy with the file's fleet block, `text` the file's.
+  Result<void> start(Policy policy, std::string text,
+                     std::optional<FleetPolicyText> fleet = std::nullopt);
   void set_hooks(Hooks hooks) { hooks_ = std::move(hooks); }
 
   void on_probe_report(const std::string& path, const UplinkHealth& health, bool state_changed);
@@ -89,6 +100,21 @@ class Controller final : public ControlService {
   void reload(bool file_changed, const Caller& by);
   // The watched file was deleted: rejected, the running policy stays.
   void policy_file_gone();
+
+  // The fleet's policy (DESIGN §13). `fleet` is validated like a file (and
+  // must have no fleet block); the fleet block and anything else the fleet
+  // does not give stay the file's. nullopt: no fleet key exists, the file's
+  // policy is the policy again. An invalid text is rejected whole (the
+  // running policy stays, the error lists every finding, labelled with its
+  // origin). The file is never written.
+  Result<void> set_fleet_policy(std::optional<FleetPolicyText> fleet, const Caller& by);
+  const std::optional<FleetPolicyText>& fleet_policy() const { return fleet_; }
+  // The intents from the fleet that select this node, replacing the last set
+  // (ids unique, validated against nothing: one whose class or paths the
+  // policy lacks does not apply). They expire like local ones; a local intent
+  // for the same class wins.
+  void set_fleet_intents(std::vector<Intent> intents, const Caller& by);
+  const Policy& policy_in_force() const { return policy_; }
 
   std::string status_line() const;  // for systemd's STATUS=
   uint64_t generation() const { return generation_; }
@@ -120,6 +146,11 @@ class Controller final : public ControlService {
 
   Result<void> adopt(Policy policy, bool first);
   Result<void> apply_text(const std::string& text, const Caller& by);
+  // The policy to adopt for the file text `file`: the file's, or the fleet's
+  // with the file's fleet block. Errors as parse_policy's.
+  Result<Policy> compose(const std::string& file) const;
+  std::string origin() const { return fleet_ ? fleet_->origin : source_.path(); }
+  std::map<std::string, ClassOverride> overrides(const Policy& policy) const;
   void reject(std::vector<std::string> errors, const Caller& by);
   PlanInput plan_input(const Policy& policy, const std::map<std::string, uint32_t>& ids) const;
   void apply(Trigger trigger, const Caller* by = nullptr);
@@ -155,7 +186,9 @@ class Controller final : public ControlService {
 
   // The policy in force.
   Policy policy_;
-  std::string policy_text_;
+  std::string policy_text_;  // in force: the file's, or the fleet's
+  std::string file_text_;    // the file's, as last read
+  std::optional<FleetPolicyText> fleet_;
   uint64_t generation_ = 0;
   UplinkIds ids_{1};
   std::vector<std::string> policy_errors_;  // of the last rejected reload
@@ -179,6 +212,7 @@ class Controller final : public ControlService {
   std::map<std::string, int64_t> state_since_ms_;  // Unix ms of each path's last change
 
   IntentStore intents_;
+  IntentStore fleet_intents_;  // not persisted here: the fleet agent caches them
   std::optional<Runtime::TimerId> intent_timer_;
   History history_;
   std::optional<Runtime::TimerId> history_timer_;

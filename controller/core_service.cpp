@@ -54,6 +54,7 @@ StatusSnapshot Controller::status() const {
   s.generation = generation_;
   s.policy_errors = policy_errors_;
   s.policy_rejections = policy_rejections_;
+  s.policy_source = fleet_ ? fleet_->origin : "file";
   const SyncStateMachine& sync = programmer_.sync_state();
   s.synced = sync.state() == SyncState::kSynced && dataplane_errors_.empty();
   s.sync_state = sync.state();
@@ -103,7 +104,7 @@ StatusSnapshot Controller::status() const {
     os.targets = prober_.targets(o.name);
     s.overlays.push_back(std::move(os));
   }
-  auto overrides = intents_.overrides(policy_);
+  auto overrides = this->overrides(policy_);
   for (size_t i = 0; i < desired_.classes.size(); ++i) {
     const PlannedClass& c = desired_.classes[i];
     ClassStatus cs{.planned = c, .traffic = counters_of(s.datapath.counters, i)};
@@ -120,10 +121,8 @@ StatusSnapshot Controller::status() const {
 }
 
 PolicyView Controller::policy() const {
-  return PolicyView{.path = source_.path(),
-                    .generation = generation_,
-                    .text = policy_text_,
-                    .errors = policy_errors_};
+  return PolicyView{
+      .path = origin(), .generation = generation_, .text = policy_text_, .errors = policy_errors_};
 }
 
 IntentView Controller::view_of(const Intent& it) const {
@@ -134,14 +133,23 @@ std::vector<IntentView> Controller::intents() const {
   std::vector<IntentView> out;
   for (const auto& it : intents_.intents())
     out.push_back(view_of(it));
+  for (const auto& it : fleet_intents_.intents()) {
+    IntentView v = view_of(it);
+    v.source = "fleet";
+    out.push_back(std::move(v));
+  }
   return out;
 }
 
 Result<IntentView> Controller::intent(const std::string& id) const {
-  const Intent* it = intents_.find(id);
-  if (it == nullptr)
-    return not_found_error("no intent '" + id + "'");
-  return view_of(*it);
+  if (const Intent* it = intents_.find(id))
+    return view_of(*it);
+  if (const Intent* it = fleet_intents_.find(id)) {
+    IntentView v = view_of(*it);
+    v.source = "fleet";
+    return v;
+  }
+  return not_found_error("no intent '" + id + "'");
 }
 
 Result<HistoryView> Controller::history(const std::string& wan, int64_t since_ms,
@@ -223,6 +231,10 @@ Subscription Controller::subscribe(std::function<void(const ControlEvent&)> list
 
 Result<PolicyChange> Controller::apply_policy(const std::string& text, bool dry_run,
                                               const Caller& by) {
+  if (fleet_) {
+    return conflict_error("the policy in force comes from the fleet (" + fleet_->origin +
+                          "); change it there, or delete that key");
+  }
   auto parsed = parse_policy(text, source_.path());
   if (!parsed)
     return parsed.take_error();
@@ -272,6 +284,8 @@ Result<IntentView> Controller::add_intent(IntentRequest request, const Caller& b
 
 Result<void> Controller::delete_intent(const std::string& id, const Caller& by) {
   const Intent* it = intents_.find(id);
+  if (it == nullptr && fleet_intents_.find(id) != nullptr)
+    return conflict_error("intent '" + id + "' comes from the fleet; delete it in etcd");
   if (it == nullptr)
     return not_found_error("no intent '" + id + "'");
   std::string klass = it->request.klass;
@@ -307,6 +321,8 @@ void Controller::arm_intent_timer() {
     intent_timer_.reset();
   }
   auto next_ms = intents_.next_expiry_ms();
+  if (auto f = fleet_intents_.next_expiry_ms(); f && (!next_ms || *f < *next_ms))
+    next_ms = f;
   if (!next_ms)
     return;
   int64_t now_ms = to_unix_ms(rt_.wall_now());
@@ -314,6 +330,16 @@ void Controller::arm_intent_timer() {
   intent_timer_ = rt_.after(std::chrono::milliseconds(delay_ms), [this] {
     intent_timer_.reset();
     auto gone = intents_.expire(rt_.wall_now());
+    auto fleet_gone = fleet_intents_.expire(rt_.wall_now());
+    for (const auto& it : fleet_gone) {
+      PS_LOG(kInfo) << "fleet intent " << it.id << " for class " << it.request.klass << " expired";
+      event(EventKind::kIntentExpired, it.id, "", it.request.klass, "ttl");
+    }
+    if (gone.empty() && !fleet_gone.empty()) {
+      arm_intent_timer();
+      apply(Trigger::kEvent);
+      return;
+    }
     for (const auto& it : gone) {
       PS_LOG(kInfo) << "intent " << it.id << " for class " << it.request.klass << " expired";
       event(EventKind::kIntentExpired, it.id, "", it.request.klass, "ttl");

@@ -534,3 +534,115 @@ TEST(Core, DriftInTheOwnedSliceIsRepairedAfterTheDebounce) {
 
 }  // namespace
 }  // namespace pathsteer
+
+namespace pathsteer {
+namespace {
+
+const Caller kFleetCaller{.kind = Caller::Kind::kFleet, .name = "n1"};
+
+constexpr const char* kFleetFile = R"(version: 1
+lan_interfaces: [lan0]
+wans:
+  wan1: { interface: eth1, gateway: 192.0.2.1, probes: [ { target: 203.0.113.1 } ] }
+  wan2: { interface: eth2, gateway: 198.51.100.1, probes: [ { target: 203.0.113.1 } ] }
+classes:
+  video: { match: [ { proto: udp, dport: 5001 } ], strategy: failover, paths: [wan2, wan1] }
+  default: { strategy: failover, paths: [wan1, wan2] }
+fleet:
+  endpoints: ["http://127.0.0.1:2379"]
+  node: n1
+  groups: [branch]
+)";
+
+// The fleet's text: video prefers wan1 instead.
+constexpr const char* kFleetText = R"(version: 1
+lan_interfaces: [lan0]
+wans:
+  wan1: { interface: eth1, gateway: 192.0.2.1, probes: [ { target: 203.0.113.1 } ] }
+  wan2: { interface: eth2, gateway: 198.51.100.1, probes: [ { target: 203.0.113.1 } ] }
+classes:
+  video: { match: [ { proto: udp, dport: 5001 } ], strategy: failover, paths: [wan1, wan2] }
+  default: { strategy: failover, paths: [wan1, wan2] }
+)";
+
+TEST(CoreFleet, AFleetPolicyIsValidatedAppliedAndKeepsTheFilesFleetBlock) {
+  CoreRig r(kFleetFile, links());
+  ASSERT_TRUE(r.start());
+  bring_up(r);
+  EXPECT_EQ(r.klass("video").uplink, "wan2");
+  auto g0 = r.core->generation();
+  auto ok = r.core->set_fleet_policy(
+      FleetPolicyText{.text = kFleetText, .origin = "etcd:/p/policy/groups/branch@7"},
+      kFleetCaller);
+  ASSERT_TRUE(ok) << ok.error().to_string();
+  EXPECT_EQ(r.klass("video").uplink, "wan1");
+  EXPECT_GT(r.core->generation(), g0);
+  ASSERT_TRUE(r.core->policy_in_force().fleet);
+  EXPECT_EQ(r.core->policy_in_force().fleet->node, "n1");
+  EXPECT_EQ(r.core->status().policy_source, "etcd:/p/policy/groups/branch@7");
+  EXPECT_EQ(r.core->policy().text, kFleetText);
+  // The file is never written by the fleet.
+  EXPECT_EQ(r.source.text, kFleetFile);
+  // PUT /v1/policy is refused while the fleet's policy is in force.
+  auto put = r.core->apply_policy(kFleetFile, false, kApi);
+  ASSERT_FALSE(put);
+  EXPECT_EQ(put.error().kind, ErrorKind::kConflict);
+
+  // A bad one is rejected whole, labelled with its origin; the running one stays.
+  auto gen = r.core->generation();
+  auto bad = r.core->set_fleet_policy(
+      FleetPolicyText{.text = "version: 1\nlan_interfaces: [lan0]\nwans: {}\nclasses: {}\n",
+                      .origin = "etcd:/p/policy/nodes/n1@9"},
+      kFleetCaller);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().to_string().find("etcd:/p/policy/nodes/n1@9:"), std::string::npos)
+      << bad.error().to_string();
+  EXPECT_EQ(r.core->generation(), gen);
+  EXPECT_EQ(r.klass("video").uplink, "wan1");
+  EXPECT_EQ(r.core->status().policy_source, "etcd:/p/policy/groups/branch@7");
+
+  // A fleet text with its own fleet: block is refused.
+  auto with_block = r.core->set_fleet_policy(
+      FleetPolicyText{.text = kFleetFile, .origin = "etcd:/p/policy/default@10"}, kFleetCaller);
+  ASSERT_FALSE(with_block);
+  EXPECT_NE(with_block.error().to_string().find("no fleet: block"), std::string::npos);
+
+  // No fleet key any more: the file's policy again.
+  ASSERT_TRUE(r.core->set_fleet_policy(std::nullopt, kFleetCaller));
+  EXPECT_EQ(r.klass("video").uplink, "wan2");
+  EXPECT_EQ(r.core->status().policy_source, "file");
+}
+
+TEST(CoreFleet, FleetIntentsApplyExpireAndLoseToALocalOne) {
+  CoreRig r(kFleetFile, links());
+  ASSERT_TRUE(r.start());
+  bring_up(r);
+  auto req = parse_intent_request(R"({"class":"video","paths":["wan1"],"ttl_s":10})");
+  ASSERT_TRUE(req);
+  int64_t now = to_unix_ms(r.rt.wall_now());
+  Intent fi{.id = "move-video", .request = *req, .created_ms = now, .expires_ms = now + 5000};
+  r.core->set_fleet_intents({fi}, kFleetCaller);
+  EXPECT_EQ(r.klass("video").uplink, "wan1");
+  ASSERT_EQ(r.core->intents().size(), 1u);
+  EXPECT_EQ(r.core->intents()[0].source, "fleet");
+  // Not deletable through the API.
+  auto del = r.core->delete_intent("move-video", kApi);
+  ASSERT_FALSE(del);
+  EXPECT_EQ(del.error().kind, ErrorKind::kConflict);
+  // A local intent for the same class wins.
+  auto local = parse_intent_request(R"({"class":"video","paths":["wan2"],"ttl_s":60})");
+  auto added = r.core->add_intent(*local, kApi);
+  ASSERT_TRUE(added) << added.error().to_string();
+  EXPECT_EQ(r.klass("video").uplink, "wan2");
+  ASSERT_TRUE(r.core->delete_intent(added->intent.id, kApi));
+  EXPECT_EQ(r.klass("video").uplink, "wan1");
+  // It expires at its deadline.
+  r.rt.advance(4999ms);
+  EXPECT_EQ(r.klass("video").uplink, "wan1");
+  r.rt.advance(1ms);
+  EXPECT_EQ(r.klass("video").uplink, "wan2");
+  EXPECT_TRUE(r.core->intents().empty());
+}
+
+}  // namespace
+}  // namespace pathsteer

@@ -46,6 +46,7 @@ struct IntentRequest {
   std::optional<SlaSpec> sla;
   uint32_t ttl_s = 0;
   std::string comment;  // free text, shown back (who asked and why)
+  friend bool operator==(const IntentRequest&, const IntentRequest&) = default;
 };
 
 struct Intent {
@@ -53,6 +54,7 @@ struct Intent {
   IntentRequest request;
   int64_t created_ms = 0;  // Unix ms
   int64_t expires_ms = 0;  // Unix ms
+  friend bool operator==(const Intent&, const Intent&) = default;
 
   ClassOverride to_override() const {
     return ClassOverride{.paths = request.paths, .sla = request.sla};
@@ -95,6 +97,8 @@ class IntentStore {
 
   // Adds a validated request; kConflict if the class has an intent already.
   Result<Intent> add(IntentRequest req, WallTime now);
+  // Replaces the contents (the fleet's set, ids and deadlines given).
+  void replace(std::vector<Intent> intents) { intents_ = std::move(intents); }
   bool remove(const std::string& id);
   // Removes every intent whose deadline has passed; returns them.
   std::vector<Intent> expire(WallTime now);

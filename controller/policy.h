@@ -139,6 +139,26 @@ struct Ownership {
   friend bool operator==(const Ownership&, const Ownership&) = default;
 };
 
+// `fleet:` (DESIGN §13): take the policy and intents from etcd, report status
+// there. Only in the local file; a fleet policy with one is rejected. Parser
+// limits: 1..16 endpoints, each http:// or https://HOST:PORT; node and groups
+// are [A-Za-z0-9_.-]{1,64} (node defaults to the host name); prefix starts with
+// '/' and does not end with one; confirm_s 0..3600 (0: no rollback watch);
+// status_ttl_s 5..300; status_figures_s 1..3600.
+struct FleetSpec {
+  std::vector<std::string> endpoints{};
+  std::string node{};  // empty after parsing: the host name (the daemon fills it in)
+  std::vector<std::string> groups{};
+  std::string prefix = "/pathsteer/v1";
+  std::string token_file{};  // "user:password" for etcd's auth; empty: no auth
+  std::string ca_file{};     // https endpoints: trust these; empty: the system's store
+  uint32_t confirm_s = 60;
+  uint32_t status_ttl_s = 15;
+  uint32_t status_figures_s =
+      10;  // figures alone (rtt, loss) rewrite the status at most this often
+  friend bool operator==(const FleetSpec&, const FleetSpec&) = default;
+};
+
 struct Policy {
   int version = 1;
   std::vector<std::string> lan_interfaces{};
@@ -156,6 +176,7 @@ struct Policy {
   std::vector<Wan> wans{};           // file order
   std::vector<Overlay> overlays{};   // file order
   std::vector<ClassSpec> classes{};  // file order = evaluation order
+  std::optional<FleetSpec> fleet{};  // the local file's `fleet:` block
 
   const Wan* find_wan(const std::string& name) const;
   const Overlay* find_overlay(const std::string& name) const;

@@ -11,11 +11,14 @@ namespace pathsteer {
 namespace {
 
 constexpr std::string_view kTopKeys[] = {
-    "version",   "lan_interfaces", "datapath", "last_resort", "conntrack",
-    "ownership", "wans",           "overlays", "classes",     "dns"};
+    "version", "lan_interfaces", "datapath", "last_resort", "conntrack", "ownership",
+    "wans",    "overlays",       "classes",  "dns",         "fleet"};
 constexpr std::string_view kDnsKeys[] = {"min_ttl_s", "grace_s", "max_addrs_per_name"};
 constexpr int64_t kMaxDnsSeconds = 7 * 24 * 3600;
 constexpr int64_t kMaxAddrsPerName = 4096;
+constexpr std::string_view kFleetKeys[] = {"endpoints", "node",         "groups",
+                                           "prefix",    "token_file",   "ca_file",
+                                           "confirm_s", "status_ttl_s", "status_figures_s"};
 constexpr std::string_view kConntrackKeys[] = {"flush_on_down"};
 constexpr std::string_view kBooleans[] = {"false", "true"};
 constexpr std::string_view kDatapathKeys[] = {"mode"};
@@ -29,6 +32,38 @@ bool valid_object_name(std::string_view s) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '-';
   });
+}
+
+// Node and group names: they become etcd key segments.
+bool valid_fleet_name(std::string_view s) {
+  if (s.empty() || s.size() > 64 || s == "." || s == "..")
+    return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
+  });
+}
+
+bool valid_endpoint(std::string_view s) {
+  std::string_view rest;
+  if (s.starts_with("http://"))
+    rest = s.substr(7);
+  else if (s.starts_with("https://"))
+    rest = s.substr(8);
+  else
+    return false;
+  if (rest.ends_with("/"))
+    rest.remove_suffix(1);
+  auto colon = rest.rfind(':');
+  if (rest.empty() || colon == std::string_view::npos || colon == 0 ||
+      rest.find('/') != std::string_view::npos)
+    return false;
+  std::string_view port = rest.substr(colon + 1);
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  int n = std::stoi(std::string(port));
+  return n > 0 && n <= 65535;
 }
 
 bool valid_ifname(std::string_view s) {
@@ -122,6 +157,8 @@ Result<Policy> PolicyParser::run(const std::string& text) {
 
     if (auto f = require(root, "classes"))
       parse_classes(*f, p);
+    if (auto f = get(root, "fleet"))
+      parse_fleet(*f, p);
   } catch (const YAML::Exception& e) {
     error_at(e.mark, std::string("cannot read the policy: ") + e.msg);
   }
@@ -129,6 +166,77 @@ Result<Policy> PolicyParser::run(const std::string& text) {
   if (!errors().empty())
     return invalid_sorted();
   return p;
+}
+
+void PolicyParser::parse_fleet(const Field& f, Policy& p) {
+  if (!expect_map(f, kFleetKeys))
+    return;
+  FleetSpec spec;
+  if (auto e = require(f, "endpoints"); e && expect_list(*e)) {
+    auto list = items(*e);
+    if (list.size() > 16)
+      error(*e, "at most 16 endpoints in fleet.endpoints");
+    for (const auto& item : list) {
+      auto url = string(item);
+      if (!url)
+        continue;
+      if (!valid_endpoint(*url)) {
+        error(item, "invalid etcd endpoint '" + *url +
+                        "' in fleet.endpoints (expected http://HOST:PORT or https://HOST:PORT)");
+      } else {
+        spec.endpoints.push_back(*url);
+      }
+    }
+  }
+  auto name_at = [&](const Field& at, const std::string& what) -> std::optional<std::string> {
+    auto v = string(at);
+    if (!v)
+      return std::nullopt;
+    if (!valid_fleet_name(*v)) {
+      error(at, "invalid " + what + " '" + *v + "' (expected 1-64 of A-Z a-z 0-9 _ - .)");
+      return std::nullopt;
+    }
+    return v;
+  };
+  if (auto n = get(f, "node")) {
+    if (auto v = name_at(*n, "fleet.node"))
+      spec.node = *v;
+  }
+  if (auto g = get(f, "groups"); g && expect_list(*g, /*allow_empty=*/true)) {
+    for (const auto& item : items(*g)) {
+      auto v = name_at(item, "group in fleet.groups");
+      if (!v)
+        continue;
+      if (std::find(spec.groups.begin(), spec.groups.end(), *v) != spec.groups.end())
+        error(item, "duplicate group '" + *v + "' in fleet.groups");
+      else
+        spec.groups.push_back(*v);
+    }
+  }
+  if (auto x = get(f, "prefix")) {
+    if (auto v = string(*x)) {
+      if (v->empty() || v->front() != '/' || v->back() == '/' || v->size() > 200)
+        error(*x, "invalid fleet.prefix '" + *v +
+                      "' (expected a key prefix that starts with '/' and does not end with one)");
+      else
+        spec.prefix = *v;
+    }
+  }
+  for (auto [key, out] :
+       {std::pair{"token_file", &spec.token_file}, std::pair{"ca_file", &spec.ca_file}}) {
+    if (auto x = get(f, key)) {
+      if (auto v = string(*x)) {
+        if (v->empty() || v->front() != '/')
+          error(*x, std::string("fleet.") + key + " must be an absolute path");
+        else
+          *out = *v;
+      }
+    }
+  }
+  set_u32(f, "confirm_s", spec.confirm_s, 0, 3600);
+  set_u32(f, "status_ttl_s", spec.status_ttl_s, 5, 300);
+  set_u32(f, "status_figures_s", spec.status_figures_s, 1, 3600);
+  p.fleet = std::move(spec);
 }
 
 void PolicyParser::parse_ownership(const Field& f, Policy& p) {

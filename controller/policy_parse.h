@@ -44,6 +44,7 @@ class PolicyParser final : private YamlReader {
   bool check_ifname(const Field& at, const std::string& name, const std::string& path);
   void parse_ownership(const Field& f, Policy& p);
   void check_mark_mask(const Field& f, const Policy& p);
+  void parse_fleet(const Field& f, Policy& p);
 
   // policy_wans.cpp
   void parse_wans(const Field& f, Policy& p);

@@ -1127,3 +1127,53 @@ TEST(PolicyOverlays, ErrorsNameTheirPlace) {
 
 }  // namespace
 }  // namespace pathsteer
+
+namespace pathsteer {
+namespace {
+
+TEST(PolicyFleet, TheFleetBlockWithDefaults) {
+  Policy p = parse_ok(std::string(kMinimal) + R"(fleet:
+  endpoints: ["http://10.0.0.5:2379", "https://[fd00::6]:2379"]
+  groups: [branch, eu]
+)");
+  ASSERT_TRUE(p.fleet);
+  EXPECT_EQ(p.fleet->endpoints.size(), 2u);
+  EXPECT_EQ(p.fleet->node, "");  // the daemon fills in the host name
+  EXPECT_EQ(p.fleet->groups, (std::vector<std::string>{"branch", "eu"}));
+  EXPECT_EQ(p.fleet->prefix, "/pathsteer/v1");
+  EXPECT_EQ(p.fleet->confirm_s, 60u);
+  EXPECT_EQ(p.fleet->status_ttl_s, 15u);
+  EXPECT_FALSE(parse_ok(kMinimal).fleet);
+}
+
+TEST(PolicyFleet, ErrorsNameFileLineAndColumn) {
+  auto errs = errors_of(std::string(kMinimal) + R"(fleet:
+  endpoints: ["10.0.0.5:2379", "http://ok:2379"]
+  node: "bad/name"
+  groups: [a, a]
+  prefix: pathsteer/
+  token_file: relative
+  confirm_s: 7200
+  status_ttl_s: 1
+  bogus: 1
+)");
+  std::string all;
+  for (const auto& e : errs)
+    all += e + "\n";
+  EXPECT_NE(all.find("t.yaml:8:15: invalid etcd endpoint '10.0.0.5:2379'"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find("t.yaml:9:9: invalid fleet.node 'bad/name'"), std::string::npos) << all;
+  EXPECT_NE(all.find("t.yaml:10:15: duplicate group 'a'"), std::string::npos) << all;
+  EXPECT_NE(all.find("t.yaml:11:11: invalid fleet.prefix"), std::string::npos) << all;
+  EXPECT_NE(all.find("t.yaml:12:15: fleet.token_file must be an absolute path"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find("t.yaml:13:14:"), std::string::npos) << all;
+  EXPECT_NE(all.find("t.yaml:14:17:"), std::string::npos) << all;
+  EXPECT_NE(all.find("t.yaml:15:3:"), std::string::npos) << all;
+  EXPECT_EQ(errs.size(), 8u) << all;
+  // endpoints is required.
+  EXPECT_FALSE(errors_of(std::string(kMinimal) + "fleet: { node: n1 }\n").empty());
+}
+
+}  // namespace
+}  // namespace pathsteer

@@ -77,6 +77,9 @@ struct ClassStatus {
 struct IntentView {
   Intent intent;
   bool applies = false;  // its class and paths exist in the policy in force
+  // "local" (the API, kept in the state dir) or "fleet" (intents/<id> in etcd;
+  // a local intent for the same class wins over it).
+  std::string source = "local";
 };
 
 struct DataplaneStatus {
@@ -92,7 +95,8 @@ struct StatusSnapshot {
   uint64_t generation = 0;
   std::vector<std::string> policy_errors;  // of the last rejected reload; empty when in force
   uint64_t policy_rejections = 0;
-  bool synced = false;  // the kernel holds the plan and the data plane took it
+  std::string policy_source = "file";  // or the fleet key in force, "etcd:<key>@<revision>"
+  bool synced = false;                 // the kernel holds the plan and the data plane took it
   SyncState sync_state = SyncState::kAwaiting;
   std::vector<std::string> errors;  // data plane, kernel sync, policy, state directory
   std::vector<std::string> conflicts;
@@ -109,7 +113,7 @@ struct StatusSnapshot {
 };
 
 struct PolicyView {
-  std::string path;
+  std::string path;  // the file, or the fleet key in force ("etcd:<key>@<revision>")
   uint64_t generation = 0;
   std::string text;                 // the text in force
   std::vector<std::string> errors;  // of the last rejected reload
@@ -177,6 +181,7 @@ class ControlService {
 
   // Validates and plans `text`; unless dry_run, writes it to the policy source
   // and applies it. A rejected text leaves the running policy in force.
+  // kConflict while a fleet policy is in force (change it in etcd).
   virtual Result<PolicyChange> apply_policy(const std::string& text, bool dry_run,
                                             const Caller& by) = 0;
   virtual Result<IntentView> add_intent(IntentRequest request, const Caller& by) = 0;

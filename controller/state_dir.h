@@ -6,6 +6,8 @@
 //   health.json      each probed path's last verdict (up/degraded/down)
 //   planner.json     each class's and overlay's choice, since when, last switch
 //   history.json     each uplink's last 24 h at 1 min (written once a minute)
+//   fleet.json       a fleet node's last applied fleet policy and intents
+//                    (written and read by fleet/agent.h, not by this class)
 //
 // Every file is replaced atomically (common/file.h): uplink ids and intents
 // fsynced (a lost write would change what a restart does), health and planner

@@ -6,10 +6,39 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 
 #include "common/log.h"
 
 namespace pathsteer {
+
+namespace {
+
+// The fleet's view of the controller: the agent calls it on the loop thread.
+class ControllerSink final : public fleet::FleetSink {
+ public:
+  ControllerSink(Controller& c, std::string node) : c_(c), node_(std::move(node)) {}
+  Result<void> apply_fleet_policy(const std::optional<FleetPolicyText>& policy) override {
+    return c_.set_fleet_policy(policy, Caller{.kind = Caller::Kind::kFleet, .name = node_});
+  }
+  void set_fleet_intents(std::vector<Intent> intents) override {
+    c_.set_fleet_intents(std::move(intents), Caller{.kind = Caller::Kind::kFleet, .name = node_});
+  }
+  StatusSnapshot snapshot() const override { return c_.status(); }
+
+ private:
+  Controller& c_;
+  std::string node_;
+};
+
+std::string host_name() {
+  char buf[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0)
+    return "localhost";
+  return buf;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Daemon>> Daemon::create(DaemonOptions opts, Policy policy) {
   std::unique_ptr<Daemon> d(new Daemon(std::move(opts)));
@@ -114,8 +143,38 @@ Result<void> Daemon::start(Policy policy) {
           },
       .ready = [this] { notify("READY=1\nSTATUS=" + controller_->status_line()); }});
   auto text = policy_file_->read();
-  if (auto r = controller_->start(std::move(policy), text ? *text : ""); !r)
+  // A fleet node starts from its cached fleet policy, so a restart without
+  // etcd steers as before it (DESIGN §13).
+  std::optional<fleet::FleetCache> cache;
+  std::optional<FleetPolicyText> start_fleet_text;
+  if (policy.fleet) {
+    if (policy.fleet->node.empty())
+      policy.fleet->node = host_name();
+    cache = fleet::load_cache(opts_.state_dir);
+    if (cache && cache->policy) {
+      auto cached = parse_policy(cache->policy->text, cache->policy->origin);
+      if (cached && !cached->fleet) {
+        cached->fleet = policy.fleet;
+        policy = std::move(*cached);
+        start_fleet_text = cache->policy;
+        PS_LOG(kInfo) << "fleet: starting from the cached " << cache->policy->origin;
+      } else {
+        PS_LOG(kError) << "fleet: the cached policy " << cache->policy->origin
+                       << " is not valid here; starting from the file";
+        cache->policy.reset();
+      }
+    }
+  }
+  const std::optional<FleetSpec> fleet_spec = policy.fleet;
+  if (auto r = controller_->start(std::move(policy), text ? *text : "", start_fleet_text); !r)
     return r;
+  if (fleet_spec) {
+    if (cache && !cache->intents.empty())
+      controller_->set_fleet_intents(
+          cache->intents, Caller{.kind = Caller::Kind::kFleet, .name = fleet_spec->node});
+    if (auto r = start_fleet(cache); !r)
+      return r;
+  }
   kernel_->set_listener([this](const KernelDelta& d) { controller_->on_kernel_change(d); });
   policy_file_->watch(*loop_, *runtime_, [this](bool gone) {
     if (gone)
@@ -137,6 +196,27 @@ Result<void> Daemon::start(Policy policy) {
     return api.take_error();
   api_ = std::move(*api);
   return ok();
+}
+
+Result<void> Daemon::start_fleet(const std::optional<fleet::FleetCache>& cache) {
+  const FleetSpec& spec = *controller_->policy_in_force().fleet;
+  fleet::FleetAgent::Options o{.spec = spec, .state_dir = opts_.state_dir, .started_from = cache};
+  if (!spec.token_file.empty()) {
+    auto token = read_token_file(spec.token_file);
+    if (!token)
+      return token.take_error();
+    auto colon = token->find(':');
+    if (colon == std::string::npos || colon == 0)
+      return policy_error("fleet.token_file " + spec.token_file +
+                          ": expected one line USER:PASSWORD for etcd");
+    o.user = token->substr(0, colon);
+    o.password = token->substr(colon + 1);
+  }
+  fleet_sink_ = std::make_unique<ControllerSink>(*controller_, spec.node);
+  fleet_ = std::make_unique<fleet::FleetAgent>(
+      std::move(o), *runtime_, [this](std::function<void()> fn) { loop_->post(std::move(fn)); },
+      *fleet_sink_);
+  return fleet_->start();
 }
 
 // Signals that came during start-up are pending: the signalfd reports them at once.
@@ -178,6 +258,7 @@ Result<void> Daemon::run() {
   }
   auto r = loop_->run();
   api_.reset();
+  fleet_.reset();
   controller_->persist();
   if (opts_.flush_on_exit)
     controller_->flush_owned_state();

@@ -6,6 +6,8 @@
 //   Controller ──► Programmer ──► Datapath (DataplanePort), NetlinkSocket
 //                                 (KernelPort), ConntrackWorker
 //   ApiServer (HTTP, on cpprest threads, posting to the loop) ──► ControlService
+//   FleetAgent (with a `fleet:` block; etcd on its own threads, posting to the
+//   loop) ──► Controller::set_fleet_policy / set_fleet_intents, status ──► etcd
 //   systemd (sd_notify): READY=1 after the first plan and after each reload,
 //   RELOADING=1 before it, WATCHDOG=1, STOPPING=1.
 //
@@ -33,6 +35,7 @@
 #include "controller/programmer.h"
 #include "controller/runtime.h"
 #include "controller/state_dir.h"
+#include "fleet/agent.h"
 #include "netlink/conntrack.h"
 #include "netlink/socket.h"
 #include "probes/prober.h"
@@ -64,6 +67,7 @@ class Daemon {
  private:
   explicit Daemon(DaemonOptions opts) : opts_(std::move(opts)) {}
   Result<void> start(Policy policy);
+  Result<void> start_fleet(const std::optional<fleet::FleetCache>& cache);
   static sigset_t handled_signals();
   Result<void> watch_signals();
   void on_signal();
@@ -86,6 +90,8 @@ class Daemon {
   std::unique_ptr<PolicyFile> policy_file_;
   std::unique_ptr<Controller> controller_;
   std::unique_ptr<ApiServer> api_;
+  std::unique_ptr<fleet::FleetSink> fleet_sink_;
+  std::unique_ptr<fleet::FleetAgent> fleet_;
   Fd signal_fd_;
 };
 

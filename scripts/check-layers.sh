@@ -11,6 +11,8 @@
 #                                (bpf/dataplane_port.h, bpf/compile.h, bpf/packet_builder.h,
 #                                probes/prober_port.h, probes/health.h), never a loader
 #   api                       <- the above (cpprestsdk: api/http_client.cpp alone)
+#   fleet                     <- common, model, netlink, bpf, probes, controller (its etcd
+#                                client speaks HTTP on Boost.Beast itself; never api/)
 #   daemon | cli | tests | bench | fuzz  <- anything
 #
 # Usage: check-layers.sh [ROOT]   (default: the checkout this script is in)
@@ -18,7 +20,7 @@ set -euo pipefail
 root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$root"
 
-modules="common model import netlink bpf probes controller api daemon cli"
+modules="common model import netlink bpf probes controller api fleet daemon cli"
 declare -A allowed=(
   [common]="common"
   [model]="common model"
@@ -28,6 +30,7 @@ declare -A allowed=(
   [probes]="common model probes"
   [controller]="common model netlink bpf probes controller"
   [api]="common model netlink bpf probes controller api"
+  [fleet]="common model netlink bpf probes controller fleet"
 )
 # Headers of an allowed module that a layer still may not use (the concrete
 # kernel-facing implementations behind the controller's ports).
@@ -35,6 +38,7 @@ declare -A forbidden=(
   [controller]="bpf/datapath.h probes/prober.h probes/icmp.h probes/stamp.h probes/reflector.h
     probes/session.h probes/probe_socket.h probes/datagram_session.h probes/icmp_session.h
     probes/stamp_session.h probes/tcp_session.h"
+  [fleet]="bpf/datapath.h probes/prober.h"
 )
 
 bad=0

@@ -2,7 +2,7 @@
 """clang-tidy (the checked-in .clang-tidy, warnings as errors) over pathsteer's product sources.
 
 Product sources: the .cpp files of common/ model/ bpf/ (not bpf/kern/) netlink/ probes/
-controller/ api/ daemon/ cli/ import/, not *_test.cpp; each one as the build compiles it
+controller/ api/ fleet/ daemon/ cli/ import/, not *_test.cpp; each one as the build compiles it
 ($BUILD_DIR/compile_commands.json, so the build must have run: bpf/ needs its generated
 skeleton header). Diagnostics in our headers are reported through HeaderFilterRegex.
 
@@ -44,8 +44,12 @@ import time
 
 TOP = pathlib.Path(__file__).resolve().parent.parent
 BUILD = pathlib.Path(os.environ.get("BUILD_DIR", TOP / "build")).resolve()
-PRODUCT = re.compile(r"^(common|model|netlink|probes|controller|api|daemon|cli|import)/.*\.cpp$|^bpf/[^/]+\.cpp$")
-NOT_PRODUCT = re.compile(r"_test\.cpp$")
+PRODUCT = re.compile(r"^(common|model|netlink|probes|controller|api|fleet|daemon|cli|import)/.*\.cpp$|^bpf/[^/]+\.cpp$")
+# fleet/etcd_client.cpp (the transport; its parsers are in fleet/etcd_json.cpp, checked) runs its HTTP exchanges as C++20 coroutines (asio's awaitable); clang
+# 14 (clang-tidy here) does not define __cpp_impl_coroutine, so libstdc++ 12's <coroutine> is
+# empty for it and asio turns co_await off: the TU does not parse. GCC 12 builds it with
+# -Werror. Not checked until the transport is written without coroutines (or clang >= 17).
+NOT_PRODUCT = re.compile(r"_test\.cpp$|^fleet/etcd_client\.cpp$")
 CACHE_DAYS = 30
 
 
