@@ -142,6 +142,7 @@ json datapath_json(const DataplaneStatus& d) {
     const DatapathCounters& c = *d.counters;
     j["counters"] = {{"parse_errors", c.parse_errors},
                      {"non_ip", c.non_ip},
+                     {"link_scope", c.link_scope},
                      {"unclassified", c.unclassified},
                      {"fragments", c.fragments},
                      {"no_ports", c.no_ports},

@@ -204,6 +204,7 @@ void write_datapath(MetricsWriter& m, const StatusSnapshot& s) {
            "Packets the classifier passed without a class, by reason.");
   m.sample({{"reason", "parse_error"}}, static_cast<double>(c.parse_errors));
   m.sample({{"reason", "not_ip"}}, static_cast<double>(c.non_ip));
+  m.sample({{"reason", "link_scope"}}, static_cast<double>(c.link_scope));
   m.sample({{"reason", "unclassified"}}, static_cast<double>(c.unclassified));
   m.family("pathsteer_datapath_over_quota_packets_total", "counter",
            "Packets of new flows of a LAN source over its share of the flow table (not pinned).");

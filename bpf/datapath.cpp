@@ -678,6 +678,7 @@ Result<DatapathCounters> Datapath::read_counters() const {
   auto packets = [&](uint32_t index) { return (*g)[index].packets; };
   out.parse_errors = packets(PS_GCNT_PARSE_ERROR);
   out.non_ip = packets(PS_GCNT_NOT_IP);
+  out.link_scope = packets(PS_GCNT_LINK_SCOPE);
   out.unclassified = packets(PS_GCNT_UNCLASSIFIED);
   out.fragments = packets(PS_GCNT_FRAGMENT);
   out.no_ports = packets(PS_GCNT_NO_PORTS);

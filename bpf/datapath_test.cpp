@@ -479,6 +479,35 @@ TEST_F(DatapathTest, EmptyMatchMatchesEverything) {
   EXPECT_EQ(mark_of(Frame{.src = "2001:db8::1", .dst = "2001:db8::2", .proto = 58}), m(3));
 }
 
+// Destinations no router forwards stay on the link: an empty match (which
+// matches everything else) does not take them, and they make no flow entry.
+TEST_F(DatapathTest, LinkScopeDestinationsPassUntouched) {
+  DatapathPlan plan{.mark_mask = kMask};
+  plan.classes.push_back(DatapathClass{.name = "default", .mark = m(3)});
+  ASSERT_TRUE(dp_->program(plan).ok());
+  const uint32_t in = kForeign | m(7);
+  const char* link_scope[] = {"224.0.0.22",  "224.0.0.251", "239.255.255.250", "255.255.255.255",
+                              "169.254.1.1", "ff02::16",    "ff05::c",         "fe80::1"};
+  for (const char* dst : link_scope) {
+    bool v6 = std::string_view(dst).find(':') != std::string_view::npos;
+    SimulateResult r = sim(build({.src = v6 ? "2001:db8::1" : "192.0.2.1",
+                                  .dst = dst,
+                                  .proto = IPPROTO_UDP,
+                                  .dport = 5353}),
+                           in);
+    EXPECT_EQ(r.mark, in) << dst;
+    EXPECT_FALSE(r.class_id) << dst;
+  }
+  // Their neighbours just outside the ranges are routed, so classified.
+  for (const char* dst : {"223.255.255.255", "240.0.0.1", "169.255.0.1", "fec0::1", "fe7f::1"}) {
+    bool v6 = std::string_view(dst).find(':') != std::string_view::npos;
+    EXPECT_EQ(mark_of(Frame{.src = v6 ? "2001:db8::1" : "192.0.2.1", .dst = dst}), m(3)) << dst;
+  }
+  DatapathCounters c = counters();
+  EXPECT_EQ(c.link_scope, std::size(link_scope));
+  EXPECT_EQ(c.flow_new, 5u) << "only the routed ones made flow entries";
+}
+
 // `uid` entries are for the gateway's own traffic (ip rules): a class of
 // only such entries must match no forwarded packet, not every packet.
 TEST_F(DatapathTest, UidEntriesNeverMatchForwardedTraffic) {

@@ -74,20 +74,21 @@ struct DatapathCounters {
   std::map<uint32_t, ClassCounters> uplinks;  // by uplink id; ids that carried traffic
   uint64_t parse_errors = 0;                  // truncated / malformed IP packets (passed untouched)
   uint64_t non_ip = 0;                        // EtherType neither IPv4 nor IPv6 (passed untouched)
-  uint64_t unclassified = 0;                  // parsed, no class matched (passed untouched)
-  uint64_t fragments = 0;                     // non-first fragments (classified without ports)
-  uint64_t no_ports = 0;                      // IPv6 extension chain too long to follow (no ports)
-  uint64_t ip_options = 0;                    // IPv4 with options
-  uint64_t vlan = 0;                          // in-band 802.1Q/802.1ad tagged frames
-  uint64_t flow_new = 0;                      // first packets (classified, entry written)
-  uint64_t flow_hit = 0;                      // packets of established flows (no classification)
-  uint64_t flow_reclassified = 0;             // first packet of a flow after a plan change
-  uint64_t flow_rechosen = 0;                 // flows moved because their uplink went down
-  uint64_t flow_expired = 0;                  // entries found idle beyond flow_idle_s
-  uint64_t flow_full = 0;                     // entry could not be written
-  uint64_t no_member = 0;                     // class without a member: its own mark (last_resort)
-  uint64_t redirected = 0;                    // redirect mode: forwarded with bpf_redirect_neigh
-  uint64_t over_quota = 0;  // packets of new flows of a source over its flow-table share
+  uint64_t link_scope = 0;    // to multicast, broadcast or link-local (never routed; untouched)
+  uint64_t unclassified = 0;  // parsed, no class matched (passed untouched)
+  uint64_t fragments = 0;     // non-first fragments (classified without ports)
+  uint64_t no_ports = 0;      // IPv6 extension chain too long to follow (no ports)
+  uint64_t ip_options = 0;    // IPv4 with options
+  uint64_t vlan = 0;          // in-band 802.1Q/802.1ad tagged frames
+  uint64_t flow_new = 0;      // first packets (classified, entry written)
+  uint64_t flow_hit = 0;      // packets of established flows (no classification)
+  uint64_t flow_reclassified = 0;  // first packet of a flow after a plan change
+  uint64_t flow_rechosen = 0;      // flows moved because their uplink went down
+  uint64_t flow_expired = 0;       // entries found idle beyond flow_idle_s
+  uint64_t flow_full = 0;          // entry could not be written
+  uint64_t no_member = 0;          // class without a member: its own mark (last_resort)
+  uint64_t redirected = 0;         // redirect mode: forwarded with bpf_redirect_neigh
+  uint64_t over_quota = 0;         // packets of new flows of a source over its flow-table share
   std::vector<SourceFlows> top_sources;  // the largest shares of the flow table (at most 10)
   // redirect mode: why packets were marked instead, by reason ("no-kernel-support",
   // "vlan", "ttl", "redirect", "fib-error", "fib-unreachable", "fib-no-neigh", ...);

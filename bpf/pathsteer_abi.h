@@ -337,6 +337,7 @@ enum ps_gcnt {
   PS_GCNT_FB_FIB_ERROR = 19,  /* bpf_fib_lookup returned < 0: marked */
   PS_GCNT_FB_FIB = 20,        /* + BPF_FIB_LKUP_RET_* (1..15): lookup failed that way */
   PS_GCNT_OVER_QUOTA = 36,    /* new flow of a source over its quota: classified, not written */
+  PS_GCNT_LINK_SCOPE = 37,    /* to multicast, broadcast or link-local: never routed, untouched */
   PS_GCNT_MAX = 40,
 };
 

@@ -72,6 +72,18 @@ struct ps_pkt {
 #define PS_FAMILY_IPV4 4
 #define PS_FAMILY_IPV6 6
 
+/* A destination no router forwards: IPv4 multicast, limited broadcast and
+ * 169.254/16; IPv6 multicast (ff00::/8) and link-local (fe80::/10). MLD and
+ * IGMP reports (hop limit 1), mDNS and SSDP are of these. */
+static __always_inline int ps_link_scope_dst(const struct ps_pkt *pkt)
+{
+	__u32 d = bpf_ntohl(pkt->daddr[0]);
+
+	if (pkt->family == PS_FAMILY_IPV4)
+		return (d >> 28) == 0xe || d == 0xffffffff || (d >> 16) == 0xa9fe;
+	return (d >> 24) == 0xff || (d >> 22) == (0xfe80 >> 6);
+}
+
 enum ps_parse_result {
 	PS_PARSE_OK,
 	PS_PARSE_NOT_IP,

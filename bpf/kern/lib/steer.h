@@ -118,6 +118,13 @@ static __always_inline int ps_steer(struct __sk_buff *skb, const __u32 bench)
 		PS_COUNT(ps_gcnt_v4, PS_GCNT_IP_OPTIONS);
 	if (pkt.vlan)
 		PS_COUNT(ps_gcnt_v4, PS_GCNT_VLAN);
+	/* Never routed, so never steered: no class, no flow entry (a LAN's
+	 * multicast chatter would otherwise fill its sources' flow quota) and no
+	 * redirect (a hop limit of 1 counted as a redirect fallback). */
+	if (ps_link_scope_dst(&pkt)) {
+		PS_COUNT(ps_gcnt_v4, PS_GCNT_LINK_SCOPE);
+		return ps_finish(skb, &vd, TC_ACT_UNSPEC);
+	}
 
 	cfg = bpf_map_lookup_elem(&ps_cfg_v4, &zero);
 	if (!cfg)
