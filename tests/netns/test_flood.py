@@ -11,7 +11,6 @@ policy; /metrics reports B as over quota."""
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,27 +18,11 @@ import unittest
 
 import fixture
 from fixture import DST_V4, NetnsTestCase, wait_until
+from tagged_tcp import PORT, TaggedServers
 
-PORT = 7070
 HOST_B = "192.168.77.3"
 FLOOD_S = 20
 CONNECTIONS = 50
-
-# A TCP echo server for one uplink namespace: every line is answered with "<tag> <line>".
-SERVER = r"""
-import socket, sys, threading
-tag = sys.argv[1]
-srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("0.0.0.0", int(sys.argv[2]))); srv.listen(128)
-print("ready", flush=True)
-def serve(c):
-    f = c.makefile("rwb", buffering=0)
-    for line in f:
-        f.write(tag.encode() + b" " + line)
-while True:
-    c, _ = srv.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-"""
 
 # Host B: new UDP 5-tuples (32 source ports x every destination port) for argv[3] seconds;
 # prints how many it sent.
@@ -66,69 +49,8 @@ while time.monotonic() < end:
 print(sent, flush=True)
 """
 
-POLICY = """\
-version: 1
-lan_interfaces: [lan0]
-datapath: {{ mode: mark }}
-wans:
-  wan1:
-    interface: wan1
-    gateway: auto
-    probes: [ {{ method: icmp, target: 203.0.113.10 }} ]
-    health: {{ interval_ms: 100, timeout_ms: 300, down_after: 3, up_after: 3 }}
-  wan2:
-    interface: wan2
-    gateway: auto
-    probes: [ {{ method: icmp, target: 203.0.113.10 }} ]
-    health: {{ interval_ms: 100, timeout_ms: 300, down_after: 3, up_after: 3 }}
-classes:
-  app:
-    match: [ {{ proto: tcp, dport: {port} }} ]
-    strategy: failover
-    paths: [{paths}]
-  default:
-    strategy: failover
-    paths: [wan1, wan2]
-"""
 
-
-class Flood(NetnsTestCase):
-
-    def start_servers(self):
-        for n, uplink in enumerate(fixture.UPLINKS, start=1):
-            proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.topo.ns[f"up{n}"], sys.executable, "-c", SERVER,
-                 uplink, str(PORT)],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            self.addCleanup(proc.wait)
-            self.addCleanup(proc.kill)
-            self.assertEqual(proc.stdout.readline().strip(), "ready")
-
-    def connect(self):
-        """A TCP connection from host A to DST_V4:PORT (socket made in the LAN ns)."""
-        def make():
-            s = socket.create_connection((DST_V4, PORT), timeout=5)
-            s.settimeout(5)
-            return s
-        s = fixture.in_netns(self.topo.ns["lan"], make)
-        self.addCleanup(s.close)
-        return s, s.makefile("rwb", buffering=0)
-
-    @staticmethod
-    def ask(conn, text):
-        """Sends one line; returns the tag of the uplink whose server answered (None: the
-        connection broke)."""
-        _, f = conn
-        try:
-            f.write(text.encode() + b"\n")
-            reply = f.readline().decode().split()
-        except OSError:
-            return None
-        return reply[0] if reply else None
-
-    def write_policy(self, path, paths):
-        with open(path, "w") as f:
-            f.write(POLICY.format(port=PORT, paths=", ".join(paths)))
+class Flood(TaggedServers, NetnsTestCase):
 
     def metrics(self):
         code, body = self.topo.http_get("/metrics")

@@ -6,92 +6,14 @@ uplink has no such connection and would reset it)."""
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 import unittest
 
-import fixture
-from fixture import DST_V4, NetnsTestCase, wait_until
-
-PORT = 7070
-
-# A TCP echo server for one uplink namespace: every line is answered with "<tag> <line>".
-SERVER = r"""
-import socket, sys, threading
-tag = sys.argv[1]
-srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("0.0.0.0", int(sys.argv[2]))); srv.listen(16)
-print("ready", flush=True)
-def serve(c):
-    f = c.makefile("rwb", buffering=0)
-    for line in f:
-        f.write(tag.encode() + b" " + line)
-while True:
-    c, _ = srv.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-"""
-
-POLICY = """\
-version: 1
-lan_interfaces: [lan0]
-datapath: {{ mode: mark }}
-wans:
-  wan1:
-    interface: wan1
-    gateway: auto
-    probes: [ {{ method: icmp, target: 203.0.113.10 }} ]
-    health: {{ interval_ms: 100, timeout_ms: 300, down_after: 3, up_after: 3 }}
-  wan2:
-    interface: wan2
-    gateway: auto
-    probes: [ {{ method: icmp, target: 203.0.113.10 }} ]
-    health: {{ interval_ms: 100, timeout_ms: 300, down_after: 3, up_after: 3 }}
-classes:
-  app:
-    match: [ {{ proto: tcp, dport: {port} }} ]
-    strategy: failover
-    paths: [{paths}]
-  default:
-    strategy: failover
-    paths: [wan1, wan2]
-"""
+from fixture import NetnsTestCase, wait_until
+from tagged_tcp import TaggedServers
 
 
-class Sticky(NetnsTestCase):
-
-    def start_servers(self):
-        for n, uplink in enumerate(fixture.UPLINKS, start=1):
-            proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.topo.ns[f"up{n}"], sys.executable, "-c", SERVER,
-                 uplink, str(PORT)],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            self.addCleanup(proc.wait)
-            self.addCleanup(proc.kill)
-            self.assertEqual(proc.stdout.readline().strip(), "ready")
-
-    def connect(self):
-        """A TCP connection from the LAN host to DST_V4:PORT (socket made in the LAN ns)."""
-        def make():
-            s = socket.create_connection((DST_V4, PORT), timeout=5)
-            s.settimeout(5)
-            return s
-        s = fixture.in_netns(self.topo.ns["lan"], make)
-        self.addCleanup(s.close)
-        return s, s.makefile("rwb", buffering=0)
-
-    @staticmethod
-    def ask(conn, text):
-        """Sends one line; returns the tag of the uplink whose server answered."""
-        _, f = conn
-        f.write(text.encode() + b"\n")
-        reply = f.readline().decode().split()
-        return reply[0] if reply else None
-
-    def write_policy(self, path, paths):
-        with open(path, "w") as f:
-            f.write(POLICY.format(port=PORT, paths=", ".join(paths)))
+class Sticky(TaggedServers, NetnsTestCase):
 
     def test_connection_keeps_its_uplink_across_a_preference_change(self):
         self.start_servers()
