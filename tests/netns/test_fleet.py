@@ -300,11 +300,10 @@ class Fleet(unittest.TestCase):
         for i in (0, 1):
             self.assertEqual(self.labs[i].klass("default")["uplink"], "wan1")
 
-    # The issue asks for a 60 s drop. What the drop must outlast is the node's own clocks: the
-    # status lease (status_ttl_s, 15 s: the key must expire and the node re-grant) and the
-    # watcher's backoff cap (10 s: the reconnect must run through it). 20 s outlasts both by
-    # 5 s; 60 s would only add 40 s of the same state to the suite.
-    DROP_S = 20
+    # 60 s, as the issue asks: longer than the node's own clocks, the status lease
+    # (status_ttl_s, 15 s: the key must expire and the node re-grant) and the watcher's
+    # backoff cap (10 s: the reconnect must run through it) several times over.
+    DROP_S = 60
 
     def test_8_cut_off_by_a_drop_catches_up_after_a_compaction(self):
         lab, i = self.labs[0], 0
@@ -338,6 +337,7 @@ class Fleet(unittest.TestCase):
         while time.monotonic() - t_drop < self.DROP_S:
             self.assertEqual(self.rig.video(lab), "wan2")
             self.assertEqual(lab.klass("default")["uplink"], "wan1")
+            time.sleep(0.5)  # a sampling interval, not a wait for a condition
         self.assert_traffic(lab, 5001, "wan2")
         fixture.run(nft + ["delete", "table", "inet", table])
         t_up = time.monotonic()
