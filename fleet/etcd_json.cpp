@@ -121,6 +121,10 @@ std::optional<std::string> base64_decode(const std::string& text) {
         return std::nullopt;
       v = (v << 6) | uint32_t(d);
     }
+    // Canonical only (RFC 4648 3.5): the bits a padded quantum drops are zero,
+    // so one value has one encoding (etcd writes no other).
+    if ((pad == 2 && (v & 0xffff) != 0) || (pad == 1 && (v & 0xff) != 0))
+      return std::nullopt;
     out += char((v >> 16) & 0xff);
     if (pad < 2)
       out += char((v >> 8) & 0xff);

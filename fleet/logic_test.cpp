@@ -211,6 +211,10 @@ TEST(FleetClientParsers, Base64RoundTripAndRejects) {
   EXPECT_FALSE(base64_decode("ab=c"));
   EXPECT_FALSE(base64_decode("a==="));
   EXPECT_FALSE(base64_decode("ab!c"));
+  // Non-canonical: bits the padding drops are set ("L2EvYc==" would also read "/a/b").
+  EXPECT_FALSE(base64_decode("L2EvYc=="));
+  EXPECT_FALSE(base64_decode("L2Evb2J="));
+  EXPECT_EQ(base64_decode("L2Evb2I="), "/a/ob");
 }
 
 TEST(FleetClientParsers, WatchLines) {
