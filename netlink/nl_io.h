@@ -8,6 +8,7 @@
 // for (answers to an earlier, timed-out request) are dropped.
 #pragma once
 
+#include <libmnl/libmnl.h>
 #include <linux/netlink.h>
 
 #include <chrono>
@@ -45,12 +46,17 @@ struct Ack {
 Ack parse_ack(const nlmsghdr* nlh);
 
 // mnl_nlmsg_ok() as it should be: a message header within len bytes whose
-// nlmsg_len is at least a header and at most len. (mnl_nlmsg_ok compares
-// nlmsg_len as an int, so a length of 2^31 or more passes and the walk jumps
-// out of the buffer.) Walk with mnl_nlmsg_next().
+// nlmsg_len is at least a header and, aligned, at most len. (mnl_nlmsg_ok
+// compares nlmsg_len as an int, so a length of 2^31 or more passes and the
+// walk jumps out of the buffer. libmnl walks attributes and steps to the next
+// message by MNL_ALIGN(nlmsg_len), so an unaligned length at the datagram's
+// end let it read past the data: found by fuzz_netlink. The kernel's messages
+// are aligned.) Walk with mnl_nlmsg_next().
 inline bool message_ok(const nlmsghdr* m, int len) {
+  // Both: MNL_ALIGN of a length near 2^32 wraps to 0 (then the walk never moves).
   return len >= static_cast<int>(sizeof(nlmsghdr)) && m->nlmsg_len >= sizeof(nlmsghdr) &&
-         m->nlmsg_len <= static_cast<unsigned>(len);
+         m->nlmsg_len <= static_cast<unsigned>(len) &&
+         MNL_ALIGN(m->nlmsg_len) <= static_cast<unsigned>(len);
 }
 
 // Sends len bytes (one or more messages) to the kernel in one sendmsg,
