@@ -626,8 +626,13 @@ Result<DatapathCounters> Datapath::read_counters() const {
   if (!cfg) {
     return cfg.take_error();
   }
-  // One batch per map: every index's per-CPU values.
+  // One batch per map: the per-CPU values of indexes [0, entries). An array
+  // map's batch starts at index 0, so a map is read only as far as it is used
+  // (copying all 8,192 classes' counters made every /metrics cost ~0.3 ms).
   auto read_all = [&](const bpf_map* map, uint32_t entries) -> Result<std::vector<ClassCounters>> {
+    if (entries == 0) {
+      return std::vector<ClassCounters>{};
+    }
     std::vector<uint32_t> keys(entries);
     std::vector<ps_counter> values(static_cast<size_t>(entries) * static_cast<size_t>(ncpu));
     uint32_t count = entries;
@@ -655,13 +660,13 @@ Result<DatapathCounters> Datapath::read_counters() const {
   };
 
   DatapathCounters out;
-  auto classes = read_all(skel_->maps.ps_ccnt_v4, PS_MAX_CLASSES);
+  uint32_t class_count =
+      std::min<uint32_t>(cfg->gen[PS_STATE_RULE_GEN(cfg->state)].class_count, PS_MAX_CLASSES);
+  auto classes = read_all(skel_->maps.ps_ccnt_v4, class_count);
   if (!classes) {
     return classes.take_error();
   }
-  uint32_t class_count =
-      std::min<uint32_t>(cfg->gen[PS_STATE_RULE_GEN(cfg->state)].class_count, PS_MAX_CLASSES);
-  out.classes.assign(classes->begin(), classes->begin() + class_count);
+  out.classes = std::move(*classes);
   auto uplinks = read_all(skel_->maps.ps_ucnt_v4, PS_MAX_UPLINKS);
   if (!uplinks) {
     return uplinks.take_error();
