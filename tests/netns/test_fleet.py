@@ -21,6 +21,11 @@ import fleet_rig
 from fleet_rig import PREFIX, two_wan_with, only_wan1
 
 GROUP_KEY = f"{PREFIX}/policy/groups/branch"
+# How long a wait for a change to show may take before it counts as lost. Not a figure of
+# merit (test_1 holds apply latency to the rig's own budget, test_7 rollback to confirm_s):
+# a loaded 2-core machine, where etcd's fsync and raft heartbeats queue behind everything
+# else, took over 5 s for a put to show now and then in the soak.
+SETTLE_S = 15
 
 
 def p99(values):
@@ -121,7 +126,7 @@ class Fleet(unittest.TestCase):
             return (s.get("policy", {}).get("source") == origin
                     and s.get("rollback", {}).get("state") == "confirmed")
 
-        fixture.wait_until(lambda: all(confirmed(i) for i in nodes), self.rig.confirm_s + 5,
+        fixture.wait_until(lambda: all(confirmed(i) for i in nodes), self.rig.confirm_s + SETTLE_S,
                            f"nodes {list(nodes)} to confirm {origin}")
 
     # -- the tests, in order --
@@ -155,16 +160,16 @@ class Fleet(unittest.TestCase):
         # Deleting the key gives each node its file's policy back.
         self.rig.etcd.ctl("del", GROUP_KEY)
         for i, lab in enumerate(self.labs):
-            self.wait_video(lab, "wan2", 5, f"gw{i} back on its file's policy")
+            self.wait_video(lab, "wan2", SETTLE_S, f"gw{i} back on its file's policy")
             self.assertEqual(lab.status()["policy_source"], "file")
 
     def test_2_node_key_overrides_the_group_for_that_node_only(self):
         self.rig.etcd.put(GROUP_KEY, two_wan_with(["wan2", "wan1"]))
         for lab in self.labs:
-            self.wait_video(lab, "wan2", 5, "the group policy")
+            self.wait_video(lab, "wan2", SETTLE_S, "the group policy")
         node_key = f"{PREFIX}/policy/nodes/gw1"
         self.rig.etcd.put(node_key, two_wan_with(["wan1", "wan2"]))
-        self.wait_video(self.labs[1], "wan1", 5, "gw1 to take its node key")
+        self.wait_video(self.labs[1], "wan1", SETTLE_S, "gw1 to take its node key")
         self.assertTrue(self.labs[1].status()["policy_source"].startswith(f"etcd:{node_key}@"))
         for i in (0, 2):
             self.assertEqual(self.rig.video(self.labs[i]), "wan2", f"gw{i} moved")
@@ -178,21 +183,21 @@ class Fleet(unittest.TestCase):
             s = json.loads(self.rig.etcd.get_json(f"{PREFIX}/status/gw1").get(
                 f"{PREFIX}/status/gw1", "{}"))
             return s if s.get("policy", {}).get("state") == "rejected" else None
-        s = fixture.wait_until(rejected, 5, "gw1's status to say rejected")
+        s = fixture.wait_until(rejected, SETTLE_S, "gw1's status to say rejected")
         self.assertTrue(any("etcd:" + node_key in e for e in s["policy"]["errors"]), s)
         self.assertEqual(self.rig.video(self.labs[1]), "wan1")
         self.rig.etcd.ctl("del", node_key)
-        self.wait_video(self.labs[1], "wan2", 5, "gw1 back on the group's policy")
+        self.wait_video(self.labs[1], "wan2", SETTLE_S, "gw1 back on the group's policy")
 
     def test_3_fleet_intent_for_one_node_moves_only_it_and_expires(self):
         for lab in self.labs:
-            self.wait_video(lab, "wan2", 5, "video on wan2")
-        ttl = 4
+            self.wait_video(lab, "wan2", SETTLE_S, "video on wan2")
+        ttl = 8
         out = self.cli("intent", "add", "--class", "video", "--paths", "wan1", "--ttl", str(ttl),
                        "--nodes", "gw2", "--id", "move-gw2").stdout.strip()
         self.assertEqual(out, "move-gw2")
         t0 = time.monotonic()
-        self.wait_video(self.labs[2], "wan1", 5, "gw2 to take the fleet intent")
+        self.wait_video(self.labs[2], "wan1", ttl, "gw2 to take the fleet intent")
         body = json.loads(self.labs[2].http_get("/v1/intents")[1])
         listed = body if isinstance(body, list) else body.get("intents", body)
         self.assertTrue(any(it["id"] == "move-gw2" and it["source"] == "fleet" for it in listed),
@@ -350,7 +355,7 @@ class Fleet(unittest.TestCase):
         self.assertTrue(lab.status()["policy_source"].startswith(f"etcd:{node_key}@"))
         with open(lab.daemon.log_path, errors="replace") as f:
             self.assertIn("was compacted", f.read())
-        fixture.wait_until(lambda: self.node_status(i).get("node") == "gw0", 10,
+        fixture.wait_until(lambda: self.node_status(i).get("node") == "gw0", SETTLE_S,
                            "gw0's status key to come back")
         self.assert_traffic(lab, 5002, "wan2")
         self.rig.etcd.ctl("del", node_key)
