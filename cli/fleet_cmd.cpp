@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/file.h"
+#include "controller/capacity.h"
 #include "controller/policy.h"
 #include "fleet/etcd_client.h"
 #include "fleet/logic.h"
@@ -191,6 +192,10 @@ int fleet_put_policy(const std::vector<std::string>& args) {
   }
   // Validated as the node will validate it, before anything is written.
   auto parsed = parse_policy(*text, file);
+  if (parsed) {
+    if (auto r = check_capacity(*parsed, file); !r)
+      parsed = r.take_error();
+  }
   if (!parsed) {
     for (const auto& e : parsed.error().details)
       std::fprintf(stderr, "%s\n", e.to_string().c_str());

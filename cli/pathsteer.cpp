@@ -25,6 +25,7 @@
 #include "common/file.h"
 #include "common/log.h"
 #include "common/privileges.h"
+#include "controller/capacity.h"
 #include "controller/policy.h"
 #include "import/mwan3.h"
 #include "import/uci.h"
@@ -103,6 +104,11 @@ int cmd_validate(const std::vector<std::string>& args) {
     return 1;
   }
   const auto& p = parsed.value();
+  if (auto r = check_capacity(p, args[0]); !r) {
+    for (const auto& e : r.error().details)
+      std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    return 1;
+  }
   std::printf("%s: valid (%zu wans, %zu classes)\n", args[0].c_str(), p.wans.size(),
               p.classes.size());
   return 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "controller/capacity.h"
 #include "controller/plan_input.h"
 
 namespace pathsteer {
@@ -407,8 +408,13 @@ void Controller::reject(std::vector<std::string> errors, const Caller& by) {
 // running policy in force; the error lists every finding.
 Result<Policy> Controller::compose(const std::string& file) const {
   auto parsed = parse_policy(file, source_.path());
-  if (!parsed || !fleet_)
+  if (!parsed)
     return parsed;
+  if (!fleet_) {
+    if (auto r = check_capacity(*parsed, source_.path()); !r)
+      return r.take_error();
+    return parsed;
+  }
   auto from_fleet = parse_policy(fleet_->text, fleet_->origin);
   if (!from_fleet)
     return from_fleet;
@@ -418,6 +424,8 @@ Result<Policy> Controller::compose(const std::string& file) const {
         .message = "a fleet policy has no fleet: block (it comes from the local file)"}});
   }
   from_fleet->fleet = parsed->fleet;
+  if (auto r = check_capacity(*from_fleet, fleet_->origin); !r)
+    return r.take_error();
   return from_fleet;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "controller/capacity.h"
 #include "controller/core.h"
 #include "controller/plan_input.h"
 
@@ -238,6 +239,8 @@ Result<PolicyChange> Controller::apply_policy(const std::string& text, bool dry_
   auto parsed = parse_policy(text, source_.path());
   if (!parsed)
     return parsed.take_error();
+  if (auto r = check_capacity(*parsed, source_.path()); !r)
+    return r.take_error();
   const Policy& next_policy = *parsed;
   // Plan it as adopt() would number it, without persisting anything.
   auto ids = state_.preview_numbers(next_policy.path_names(), max_uplink_id(next_policy.ownership),

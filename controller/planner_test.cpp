@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "common/file.h"
+#include "controller/capacity.h"
 #include "controller/uplink_ids.h"
 
 namespace pathsteer {
@@ -417,6 +418,42 @@ TEST(UplinkIds, RefusesNumbersOutOfRangeOrGivenTwice) {
     EXPECT_NE(r.error().context.find("ids.json"), std::string::npos);
     EXPECT_EQ(ids.ids().size(), 2u) << "a refused file changes nothing";
   }
+}
+
+// A policy the classifier cannot hold is refused before it is taken, with the
+// numbers and the origin; one at the capacity passes.
+TEST(Capacity, RefusesBeyondTheClassifierWithTheNumbers) {
+  auto with_classes = [](size_t n, size_t entries_each) {
+    Policy p = two_wan_policy();
+    p.classes.clear();
+    for (size_t i = 0; i < n; ++i) {
+      ClassSpec c;
+      c.name = "c" + std::to_string(i);
+      c.paths = {"wan1", "wan2"};
+      for (size_t k = 0; k < entries_each; ++k) {
+        MatchEntry m;
+        uint16_t port = static_cast<uint16_t>(1 + (i * entries_each + k) % 65535);
+        m.dport = {PortRange{.lo = port, .hi = port}};
+        c.match.push_back(m);
+      }
+      p.classes.push_back(c);
+    }
+    return p;
+  };
+  EXPECT_TRUE(check_capacity(with_classes(8192, 2), "p.yaml"));  // 8,192 classes, 16,384 entries
+
+  auto classes = check_capacity(with_classes(8193, 1), "p.yaml");
+  ASSERT_FALSE(classes);
+  ASSERT_EQ(classes.error().details.size(), 1u);
+  EXPECT_EQ(classes.error().details[0].to_string(),
+            "p.yaml: the data plane cannot hold this policy: 8193 classes exceed the capacity "
+            "of 8192");
+
+  auto entries = check_capacity(with_classes(4097, 4), "etcd:/k@7");
+  ASSERT_FALSE(entries);
+  EXPECT_EQ(entries.error().details[0].to_string(),
+            "etcd:/k@7: the data plane cannot hold this policy: class 'c4096' (#4096) brings the "
+            "match entries to 16388, over the capacity of 16384");
 }
 
 }  // namespace

@@ -8,6 +8,7 @@ generation, so they include parsing, planning, the BPF map writes and the status
 
 import os
 import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -61,6 +62,8 @@ def policy(classes, flipped=(), changed=None):
 
 class ManyClasses(NetnsTestCase):
 
+    needs = ("PATHSTEERD", "PATHSTEER")
+
     def reload(self, path, text):
         gen = self.topo.status()["policy_generation"]
         with open(path, "w") as f:
@@ -111,6 +114,29 @@ class ManyClasses(NetnsTestCase):
         print(f"\n4,096 classes: load (from 2 classes) {load_s * 1000:.0f} ms, reload flipping "
               f"half {flip_s * 1000:.0f} ms, one class changed {one_s * 1000:.0f} ms "
               f"(SIGHUP to the new generation in status)", file=sys.stderr)
+
+        # Beyond capacity (8,192 classes and a default): `pathsteer validate` refuses it with
+        # the numbers, and so does a reload, which leaves the running policy in force.
+        too_many = os.path.join(self.topo.tmpdir, "too-many.yaml")
+        with open(too_many, "w") as f:
+            f.write(policy(8192))
+        want = "the data plane cannot hold this policy: 8193 classes exceed the capacity of 8192"
+        res = subprocess.run([self.bin["PATHSTEER"], "validate", too_many], capture_output=True,
+                             text=True, timeout=60)
+        self.assertEqual(res.returncode, 1, res)
+        self.assertEqual(res.stderr.strip(), f"{too_many}: {want}")
+        before = self.topo.status()
+        with open(path, "w") as f:
+            f.write(policy(8192))
+        self.topo.daemon.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: self.topo.status()["policy_rejections"] > before["policy_rejections"],
+                   30, "the reload to be refused")
+        st = self.topo.status()
+        self.assertEqual(st["policy_errors"], [f"{path}: {want}"])
+        self.assertEqual(st["policy_generation"], before["policy_generation"])
+        self.assertEqual(len(st["classes"]), len(before["classes"]))
+        r = self.topo.run_stream(FIRST_PORT, count=50, rate=500)
+        self.assertEqual(r.count("wan2"), 50, f"c0 after the refused reload: {r.describe()}")
 
 
 if __name__ == "__main__":
