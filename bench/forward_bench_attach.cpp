@@ -1,38 +1,93 @@
 // forward_bench_attach: loads the pathsteer classifier with N match entries
-// and attaches it to one interface's TC ingress, then exits (the filter and
-// its pinned maps stay until the namespace and pin dir are removed). A helper
-// of bench/forward_bench.py; run it inside the gateway namespace with
+// and attaches it to one interface's TC ingress (and DNS learning to its
+// egress, as the daemon does), then exits (the filters and pinned maps stay
+// until the namespace and pin dir are removed). A helper of
+// bench/forward_bench.py; run it inside the gateway namespace with
 // `nsenter --net=...` so /sys/fs/bpf stays visible.
 //
-//   forward_bench_attach --pin-dir DIR --iface NAME --entries N --match-dst ADDR
+//   forward_bench_attach --pin-dir DIR --iface NAME --entries N --match-dst ADDR [--serve]
+//
+// --serve: after "attached: ..." it stays and answers one line on stdout for
+// each line on stdin, so the benchmark can switch our program on and off in
+// well under a millisecond, with the maps (and the flow table) kept:
+//   attach  -> "ok"   Datapath::attach (both filters)
+//   detach  -> "ok"   Datapath::detach (both filters)
+//   stats   -> "<run_time_ns> <run_cnt>" of the classifier (counted while
+//              kernel.bpf_stats_enabled is 1)
+// A failure answers "error <message>". EOF on stdin ends it; the filters stay
+// as they are.
 //
 // Entries 0..N-2 are {udp, dport 1000+i, dst 198.18.(i/256).(i%256)/32} and
 // never match the benchmark traffic; the last is {dst ADDR/32}, so every
 // packet is classified into the last class (the worst case), steered to
 // uplink 1 (mark 0x00100000).
+#include <bpf/bpf.h>
 #include <net/if.h>
 #include <netinet/in.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <string>
 
 #include "bpf/datapath.h"
 
+namespace {
+
+// The --serve loop: one answer line per command line.
+int serve(pathsteer::Datapath& dp, int ifindex) {
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    pathsteer::Result<void> r = pathsteer::ok();
+    if (line == "attach") {
+      r = dp.attach(ifindex);
+    } else if (line == "detach") {
+      r = dp.detach(ifindex);
+    } else if (line == "stats") {
+      bpf_prog_info info{};
+      uint32_t len = sizeof(info);
+      if (bpf_obj_get_info_by_fd(dp.program_fd(), &info, &len) != 0) {
+        std::printf("error bpf_obj_get_info_by_fd failed\n");
+      } else {
+        std::printf("%llu %llu\n", static_cast<unsigned long long>(info.run_time_ns),
+                    static_cast<unsigned long long>(info.run_cnt));
+      }
+      std::fflush(stdout);
+      continue;
+    } else {
+      std::printf("error unknown command '%s'\n", line.c_str());
+      std::fflush(stdout);
+      continue;
+    }
+    if (r) {
+      std::printf("ok\n");
+    } else {
+      std::printf("error %s\n", r.error().to_string().c_str());
+    }
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   std::string pin_dir, iface, match_dst;
   int entries = 1000;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool serve_commands = false;
+  for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
-    if (flag == "--pin-dir") {
-      pin_dir = argv[i + 1];
-    } else if (flag == "--iface") {
-      iface = argv[i + 1];
-    } else if (flag == "--entries") {
-      entries = std::atoi(argv[i + 1]);
-    } else if (flag == "--match-dst") {
-      match_dst = argv[i + 1];
+    if (flag == "--serve") {
+      serve_commands = true;
+    } else if (i + 1 < argc && flag == "--pin-dir") {
+      pin_dir = argv[++i];
+    } else if (i + 1 < argc && flag == "--iface") {
+      iface = argv[++i];
+    } else if (i + 1 < argc && flag == "--entries") {
+      entries = std::atoi(argv[++i]);
+    } else if (i + 1 < argc && flag == "--match-dst") {
+      match_dst = argv[++i];
     }
   }
   using namespace pathsteer;
@@ -41,7 +96,7 @@ int main(int argc, char** argv) {
   if (pin_dir.empty() || ifindex == 0 || !dst || entries < 1) {
     std::fprintf(stderr,
                  "usage: forward_bench_attach --pin-dir DIR --iface NAME --entries N "
-                 "--match-dst ADDR\n");
+                 "--match-dst ADDR [--serve]\n");
     return 2;
   }
   // The new-flow runs come from one LAN source: a quota it never reaches, so
@@ -79,5 +134,6 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("attached: %d entries on %s\n", entries, iface.c_str());
-  return 0;
+  std::fflush(stdout);
+  return serve_commands ? serve(**dp, ifindex) : 0;
 }
