@@ -258,6 +258,8 @@ DesiredState plan(const PlanInput& in, const PlannerMemory& prev, PlanTime now) 
 
   out.datapath.mark_mask = own.mark_mask;
   out.datapath.mode = policy.mode;
+  if (policy.flow_quota)
+    out.datapath.flow_quota = *policy.flow_quota;
   // Overlays are paths like uplinks for the data plane: a mark and a table.
   std::map<std::string, uint32_t> id_of;
   std::vector<PlannedPath> paths(out.uplinks.begin(), out.uplinks.end());  // then overlays

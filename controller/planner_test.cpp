@@ -420,6 +420,19 @@ TEST(UplinkIds, RefusesNumbersOutOfRangeOrGivenTwice) {
   }
 }
 
+TEST(Planner, FlowQuotaComesFromThePolicyOrTheDefault) {
+  Policy p = two_wan_policy();
+  PlanInput in;
+  std::map<std::string, uint32_t> ids{{"wan1", 1}, {"wan2", 2}};
+  in.policy = &p;
+  in.uplink_ids = &ids;
+  EXPECT_EQ(plan(in).datapath.flow_quota, kDefaultFlowQuota);
+  p.flow_quota = 5000;
+  EXPECT_EQ(plan(in).datapath.flow_quota, 5000u);
+  p.flow_quota = 0;
+  EXPECT_EQ(plan(in).datapath.flow_quota, 0u);
+}
+
 // A policy the classifier cannot hold is refused before it is taken, with the
 // numbers and the origin; one at the capacity passes.
 TEST(Capacity, RefusesBeyondTheClassifierWithTheNumbers) {

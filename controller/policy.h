@@ -163,6 +163,10 @@ struct Policy {
   int version = 1;
   std::vector<std::string> lan_interfaces{};
   DatapathMode mode = DatapathMode::kMark;
+  // `datapath: { flow_quota: N }`: the flow entries one LAN source may create
+  // per two flow-idle windows (DatapathPlan::flow_quota); 0: no limit, at most
+  // 262,144 (the table). Unset: the data plane's default, 1/16 of the table.
+  std::optional<uint32_t> flow_quota{};
   LastResort last_resort = LastResort::kMain;
   // `conntrack: { flush_on_down: true }`: when an uplink goes down, delete the
   // conntrack entries NAT'ed through it (and only those), so clients reconnect

@@ -21,7 +21,10 @@ constexpr std::string_view kFleetKeys[] = {"endpoints", "node",         "groups"
                                            "confirm_s", "status_ttl_s", "status_figures_s"};
 constexpr std::string_view kConntrackKeys[] = {"flush_on_down"};
 constexpr std::string_view kBooleans[] = {"false", "true"};
-constexpr std::string_view kDatapathKeys[] = {"mode"};
+constexpr std::string_view kDatapathKeys[] = {"mode", "flow_quota"};
+// The flow table's entries per family (bpf/compile.h kFlowEntries): a larger
+// quota could never bind.
+constexpr int64_t kMaxFlowQuota = 262144;
 constexpr std::string_view kOwnershipKeys[] = {"mark_mask", "rule_priority_base", "table_base",
                                                "route_protocol"};
 
@@ -116,6 +119,7 @@ Result<Policy> PolicyParser::run(const std::string& text) {
         if (auto i = choice(*m, kDatapathModeNames))
           p.mode = static_cast<DatapathMode>(*i);
       }
+      set_u32(*f, "flow_quota", p.flow_quota, 0, kMaxFlowQuota);
     }
 
     if (auto f = get(root, "last_resort")) {

@@ -431,6 +431,20 @@ classes:
   EXPECT_EQ(p.dns, (DnsOptions{.min_ttl_s = 0, .grace_s = 5, .max_addrs_per_name = 2}));
 }
 
+TEST(Policy, FlowQuotaIsReadAndOptional) {
+  EXPECT_FALSE(parse_ok(kMinimal).flow_quota);  // the data plane's default applies
+  auto with = [](const std::string& quota) {
+    return std::string("version: 1\nlan_interfaces: [lan0]\ndatapath: { mode: mark, flow_quota: ") +
+           quota + " }\nwans: { wan1: { interface: eth1 } }\nclasses:\n  c: { paths: [wan1] }\n";
+  };
+  EXPECT_EQ(parse_ok(with("5000")).flow_quota, 5000u);
+  EXPECT_EQ(parse_ok(with("0")).flow_quota, 0u);  // no limit
+  EXPECT_EQ(parse_ok(with("262144")).flow_quota, 262144u);
+  EXPECT_THAT(errors_of(with("262145")),
+              ElementsAre("t.yaml:3:37: datapath.flow_quota must be between 0 and 262144, got "
+                          "262145"));
+}
+
 TEST(Policy, UidTakesAnIdARangeOrAList) {
   Policy p = parse_ok(R"(version: 1
 lan_interfaces: [lan0]

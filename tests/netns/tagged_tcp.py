@@ -31,7 +31,7 @@ while True:
 POLICY = """\
 version: 1
 lan_interfaces: [lan0]
-datapath: {{ mode: mark }}
+datapath: {{ {datapath} }}
 wans:
   wan1:
     interface: wan1
@@ -91,6 +91,6 @@ class TaggedServers:
             return None
         return reply[0] if reply else None
 
-    def write_policy(self, path, paths):
+    def write_policy(self, path, paths, datapath="mode: mark"):
         with open(path, "w") as f:
-            f.write(POLICY.format(port=PORT, paths=", ".join(paths)))
+            f.write(POLICY.format(port=PORT, paths=", ".join(paths), datapath=datapath))

@@ -3,7 +3,7 @@
 
 Host A (192.168.77.2) keeps 50 established TCP connections; host B (a second address on the
 LAN, 192.168.77.3) sprays new UDP 5-tuples as fast as it can for 20 s. B goes over its share
-of the flow table and its new flows are steered without being pinned, so none of A's
+of the flow table (the policy's `datapath: { flow_quota: 5000 }`) and its new flows are steered without being pinned, so none of A's
 connections changes uplink, also across a policy flip during the flood (the far end on the
 other uplink has no such connection and would reset it); A's new connections follow the new
 policy; /metrics reports B as over quota."""
@@ -23,6 +23,9 @@ from tagged_tcp import PORT, TaggedServers
 HOST_B = "192.168.77.3"
 FLOOD_S = 20
 CONNECTIONS = 50
+# Not the default (16,384): the policy's `datapath: { flow_quota }` is what binds.
+QUOTA = 5000
+DATAPATH = f"mode: mark, flow_quota: {QUOTA}"
 
 # Host B: new UDP 5-tuples (32 source ports x every destination port) for argv[3] seconds;
 # prints how many it sent.
@@ -61,7 +64,7 @@ class Flood(TaggedServers, NetnsTestCase):
         self.start_servers()
         self.topo.ip("lan", "addr", "add", f"{HOST_B}/24", "dev", "lan0")
         policy = os.path.join(self.topo.tmpdir, "flood.yaml")
-        self.write_policy(policy, ["wan1", "wan2"])
+        self.write_policy(policy, ["wan1", "wan2"], DATAPATH)
         self.start_daemon(policy)
         self.topo.wait_all_up()
         self.assertEqual(self.topo.klass("app")["uplink"], "wan1")
@@ -89,7 +92,7 @@ class Flood(TaggedServers, NetnsTestCase):
             self.assertEqual(self.ask(c, f"during {i}"), "wan1", f"A's connection {i} moved")
 
         # A policy flip during the flood: A's new connections follow it, the old stay.
-        self.write_policy(policy, ["wan2", "wan1"])
+        self.write_policy(policy, ["wan2", "wan1"], DATAPATH)
         self.topo.daemon.proc.send_signal(signal.SIGHUP)
         wait_until(lambda: self.topo.klass("app")["uplink"] == "wan2", 10,
                    "class app to prefer wan2 after the reload")
@@ -109,6 +112,9 @@ class Flood(TaggedServers, NetnsTestCase):
         top = counters["top_sources"]
         self.assertEqual(top[0]["source"], HOST_B, top)
         self.assertGreater(top[0]["over_quota"], 0, top)
+        # The quota binds (two CPUs may both pass the check for the last entries).
+        self.assertGreaterEqual(top[0]["flows"], QUOTA, top)
+        self.assertLessEqual(top[0]["flows"], QUOTA + os.cpu_count(), top)
         self.assertGreater(counters["over_quota"], 0, counters)
         metrics = self.metrics()
         self.assertRegex(metrics, r'pathsteer_datapath_source_flows\{source="'
