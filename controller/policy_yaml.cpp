@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 #include <tuple>
+#include <unordered_map>
 
 namespace pathsteer {
 
@@ -255,7 +256,8 @@ bool YamlReader::expect_map(const Field& f, Keys known) {
     type_error(f, "a map");
     return false;
   }
-  std::vector<std::pair<std::string, YAML::Mark>> seen;
+  // By name: the classes map may hold thousands of keys.
+  std::unordered_map<std::string, YAML::Mark> seen;
   for (const auto& kv : f.value) {
     const YAML::Node& k = kv.first;
     if (!k.IsScalar()) {
@@ -263,13 +265,13 @@ bool YamlReader::expect_map(const Field& f, Keys known) {
       continue;
     }
     const std::string& name = k.Scalar();
-    auto dup = std::find_if(seen.begin(), seen.end(), [&](auto& s) { return s.first == name; });
+    auto dup = seen.find(name);
     if (dup != seen.end()) {
       error_at(k.Mark(), "duplicate key '" + name + "' " + where(f) + " (first at line " +
                              std::to_string(dup->second.line + 1) + ")");
       continue;
     }
-    seen.emplace_back(name, k.Mark());
+    seen.emplace(name, k.Mark());
     if (!known.empty() && std::find(known.begin(), known.end(), name) == known.end()) {
       error_at(k.Mark(), "unknown key '" + name + "' " + where(f) + suggestion(name, known));
     }

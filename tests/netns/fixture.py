@@ -147,9 +147,12 @@ def find_binary(env_var, name, build_dir=None):
                                 f"build the `{name}` target first")
     build_dir = build_dir or os.environ.get("PATHSTEER_BUILD_DIR")
     if build_dir:
-        for root, _, files in os.walk(build_dir):
-            if name in files and os.access(os.path.join(root, name), os.X_OK):
-                return os.path.join(root, name)
+        # The newest: a packaging build under the same tree (deb/...) or a target that
+        # moved folders leaves older copies of the same name behind.
+        found = [os.path.join(root, name) for root, _, files in os.walk(build_dir)
+                 if name in files and os.access(os.path.join(root, name), os.X_OK)]
+        if found:
+            return max(found, key=os.path.getmtime)
         raise FileNotFoundError(f"no executable `{name}` under {build_dir}; build it first")
     raise FileNotFoundError(f"{env_var} is not set (ctest sets it; by hand export {env_var}="
                             f"<build>/.../{name} or PATHSTEER_BUILD_DIR=<build>)")
