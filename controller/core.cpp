@@ -415,7 +415,8 @@ Result<Policy> Controller::compose(const std::string& file) const {
       return r.take_error();
     return parsed;
   }
-  auto from_fleet = parse_policy(fleet_->text, fleet_->origin);
+  // Its relative prefix files are this node's, beside the local policy file.
+  auto from_fleet = parse_policy(fleet_->text, fleet_->origin, directory_of(source_.path()));
   if (!from_fleet)
     return from_fleet;
   if (from_fleet->fleet) {

@@ -165,6 +165,7 @@ Result<Policy> PolicyParser::run(const std::string& text) {
 
   if (!errors().empty())
     return invalid_sorted();
+  p.prefix_files = std::move(prefix_files_);
   return p;
 }
 

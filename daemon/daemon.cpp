@@ -152,7 +152,8 @@ Result<void> Daemon::start(Policy policy) {
       policy.fleet->node = host_name();
     cache = fleet::load_cache(opts_.state_dir);
     if (cache && cache->policy) {
-      auto cached = parse_policy(cache->policy->text, cache->policy->origin);
+      auto cached = parse_policy(cache->policy->text, cache->policy->origin,
+                                 directory_of(policy_file_->path()));
       if (cached && !cached->fleet) {
         cached->fleet = policy.fleet;
         policy = std::move(*cached);
