@@ -84,6 +84,7 @@ Result<void> Controller::adopt(Policy policy, bool first) {
   ids_ = std::move(*ids);
   policy_ = std::move(policy);
   ++generation_;
+  source_.set_prefix_files(policy_.prefix_files);  // watched: a change reloads
 
   std::vector<UplinkProbeConfig> probes;
   auto probe_config = [&](const std::string& name, const std::string& ifname,
