@@ -84,6 +84,7 @@ Result<void> Controller::adopt(Policy policy, bool first) {
   ids_ = std::move(*ids);
   policy_ = std::move(policy);
   ++generation_;
+  source_.set_prefix_files(policy_.prefix_files);  // watched: a change reloads
 
   std::vector<UplinkProbeConfig> probes;
   auto probe_config = [&](const std::string& name, const std::string& ifname,
@@ -415,7 +416,8 @@ Result<Policy> Controller::compose(const std::string& file) const {
       return r.take_error();
     return parsed;
   }
-  auto from_fleet = parse_policy(fleet_->text, fleet_->origin);
+  // Its relative prefix files are this node's, beside the local policy file.
+  auto from_fleet = parse_policy(fleet_->text, fleet_->origin, directory_of(source_.path()));
   if (!from_fleet)
     return from_fleet;
   if (from_fleet->fleet) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/temp_dir.h"
 #include "controller/core_test_util.h"
 #include "controller/strategy.h"
 
@@ -218,6 +219,37 @@ TEST(Core, AnInvalidPolicyIsRejectedWithEveryFindingAndTheRunningOneStays) {
   r.core->reload(/*file_changed=*/true, Caller{.kind = Caller::Kind::kFile});
   EXPECT_EQ(reloading, 3);
   EXPECT_EQ(r.core->status().generation, 2u);
+}
+
+TEST(Core, AReloadReadsThePrefixFilesAgainAndTheSourceWatchesThem) {
+  TempDir dir;
+  std::string list = dir.file("cn.txt");
+  std::ofstream(list) << "10.0.0.0/8\n";
+  std::string text = kPolicy;
+  text.insert(text.find("  default:"),
+              "  cn: { match: [ { dst_file: " + list + " } ], paths: [wan2] }\n");
+  CoreRig r(text, links());
+  ASSERT_TRUE(r.start());
+  auto dst = [&] { return r.core->policy_in_force().find_class("cn")->match.at(0).dst; };
+  EXPECT_EQ(dst(), (std::vector<Prefix>{*Prefix::parse("10.0.0.0/8")}));
+  EXPECT_EQ(r.source.prefix_files, (std::vector<std::string>{list}));
+
+  // The policy's text is the same; SIGHUP (and a watched prefix file's change) read the list.
+  std::ofstream(list) << "10.0.0.0/8\n172.16.0.0/12\n";
+  r.core->reload(/*file_changed=*/false, Caller{.kind = Caller::Kind::kSignal});
+  EXPECT_EQ(dst(),
+            (std::vector<Prefix>{*Prefix::parse("10.0.0.0/8"), *Prefix::parse("172.16.0.0/12")}));
+  EXPECT_EQ(r.core->status().generation, 2u);
+
+  // A broken list is a rejection; the running policy, and what is watched, stay.
+  std::ofstream(list) << "10.0.0.0/8\nnot-a-prefix\n";
+  r.core->reload(/*file_changed=*/false, Caller{.kind = Caller::Kind::kSignal});
+  EXPECT_THAT(r.core->status().policy_errors,
+              ::testing::ElementsAre(list + ":2:1: invalid prefix: 'not-a-prefix' is not an IPv4 "
+                                            "or IPv6 address"));
+  EXPECT_EQ(r.core->status().generation, 2u);
+  EXPECT_EQ(dst().size(), 2u);
+  EXPECT_EQ(r.source.prefix_files, (std::vector<std::string>{list}));
 }
 
 TEST(Core, APolicyThatCannotBeWrittenIsNotApplied) {

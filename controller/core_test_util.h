@@ -141,7 +141,9 @@ class MemoryPolicySource final : public PolicySource {
     ++writes;
     return ok();
   }
+  void set_prefix_files(const std::vector<std::string>& paths) override { prefix_files = paths; }
   std::string text;
+  std::vector<std::string> prefix_files;  // as the controller last named them
   bool unreadable = false;
   bool read_only = false;
   int writes = 0;

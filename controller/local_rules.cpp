@@ -3,6 +3,10 @@
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
+
 namespace pathsteer {
 
 namespace {
@@ -75,6 +79,50 @@ std::vector<Selector> expand(const MatchEntry& e) {
   return out;
 }
 
+// How many selectors expand(e) gives, without making them: an entry with a
+// million prefixes (a dst_file) never fits in the band, and learning that
+// must not cost a million selectors on every plan. Saturates at kCountCap.
+constexpr uint64_t kCountCap = uint64_t{1} << 32;
+
+uint64_t saturating_mul(uint64_t a, uint64_t b) {
+  return a != 0 && b > kCountCap / a ? kCountCap : std::min(a * b, kCountCap);
+}
+
+// A prefix list's selectors per family ({IPv4, IPv6}), in one pass: an empty
+// list is one selector (any address) of each.
+std::array<uint64_t, 2> by_family(const std::vector<Prefix>& list) {
+  if (list.empty())
+    return {1, 1};
+  std::array<uint64_t, 2> n{};
+  for (const auto& p : list)
+    ++n[p.addr.family == AF_INET ? 0 : 1];
+  return n;
+}
+
+uint64_t count_selectors(const MatchEntry& e) {
+  if (!e.iif.empty() || !e.domain.empty())
+    return 0;  // as expand()
+  auto at_least_one = [](size_t n) { return std::max<uint64_t>(n, 1); };
+  const uint64_t per_pair =
+      saturating_mul(saturating_mul(at_least_one(e.sport.size()), at_least_one(e.dport.size())),
+                     at_least_one(e.uid.size()));
+  if (e.proto != 1 && e.proto != 58 && (e.src.empty() || e.dst.empty())) {
+    // Both families, one side any address: each listed prefix is one pair
+    // (without a scan of a million-prefix list on every plan).
+    uint64_t listed = e.src.size() + e.dst.size();
+    return saturating_mul(listed == 0 ? 2 : listed, per_pair);
+  }
+  const auto src = by_family(e.src);
+  const auto dst = by_family(e.dst);
+  uint64_t total = 0;
+  for (int i : {0, 1}) {
+    if ((e.proto == 1 && i != 0) || (e.proto == 58 && i != 1))
+      continue;
+    total = std::min(total + saturating_mul(saturating_mul(src[i], dst[i]), per_pair), kCountCap);
+  }
+  return total;
+}
+
 Rule rule_for(const Selector& s, const Ownership& own, uint32_t priority) {
   Rule r;
   r.family = s.family;
@@ -125,21 +173,26 @@ void add_local_rules(const Policy& policy, const std::vector<PlannedPath>& uplin
       pc.local = kLocalMain;
       continue;
     }
-    std::vector<Selector> selectors;
-    if (spec->match.empty()) {
-      selectors = {Selector{.family = AF_INET}, Selector{.family = AF_INET6}};
-    } else {
-      for (const auto& e : spec->match) {
-        auto more = expand(e);
-        selectors.insert(selectors.end(), more.begin(), more.end());
-      }
-    }
-    if (selectors.empty()) {
+    uint64_t count = spec->match.empty() ? 2 : 0;
+    for (const auto& e : spec->match)
+      count = std::min(count + count_selectors(e), kCountCap);
+    if (count == 0) {
       pc.local = kLocalLanOnly;  // every entry names a LAN interface (iif)
       continue;
     }
-    uint32_t per = up != nullptr ? 2 : 1;
-    if (next + per * selectors.size() > end) {
+    const uint64_t per = up != nullptr ? 2 : 1;
+    std::vector<Selector> selectors;
+    if (next + per * count <= end) {
+      if (spec->match.empty()) {
+        selectors = {Selector{.family = AF_INET}, Selector{.family = AF_INET6}};
+      } else {
+        for (const auto& e : spec->match) {
+          auto more = expand(e);
+          selectors.insert(selectors.end(), more.begin(), more.end());
+        }
+      }
+    }
+    if (selectors.empty() || next + per * selectors.size() > end) {
       pc.local = kLocalNoRoom;
       full = true;
       continue;

@@ -318,6 +318,36 @@ TEST(LocalRules, LastResortAndNoRoom) {
   EXPECT_TRUE(local_rules(out).empty());
   EXPECT_EQ(out.classes[0].local, kLocalNoRoom);
   EXPECT_EQ(out.classes[1].local, kLocalNoRoom);
+
+  // A million dst prefixes (a dst_file) are no room either (counted, not expanded), and
+  // neither is a cross product beyond 2^64.
+  MatchEntry huge;
+  for (uint32_t i = 0; i < 1000000; ++i)
+    huge.dst.push_back(Prefix{.addr = IpAddr::v4((10U << 24) + i * 16), .len = 28});
+  f.policy.classes[0].match = {huge};
+  out = plan(f.input());
+  EXPECT_TRUE(local_rules(out).empty());
+  EXPECT_EQ(out.classes[0].local, kLocalNoRoom);
+  EXPECT_EQ(out.classes[1].local, kLocalNoRoom);
+  huge.src = huge.dst;
+  huge.proto = 17;
+  huge.sport = {{1, 1}, {2, 2}, {3, 3}};
+  huge.dport = huge.sport;
+  f.policy.classes[0].match = {huge};
+  out = plan(f.input());
+  EXPECT_EQ(out.classes[0].local, kLocalNoRoom);
+  // A class that fits exactly: (999 - 776) / 2 = 111 selectors, the band's last slot unused.
+  MatchEntry fits;
+  for (uint32_t i = 0; i < 111; ++i)
+    fits.dst.push_back(Prefix{.addr = IpAddr::v4((10U << 24) + i * 16), .len = 28});
+  f.policy.classes[0].match = {fits};
+  out = plan(f.input());
+  EXPECT_EQ(out.classes[0].local, kLocalSteered);
+  EXPECT_EQ(local_rules(out).size(), 222u);
+  fits.dst.push_back(Prefix{.addr = IpAddr::v4(11U << 24), .len = 8});
+  f.policy.classes[0].match = {fits};
+  out = plan(f.input());
+  EXPECT_EQ(out.classes[0].local, kLocalNoRoom);
 }
 
 TEST(Planner, DatapathPlanCarriesUplinksAndMembers) {

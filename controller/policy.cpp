@@ -81,7 +81,19 @@ std::optional<uint8_t> proto_from_name(std::string_view s) {
 }
 
 Result<Policy> parse_policy(const std::string& text, const std::string& file_name) {
-  return PolicyParser(file_name).run(text);
+  return parse_policy(text, file_name, directory_of(file_name));
+}
+
+Result<Policy> parse_policy(const std::string& text, const std::string& file_name,
+                            const std::string& base_dir) {
+  return PolicyParser(file_name, base_dir).run(text);
+}
+
+std::string directory_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos)
+    return "";
+  return slash == 0 ? "/" : path.substr(0, slash);
 }
 
 Result<Policy> parse_policy_file(const std::string& path) {

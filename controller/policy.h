@@ -6,7 +6,9 @@
 // errors, each naming file, line, column (1-based) and the offending key or
 // value. Unknown keys are errors. Order of `wans`, `overlays` and `classes` is file order;
 // classes are evaluated first-match in that order. Nothing here touches the
-// kernel or the file system except parse_policy_file() reading the file.
+// kernel or the file system except reading the policy file (parse_policy_file())
+// and the prefix files its match entries name (src_file, dst_file:
+// controller/prefix_list.h), which a parse reads afresh each time.
 //
 // Validation beyond types (all reported as PolicyErrors): version is 1; names
 // of wans and classes are [A-Za-z0-9_-]{1,32}; interface names are valid Linux
@@ -22,9 +24,11 @@
 // mark_mask is one contiguous run of bits wide enough for 1 + number of wans + number of overlays
 // values; route_protocol >= 5 (0-4 belong to the kernel); a `domain` is a DNS name of labels
 // [A-Za-z0-9_-]{1,63}, at most 253 characters, optionally led by "*." (every name below), stored
-// lowercase without a trailing dot; an entry with `domain` has no `dst`. Omitted optional keys take
-// the defaults below; `gateway` omitted means `auto`, probe `method` omitted means icmp, udp probe
-// port defaults to 862 (STAMP), tcp probes need a port.
+// lowercase without a trailing dot; an entry with `domain` has no `dst` or `dst_file`; `src_file`
+// and `dst_file` (a path or a list of them) name readable prefix files whose prefixes join the
+// inline `src`/`dst`, and that union is not empty. Omitted optional keys take the defaults below;
+// `gateway` omitted means `auto`, probe `method` omitted means icmp, udp probe port defaults to 862
+// (STAMP), tcp probes need a port.
 //
 // Overlays (`overlays:`, optional): wans and overlays share one namespace (a
 // name is one or the other); an overlay's interface is no wan's, no LAN
@@ -181,6 +185,10 @@ struct Policy {
   std::vector<Overlay> overlays{};   // file order
   std::vector<ClassSpec> classes{};  // file order = evaluation order
   std::optional<FleetSpec> fleet{};  // the local file's `fleet:` block
+  // The prefix files the match entries' src_file/dst_file named, as read
+  // (relative ones resolved), in policy order without repeats: what a reload
+  // re-reads and the daemon watches besides the policy file.
+  std::vector<std::string> prefix_files{};
 
   const Wan* find_wan(const std::string& name) const;
   const Overlay* find_overlay(const std::string& name) const;
@@ -193,10 +201,20 @@ struct Policy {
 // A policy error names file, line and column (common/result.h Diagnostic).
 using PolicyError = Diagnostic;
 
-// `file_name` only labels the errors. An invalid policy is an Error of kind
-// kInvalidPolicy whose details are every PolicyError, sorted by position.
+// `file_name` labels the errors. An invalid policy is an Error of kind
+// kInvalidPolicy whose details are every PolicyError, sorted by position (the
+// policy's own first, then those in prefix files, by file). A relative
+// src_file/dst_file path is taken relative to `base_dir` ("": the current
+// directory); without it, relative to file_name's directory (the text is that
+// file's). A text from elsewhere (an etcd key, a cached fleet policy) passes
+// the local policy file's directory.
 Result<Policy> parse_policy(const std::string& text, const std::string& file_name);
+Result<Policy> parse_policy(const std::string& text, const std::string& file_name,
+                            const std::string& base_dir);
 Result<Policy> parse_policy_file(const std::string& path);
+// The directory part of a path: "" for "policy.yaml", "/" for "/p.yaml",
+// "/etc/pathsteer" for "/etc/pathsteer/policy.yaml".
+std::string directory_of(const std::string& path);
 
 // The policy file's spellings, for other inputs (the API, the CLI).
 std::optional<uint8_t> dscp_from_name(std::string_view s);   // ef, afXY, csN (any case)

@@ -1,9 +1,12 @@
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <iterator>
 #include <variant>
 
+#include "bpf/compile.h"
 #include "controller/policy_parse.h"
+#include "controller/prefix_list.h"
 
 namespace pathsteer {
 
@@ -13,8 +16,8 @@ constexpr std::string_view kClassKeys[] = {"match", "strategy",          "sla", 
                                            "paths", "source_affinity_s", "action"};
 // A week: longer is a misunderstanding (the flow table forgets flows in minutes).
 constexpr int64_t kMaxAffinityS = 7 * 24 * 3600;
-constexpr std::string_view kMatchKeys[] = {"proto", "sport", "dport", "src",   "dst",
-                                           "dscp",  "iif",   "uid",   "domain"};
+constexpr std::string_view kMatchKeys[] = {"proto",    "sport", "dport", "src", "dst",   "src_file",
+                                           "dst_file", "dscp",  "iif",   "uid", "domain"};
 constexpr std::string_view kSlaKeys[] = {"max_rtt_ms", "max_jitter_ms", "max_loss_pct"};
 
 // Which address families an entry's prefixes allow: bit 0 = IPv4, bit 1 = IPv6.
@@ -287,6 +290,22 @@ std::optional<MatchEntry> PolicyParser::parse_match(const Field& f) {
       ok = false;
     }
   }
+  for (std::string_view key : {"src_file", "dst_file"}) {
+    auto pf = get(f, key);
+    if (!pf)
+      continue;
+    std::vector<Prefix>& list = key == "src_file" ? e.src : e.dst;
+    if (!parse_prefix_files(*pf, list)) {
+      ok = false;
+    } else if (list.empty()) {
+      // An empty list would leave the field free: every address would match.
+      error_at(pf->key.Mark(), "'" + std::string(key) + "' in " + f.path +
+                                   " lists no prefix, and an entry without " +
+                                   std::string(key.substr(0, 3)) + " prefixes matches every " +
+                                   (key == "src_file" ? "source" : "destination"));
+      ok = false;
+    }
+  }
   if (auto d = get(f, "dscp")) {
     std::optional<uint8_t> v;
     if (d->value.IsScalar()) {
@@ -355,11 +374,13 @@ std::optional<MatchEntry> PolicyParser::parse_match(const Field& f) {
     } else {
       ok = false;
     }
-    if (get(f, "dst")) {
-      error_at(d->key.Mark(), "'domain' and 'dst' in " + f.path +
-                                  " cannot be combined (the learned addresses are the "
-                                  "destinations; use two entries)");
-      ok = false;
+    for (std::string_view key : {"dst", "dst_file"}) {
+      if (get(f, key)) {
+        error_at(d->key.Mark(), "'domain' and '" + std::string(key) + "' in " + f.path +
+                                    " cannot be combined (the learned addresses are the "
+                                    "destinations; use two entries)");
+        ok = false;
+      }
     }
     if (get(f, "uid")) {
       error_at(d->key.Mark(), f.path +
@@ -387,6 +408,54 @@ std::optional<MatchEntry> PolicyParser::parse_match(const Field& f) {
     return std::nullopt;
   }
   return e;
+}
+
+bool PolicyParser::parse_prefix_files(const Field& f, std::vector<Prefix>& out) {
+  auto parts = scalar_or_list(f);
+  if (!parts)
+    return false;
+  bool ok = true;
+  for (const auto& part : *parts) {
+    auto name = string(part);
+    if (!name) {
+      ok = false;
+      continue;
+    }
+    if (name->empty()) {
+      error(part, "empty path for " + f.path);
+      ok = false;
+      continue;
+    }
+    std::string path = name->front() == '/' || base_dir_.empty() ? *name
+                       : base_dir_.back() == '/'                 ? base_dir_ + *name
+                                                                 : base_dir_ + "/" + *name;
+    auto text = read_prefix_file(path);
+    if (!text) {
+      // One path: at its key; an item of a list: at the item.
+      auto at = part.key.Mark().line >= 0 ? part.key.Mark() : part.value.Mark();
+      const Error& err = text.error();
+      std::string why = err.err_no != 0 ? std::strerror(err.err_no) : err.context;
+      std::string named = path == *name ? "'" + path + "'" : "'" + *name + "' (" + path + ")";
+      error_at(at, "cannot read the prefix file " + named + " of " + f.path + ": " + why);
+      ok = false;
+      continue;
+    }
+    auto parsed = parse_prefix_list(*text, path, kMaxPrefixes);
+    if (!parsed) {
+      for (const auto& d : parsed.error().details)
+        add_error(d);
+      ok = false;
+      continue;
+    }
+    if (out.empty()) {
+      out = std::move(*parsed);
+    } else {
+      out.insert(out.end(), parsed->begin(), parsed->end());
+    }
+    if (std::find(prefix_files_.begin(), prefix_files_.end(), path) == prefix_files_.end())
+      prefix_files_.push_back(path);
+  }
+  return ok;
 }
 
 }  // namespace pathsteer

@@ -30,21 +30,34 @@ Result<void> PolicyFile::write(const std::string& text) {
   return write_file_atomic(path_, text, Durability::kSynced);
 }
 
+namespace {
+
+constexpr uint32_t kDirEvents =
+    IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM;
+
+// (directory to watch, name in it) of a file's path.
+std::pair<std::string, std::string> split(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos)
+    return {".", path};
+  return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
+}
+
+}  // namespace
+
 void PolicyFile::watch(EventLoop& loop, Runtime& rt, OnSettled on_settled) {
   loop_ = &loop;
   rt_ = &rt;
   on_settled_ = std::move(on_settled);
-  auto slash = path_.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path_.substr(0, slash));
-  basename_ = slash == std::string::npos ? path_ : path_.substr(slash + 1);
+  auto [dir, name] = split(path_);
+  basename_ = name;
   inotify_ = Fd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
   if (!inotify_.valid()) {
     PS_LOG(kWarn) << "inotify: " << std::strerror(errno) << "; reload with SIGHUP only";
     return;
   }
-  if (::inotify_add_watch(inotify_.get(), dir.c_str(),
-                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM) <
-      0) {
+  policy_wd_ = ::inotify_add_watch(inotify_.get(), dir.c_str(), kDirEvents);
+  if (policy_wd_ < 0) {
     PS_LOG(kWarn) << "watching " << dir << ": " << std::strerror(errno)
                   << "; reload with SIGHUP only";
     inotify_ = Fd();
@@ -52,6 +65,36 @@ void PolicyFile::watch(EventLoop& loop, Runtime& rt, OnSettled on_settled) {
   }
   if (auto r = loop.add_fd(inotify_.get(), EPOLLIN, [this](uint32_t) { on_dir_event(); }); !r)
     PS_LOG(kWarn) << "watching the policy file: " << r.error().to_string();
+  update_prefix_watches();
+}
+
+void PolicyFile::set_prefix_files(const std::vector<std::string>& paths) {
+  // Watched again even when the list is the same: a directory replaced since
+  // (a config manager's deploy) is a new inode, and a reload re-arms it.
+  prefix_files_ = paths;
+  update_prefix_watches();
+}
+
+void PolicyFile::update_prefix_watches() {
+  if (!inotify_.valid())
+    return;
+  std::map<int, std::set<std::string>> next;
+  for (const auto& path : prefix_files_) {
+    auto [dir, name] = split(path);
+    // The same directory (or the policy's) gives the same descriptor.
+    int wd = ::inotify_add_watch(inotify_.get(), dir.c_str(), kDirEvents);
+    if (wd < 0) {
+      PS_LOG(kWarn) << "watching " << dir << " for " << path << ": " << std::strerror(errno)
+                    << "; reload with SIGHUP after changing it";
+      continue;
+    }
+    next[wd].insert(name);
+  }
+  for (const auto& [wd, names] : prefix_wds_) {
+    if (wd != policy_wd_ && !next.contains(wd))
+      ::inotify_rm_watch(inotify_.get(), wd);
+  }
+  prefix_wds_ = std::move(next);
 }
 
 void PolicyFile::on_dir_event() {
@@ -63,9 +106,16 @@ void PolicyFile::on_dir_event() {
       break;
     for (char* p = buf; p < buf + n;) {
       auto* ev = reinterpret_cast<inotify_event*>(p);
-      if (ev->len > 0 && basename_ == ev->name) {
-        ours = true;
-        deleted_ = (ev->mask & (IN_DELETE | IN_MOVED_FROM)) != 0;
+      if (ev->len > 0) {
+        if (ev->wd == policy_wd_ && basename_ == ev->name) {
+          ours = true;
+          deleted_ = (ev->mask & (IN_DELETE | IN_MOVED_FROM)) != 0;
+        }
+        if (auto it = prefix_wds_.find(ev->wd);
+            it != prefix_wds_.end() && it->second.contains(ev->name)) {
+          ours = true;
+          prefix_changed_ = true;
+        }
       }
       p += sizeof(inotify_event) + ev->len;
     }
@@ -76,9 +126,11 @@ void PolicyFile::on_dir_event() {
     rt_->cancel(*settle_);
   settle_ = rt_->after(kSettle, [this] {
     settle_.reset();
-    bool gone = deleted_ && ::access(path_.c_str(), F_OK) != 0;
+    Settled s{.gone = deleted_ && ::access(path_.c_str(), F_OK) != 0,
+              .prefix_file_changed = prefix_changed_};
+    prefix_changed_ = false;
     if (on_settled_)
-      on_settled_(gone);
+      on_settled_(s);
   });
 }
 

@@ -169,6 +169,7 @@ Result<Policy> PolicyParser::run(const std::string& text) {
 
   if (!errors().empty())
     return invalid_sorted();
+  p.prefix_files = std::move(prefix_files_);
   return p;
 }
 

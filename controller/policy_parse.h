@@ -30,7 +30,9 @@ inline constexpr std::string_view kStrategyNames[] = {"failover", "balance", "lo
 
 class PolicyParser final : private YamlReader {
  public:
-  explicit PolicyParser(std::string file) : YamlReader(std::move(file)) {}
+  // `file` labels the errors; relative prefix-file paths are taken from `base_dir`.
+  PolicyParser(std::string file, std::string base_dir)
+      : YamlReader(std::move(file)), base_dir_(std::move(base_dir)) {}
 
   Result<Policy> run(const std::string& text);
 
@@ -66,7 +68,13 @@ class PolicyParser final : private YamlReader {
   void parse_class(const Field& f, ClassSpec& c, const Policy& p);
   void parse_action(const Field& f, const Field& a, ClassSpec& c, const Policy& p);
   std::optional<MatchEntry> parse_match(const Field& f);
+  // `src_file` / `dst_file` of match entry f (one path or a list): appends
+  // their prefixes to `out`; false after recording why not.
+  bool parse_prefix_files(const Field& f, std::vector<Prefix>& out);
   std::optional<SlaSpec> parse_sla(const Field& f);
+
+  std::string base_dir_;
+  std::vector<std::string> prefix_files_;  // Policy::prefix_files
 };
 
 }  // namespace pathsteer

@@ -3,10 +3,17 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
+
+#include "common/temp_dir.h"
+#include "controller/prefix_list.h"
 
 namespace pathsteer {
 namespace {
@@ -1187,6 +1194,204 @@ TEST(PolicyFleet, ErrorsNameFileLineAndColumn) {
   EXPECT_EQ(errs.size(), 8u) << all;
   // endpoints is required.
   EXPECT_FALSE(errors_of(std::string(kMinimal) + "fleet: { node: n1 }\n").empty());
+}
+
+// --- prefix-list files (src_file, dst_file) ---
+
+void write(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+// A policy whose class c has the match entry `entry` (line 5, from column 32).
+std::string with_entry(const std::string& entry) {
+  return "version: 1\n"                           // 1
+         "lan_interfaces: [lan0]\n"               // 2
+         "wans: { wan1: { interface: eth1 } }\n"  // 3
+         "classes:\n"                             // 4
+         "  c: { paths: [wan1], match: [ " +
+         entry + " ] }\n";  // 5
+}
+
+TEST(PolicyPrefixFiles, ReadsPrefixesAddressesCommentsAndBlankLines) {
+  TempDir dir;
+  write(dir.file("cn.txt"),
+        "# a country list\n"
+        "10.0.0.0/8\n"
+        "  192.0.2.1   # an address is a /32\n"
+        "\n"
+        "   \t\n"
+        "2001:db8::/32\r\n"
+        "\t2001:db8:1::1\n"
+        "198.51.100.0/24");  // no newline at the end
+  write(dir.file("policy.yaml"), with_entry("{ dst_file: cn.txt }"));
+  auto r = parse_policy_file(dir.file("policy.yaml"));
+  ASSERT_TRUE(r.ok()) << errors_text(r);
+  EXPECT_EQ(
+      r->classes[0].match[0].dst,
+      (std::vector<Prefix>{prefix("10.0.0.0/8"), prefix("192.0.2.1/32"), prefix("2001:db8::/32"),
+                           prefix("2001:db8:1::1/128"), prefix("198.51.100.0/24")}));
+  EXPECT_TRUE(r->classes[0].match[0].src.empty());
+  EXPECT_EQ(r->prefix_files, (std::vector<std::string>{dir.file("cn.txt")}));
+}
+
+TEST(PolicyPrefixFiles, JoinTheInlineListsAndEachOther) {
+  TempDir dir;
+  write(dir.file("a.txt"), "10.1.0.0/16\n10.2.0.0/16\n");
+  write(dir.file("b.txt"), "2001:db8::/32\n");
+  write(dir.file("lan.txt"), "192.168.10.0/24\n");
+  auto p = parse_policy(with_entry("{ dst: [203.0.113.0/24], dst_file: [a.txt, b.txt, a.txt], "
+                                   "src: 192.168.1.0/24, src_file: lan.txt, proto: tcp }"),
+                        dir.file("policy.yaml"));
+  ASSERT_TRUE(p.ok()) << errors_text(p);
+  const MatchEntry& e = p->classes[0].match[0];
+  EXPECT_EQ(e.dst, (std::vector<Prefix>{prefix("203.0.113.0/24"), prefix("10.1.0.0/16"),
+                                        prefix("10.2.0.0/16"), prefix("2001:db8::/32"),
+                                        prefix("10.1.0.0/16"), prefix("10.2.0.0/16")}));
+  EXPECT_EQ(e.src, (std::vector<Prefix>{prefix("192.168.1.0/24"), prefix("192.168.10.0/24")}));
+  EXPECT_EQ(e.proto, 6);
+  // Files in the order read: an entry's src_file before its dst_file.
+  EXPECT_EQ(p->prefix_files,
+            (std::vector<std::string>{dir.file("lan.txt"), dir.file("a.txt"), dir.file("b.txt")}));
+}
+
+TEST(PolicyPrefixFiles, RelativePathsResolveAgainstThePolicysDirectory) {
+  TempDir dir;
+  std::filesystem::create_directory(dir.file("lists"));
+  write(dir.file("lists/cn.txt"), "10.0.0.0/8\n");
+  std::string text = with_entry("{ dst_file: lists/cn.txt }");
+  // The text's own file: its directory.
+  auto r = parse_policy(text, dir.file("policy.yaml"));
+  ASSERT_TRUE(r.ok()) << errors_text(r);
+  EXPECT_EQ(r->prefix_files, (std::vector<std::string>{dir.file("lists/cn.txt")}));
+  // A text from elsewhere (an etcd key): the directory it is given.
+  r = parse_policy(text, "etcd:/pathsteer/v1/policy/default@7", dir.path());
+  ASSERT_TRUE(r.ok()) << errors_text(r);
+  EXPECT_EQ(r->prefix_files, (std::vector<std::string>{dir.file("lists/cn.txt")}));
+  EXPECT_EQ(r->classes[0].match[0].dst, (std::vector<Prefix>{prefix("10.0.0.0/8")}));
+  // Without a directory the path is the current directory's; absolute paths are taken as they
+  // are.
+  EXPECT_EQ(directory_of("policy.yaml"), "");
+  EXPECT_EQ(directory_of("/p.yaml"), "/");
+  EXPECT_EQ(directory_of("/etc/pathsteer/policy.yaml"), "/etc/pathsteer");
+  r = parse_policy(with_entry("{ dst_file: " + dir.file("lists/cn.txt") + " }"), "t.yaml",
+                   "/nonexistent");
+  ASSERT_TRUE(r.ok()) << errors_text(r);
+  EXPECT_EQ(r->prefix_files, (std::vector<std::string>{dir.file("lists/cn.txt")}));
+  // The directory a relative path was resolved against shows in the error.
+  EXPECT_THAT(errors_of(parse_policy(text, "t.yaml", "/nonexistent")),
+              ElementsAre("t.yaml:5:34: cannot read the prefix file 'lists/cn.txt' "
+                          "(/nonexistent/lists/cn.txt) of classes.c.match[0].dst_file: No such "
+                          "file or directory"));
+}
+
+TEST(PolicyPrefixFiles, BadLinesNameTheFileLineAndColumn) {
+  TempDir dir;
+  write(dir.file("cn.txt"),
+        "10.0.0.0/8\n"
+        "# fine\n"
+        "  10.0.0.300/8\n"
+        "10.0.0.1/8\n"
+        "10.0.0.0/33 # too long\n"
+        "10.1.0.0/16 10.2.0.0/16\n"
+        "x\n");
+  write(dir.file("policy.yaml"), with_entry("{ dst_file: cn.txt, dport: 99 }"));
+  std::string cn = dir.file("cn.txt");
+  // The policy's own errors first, then the prefix file's, in line order.
+  EXPECT_THAT(
+      errors_of(parse_policy_file(dir.file("policy.yaml"))),
+      ElementsAre(
+          dir.file("policy.yaml") + ":5:52: 'dport' in classes.c.match[0] needs proto tcp or udp",
+          cn + ":3:3: invalid prefix: '10.0.0.300' is not an IPv4 or IPv6 address",
+          cn + ":4:1: invalid prefix: '10.0.0.1/8' has host bits set beyond /8",
+          cn + ":5:1: invalid prefix: prefix length 33 is out of range 0-32",
+          cn + ":6:13: '10.1.0.0/16' is followed by more text (one prefix per line; '#' "
+               "starts a comment)",
+          cn + ":7:1: invalid prefix: 'x' is not an IPv4 or IPv6 address"));
+}
+
+TEST(PolicyPrefixFiles, AMissingOrUnreadableFileIsAnErrorAtTheKey) {
+  TempDir dir;
+  std::filesystem::create_directory(dir.file("adir"));
+  write(dir.file("ok.txt"), "10.0.0.0/8\n");
+  auto errs = errors_of(parse_policy(with_entry("{ src_file: nope.txt }"), "t.yaml", dir.path()));
+  EXPECT_THAT(errs, ElementsAre("t.yaml:5:34: cannot read the prefix file 'nope.txt' (" +
+                                dir.file("nope.txt") +
+                                ") of classes.c.match[0].src_file: No such file or directory"));
+  // In a list: at the item.
+  errs = errors_of(parse_policy(with_entry("{ dst_file: [ok.txt, adir] }"), "t.yaml", dir.path()));
+  EXPECT_THAT(errs, ElementsAre("t.yaml:5:53: cannot read the prefix file 'adir' (" +
+                                dir.file("adir") + ") of classes.c.match[0].dst_file: " +
+                                dir.file("adir") + " is not a regular file"));
+  // Larger than 64 MiB (a sparse file): refused before it is read.
+  {
+    std::ofstream(dir.file("huge.txt")) << "";
+    ASSERT_EQ(::truncate(dir.file("huge.txt").c_str(), kMaxPrefixFileBytes + 1), 0);
+  }
+  errs = errors_of(parse_policy(with_entry("{ dst_file: huge.txt }"), "t.yaml", dir.path()));
+  EXPECT_THAT(errs, ElementsAre("t.yaml:5:34: cannot read the prefix file 'huge.txt' (" +
+                                dir.file("huge.txt") +
+                                ") of classes.c.match[0].dst_file: " + dir.file("huge.txt") +
+                                " is larger than 64 MiB, the most a prefix file may hold"));
+}
+
+TEST(PolicyPrefixFiles, AFileWithoutPrefixesIsAnError) {
+  // An empty dst would leave the field free: the entry would match every destination.
+  TempDir dir;
+  write(dir.file("empty.txt"), "# nothing yet\n\n");
+  EXPECT_THAT(
+      errors_of(parse_policy(with_entry("{ dst_file: empty.txt }"), "t.yaml", dir.path())),
+      ElementsAre("t.yaml:5:34: 'dst_file' in classes.c.match[0] lists no prefix, and an entry "
+                  "without dst prefixes matches every destination"));
+  // With inline prefixes beside it, it adds none.
+  auto p =
+      parse_policy(with_entry("{ dst_file: empty.txt, dst: 10.0.0.0/8 }"), "t.yaml", dir.path());
+  ASSERT_TRUE(p.ok()) << errors_text(p);
+  EXPECT_EQ(p->classes[0].match[0].dst, (std::vector<Prefix>{prefix("10.0.0.0/8")}));
+}
+
+TEST(PolicyPrefixFiles, FileFamiliesAndDomainsAreCheckedLikeInlineOnes) {
+  TempDir dir;
+  write(dir.file("v6.txt"), "2001:db8::/32\n");
+  EXPECT_THAT(errors_of(parse_policy(with_entry("{ src: 10.0.0.0/8, dst_file: v6.txt }"), "t.yaml",
+                                     dir.path())),
+              ElementsAre("t.yaml:5:32: classes.c.match[0] can never match: src is only IPv4 "
+                          "and dst is only IPv6"));
+  EXPECT_THAT(errors_of(parse_policy(with_entry("{ domain: a.example, dst_file: v6.txt }"),
+                                     "t.yaml", dir.path())),
+              ElementsAre("t.yaml:5:34: 'domain' and 'dst_file' in classes.c.match[0] cannot be "
+                          "combined (the learned addresses are the destinations; use two "
+                          "entries)"));
+}
+
+TEST(PrefixList, StopsAfterTwentyBadLinesAndAtTheCapacity) {
+  std::string junk;
+  for (int i = 0; i < 100; ++i)
+    junk += "junk\n";
+  auto r = parse_prefix_list(junk, "j.txt", 10);
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.error().details.size(), kMaxPrefixFileErrors + 1);
+  EXPECT_EQ(r.error().details.back().to_string(),
+            "j.txt:21:1: stopped after 20 invalid lines (expected one IPv4 or IPv6 prefix per "
+            "line)");
+
+  r = parse_prefix_list("10.0.0.0/24\n10.0.1.0/24\n# ok\n10.0.2.0/24\n", "c.txt", 2);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().details,
+              ElementsAre(Diagnostic{.file = "c.txt",
+                                     .line = 4,
+                                     .column = 1,
+                                     .message = "more than 2 prefixes, the data plane's capacity "
+                                                "per address family and direction"}));
+
+  // A NUL byte is no text (inet_pton would stop at it and take the address before it).
+  r = parse_prefix_list(std::string("10.0.0.1\0junk\n", 14), "n.txt", 10);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().details.at(0).to_string(),
+            "n.txt:1:9: a NUL byte (expected one IPv4 or IPv6 prefix per line)");
+
+  auto ok = parse_prefix_list("", "e.txt", 10);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_TRUE(ok->empty());
 }
 
 }  // namespace

@@ -245,8 +245,11 @@ void YamlReader::type_error(const Field& f, std::string_view expected) {
 }
 
 Error YamlReader::invalid_sorted() {
-  std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  std::stable_sort(errors_.begin(), errors_.end(), [this](const auto& a, const auto& b) {
+    bool a_other = a.file != file_;
+    bool b_other = b.file != file_;
+    return std::tie(a_other, a.file, a.line, a.column) <
+           std::tie(b_other, b.file, b.line, b.column);
   });
   return invalid_input(errors_);
 }

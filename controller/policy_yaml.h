@@ -83,8 +83,11 @@ class YamlReader {
   void error(const Field& f, std::string message);
   // "expected <expected> for <path>, got <what it is>"
   void type_error(const Field& f, std::string_view expected);
+  // A finding about another file (a prefix file the policy names), as it is.
+  void add_error(PolicyError e) { errors_.push_back(std::move(e)); }
   const std::vector<PolicyError>& errors() const { return errors_; }
-  // Every error so far, in order found / sorted by position (stable).
+  // Every error so far, in order found / sorted by position (stable): the
+  // policy's own first, then other files' by file name.
   Error invalid() const { return invalid_input(errors_); }
   Error invalid_sorted();
 

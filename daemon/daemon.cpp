@@ -152,7 +152,8 @@ Result<void> Daemon::start(Policy policy) {
       policy.fleet->node = host_name();
     cache = fleet::load_cache(opts_.state_dir);
     if (cache && cache->policy) {
-      auto cached = parse_policy(cache->policy->text, cache->policy->origin);
+      auto cached = parse_policy(cache->policy->text, cache->policy->origin,
+                                 directory_of(policy_file_->path()));
       if (cached && !cached->fleet) {
         cached->fleet = policy.fleet;
         policy = std::move(*cached);
@@ -176,11 +177,14 @@ Result<void> Daemon::start(Policy policy) {
       return r;
   }
   kernel_->set_listener([this](const KernelDelta& d) { controller_->on_kernel_change(d); });
-  policy_file_->watch(*loop_, *runtime_, [this](bool gone) {
-    if (gone)
+  policy_file_->watch(*loop_, *runtime_, [this](const PolicyFile::Settled& s) {
+    if (s.gone) {
       controller_->policy_file_gone();
-    else
-      controller_->reload(/*file_changed=*/true, Caller{.kind = Caller::Kind::kFile});
+    } else {
+      // A prefix file changed: parse again even if the policy's text is the same.
+      controller_->reload(/*file_changed=*/!s.prefix_file_changed,
+                          Caller{.kind = Caller::Kind::kFile});
+    }
   });
   if (auto r = watch_signals(); !r)
     return r;

@@ -7,7 +7,10 @@
 * A bad save (a misspelt key), an empty (truncated) file, a deleted file and a SIGHUP with a bad
   file are each rejected whole: the errors (file:line:col) show in status, the policy
   generation stays, and real traffic stays where the running policy sends it. Saving a good
-  policy again clears the errors."""
+  policy again clears the errors.
+* A prefix file a class names (dst_file, in another directory than the policy) is watched too:
+  saving it with the receivers' address moves that traffic to the class's uplink though the
+  policy's text is the same; a bad line in it is rejected (file:line:col) and traffic stays."""
 
 import os
 import signal
@@ -180,6 +183,41 @@ class Reload(NetnsTestCase):
                    "the errors to clear after a good save")
         self.assertEqual(self.topo.status()["policy_generation"], gen + 1)
         self.assertEqual(self.where(VIDEO), {"wan1"})
+
+    def test_a_changed_prefix_file_reloads(self):
+        lists = os.path.join(self.topo.tmpdir, "lists")
+        os.mkdir(lists)
+        far = os.path.join(lists, "far.txt")
+
+        def save_list(text):
+            with open(far + ".tmp", "w") as f:
+                f.write(text)
+            os.rename(far + ".tmp", far)
+
+        save_list("# not the receivers yet\n198.51.100.0/24\n")
+        marker = "  default:\n"
+        self.assertEqual(self.text.count(marker), 1, "two-wan.yaml's default class changed shape")
+        gen = self.topo.status()["policy_generation"]
+        self.save(self.text.replace(marker, "  listed:\n    match: [ { dst_file: lists/far.txt } ]\n"
+                                    "    paths: [wan2, wan1]\n" + marker))
+        wait_until(lambda: self.topo.status()["policy_generation"] == gen + 1, 3,
+                   "the policy with the listed class")
+        self.assertEqual(self.where(DEFAULT), {"wan1"})
+
+        saved = time.monotonic()
+        save_list(f"198.51.100.0/24\n{DST_V4}\n")
+        wait_until(lambda: self.topo.status()["policy_generation"] == gen + 2, 3,
+                   "a reload after the prefix file changed")
+        print(f"\nthe changed prefix file was in force {(time.monotonic() - saved) * 1000:.0f} ms "
+              "after its save")
+        self.assertEqual(self.where(DEFAULT), {"wan2"})
+
+        self.rejections = self.topo.status()["policy_rejections"]
+        save_list(f"{DST_V4}\n  203.0.113.0/16\n")
+        st = self.wait_rejected("host bits in the prefix file", f"{far}:2:3: invalid prefix: "
+                                "'203.0.113.0/16' has host bits set beyond /16")
+        self.assertEqual(st["policy_generation"], gen + 2)
+        self.assertEqual(self.where(DEFAULT), {"wan2"})
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Policy errors name file:line:col and the offending key, in `pathsteer validate` and in
-pathsteerd alike; valid policies pass."""
+pathsteerd alike (a prefix file's bad line: that file's line:col); valid policies pass."""
 
 import os
 import re
@@ -70,6 +70,40 @@ class ValidateCli(unittest.TestCase):
                 res = self.validate(path)
                 self.assertEqual(res.returncode, 0, res)
                 self.assertEqual(error_lines(res.stdout + res.stderr, path), [])
+
+
+    def test_prefix_file_errors_name_the_file(self):
+        """A bad line of a dst_file is FILE:line:col in the prefix file (relative to the
+        policy's directory); a missing one is an error at the policy's key."""
+        self.assertEqual(GOOD_POLICY.count("  default:\n"), 1, "the default class changed shape")
+        text = GOOD_POLICY.replace("  default:\n", "  cn:\n    match: [ { dst_file: cn.txt } ]\n"
+                                   "    paths: [wan2, wan1]\n  default:\n")
+        with open(os.path.join(self.tmpdir, "cn.yaml"), "w") as f:
+            f.write(text)
+        with open(os.path.join(self.tmpdir, "cn.txt"), "w") as f:
+            f.write("# a country list\n1.0.1.0/24\n\n  x\n2001:250::/35\n")
+        res = subprocess.run([self.cli, "validate", "cn.yaml"], capture_output=True, text=True,
+                             timeout=30, cwd=self.tmpdir)
+        self.assertEqual(res.returncode, 1, res)
+        self.assertEqual(res.stderr,
+                         "cn.txt:4:3: invalid prefix: 'x' is not an IPv4 or IPv6 address\n")
+
+        with open(os.path.join(self.tmpdir, "cn.txt"), "w") as f:
+            f.write("# a country list\n1.0.1.0/24\n\n2001:250::/35\n")
+        path = os.path.join(self.tmpdir, "cn.yaml")
+        res = self.validate(path)
+        self.assertEqual(res.returncode, 0, res)
+        self.assertEqual(res.stdout, f"{path}: valid (2 wans, 3 classes)\n")
+
+        os.unlink(os.path.join(self.tmpdir, "cn.txt"))
+        res = self.validate(path)
+        self.assertEqual(res.returncode, 1, res)
+        errors = error_lines(res.stderr, path)
+        key = "    match: [ { dst_file: cn.txt } ]"
+        line, col = text.splitlines().index(key) + 1, key.index("dst_file") + 1
+        self.assertEqual(errors, [(line, col, "cannot read the prefix file 'cn.txt' ("
+                                   f"{self.tmpdir}/cn.txt) of classes.cn.match[0].dst_file: No "
+                                   "such file or directory")], res.stderr)
 
 
 class DaemonRejects(NetnsTestCase):

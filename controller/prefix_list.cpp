@@ -1,0 +1,128 @@
+#include "controller/prefix_list.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "common/fd.h"
+
+namespace pathsteer {
+
+namespace {
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+}  // namespace
+
+Result<std::string> read_prefix_file(const std::string& path) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below).
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!fd.valid())
+    return system_error("opening " + path, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0)
+    return system_error("reading " + path, errno);
+  if (!S_ISREG(st.st_mode))
+    return policy_error(path + " is not a regular file");
+  auto too_big = [&] {
+    return policy_error(path + " is larger than " + std::to_string(kMaxPrefixFileBytes >> 20) +
+                        " MiB, the most a prefix file may hold");
+  };
+  if (static_cast<uint64_t>(st.st_size) > kMaxPrefixFileBytes)
+    return too_big();
+  std::string out;
+  out.resize(static_cast<size_t>(st.st_size) + 1);  // +1: notice a file that grew
+  size_t got = 0;
+  for (;;) {
+    if (got == out.size()) {
+      if (out.size() > kMaxPrefixFileBytes)
+        return too_big();
+      out.resize(std::min(out.size() * 2 + 4096, kMaxPrefixFileBytes + 1));
+    }
+    ssize_t n = ::read(fd.get(), out.data() + got, out.size() - got);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return system_error("reading " + path, errno);
+    }
+    if (n == 0)
+      break;
+    got += static_cast<size_t>(n);
+  }
+  out.resize(got);
+  return out;
+}
+
+Result<std::vector<Prefix>> parse_prefix_list(std::string_view text, const std::string& file,
+                                              size_t max_prefixes) {
+  std::vector<Prefix> out;
+  out.reserve(std::min<size_t>(std::count(text.begin(), text.end(), '\n') + 1, max_prefixes));
+  std::vector<Diagnostic> errors;
+  bool stopped = false;
+  auto bad = [&](int line, size_t column, std::string message) {
+    if (errors.size() == kMaxPrefixFileErrors) {
+      message = "stopped after " + std::to_string(kMaxPrefixFileErrors) +
+                " invalid lines (expected one IPv4 or IPv6 prefix per line)";
+      stopped = true;
+    }
+    errors.push_back(Diagnostic{.file = file,
+                                .line = line,
+                                .column = static_cast<int>(column + 1),
+                                .message = std::move(message)});
+  };
+  int line_no = 0;
+  for (size_t pos = 0; pos < text.size() && !stopped;) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos)
+      eol = text.size();
+    std::string_view line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    ++line_no;
+    if (auto hash = line.find('#'); hash != std::string_view::npos)
+      line = line.substr(0, hash);
+    size_t b = 0;
+    while (b < line.size() && is_space(line[b]))
+      ++b;
+    size_t e = line.size();
+    while (e > b && is_space(line[e - 1]))
+      --e;
+    if (b == e)
+      continue;  // blank or comment only
+    std::string_view token = line.substr(b, e - b);
+    if (auto nul = token.find('\0'); nul != std::string_view::npos) {
+      bad(line_no, b + nul, "a NUL byte (expected one IPv4 or IPv6 prefix per line)");
+      continue;
+    }
+    auto gap = std::find_if(token.begin(), token.end(), is_space);
+    if (gap != token.end()) {
+      auto more = std::find_if_not(gap, token.end(), is_space);
+      bad(line_no, b + static_cast<size_t>(more - token.begin()),
+          "'" + std::string(token.substr(0, static_cast<size_t>(gap - token.begin()))) +
+              "' is followed by more text (one prefix per line; '#' starts a comment)");
+      continue;
+    }
+    std::string why;
+    auto p = Prefix::parse(token, &why);
+    if (!p) {
+      bad(line_no, b, "invalid prefix: " + why);
+      continue;
+    }
+    if (out.size() == max_prefixes) {
+      bad(line_no, b,
+          "more than " + std::to_string(max_prefixes) +
+              " prefixes, the data plane's capacity per address family and direction");
+      break;
+    }
+    out.push_back(*p);
+  }
+  if (!errors.empty())
+    return invalid_input(std::move(errors));
+  return out;
+}
+
+}  // namespace pathsteer
