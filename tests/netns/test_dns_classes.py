@@ -2,7 +2,7 @@
 """Application classes by domain name (DESIGN §10), with a real resolver.
 
 Debian's dnsmasq runs in the gateway namespace: it answers names of its hosts file itself
-(the local road) and forwards the rest, uncached, to an authoritative test server in the up1
+(the local road; CNAMEs from its `cname=` lines) and forwards the rest, uncached, to an authoritative test server in the up1
 namespace (the forwarded road). A LAN client resolves a name and sends its first packet to the
 answer at once, as a browser does; every name answers with an address never seen before, so
 each first packet races its own DNS reply. The domain class goes to wan2, everything else to
@@ -102,9 +102,19 @@ class DnsClasses(NetnsTestCase):
                 f.write(f"{dns_tools.v6(6, i)} h{i}.k6.lan.example\n")
                 f.write(f"{dns_tools.v4(7, i)} e{i}.k7.hosts.example\n")
                 f.write(f"{dns_tools.v6(8, i)} e{i}.k8.hosts.example\n")
+                f.write(f"{dns_tools.v4(11, i)} t{i}.k11.lan.example\n")
+                f.write(f"{dns_tools.v6(12, i)} t{i}.k12.lan.example\n")
+        # Local CNAMEs (cases 11 and 12): a name of no domain, answered by dnsmasq itself with
+        # a CNAME to a hosts-file name under *.lan.example, then that name's address.
+        conf = os.path.join(tmp, "dnsmasq.conf")
+        with open(conf, "w") as f:
+            for i in range(count):
+                f.write(f"cname=a{i}.k11.alias.other,t{i}.k11.lan.example\n")
+                f.write(f"cname=a{i}.k12.alias.other,t{i}.k12.lan.example\n")
+        os.chmod(conf, 0o644)
         os.chmod(tmp, 0o755)
         os.chmod(hosts, 0o644)
-        dnsmasq = self.popen("gw", DNSMASQ, "--keep-in-foreground", "--conf-file=/dev/null",
+        dnsmasq = self.popen("gw", DNSMASQ, "--keep-in-foreground", f"--conf-file={conf}",
                              "--no-resolv", "--no-hosts", f"--addn-hosts={hosts}",
                              f"--server={AUTH_V4}", "--cache-size=0", "--no-negcache",
                              f"--listen-address={fixture.GW_LAN_V4}", "--bind-interfaces",
@@ -173,6 +183,10 @@ class DnsClasses(NetnsTestCase):
              "names": [f"e{i}.k7.hosts.example" for i in range(n)]},
             {"tag": "local-AAAA-exact", "qtype": 28,
              "names": [f"e{i}.k8.hosts.example" for i in range(n)]},
+            {"tag": "local-A-cname", "qtype": 1,
+             "names": [f"a{i}.k11.alias.other" for i in range(n)]},
+            {"tag": "local-AAAA-cname", "qtype": 28,
+             "names": [f"a{i}.k12.alias.other" for i in range(n)]},
             # Control: a name of no domain goes the default way (wan1), so the others are
             # not steered by accident.
             {"tag": "control", "qtype": 1, "names": [f"o{i}.k10.other" for i in range(n // 10)]},
