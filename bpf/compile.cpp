@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstring>
 #include <iterator>
+#include <mutex>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
 #include "bpf/dns_names.h"
@@ -182,14 +184,22 @@ Result<std::vector<CompiledPrefix>> compile_prefixes(const std::vector<Rule>& ru
         listed.emplace_back(key_of(p), static_cast<uint32_t>(r));
     }
   }
-  std::sort(listed.begin(), listed.end());
+  // Prefix lists are mostly kept sorted (one file, one rule): then the sort is
+  // a check.
+  if (!std::is_sorted(listed.begin(), listed.end()))
+    std::sort(listed.begin(), listed.end());
   listed.erase(std::unique(listed.begin(), listed.end()), listed.end());
   std::vector<CompiledPrefix> out;
-  std::vector<std::pair<PrefixKey, uint32_t>> stack;  // open ancestors and their set
-  std::vector<RuleIds> sets;                          // their sets, by stack depth
+  out.reserve(listed.size());
+  std::vector<PrefixKey> stack;  // open ancestors
+  // Their sets by stack depth; vectors past the stack's depth are spare
+  // buffers (no allocation per prefix).
+  std::vector<RuleIds> sets;
+  RuleIds own;
+  uint32_t last = 0;  // the set interned last: neighbours mostly share theirs
   for (size_t i = 0; i < listed.size();) {
     const PrefixKey key = listed[i].first;
-    RuleIds own;
+    own.clear();
     for (; i < listed.size() && listed[i].first == key; ++i)
       own.push_back(listed[i].second);
     if (out.size() == kMaxPrefixes) {
@@ -198,15 +208,23 @@ Result<std::vector<CompiledPrefix>> compile_prefixes(const std::vector<Rule>& ru
                                 " prefixes exceed the capacity of " + std::to_string(kMaxPrefixes) +
                                 " per generation");
     }
-    while (!stack.empty() && !covers(stack.back().first, key)) {
+    while (!stack.empty() && !covers(stack.back(), key))
       stack.pop_back();
-      sets.pop_back();
+    const size_t depth = stack.size();
+    if (sets.size() == depth)
+      sets.emplace_back();
+    RuleIds& s = sets[depth];
+    s.clear();
+    if (depth == 0) {
+      s.assign(own.begin(), own.end());
+    } else {
+      const RuleIds& up = sets[depth - 1];
+      std::set_union(up.begin(), up.end(), own.begin(), own.end(), std::back_inserter(s));
     }
-    RuleIds s = sets.empty() ? own : merged(sets.back(), own);
-    uint32_t index = pool.intern(s);
-    stack.emplace_back(key, index);
-    sets.push_back(std::move(s));
-    out.push_back(CompiledPrefix{.addr = key.addr, .len = key.len, .bitmap = index});
+    if (pool.at(last) != s)
+      last = pool.intern(s);
+    stack.push_back(key);
+    out.push_back(CompiledPrefix{.addr = key.addr, .len = key.len, .bitmap = last});
   }
   return out;
 }
@@ -267,6 +285,40 @@ std::string class_ref(const DatapathClass& c, size_t i) {
   return "class '" + c.name + "' (#" + std::to_string(i) + ")";
 }
 
+// The tries of the last compile_rules() and what they were made from: every
+// rule listing src or dst prefixes, by number. The tries are compiled first
+// into an empty pool, so the same input gives the same tries and the same
+// pool: a reload that changes ports, protocols or classes elsewhere (or the
+// second compile of one policy: the capacity check, then the data plane)
+// takes them from here instead of sorting a million prefixes again. Lists
+// read from one unchanged prefix file share their vector, so telling the
+// input unchanged costs a comparison per rule, not per prefix.
+struct TrieInput {
+  uint32_t rule = 0;
+  PrefixList src;
+  PrefixList dst;
+  friend bool operator==(const TrieInput&, const TrieInput&) = default;
+};
+
+struct TrieMemo {
+  std::vector<TrieInput> input;
+  std::array<std::vector<CompiledPrefix>, 4> tries;  // src4 dst4 src6 dst6
+  BitmapPool pool;
+};
+
+std::mutex trie_memo_mu;
+std::optional<TrieMemo> trie_memo;  // guarded by trie_memo_mu
+
+std::vector<TrieInput> trie_input(const std::vector<Rule>& rules) {
+  std::vector<TrieInput> in;
+  for (size_t r = 0; r < rules.size(); ++r) {
+    const MatchEntry& e = *rules[r].entry;
+    if (!e.src.empty() || !e.dst.empty())
+      in.push_back(TrieInput{.rule = static_cast<uint32_t>(r), .src = e.src, .dst = e.dst});
+  }
+  return in;
+}
+
 }  // namespace
 
 Result<CompiledRules> compile_rules(const DatapathPlan& plan) {
@@ -325,14 +377,32 @@ Result<CompiledRules> compile_rules(const DatapathPlan& plan) {
     out.free[PS_F_DST] =
         rules_where(rules, [](const MatchEntry& e) { return e.dst.empty() && e.domain.empty(); });
   }
-  for (const Trie& t : {Trie{false, AF_INET, &out.src4}, Trie{true, AF_INET, &out.dst4},
-                        Trie{false, AF_INET6, &out.src6}, Trie{true, AF_INET6, &out.dst6}}) {
-    if (!(t.dst ? dst_used : src_used))
-      continue;
-    auto compiled = compile_prefixes(rules, t.dst, t.family, pool);
-    if (!compiled)
-      return compiled.take_error();
-    *t.out = std::move(*compiled);
+  const std::array<Trie, 4> tries{Trie{false, AF_INET, &out.src4}, Trie{true, AF_INET, &out.dst4},
+                                  Trie{false, AF_INET6, &out.src6},
+                                  Trie{true, AF_INET6, &out.dst6}};
+  std::vector<TrieInput> input = trie_input(rules);
+  bool remembered = false;
+  {
+    std::lock_guard lock(trie_memo_mu);
+    if (trie_memo && trie_memo->input == input) {
+      for (size_t i = 0; i < tries.size(); ++i)
+        *tries[i].out = trie_memo->tries[i];
+      pool = trie_memo->pool;
+      remembered = true;
+    }
+  }
+  if (!remembered) {
+    for (const Trie& t : tries) {
+      if (!(t.dst ? dst_used : src_used))
+        continue;
+      auto compiled = compile_prefixes(rules, t.dst, t.family, pool);
+      if (!compiled)
+        return compiled.take_error();
+      *t.out = std::move(*compiled);
+    }
+    std::lock_guard lock(trie_memo_mu);
+    trie_memo = TrieMemo{
+        .input = std::move(input), .tries = {out.src4, out.dst4, out.src6, out.dst6}, .pool = pool};
   }
   if (any_rule([](const MatchEntry& e) { return !e.iif.empty(); })) {
     out.fields |= PS_FIELD_IIF;

@@ -1116,11 +1116,12 @@ TEST_F(DatapathTest, ManyEntriesAndPrefixes) {
     }
     plan.classes.push_back(fixed("c" + std::to_string(c), entries, m(1 + c % 200)));
   }
-  MatchEntry big{};
-  big.dst.reserve(1000000);
+  std::vector<Prefix> million;
+  million.reserve(1000000);
   for (uint32_t i = 0; i < 1000000; ++i) {
-    big.dst.push_back(Prefix{.addr = IpAddr::v4((11u << 24) | i), .len = 32});
+    million.push_back(Prefix{.addr = IpAddr::v4((11u << 24) | i), .len = 32});
   }
+  MatchEntry big{.dst = std::move(million)};
   plan.classes.push_back(fixed("big",
                                {big,
                                 {.proto = IPPROTO_UDP, .dport = {{1, 1}}},
@@ -1174,6 +1175,57 @@ TEST_F(DatapathTest, ManyEntriesAndPrefixes) {
 // Aggregated bit vectors: a word where every field admits some rule, but no
 // rule all of them (rules 200 and 201), must not stop the search; the first
 // rule in policy order still wins when later words match too.
+// compile_rules() remembers its last tries: a plan whose prefix lists are
+// unchanged (here: one port changed) takes them, and the result is what a
+// compile from scratch gives; changed lists (even equal ones, not shared)
+// are compared, and a real change compiles again.
+TEST(Compile, RemembersTheTriesAndGivesWhatAFreshCompileGives) {
+  std::vector<Prefix> many;
+  for (uint32_t i = 0; i < 4096; ++i)
+    many.push_back(Prefix{.addr = IpAddr::v4((10u << 24) | (i << 8)), .len = 24});
+  many.push_back(pfx("10.0.0.0/8"));  // covers the others: nested sets
+  many.push_back(pfx("2001:db8::/32"));
+  const PrefixList big(std::move(many));
+  auto plan_with = [&](uint16_t port, const PrefixList& list) {
+    DatapathPlan plan{.mark_mask = kMask};
+    plan.classes.push_back(fixed("web", {{.proto = IPPROTO_TCP, .dport = {{port, port}}}}, m(1)));
+    plan.classes.push_back(fixed("big", {{.dst = list}}, m(2)));
+    plan.classes.push_back(
+        fixed("office", {{.src = {pfx("192.0.2.0/24")}, .dst = {pfx("10.1.0.0/16")}}}, m(3)));
+    plan.classes.push_back(fixed("default", {}, m(4)));
+    return plan;
+  };
+  auto first = compile_rules(plan_with(443, big));
+  ASSERT_TRUE(first.ok()) << first.error().to_string();
+  auto port_changed = compile_rules(plan_with(8443, big));  // tries remembered
+  ASSERT_TRUE(port_changed.ok());
+  EXPECT_EQ(port_changed->dst4, first->dst4);
+  EXPECT_EQ(port_changed->dst6, first->dst6);
+  EXPECT_EQ(port_changed->src4, first->src4);
+  EXPECT_NE(port_changed->dport, first->dport);
+
+  // Something else in between, then the same plan again, compiled afresh.
+  PrefixList other{pfx("198.51.100.0/24")};
+  ASSERT_TRUE(compile_rules(plan_with(8443, other)).ok());
+  auto fresh = compile_rules(plan_with(8443, big));
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(*fresh, *port_changed);
+
+  // An equal list that is not shared compares equal: the same result.
+  PrefixList copy(big.vec());
+  ASSERT_FALSE(copy.same(big));
+  auto equal = compile_rules(plan_with(8443, copy));
+  ASSERT_TRUE(equal.ok());
+  EXPECT_EQ(*equal, *fresh);
+
+  // One prefix fewer: compiled again, and the trie says so.
+  std::vector<Prefix> fewer(big.begin(), big.end());
+  fewer.erase(fewer.begin());
+  auto changed = compile_rules(plan_with(8443, PrefixList(std::move(fewer))));
+  ASSERT_TRUE(changed.ok());
+  EXPECT_EQ(changed->dst4.size(), fresh->dst4.size() - 1);
+}
+
 TEST_F(DatapathTest, BitmapSummariesKeepPolicyOrderAcrossWords) {
   DatapathPlan plan{.mark_mask = kMask};
   int next_filler = 0;

@@ -294,7 +294,7 @@ std::optional<MatchEntry> PolicyParser::parse_match(const Field& f) {
     auto pf = get(f, key);
     if (!pf)
       continue;
-    std::vector<Prefix>& list = key == "src_file" ? e.src : e.dst;
+    PrefixList& list = key == "src_file" ? e.src : e.dst;
     if (!parse_prefix_files(*pf, list)) {
       ok = false;
     } else if (list.empty()) {
@@ -410,7 +410,7 @@ std::optional<MatchEntry> PolicyParser::parse_match(const Field& f) {
   return e;
 }
 
-bool PolicyParser::parse_prefix_files(const Field& f, std::vector<Prefix>& out) {
+bool PolicyParser::parse_prefix_files(const Field& f, PrefixList& out) {
   auto parts = scalar_or_list(f);
   if (!parts)
     return false;
@@ -429,29 +429,24 @@ bool PolicyParser::parse_prefix_files(const Field& f, std::vector<Prefix>& out) 
     std::string path = name->front() == '/' || base_dir_.empty() ? *name
                        : base_dir_.back() == '/'                 ? base_dir_ + *name
                                                                  : base_dir_ + "/" + *name;
-    auto text = read_prefix_file(path);
-    if (!text) {
+    auto list = load_prefix_list(path, kMaxPrefixes);
+    if (!list && !list.error().details.empty()) {
+      for (const auto& d : list.error().details)
+        add_error(d);
+      ok = false;
+      continue;
+    }
+    if (!list) {
       // One path: at its key; an item of a list: at the item.
       auto at = part.key.Mark().line >= 0 ? part.key.Mark() : part.value.Mark();
-      const Error& err = text.error();
+      const Error& err = list.error();
       std::string why = err.err_no != 0 ? std::strerror(err.err_no) : err.context;
       std::string named = path == *name ? "'" + path + "'" : "'" + *name + "' (" + path + ")";
       error_at(at, "cannot read the prefix file " + named + " of " + f.path + ": " + why);
       ok = false;
       continue;
     }
-    auto parsed = parse_prefix_list(*text, path, kMaxPrefixes);
-    if (!parsed) {
-      for (const auto& d : parsed.error().details)
-        add_error(d);
-      ok = false;
-      continue;
-    }
-    if (out.empty()) {
-      out = std::move(*parsed);
-    } else {
-      out.insert(out.end(), parsed->begin(), parsed->end());
-    }
+    out.append(*list);
     if (std::find(prefix_files_.begin(), prefix_files_.end(), path) == prefix_files_.end())
       prefix_files_.push_back(path);
   }

@@ -70,7 +70,7 @@ class PolicyParser final : private YamlReader {
   std::optional<MatchEntry> parse_match(const Field& f);
   // `src_file` / `dst_file` of match entry f (one path or a list): appends
   // their prefixes to `out`; false after recording why not.
-  bool parse_prefix_files(const Field& f, std::vector<Prefix>& out);
+  bool parse_prefix_files(const Field& f, PrefixList& out);
   std::optional<SlaSpec> parse_sla(const Field& f);
 
   std::string base_dir_;

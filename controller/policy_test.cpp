@@ -6,10 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/temp_dir.h"
@@ -1392,6 +1394,65 @@ TEST(PrefixList, StopsAfterTwentyBadLinesAndAtTheCapacity) {
   auto ok = parse_prefix_list("", "e.txt", 10);
   ASSERT_TRUE(ok.ok());
   EXPECT_TRUE(ok->empty());
+}
+
+TEST(PrefixList, CopiesShareOneVectorAndAWriteCopiesFirst) {
+  PrefixList a{*Prefix::parse("10.0.0.0/8"), *Prefix::parse("2001:db8::/32")};
+  PrefixList b = a;
+  EXPECT_TRUE(b.same(a));
+  EXPECT_EQ(&b.vec(), &a.vec());
+  b.push_back(*Prefix::parse("192.0.2.0/24"));
+  EXPECT_FALSE(b.same(a));
+  EXPECT_EQ(a.size(), 2U);
+  EXPECT_EQ(b.size(), 3U);
+  EXPECT_NE(a, b);
+  PrefixList c{*Prefix::parse("10.0.0.0/8"), *Prefix::parse("2001:db8::/32")};
+  EXPECT_FALSE(c.same(a));
+  EXPECT_EQ(c, a);  // not shared, equal element by element
+  PrefixList empty;
+  empty.append(a);  // an empty list takes the other's vector
+  EXPECT_TRUE(empty.same(a));
+  EXPECT_TRUE(PrefixList{}.same(PrefixList(std::vector<Prefix>{})));
+}
+
+TEST(PrefixList, AnUnchangedFileIsReadOnceAndAChangedOneAgain) {
+  TempDir dir;
+  const std::string path = dir.file("list.txt");
+  auto write = [&](const char* text) { std::ofstream(path, std::ios::trunc) << text; };
+  write("10.0.0.0/24\n10.0.1.0/24\n");
+  // Just written: too fresh to be remembered, read at every load.
+  auto fresh1 = load_prefix_list(path, 10);
+  auto fresh2 = load_prefix_list(path, 10);
+  ASSERT_TRUE(fresh1.ok() && fresh2.ok());
+  EXPECT_EQ(*fresh1, *fresh2);
+  EXPECT_FALSE(fresh1->same(*fresh2));
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(kRacyFileS * 1000 + 100));
+  auto first = load_prefix_list(path, 10);
+  auto again = load_prefix_list(path, 10);
+  ASSERT_TRUE(first.ok() && again.ok());
+  EXPECT_TRUE(first->same(*again)) << "an unchanged file was read again";
+  EXPECT_EQ(first->size(), 2U);
+  // Another capacity is another reading (its errors differ).
+  auto small = load_prefix_list(path, 1);
+  ASSERT_FALSE(small.ok());
+  EXPECT_EQ(small.error().details.size(), 1U);
+
+  // Rewritten with the same size: its stamp changes, and it is read again.
+  write("10.0.0.0/24\n10.0.2.0/24\n");
+  auto changed = load_prefix_list(path, 10);
+  ASSERT_TRUE(changed.ok());
+  EXPECT_FALSE(changed->same(*first));
+  EXPECT_EQ(changed->at(1), *Prefix::parse("10.0.2.0/24"));
+
+  // Errors are not remembered: a file that turns bad says so at the next load.
+  std::this_thread::sleep_for(std::chrono::milliseconds(kRacyFileS * 1000 + 100));
+  ASSERT_TRUE(load_prefix_list(path, 10).ok());
+  write("10.0.0.0/24\njunk\n");
+  auto bad = load_prefix_list(path, 10);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().details.at(0).to_string(),
+            path + ":2:1: invalid prefix: 'junk' is not an IPv4 or IPv6 address");
 }
 
 }  // namespace

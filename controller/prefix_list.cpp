@@ -6,6 +6,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <tuple>
 
 #include "common/fd.h"
 
@@ -17,16 +21,101 @@ bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
-}  // namespace
+// What identifies one version of a file without reading it.
+struct FileStamp {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  size_t max_prefixes = 0;
+  friend bool operator==(const FileStamp&, const FileStamp&) = default;
+};
 
-Result<std::string> read_prefix_file(const std::string& path) {
+int64_t ns_of(const struct timespec& t) {
+  return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
+}
+
+FileStamp stamp_of(const struct stat& st, size_t max_prefixes) {
+  return FileStamp{.dev = st.st_dev,
+                   .ino = st.st_ino,
+                   .size = st.st_size,
+                   .mtime_ns = ns_of(st.st_mtim),
+                   .ctime_ns = ns_of(st.st_ctim),
+                   .max_prefixes = max_prefixes};
+}
+
+struct Remembered {
+  FileStamp stamp;
+  PrefixList list;
+};
+
+std::mutex remembered_mu;
+std::map<std::string, Remembered> remembered;  // by path, guarded by remembered_mu
+
+// Opens `path` for reading as a prefix file: a regular file.
+Result<Fd> open_prefix_file(const std::string& path, struct stat* st) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below).
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!fd.valid())
     return system_error("opening " + path, errno);
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0)
+  if (::fstat(fd.get(), st) != 0)
     return system_error("reading " + path, errno);
+  if (!S_ISREG(st->st_mode))
+    return policy_error(path + " is not a regular file");
+  return fd;
+}
+
+Result<std::string> read_open_file(const std::string& path, const Fd& fd, const struct stat& st);
+
+}  // namespace
+
+Result<std::string> read_prefix_file(const std::string& path) {
+  struct stat st {};
+  auto fd = open_prefix_file(path, &st);
+  if (!fd)
+    return fd.take_error();
+  return read_open_file(path, *fd, st);
+}
+
+Result<PrefixList> load_prefix_list(const std::string& path, size_t max_prefixes) {
+  struct stat st {};
+  auto fd = open_prefix_file(path, &st);
+  if (!fd)
+    return fd.take_error();
+  const FileStamp stamp = stamp_of(st, max_prefixes);
+  {
+    std::lock_guard lock(remembered_mu);
+    if (auto it = remembered.find(path); it != remembered.end() && it->second.stamp == stamp)
+      return it->second.list;
+  }
+  auto text = read_open_file(path, *fd, st);
+  if (!text)
+    return text.take_error();
+  auto parsed = parse_prefix_list(*text, path, max_prefixes);
+  if (!parsed)
+    return parsed.take_error();
+  PrefixList list(std::move(*parsed));
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  const int64_t newest = std::max(stamp.mtime_ns, stamp.ctime_ns);
+  std::lock_guard lock(remembered_mu);
+  remembered.erase(path);
+  if (ns_of(now) - newest < int64_t{kRacyFileS} * 1'000'000'000)
+    return list;  // too fresh to tell a later rewrite by its stamp
+  size_t held = list.size();
+  for (const auto& [p, r] : remembered)
+    held += r.list.size();
+  if (held > kMaxRememberedPrefixes)
+    remembered.clear();
+  if (list.size() <= kMaxRememberedPrefixes)
+    remembered.emplace(path, Remembered{.stamp = stamp, .list = list});
+  return list;
+}
+
+namespace {
+
+Result<std::string> read_open_file(const std::string& path, const Fd& fd, const struct stat& st) {
   if (!S_ISREG(st.st_mode))
     return policy_error(path + " is not a regular file");
   auto too_big = [&] {
@@ -57,6 +146,8 @@ Result<std::string> read_prefix_file(const std::string& path) {
   out.resize(got);
   return out;
 }
+
+}  // namespace
 
 Result<std::vector<Prefix>> parse_prefix_list(std::string_view text, const std::string& file,
                                               size_t max_prefixes) {

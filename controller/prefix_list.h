@@ -22,7 +22,15 @@
 //   token. It reports at most kMaxPrefixFileErrors bad lines, then one finding
 //   saying where it stopped; more than `max_prefixes` prefixes is one finding
 //   at the first line beyond. A NUL byte is an error (not a text file).
-// * Pure apart from read_prefix_file(); thread-safe.
+// * load_prefix_list() is read_prefix_file() then parse_prefix_list(), with
+//   their errors, remembered per path: while the file keeps its device,
+//   inode, size, mtime and ctime, the next load returns the same shared list
+//   without reading it (a reload that changes one class does not parse a
+//   million prefixes again). A file changed less than kRacyFileS before it was
+//   read is not remembered (a rewrite within the filesystem's timestamp
+//   granularity could keep all five). At most kMaxRememberedPrefixes are
+//   remembered, all files together.
+// * Pure apart from read_prefix_file() and load_prefix_list(); thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -32,15 +40,20 @@
 
 #include "common/net.h"
 #include "common/result.h"
+#include "model/match.h"
 
 namespace pathsteer {
 
 inline constexpr size_t kMaxPrefixFileBytes = size_t{64} << 20;  // 64 MiB
 inline constexpr size_t kMaxPrefixFileErrors = 20;
+inline constexpr int kRacyFileS = 2;
+inline constexpr size_t kMaxRememberedPrefixes = size_t{4} << 20;
 
 Result<std::string> read_prefix_file(const std::string& path);
 
 Result<std::vector<Prefix>> parse_prefix_list(std::string_view text, const std::string& file,
                                               size_t max_prefixes);
+
+Result<PrefixList> load_prefix_list(const std::string& path, size_t max_prefixes);
 
 }  // namespace pathsteer
