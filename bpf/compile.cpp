@@ -388,6 +388,9 @@ Result<CompiledRules> compile_rules(const DatapathPlan& plan) {
       for (size_t i = 0; i < tries.size(); ++i)
         *tries[i].out = trie_memo->tries[i];
       pool = trie_memo->pool;
+      // Equal lists that were not shared: share the new ones, so that the
+      // next comparison is a pointer's.
+      trie_memo->input = std::move(input);
       remembered = true;
     }
   }
