@@ -572,6 +572,24 @@ Result<void> Datapath::program(const DatapathPlan& plan) {
   return ok();
 }
 
+Result<bool> Datapath::mirror_rules() {
+  if (!active_rule_gen_ || !gen_rules_[*active_rule_gen_])
+    return false;
+  const uint32_t active = *active_rule_gen_;
+  const uint32_t inactive = active ^ 1;
+  const CompiledRules& rules = *gen_rules_[active];
+  if (gen_rules_[inactive] && *gen_rules_[inactive] == rules)
+    return false;
+  if (auto r = wait_for_readers(); !r)
+    return r.take_error();
+  std::optional<CompiledRules> was = std::move(gen_rules_[inactive]);
+  gen_rules_[inactive].reset();
+  if (auto r = write_rules(inactive, rules, was ? &*was : nullptr); !r)
+    return r.take_error();
+  gen_rules_[inactive] = rules;
+  return true;
+}
+
 Result<void> Datapath::start_grace_period() {
   if (!barrier_outer_.valid()) {
     Fd inner(bpf_map_create(BPF_MAP_TYPE_ARRAY, "ps_rcu_inner", sizeof(uint32_t), sizeof(uint32_t),

@@ -107,6 +107,7 @@ class Datapath final : public DataplanePort {
   // priority), detach() removes it.
   Result<std::vector<LearnedAddress>> learned_addresses() const override;
   Result<void> expire_learned() override;
+  Result<bool> mirror_rules() override;
   int dns_program_fd() const;  // ps_dns_learn, for BPF_PROG_TEST_RUN in tests and benchmarks
   // The kernel's jiffies64 now (the clock of expiries and flows).
   Result<uint64_t> jiffies() const;

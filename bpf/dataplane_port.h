@@ -136,6 +136,11 @@ class DataplanePort {
   // the policy, and the oldest of a name beyond max_addrs_per_name. Does
   // nothing before the first program() (a restarted daemon keeps them).
   virtual Result<void> expire_learned() = 0;
+  // Brings the inactive rule generation up to the active one (after packets
+  // that may still read it are done), so that the next rule change writes
+  // only its own difference: run when idle, after program(). True when it
+  // wrote something. A fake has nothing to mirror.
+  virtual Result<bool> mirror_rules() { return false; }
 
  protected:
   DataplanePort() = default;

@@ -1,5 +1,7 @@
 #include "controller/programmer.h"
 
+#include <chrono>
+
 #include "common/log.h"
 
 namespace pathsteer {
@@ -13,10 +15,33 @@ Programmer::~Programmer() {
     rt_.cancel(*sync_timer_);
   if (dns_timer_)
     rt_.cancel(*dns_timer_);
+  if (mirror_timer_)
+    rt_.cancel(*mirror_timer_);
 }
 
 Result<void> Programmer::program(const DatapathPlan& plan) {
   auto r = dataplane_.program(plan);
+  if (r) {
+    // Once things are quiet, the inactive rule half catches up, so that the
+    // next rule change (a reload) writes only its own difference.
+    if (mirror_timer_)
+      rt_.cancel(*mirror_timer_);
+    mirror_timer_ = rt_.after(kMirrorDelay, [this] {
+      mirror_timer_.reset();
+      using Clock = std::chrono::steady_clock;
+      const auto t0 = Clock::now();
+      auto m = dataplane_.mirror_rules();
+      if (!m) {
+        PS_LOG(kWarn) << "data plane: bringing the inactive rule generation up to date: "
+                      << m.error().to_string() << " (the next change writes it whole)";
+      } else if (*m) {
+        PS_LOG(kDebug)
+            << "data plane: inactive rule generation brought up to date in "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count()
+            << " ms";
+      }
+    });
+  }
   if (r && !dns_timer_) {
     // Addresses learned from DNS expire in the data plane on their own; this
     // removes them from the table (unless a flow to them lives).

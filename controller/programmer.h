@@ -21,6 +21,9 @@
 //  * flush_conntrack() hands a cleanup to the conntrack worker (off the loop).
 //  * After the first successful program(), expire_learned() runs on the data
 //    plane every kDnsExpiryInterval (DNS-learned addresses; failures logged).
+//  * kMirrorDelay after the last successful program(), mirror_rules() brings
+//    the data plane's inactive rule generation up to the active one (failures
+//    logged: the next program() then writes that generation whole).
 // Threading: the loop thread only. Logs what it changes and every failure.
 #pragma once
 
@@ -41,6 +44,7 @@
 namespace pathsteer {
 
 inline constexpr Runtime::Duration kDnsExpiryInterval = std::chrono::seconds(1);
+inline constexpr Runtime::Duration kMirrorDelay = std::chrono::milliseconds(500);
 
 class Programmer {
  public:
@@ -79,6 +83,7 @@ class Programmer {
   SyncStateMachine sync_;
   OwnedSlice slice_;
   std::optional<Runtime::TimerId> sync_timer_;
+  std::optional<Runtime::TimerId> mirror_timer_;
   std::optional<Runtime::TimerId> dns_timer_;
   std::set<int> attached_;  // LAN ifindexes carrying our classifier
 };
