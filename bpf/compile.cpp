@@ -302,7 +302,7 @@ struct TrieInput {
 
 struct TrieMemo {
   std::vector<TrieInput> input;
-  std::array<std::vector<CompiledPrefix>, 4> tries;  // src4 dst4 src6 dst6
+  std::array<SharedList<CompiledPrefix>, 4> tries;  // src4 dst4 src6 dst6
   BitmapPool pool;
 };
 
@@ -362,7 +362,7 @@ Result<CompiledRules> compile_rules(const DatapathPlan& plan) {
   struct Trie {
     bool dst;
     int family;
-    std::vector<CompiledPrefix>* out;
+    SharedList<CompiledPrefix>* out;
   };
   const bool src_used = any_rule([](const MatchEntry& e) { return !e.src.empty(); });
   const bool dst_used =

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/shared_list.h"
 #include "model/match.h"
 
 namespace pathsteer {
@@ -143,7 +144,9 @@ struct CompiledRules {
   std::vector<uint32_t> sport;  // 65537: ports, then "no ports"
   std::vector<uint32_t> dport;
   std::map<int, uint32_t> iif;  // ifindex -> bitmap
-  std::vector<CompiledPrefix> src4, dst4, src6, dst6;
+  // Shared by copies (a million keys are not copied with the rules, and an
+  // unchanged trie compares equal at once).
+  SharedList<CompiledPrefix> src4, dst4, src6, dst6;
   std::vector<CompiledDomain> domains;  // by pattern
   std::vector<CompiledDomainBitmap> domain_bitmaps;
   friend bool operator==(const CompiledRules&, const CompiledRules&) = default;

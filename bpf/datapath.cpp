@@ -434,26 +434,27 @@ Result<void> Datapath::write_rules(uint32_t gen, const CompiledRules& rules,
   if (auto r = update_array(m.ps_iifa_v4, gen * PS_IIF_SLOTS, iif_slots); !r) {
     return r;
   }
-  static const std::vector<CompiledPrefix> kNone;
-  if (auto r =
-          write_trie<ps_lpm4_key>(m.ps_src4_v4, gen, rules.src4, previous ? previous->src4 : kNone);
-      !r) {
-    return r;
+  // A trie the generation already holds (shared with what it was written
+  // from) is skipped without a look at its keys.
+  static const SharedList<CompiledPrefix> kNone;
+  auto before = [previous](SharedList<CompiledPrefix> CompiledRules::*trie) {
+    return previous ? previous->*trie : kNone;
+  };
+  for (auto [map, trie] : {std::pair{m.ps_src4_v4, &CompiledRules::src4},
+                           std::pair{m.ps_dst4_v4, &CompiledRules::dst4}}) {
+    const SharedList<CompiledPrefix> was = before(trie);
+    if (previous && was.same(rules.*trie))
+      continue;
+    if (auto r = write_trie<ps_lpm4_key>(map, gen, rules.*trie, was); !r)
+      return r;
   }
-  if (auto r =
-          write_trie<ps_lpm4_key>(m.ps_dst4_v4, gen, rules.dst4, previous ? previous->dst4 : kNone);
-      !r) {
-    return r;
-  }
-  if (auto r =
-          write_trie<ps_lpm6_key>(m.ps_src6_v4, gen, rules.src6, previous ? previous->src6 : kNone);
-      !r) {
-    return r;
-  }
-  if (auto r =
-          write_trie<ps_lpm6_key>(m.ps_dst6_v4, gen, rules.dst6, previous ? previous->dst6 : kNone);
-      !r) {
-    return r;
+  for (auto [map, trie] : {std::pair{m.ps_src6_v4, &CompiledRules::src6},
+                           std::pair{m.ps_dst6_v4, &CompiledRules::dst6}}) {
+    const SharedList<CompiledPrefix> was = before(trie);
+    if (previous && was.same(rules.*trie))
+      continue;
+    if (auto r = write_trie<ps_lpm6_key>(map, gen, rules.*trie, was); !r)
+      return r;
   }
   return write_domain_rules(gen, rules);
 }

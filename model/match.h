@@ -6,72 +6,21 @@
 #pragma once
 
 #include <cstdint>
-#include <initializer_list>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/net.h"
+#include "common/shared_list.h"
 
 namespace pathsteer {
 
-// A list of prefixes whose copies share one vector: a million-prefix file
-// (src_file/dst_file) is held once however many policies, plans and caches
-// name it, copying a plan costs nothing for it, and two lists that share
-// their vector compare equal at once (others element by element). Reads see
-// a const vector; a write first copies a vector that is shared.
-class PrefixList {
- public:
-  using const_iterator = std::vector<Prefix>::const_iterator;
-
-  PrefixList() = default;
-  PrefixList(std::vector<Prefix> v)  // NOLINT(google-explicit-constructor): a list is a vector
-      : v_(v.empty() ? nullptr : std::make_shared<std::vector<Prefix>>(std::move(v))) {}
-  PrefixList(std::initializer_list<Prefix> l) : PrefixList(std::vector<Prefix>(l)) {}
-
-  const std::vector<Prefix>& vec() const { return v_ ? *v_ : empty_vec(); }
-  operator const std::vector<Prefix>&() const { return vec(); }  // NOLINT: read as a vector
-  const_iterator begin() const { return vec().begin(); }
-  const_iterator end() const { return vec().end(); }
-  size_t size() const { return v_ ? v_->size() : 0; }
-  bool empty() const { return size() == 0; }
-  const Prefix& operator[](size_t i) const { return (*v_)[i]; }
-  const Prefix& front() const { return v_->front(); }
-  const Prefix& at(size_t i) const { return vec().at(i); }
-  // Whether the two share their vector (true for two empty lists).
-  bool same(const PrefixList& o) const { return v_ == o.v_; }
-
-  void push_back(const Prefix& p) { mut().push_back(p); }
-  // Appends `more`; an empty list takes `more`'s vector itself, shared.
-  void append(const PrefixList& more) {
-    if (empty()) {
-      v_ = more.v_;
-      return;
-    }
-    std::vector<Prefix>& v = mut();
-    v.insert(v.end(), more.begin(), more.end());
-  }
-
-  friend bool operator==(const PrefixList& a, const PrefixList& b) {
-    return a.v_ == b.v_ || a.vec() == b.vec();
-  }
-
- private:
-  static const std::vector<Prefix>& empty_vec() {
-    static const std::vector<Prefix> kEmpty;
-    return kEmpty;
-  }
-  std::vector<Prefix>& mut() {
-    if (!v_ || v_.use_count() > 1)
-      v_ = std::make_shared<std::vector<Prefix>>(vec());
-    return *v_;
-  }
-
-  // Never changed while shared (mut() copies first); null when empty.
-  std::shared_ptr<std::vector<Prefix>> v_;
-};
+// A list of prefixes whose copies share one vector (common/shared_list.h): a
+// million-prefix file (src_file/dst_file) is held once however many
+// policies, plans and caches name it, copying a plan costs nothing for it,
+// and two lists that share their vector compare equal at once.
+using PrefixList = SharedList<Prefix>;
 
 struct MatchEntry {
   std::optional<uint8_t> proto{};  // IPPROTO_TCP / IPPROTO_UDP / IPPROTO_ICMP / IPPROTO_ICMPV6
