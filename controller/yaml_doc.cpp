@@ -121,7 +121,7 @@ class Builder {
   Result<Stream> run() {
     Parser parser(text_);
     if (!parser.ok())
-      return failure(Mark{.line = 0, .column = 0}, "YAML syntax error: out of memory");
+      return failure(Mark{.line = 0, .column = 0}, "cannot read the YAML: out of memory");
     while (true) {
       Event ev;
       if (yaml_parser_parse(parser.get(), &ev.e) == 0)
@@ -170,11 +170,11 @@ class Builder {
   };
 
   Error syntax_error(const yaml_parser_t& p) const {
+    if (p.error == YAML_MEMORY_ERROR)
+      return failure(Mark{.line = 0, .column = 0}, "cannot read the YAML: out of memory");
     std::string problem = p.problem != nullptr ? p.problem : "unknown error";
     Mark at = mark_of(p.problem_mark);
-    if (p.error == YAML_MEMORY_ERROR) {
-      problem = "out of memory";
-    } else if (p.error == YAML_READER_ERROR) {
+    if (p.error == YAML_READER_ERROR) {
       at = mark_at_offset(text_, p.problem_offset);
       if (p.problem_value != -1) {
         char hex[16];

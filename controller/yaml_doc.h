@@ -6,15 +6,18 @@
 // * load(text) reads every document of the stream `text` (UTF-8, or UTF-16
 //   with its BOM; a leading UTF-8 BOM is skipped) into one tree, or returns a
 //   kInvalidPolicy Error with exactly one detail (1-based line and column, no
-//   file): "YAML syntax error: <libyaml's problem>", an alias to an undefined
-//   anchor, nesting deeper than Limits::max_depth, or more than
-//   Limits::max_nodes nodes. It never throws for malformed input, never
-//   recurses, and its tree is bounded by max_nodes whatever the text is, so
-//   arbitrary bytes cannot exhaust the stack or memory.
+//   file) for the first problem: "YAML syntax error: <libyaml's problem>"
+//   (plus where the construct it was in began, when that is elsewhere), an
+//   alias to an undefined anchor, nesting deeper than Limits::max_depth, more
+//   than Limits::max_nodes nodes, or libyaml out of memory. It never throws
+//   for malformed input and never recurses, and its tree is bounded by
+//   max_nodes whatever the text: arbitrary bytes cannot exhaust the stack or
+//   memory.
 // * Kinds: a plain, untagged scalar "", "~", "null", "Null" or "NULL" is null
-//   (so is an empty value: `key:` or a lone `-`); every other scalar, quoted
-//   or plain, is a scalar holding its text as written, unescaped. There is no
-//   type resolution ("1" and 1 are both the text 1) and tags are ignored.
+//   (so is an empty value: `key:` or a lone `-`); every other scalar, quoted,
+//   tagged or plain, is a scalar holding its text as written, escapes
+//   resolved. There is no type resolution ("1" and 1 are both the text 1);
+//   tags are otherwise ignored.
 // * An alias is the node its anchor names (the same node, its mark included).
 //   An anchor counts from the end of its node, so no node contains itself.
 // * A map keeps every pair in file order, duplicate keys and keys of any kind
@@ -101,7 +104,7 @@ class Stream {
 
 struct Limits {
   size_t max_depth = 64;  // maps and sequences open at once
-  // Nodes and alias uses: a policy of 8192 classes holds ~150,000.
+  // Nodes and alias uses: 4,096 one-line classes are ~61,500.
   size_t max_nodes = size_t{1} << 20;
 };
 
