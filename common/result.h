@@ -4,8 +4,8 @@
 //
 // Contract: a function returns either a value or an Error, never both, and
 // never throws for a recoverable failure. Exceptions are reserved for fatal
-// start-up problems in main() and stay inside library edges (yaml-cpp,
-// cpprestsdk, nlohmann::json are caught where they are called). An Error
+// start-up problems in main() and stay inside library edges (cpprestsdk,
+// nlohmann::json are caught where they are called). An Error
 // carries its kind, errno (0 if none), what we were doing (context), the
 // kernel's own message when netlink extended acks or the verifier gave one, and
 // for validations every finding with its position (details).

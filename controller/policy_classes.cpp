@@ -83,14 +83,14 @@ void PolicyParser::parse_classes(const Field& f, Policy& p) {
     error(f, "classes must define at least one class");
   std::optional<std::string> catch_all;  // a class without match seen so far
   for (const auto& cf : entries(f)) {
-    ClassSpec c{.name = cf.key.Scalar()};
+    ClassSpec c{.name = cf.key.scalar()};
     if (!check_name(cf, "class"))
       continue;
     if (catch_all) {
-      error_at(cf.key.Mark(), "class '" + c.name + "' can never match: class '" + *catch_all +
+      error_at(cf.key.mark(), "class '" + c.name + "' can never match: class '" + *catch_all +
                                   "' before it has no 'match' and takes all traffic");
     }
-    if (!catch_all && cf.value.IsMap() && !get(cf, "match"))
+    if (!catch_all && cf.value.is_map() && !get(cf, "match"))
       catch_all = c.name;
     parse_class(cf, c, p);
     p.classes.push_back(std::move(c));
@@ -120,7 +120,7 @@ void PolicyParser::parse_class(const Field& f, ClassSpec& c, const Policy& p) {
   }
   std::optional<Field> sla = get(f, "sla");
   if (sla && strategy && c.strategy != Strategy::kSla) {
-    error_at(sla->key.Mark(), "'sla' in " + f.path +
+    error_at(sla->key.mark(), "'sla' in " + f.path +
                                   " is only used with strategy sla (strategy is " +
                                   to_string(c.strategy) + ")");
   } else if (sla) {
@@ -131,7 +131,7 @@ void PolicyParser::parse_class(const Field& f, ClassSpec& c, const Policy& p) {
   set_u32(f, "hold_down_s", c.hold_down_s, 0);
   if (auto a = get(f, "source_affinity_s")) {
     if (strategy && c.strategy != Strategy::kBalance) {
-      error_at(a->key.Mark(), "'source_affinity_s' in " + f.path +
+      error_at(a->key.mark(), "'source_affinity_s' in " + f.path +
                                   " is only used with strategy balance (strategy is " +
                                   to_string(c.strategy) + ")");
     } else if (auto v = integer(*a, 1, kMaxAffinityS)) {
@@ -158,7 +158,7 @@ void PolicyParser::parse_class(const Field& f, ClassSpec& c, const Policy& p) {
     for (const auto& item : items(*pf)) {
       // A nested list is a tier of a balance class: "balance within it, fail
       // over between tiers" (mwan3's metrics).
-      if (item.value.IsSequence()) {
+      if (item.value.is_sequence()) {
         tiered = true;
         if (strategy && c.strategy != Strategy::kBalance) {
           error(item, "class '" + c.name + "' paths: a list of paths (a tier) is only used " +
@@ -167,7 +167,7 @@ void PolicyParser::parse_class(const Field& f, ClassSpec& c, const Policy& p) {
           error(item, "class '" + c.name + "' paths: empty tier " + item.path);
         }
         for (const auto& inner : items(item)) {
-          if (inner.value.IsSequence()) {
+          if (inner.value.is_sequence()) {
             error(inner, "class '" + c.name + "' paths: tiers do not nest (" + inner.path + ")");
           } else {
             add(inner);
@@ -187,7 +187,7 @@ void PolicyParser::parse_class(const Field& f, ClassSpec& c, const Policy& p) {
 void PolicyParser::parse_action(const Field& f, const Field& a, ClassSpec& c, const Policy& p) {
   for (std::string_view key : {"strategy", "sla", "hold_down_s", "source_affinity_s", "paths"}) {
     if (auto other = get(f, key)) {
-      error_at(other->key.Mark(), "'" + std::string(key) + "' in " + f.path +
+      error_at(other->key.mark(), "'" + std::string(key) + "' in " + f.path +
                                       " is not used with 'action' (the class uses no uplink)");
     }
   }
@@ -240,13 +240,13 @@ std::optional<MatchEntry> PolicyParser::parse_match(const Field& f) {
   if (proto) {
     static constexpr std::string_view kNames[] = {"tcp", "udp", "icmp", "icmpv6", "any"};
     static constexpr uint8_t kNumbers[] = {6, 17, 1, 58};
-    std::string s = proto->value.IsScalar() ? proto->value.Scalar() : "";
+    std::string s = proto->value.is_scalar() ? proto->value.scalar() : "";
     auto named = std::find(std::begin(kNames), std::end(kNames), s);
     if (named != std::end(kNames)) {
       size_t i = named - std::begin(kNames);
       if (i < 4)
         e.proto = kNumbers[i];
-    } else if (proto->value.IsScalar() && parse_int(s)) {
+    } else if (proto->value.is_scalar() && parse_int(s)) {
       if (auto v = integer(*proto, 0, 255)) {
         e.proto = static_cast<uint8_t>(*v);
       } else {
@@ -254,7 +254,7 @@ std::optional<MatchEntry> PolicyParser::parse_match(const Field& f) {
       }
     } else {
       ok = false;
-      if (!proto->value.IsScalar()) {
+      if (!proto->value.is_scalar()) {
         type_error(*proto, "a protocol");
       } else {
         error(*proto, invalid_value(s, proto->path, "tcp, udp, icmp, icmpv6, any or a number 0-255",
@@ -269,7 +269,7 @@ std::optional<MatchEntry> PolicyParser::parse_match(const Field& f) {
     if (!e.proto || (*e.proto != 6 && *e.proto != 17)) {
       if (proto && !ok)
         continue;  // the proto error says enough
-      error_at(pf->key.Mark(),
+      error_at(pf->key.mark(),
                "'" + std::string(key) + "' in " + f.path + " needs proto tcp or udp");
       ok = false;
       continue;
@@ -299,7 +299,7 @@ std::optional<MatchEntry> PolicyParser::parse_match(const Field& f) {
       ok = false;
     } else if (list.empty()) {
       // An empty list would leave the field free: every address would match.
-      error_at(pf->key.Mark(), "'" + std::string(key) + "' in " + f.path +
+      error_at(pf->key.mark(), "'" + std::string(key) + "' in " + f.path +
                                    " lists no prefix, and an entry without " +
                                    std::string(key.substr(0, 3)) + " prefixes matches every " +
                                    (key == "src_file" ? "source" : "destination"));
@@ -308,9 +308,9 @@ std::optional<MatchEntry> PolicyParser::parse_match(const Field& f) {
   }
   if (auto d = get(f, "dscp")) {
     std::optional<uint8_t> v;
-    if (d->value.IsScalar()) {
-      v = dscp_from_name(d->value.Scalar());
-      auto n = parse_int(d->value.Scalar());
+    if (d->value.is_scalar()) {
+      v = dscp_from_name(d->value.scalar());
+      auto n = parse_int(d->value.scalar());
       if (!v && n && *n >= 0 && *n <= 63)
         v = static_cast<uint8_t>(*n);
     }
@@ -376,14 +376,14 @@ std::optional<MatchEntry> PolicyParser::parse_match(const Field& f) {
     }
     for (std::string_view key : {"dst", "dst_file"}) {
       if (get(f, key)) {
-        error_at(d->key.Mark(), "'domain' and '" + std::string(key) + "' in " + f.path +
+        error_at(d->key.mark(), "'domain' and '" + std::string(key) + "' in " + f.path +
                                     " cannot be combined (the learned addresses are the "
                                     "destinations; use two entries)");
         ok = false;
       }
     }
     if (get(f, "uid")) {
-      error_at(d->key.Mark(), f.path +
+      error_at(d->key.mark(), f.path +
                                   " can never match: 'uid' selects the gateway's own traffic, "
                                   "which 'domain' (learned on the LAN) never sees");
       ok = false;
@@ -438,7 +438,7 @@ bool PolicyParser::parse_prefix_files(const Field& f, PrefixList& out) {
     }
     if (!list) {
       // One path: at its key; an item of a list: at the item.
-      auto at = part.key.Mark().line >= 0 ? part.key.Mark() : part.value.Mark();
+      auto at = part.key.defined() ? part.key.mark() : part.value.mark();
       const Error& err = list.error();
       std::string why = err.err_no != 0 ? std::strerror(err.err_no) : err.context;
       std::string named = path == *name ? "'" + path + "'" : "'" + *name + "' (" + path + ")";

@@ -80,92 +80,88 @@ bool valid_ifname(std::string_view s) {
 }  // namespace
 
 Result<Policy> PolicyParser::run(const std::string& text) {
-  std::optional<YAML::Node> doc = load(text);
+  std::optional<yaml::Node> doc = load(text);
   if (!doc)
     return invalid();
 
   Policy p;
-  Field root(YAML::Node(), *doc, "");
-  try {
-    if (!expect_map(root, kTopKeys))
-      return invalid();
+  Field root(yaml::Node(), *doc, "");
+  if (!expect_map(root, kTopKeys))
+    return invalid();
 
-    if (auto f = require(root, "version")) {
-      if (auto v = integer(*f, std::numeric_limits<int64_t>::min(),
-                           std::numeric_limits<int64_t>::max())) {
-        if (*v != 1) {
-          error(*f, "unsupported policy version " + f->value.Scalar() +
-                        " (this pathsteer reads version 1)");
-        }
+  if (auto f = require(root, "version")) {
+    if (auto v =
+            integer(*f, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())) {
+      if (*v != 1) {
+        error(*f, "unsupported policy version " + f->value.scalar() +
+                      " (this pathsteer reads version 1)");
       }
     }
-
-    if (auto f = require(root, "lan_interfaces"); f && expect_list(*f)) {
-      for (const auto& item : items(*f)) {
-        auto name = string(item);
-        if (!name || !check_ifname(item, *name, f->path))
-          continue;
-        if (std::find(p.lan_interfaces.begin(), p.lan_interfaces.end(), *name) !=
-            p.lan_interfaces.end()) {
-          error(item, "duplicate interface '" + *name + "' in " + f->path);
-        } else {
-          p.lan_interfaces.push_back(*name);
-        }
-      }
-    }
-
-    if (auto f = get(root, "datapath"); f && expect_map(*f, kDatapathKeys)) {
-      if (auto m = get(*f, "mode")) {
-        if (auto i = choice(*m, kDatapathModeNames))
-          p.mode = static_cast<DatapathMode>(*i);
-      }
-      set_u32(*f, "flow_quota", p.flow_quota, 0, kMaxFlowQuota);
-    }
-
-    if (auto f = get(root, "last_resort")) {
-      if (auto i = choice(*f, kLastResortNames)) {
-        p.last_resort = static_cast<LastResort>(*i);
-      }
-    }
-
-    if (auto f = get(root, "conntrack"); f && expect_map(*f, kConntrackKeys)) {
-      if (auto b = get(*f, "flush_on_down")) {
-        if (auto i = choice(*b, kBooleans))
-          p.conntrack_flush_on_down = *i == 1;
-      }
-    }
-
-    if (auto f = get(root, "dns"); f && expect_map(*f, kDnsKeys)) {
-      set_u32(*f, "min_ttl_s", p.dns.min_ttl_s, 0, kMaxDnsSeconds);
-      set_u32(*f, "grace_s", p.dns.grace_s, 0, kMaxDnsSeconds);
-      set_u32(*f, "max_addrs_per_name", p.dns.max_addrs_per_name, 1, kMaxAddrsPerName);
-    }
-
-    std::optional<Field> ownership = get(root, "ownership");
-    if (ownership)
-      parse_ownership(*ownership, p);
-
-    std::optional<Field> wans = require(root, "wans");
-    if (wans)
-      parse_wans(*wans, p);
-    if (auto f = get(root, "overlays"))
-      parse_overlays(*f, p);
-    // Its width depends on the number of wans and overlays, so it is checked only now.
-    std::optional<Field> mask_field =
-        ownership && ownership->value.IsMap() ? get(*ownership, "mark_mask") : std::nullopt;
-    if (mask_field) {
-      check_mark_mask(*mask_field, p);
-    } else if (wans) {
-      check_mark_mask(*wans, p);
-    }
-
-    if (auto f = require(root, "classes"))
-      parse_classes(*f, p);
-    if (auto f = get(root, "fleet"))
-      parse_fleet(*f, p);
-  } catch (const YAML::Exception& e) {
-    error_at(e.mark, std::string("cannot read the policy: ") + e.msg);
   }
+
+  if (auto f = require(root, "lan_interfaces"); f && expect_list(*f)) {
+    for (const auto& item : items(*f)) {
+      auto name = string(item);
+      if (!name || !check_ifname(item, *name, f->path))
+        continue;
+      if (std::find(p.lan_interfaces.begin(), p.lan_interfaces.end(), *name) !=
+          p.lan_interfaces.end()) {
+        error(item, "duplicate interface '" + *name + "' in " + f->path);
+      } else {
+        p.lan_interfaces.push_back(*name);
+      }
+    }
+  }
+
+  if (auto f = get(root, "datapath"); f && expect_map(*f, kDatapathKeys)) {
+    if (auto m = get(*f, "mode")) {
+      if (auto i = choice(*m, kDatapathModeNames))
+        p.mode = static_cast<DatapathMode>(*i);
+    }
+    set_u32(*f, "flow_quota", p.flow_quota, 0, kMaxFlowQuota);
+  }
+
+  if (auto f = get(root, "last_resort")) {
+    if (auto i = choice(*f, kLastResortNames)) {
+      p.last_resort = static_cast<LastResort>(*i);
+    }
+  }
+
+  if (auto f = get(root, "conntrack"); f && expect_map(*f, kConntrackKeys)) {
+    if (auto b = get(*f, "flush_on_down")) {
+      if (auto i = choice(*b, kBooleans))
+        p.conntrack_flush_on_down = *i == 1;
+    }
+  }
+
+  if (auto f = get(root, "dns"); f && expect_map(*f, kDnsKeys)) {
+    set_u32(*f, "min_ttl_s", p.dns.min_ttl_s, 0, kMaxDnsSeconds);
+    set_u32(*f, "grace_s", p.dns.grace_s, 0, kMaxDnsSeconds);
+    set_u32(*f, "max_addrs_per_name", p.dns.max_addrs_per_name, 1, kMaxAddrsPerName);
+  }
+
+  std::optional<Field> ownership = get(root, "ownership");
+  if (ownership)
+    parse_ownership(*ownership, p);
+
+  std::optional<Field> wans = require(root, "wans");
+  if (wans)
+    parse_wans(*wans, p);
+  if (auto f = get(root, "overlays"))
+    parse_overlays(*f, p);
+  // Its width depends on the number of wans and overlays, so it is checked only now.
+  std::optional<Field> mask_field =
+      ownership && ownership->value.is_map() ? get(*ownership, "mark_mask") : std::nullopt;
+  if (mask_field) {
+    check_mark_mask(*mask_field, p);
+  } else if (wans) {
+    check_mark_mask(*wans, p);
+  }
+
+  if (auto f = require(root, "classes"))
+    parse_classes(*f, p);
+  if (auto f = get(root, "fleet"))
+    parse_fleet(*f, p);
 
   if (!errors().empty())
     return invalid_sorted();
@@ -254,7 +250,7 @@ void PolicyParser::parse_ownership(const Field& f, Policy& p) {
   if (auto r = get(f, "route_protocol")) {
     if (auto v = integer(*r, 0, 255)) {
       if (*v < 5) {
-        error(*r, "ownership.route_protocol " + r->value.Scalar() +
+        error(*r, "ownership.route_protocol " + r->value.scalar() +
                       " is reserved for the kernel (0-4: unspec, redirect, kernel, boot, static); "
                       "use 5..255");
       } else {
@@ -265,10 +261,10 @@ void PolicyParser::parse_ownership(const Field& f, Policy& p) {
 }
 
 bool PolicyParser::check_name(const Field& entry, std::string_view kind) {
-  const std::string& name = entry.key.Scalar();
+  const std::string& name = entry.key.scalar();
   if (valid_object_name(name))
     return true;
-  error_at(entry.key.Mark(), "invalid " + std::string(kind) + " name '" + name +
+  error_at(entry.key.mark(), "invalid " + std::string(kind) + " name '" + name +
                                  "' (1-32 characters of A-Z a-z 0-9 _ -)");
   return false;
 }

@@ -552,10 +552,22 @@ const std::vector<ErrorCase>& error_cases() {
       {"EmptyDocument", "# nothing\n", {"t.yaml:1:1: the policy is empty"}},
       {"SyntaxError",
        "version: 1\nlan_interfaces: [lan0\nwans: {}\n",
-       {"t.yaml:3:5: YAML syntax error: end of sequence flow not found"}},
+       {"t.yaml:3:5: YAML syntax error: did not find expected ',' or ']' (while parsing a flow "
+        "sequence started at line 2, column 17)"}},
       {"TwoDocuments",
        std::string(kMinimal) + "---\nversion: 1\n",
        {"t.yaml:8:1: expected one YAML document, found 2"}},
+      {"UndefinedAlias",
+       doc("    health: *h\n", "    paths: [wan1]\n"),
+       {"t.yaml:6:13: YAML syntax error: alias '*h' has no anchor before it"}},
+      {"StrayComma", ",\n", {"t.yaml:1:1: YAML syntax error: did not find expected node content"}},
+      {"StrayCommaAfterFlow",
+       "[a]\n,\n",
+       {"t.yaml:2:1: YAML syntax error: did not find expected <document start>"}},
+      // The top map, classes, c and paths are 4 levels: the 62nd '[' opens the 65th.
+      {"NestingTooDeep",
+       doc("", "    paths: " + std::string(70, '[') + std::string(70, ']') + "\n"),
+       {"t.yaml:9:73: YAML nesting deeper than 64 levels"}},
 
       // --- top level ---
       {"LanInterfacesNotEmpty",
@@ -877,6 +889,49 @@ TEST(Policy, SurvivesEveryTruncationOfTheExample) {
   }
 }
 
+TEST(Policy, AnchorsAndAliasesShareOneValue) {
+  Policy p = parse_ok(
+      "version: 1\n"
+      "lan_interfaces: [lan0]\n"
+      "wans:\n"
+      "  wan1: { interface: eth1, health: &h { interval_ms: 50, down_after: 2 } }\n"
+      "  wan2: { interface: eth2, health: *h }\n"
+      "classes:\n"
+      "  voip: { match: [ &udp { proto: udp, dport: 5060 } ], paths: &both [wan1, wan2] }\n"
+      "  rest: { match: [ *udp ], paths: *both }\n");
+  ASSERT_EQ(p.wans.size(), 2U);
+  EXPECT_EQ(p.wans[1].health.interval_ms, 50U);
+  EXPECT_EQ(p.wans[1].health.down_after, 2U);
+  ASSERT_EQ(p.classes.size(), 2U);
+  EXPECT_EQ(p.classes[1].match.size(), 1U);
+  EXPECT_EQ(p.classes[1].paths, p.classes[0].paths);
+  // An error in an aliased value is reported where the value is written, once per use.
+  EXPECT_THAT(errors_of("version: 1\n"
+                        "lan_interfaces: [lan0]\n"
+                        "wans:\n"
+                        "  wan1: { interface: eth1, health: &h { down_after: 0 } }\n"
+                        "  wan2: { interface: eth2, health: *h }\n"
+                        "classes:\n"
+                        "  c: { paths: [wan1] }\n"),
+              ElementsAre("t.yaml:4:53: wans.wan1.health.down_after must be >= 1, got 0",
+                          "t.yaml:4:53: wans.wan2.health.down_after must be >= 1, got 0"));
+}
+
+TEST(Policy, ByteOrderMarkAndCrlfLineEndsKeepPositions) {
+  std::string text = doc("    weight: abc\n", "    paths: [wan1]\n");
+  std::string crlf;
+  for (char c : text)
+    crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+  const std::string want = "t.yaml:6:13: expected an integer for wans.wan1.weight, got 'abc'";
+  EXPECT_THAT(errors_of(text), ElementsAre(want));
+  EXPECT_THAT(errors_of(crlf), ElementsAre(want));
+  EXPECT_THAT(errors_of("\xEF\xBB\xBF" + crlf), ElementsAre(want));
+  std::string minimal_crlf;
+  for (const char* c = kMinimal; *c != '\0'; ++c)
+    minimal_crlf += *c == '\n' ? std::string("\r\n") : std::string(1, *c);
+  EXPECT_EQ(parse_ok("\xEF\xBB\xBF" + minimal_crlf).wans.at(0).interface, "eth1");
+}
+
 TEST(Policy, NumbersBeyond32BitsAreRangeErrors) {
   EXPECT_THAT(errors_of(doc("    weight: 4294967296\n", "    paths: [wan1]\n")),
               ElementsAre("t.yaml:6:13: wans.wan1.weight must be between 1 and 4294967295, got "
@@ -916,7 +971,8 @@ TEST(Policy, InvalidFilesReportTheirErrors) {
                           ":9:19: class 'voip' paths: unknown wan or overlay 'wan3'"));
   EXPECT_THAT(errors_of(parse_policy_file(path("syntax-error.yaml"))),
               ElementsAre(path("syntax-error.yaml") +
-                          ":3:5: YAML syntax error: end of sequence flow not found"));
+                          ":3:5: YAML syntax error: did not find expected ',' or ']' (while "
+                          "parsing a flow sequence started at line 2, column 17)"));
   // Every file in invalid/ must fail: a new file without a test still counts.
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     EXPECT_FALSE(errors_of(parse_policy_file(entry.path().string())).empty()) << entry.path();

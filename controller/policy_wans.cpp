@@ -26,7 +26,7 @@ void PolicyParser::parse_wans(const Field& f, Policy& p) {
   if (f.value.size() == 0)
     error(f, "wans must define at least one wan");
   for (const auto& wf : entries(f)) {
-    Wan w{.name = wf.key.Scalar()};
+    Wan w{.name = wf.key.scalar()};
     if (!check_name(wf, "wan"))
       continue;
     parse_wan(wf, w);
@@ -87,7 +87,7 @@ void PolicyParser::parse_probes_and_health(const Field& f, std::vector<ProbeSpec
 }
 
 void PolicyParser::parse_gateway(const Field& f, Wan& w) {
-  if (f.value.IsScalar() && f.value.Scalar() == "auto") {
+  if (f.value.is_scalar() && f.value.scalar() == "auto") {
     w.gateway_auto = true;
     return;
   }
@@ -118,7 +118,7 @@ void PolicyParser::parse_per_family(const Field& f, std::string_view noun,
     }
     slot = *a;
   };
-  if (f.value.IsSequence()) {
+  if (f.value.is_sequence()) {
     if (!expect_list(f))
       return;
     if (f.value.size() > 2) {
@@ -166,12 +166,12 @@ void PolicyParser::parse_overlays(const Field& f, Policy& p) {
   if (!expect_map(f, Keys{}))
     return;
   for (const auto& of : entries(f)) {
-    Overlay o{.name = of.key.Scalar()};
+    Overlay o{.name = of.key.scalar()};
     if (!check_name(of, "overlay"))
       continue;
     if (p.find_wan(o.name)) {
       error_at(
-          of.key.Mark(),
+          of.key.mark(),
           "overlay '" + o.name + "' has the name of a wan (wans and overlays share one namespace)");
       continue;
     }
@@ -253,7 +253,7 @@ std::optional<ProbeSpec> PolicyParser::parse_probe(const Field& f) {
   auto port = get(f, "port");
   if (port) {
     if (probe.method == ProbeMethod::kIcmp) {
-      error_at(port->key.Mark(), "'port' in " + f.path + " is only valid for udp and tcp probes");
+      error_at(port->key.mark(), "'port' in " + f.path + " is only valid for udp and tcp probes");
       ok = false;
     } else if (auto v = integer(*port, 1, 65535)) {
       probe.port = static_cast<uint16_t>(*v);
@@ -275,7 +275,7 @@ void PolicyParser::parse_health(const Field& f, HealthSpec& h, std::set<std::str
   if (!expect_map(f, kHealthKeys))
     return;
   for (const auto& e : entries(f))
-    given.insert(e.key.Scalar());
+    given.insert(e.key.scalar());
   set_u32(f, "interval_ms", h.interval_ms, 10);
   set_u32(f, "timeout_ms", h.timeout_ms, 10);
   set_u32(f, "down_after", h.down_after, 1);
@@ -296,7 +296,7 @@ void PolicyParser::parse_health(const Field& f, HealthSpec& h, std::set<std::str
     } else if (*recover > *degraded) {
       error(*field, r->path + "." + key + " must not exceed degraded_if." + key + " (" +
                         format_number(static_cast<double>(*degraded)) + "), got " +
-                        field->value.Scalar());
+                        field->value.scalar());
     }
   };
   check("rtt_ms", h.recover_if.rtt_ms, h.degraded_if.rtt_ms);

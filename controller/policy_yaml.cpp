@@ -1,17 +1,15 @@
 #include "controller/policy_yaml.h"
 
-#include <yaml-cpp/eventhandler.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <set>
 #include <sstream>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace pathsteer {
 
@@ -97,38 +95,6 @@ std::string where(const Field& f) {
   return f.path.empty() ? "at top level" : "in " + f.path;
 }
 
-// yaml-cpp 0.7's LoadAll() never returns, allocating without bound, when a
-// document starts at a token no node can start with (a file that is just ",",
-// or "[a]" followed by a line ","): every pass yields another empty document at
-// the same place. This walks the documents with a parser of its own and returns
-// the mark where one made no progress; LoadAll() is safe when there is none.
-std::optional<YAML::Mark> stalled_document(const std::string& text) {
-  struct DocumentStarts : YAML::EventHandler {
-    std::optional<YAML::Mark> last, stall;
-    void OnDocumentStart(const YAML::Mark& m) override {
-      if (last && last->pos == m.pos)
-        stall = m;
-      last = m;
-    }
-    void OnDocumentEnd() override {}
-    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  const std::string&) override {}
-    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                         YAML::EmitterStyle::value) override {}
-    void OnSequenceEnd() override {}
-    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                    YAML::EmitterStyle::value) override {}
-    void OnMapEnd() override {}
-  } starts;
-  std::istringstream in(text);
-  YAML::Parser parser(in);
-  while (!starts.stall && parser.HandleNextDocument(starts)) {
-  }
-  return starts.stall;
-}
-
 }  // namespace
 
 // Decimal, or hex with 0x; an optional leading '-' so that range errors can
@@ -165,17 +131,18 @@ std::string format_number(double v) {
   return os.str();
 }
 
-std::string describe(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Sequence:
+std::string describe(const yaml::Node& n) {
+  switch (n.kind()) {
+    case yaml::Kind::kSequence:
       return "a list";
-    case YAML::NodeType::Map:
+    case yaml::Kind::kMap:
       return "a map";
-    case YAML::NodeType::Scalar:
-      return "'" + n.Scalar() + "'";
-    default:
-      return "nothing";
+    case yaml::Kind::kScalar:
+      return "'" + n.scalar() + "'";
+    case yaml::Kind::kNull:
+      break;
   }
+  return "nothing";
 }
 
 std::string invalid_value(std::string_view value, const std::string& path,
@@ -186,30 +153,29 @@ std::string invalid_value(std::string_view value, const std::string& path,
          (best.empty() ? "" : "; did you mean '" + std::string(best) + "'?") + ")";
 }
 
-std::optional<YAML::Node> YamlReader::load(const std::string& text) {
-  std::vector<YAML::Node> docs;
-  try {
-    if (auto stall = stalled_document(text)) {
-      error_at(*stall, "YAML syntax error: no node can start here (a stray ',')");
-      return std::nullopt;
+std::optional<yaml::Node> YamlReader::load(const std::string& text) {
+  auto stream = yaml::load(text);
+  if (!stream) {
+    for (auto d : stream.error().details) {
+      d.file = file_;
+      errors_.push_back(std::move(d));
     }
-    docs = YAML::LoadAll(text);
-  } catch (const YAML::Exception& e) {
-    error_at(e.mark, "YAML syntax error: " + e.msg);
     return std::nullopt;
   }
-  if (docs.empty() || docs[0].IsNull()) {
+  stream_ = std::move(*stream);
+  const auto& docs = stream_.documents();
+  if (docs.empty() || docs[0].is_null()) {
     errors_.push_back(
         PolicyError{.file = file_, .line = 1, .column = 1, .message = "the policy is empty"});
     return std::nullopt;
   }
   if (docs.size() > 1) {
-    error_at(docs[1].Mark(), "expected one YAML document, found " + std::to_string(docs.size()));
+    error_at(docs[1].mark(), "expected one YAML document, found " + std::to_string(docs.size()));
   }
   return docs[0];
 }
 
-void YamlReader::error_at(const YAML::Mark& m, std::string message) {
+void YamlReader::error_at(const yaml::Mark& m, std::string message) {
   PolicyError e{.file = file_, .message = std::move(message)};
   if (m.line >= 0) {
     e.line = m.line + 1;
@@ -218,21 +184,14 @@ void YamlReader::error_at(const YAML::Mark& m, std::string message) {
   errors_.push_back(std::move(e));
 }
 
-// A null value has no useful mark of its own (yaml-cpp points at the next
-// token), so errors about it go to its key.
-YAML::Mark YamlReader::mark_of(const Field& f) {
-  if (f.value.IsDefined() && !f.value.IsNull())
-    return f.value.Mark();
+yaml::Mark YamlReader::mark_of(const Field& f) {
+  if (!f.value.is_null())
+    return f.value.mark();
   return key_mark(f);
 }
 
-YAML::Mark YamlReader::key_mark(const Field& f) {
-  if (f.key.IsDefined() && f.key.Mark().line >= 0) {
-    return f.key.Mark();
-  }
-  if (f.value.IsDefined())
-    return f.value.Mark();
-  return YAML::Mark::null_mark();
+yaml::Mark YamlReader::key_mark(const Field& f) {
+  return f.key.defined() ? f.key.mark() : f.value.mark();
 }
 
 void YamlReader::error(const Field& f, std::string message) {
@@ -255,35 +214,34 @@ Error YamlReader::invalid_sorted() {
 }
 
 bool YamlReader::expect_map(const Field& f, Keys known) {
-  if (!f.value.IsMap()) {
+  if (!f.value.is_map()) {
     type_error(f, "a map");
     return false;
   }
   // By name: the classes map may hold thousands of keys.
-  std::unordered_map<std::string, YAML::Mark> seen;
-  for (const auto& kv : f.value) {
-    const YAML::Node& k = kv.first;
-    if (!k.IsScalar()) {
-      error_at(k.Mark(), "expected a plain key " + where(f) + ", got " + describe(k));
+  std::unordered_map<std::string_view, yaml::Mark> seen;
+  for (const auto& [k, v] : f.value.pairs()) {
+    if (!k.is_scalar()) {
+      error_at(k.mark(), "expected a plain key " + where(f) + ", got " + describe(k));
       continue;
     }
-    const std::string& name = k.Scalar();
+    const std::string& name = k.scalar();
     auto dup = seen.find(name);
     if (dup != seen.end()) {
-      error_at(k.Mark(), "duplicate key '" + name + "' " + where(f) + " (first at line " +
+      error_at(k.mark(), "duplicate key '" + name + "' " + where(f) + " (first at line " +
                              std::to_string(dup->second.line + 1) + ")");
       continue;
     }
-    seen.emplace(name, k.Mark());
+    seen.emplace(name, k.mark());
     if (!known.empty() && std::find(known.begin(), known.end(), name) == known.end()) {
-      error_at(k.Mark(), "unknown key '" + name + "' " + where(f) + suggestion(name, known));
+      error_at(k.mark(), "unknown key '" + name + "' " + where(f) + suggestion(name, known));
     }
   }
   return true;
 }
 
 bool YamlReader::expect_list(const Field& f, bool allow_empty) {
-  if (!f.value.IsSequence()) {
+  if (!f.value.is_sequence()) {
     type_error(f, "a list");
     return false;
   }
@@ -296,9 +254,9 @@ bool YamlReader::expect_list(const Field& f, bool allow_empty) {
 
 // The first value for `key` (duplicates were reported by expect_map).
 std::optional<Field> YamlReader::get(const Field& map, std::string_view key) {
-  for (const auto& kv : map.value) {
-    if (kv.first.IsScalar() && kv.first.Scalar() == key) {
-      return Field(kv.first, kv.second, child_path(map.path, key));
+  for (const auto& [k, v] : map.value.pairs()) {
+    if (k.is_scalar() && k.scalar() == key) {
+      return Field(k, v, child_path(map.path, key));
     }
   }
   return std::nullopt;
@@ -314,37 +272,37 @@ std::optional<Field> YamlReader::require(const Field& map, std::string_view key)
 std::vector<Field> YamlReader::items(const Field& list) {
   std::vector<Field> out;
   size_t i = 0;
-  for (const auto& n : list.value) {
-    out.emplace_back(YAML::Node(), n, list.path + "[" + std::to_string(i++) + "]");
+  for (const auto& n : list.value.items()) {
+    out.emplace_back(yaml::Node(), n, list.path + "[" + std::to_string(i++) + "]");
   }
   return out;
 }
 
 std::vector<Field> YamlReader::entries(const Field& map) {
   std::vector<Field> out;
-  std::set<std::string> seen;
-  for (const auto& kv : map.value) {
-    if (!kv.first.IsScalar() || !seen.insert(kv.first.Scalar()).second)
+  std::unordered_set<std::string_view> seen;
+  for (const auto& [k, v] : map.value.pairs()) {
+    if (!k.is_scalar() || !seen.insert(k.scalar()).second)
       continue;
-    out.emplace_back(kv.first, kv.second, child_path(map.path, kv.first.Scalar()));
+    out.emplace_back(k, v, child_path(map.path, k.scalar()));
   }
   return out;
 }
 
 std::optional<std::string> YamlReader::string(const Field& f) {
-  if (!f.value.IsScalar()) {
+  if (!f.value.is_scalar()) {
     type_error(f, "a string");
     return std::nullopt;
   }
-  return f.value.Scalar();
+  return f.value.scalar();
 }
 
 std::optional<int64_t> YamlReader::integer(const Field& f, int64_t lo, int64_t hi) {
-  if (!f.value.IsScalar()) {
+  if (!f.value.is_scalar()) {
     type_error(f, "an integer");
     return std::nullopt;
   }
-  auto v = parse_int(f.value.Scalar());
+  auto v = parse_int(f.value.scalar());
   if (!v) {
     type_error(f, "an integer");
     return std::nullopt;
@@ -353,7 +311,7 @@ std::optional<int64_t> YamlReader::integer(const Field& f, int64_t lo, int64_t h
     std::string range = hi == kU32Max && *v < lo
                             ? ">= " + std::to_string(lo)
                             : "between " + std::to_string(lo) + " and " + std::to_string(hi);
-    error(f, f.path + " must be " + range + ", got " + f.value.Scalar());
+    error(f, f.path + " must be " + range + ", got " + f.value.scalar());
     return std::nullopt;
   }
   return v;
@@ -361,15 +319,15 @@ std::optional<int64_t> YamlReader::integer(const Field& f, int64_t lo, int64_t h
 
 std::optional<double> YamlReader::number(const Field& f, double lo, double hi) {
   std::optional<double> v;
-  if (f.value.IsScalar())
-    v = parse_double(f.value.Scalar());
+  if (f.value.is_scalar())
+    v = parse_double(f.value.scalar());
   if (!v) {
     type_error(f, "a number");
     return std::nullopt;
   }
   if (*v < lo || *v > hi) {
     error(f, f.path + " must be between " + format_number(lo) + " and " + format_number(hi) +
-                 ", got " + f.value.Scalar());
+                 ", got " + f.value.scalar());
     return std::nullopt;
   }
   return v;
@@ -387,7 +345,7 @@ std::optional<size_t> YamlReader::choice(const Field& f, Keys names) {
 }
 
 std::optional<std::vector<Field>> YamlReader::scalar_or_list(const Field& f) {
-  if (!f.value.IsSequence())
+  if (!f.value.is_sequence())
     return std::vector<Field>{f};
   if (!expect_list(f))
     return std::nullopt;
@@ -406,12 +364,12 @@ std::optional<std::vector<std::pair<int64_t, int64_t>>> YamlReader::ranges(const
   bool ok = true;
   std::string bounds = std::to_string(min) + "-" + std::to_string(max);
   for (const auto& part : *parts) {
-    if (!part.value.IsScalar()) {
+    if (!part.value.is_scalar()) {
       type_error(part, std::string("a ") + what + " or " + what + " range");
       ok = false;
       continue;
     }
-    std::string_view text = part.value.Scalar();
+    std::string_view text = part.value.scalar();
     while (true) {
       auto comma = text.find(',');
       std::string_view item = trim(text.substr(0, comma));
@@ -460,13 +418,13 @@ std::optional<std::vector<Prefix>> YamlReader::prefixes(const Field& f) {
   std::vector<Prefix> out;
   bool ok = true;
   for (const auto& part : *parts) {
-    if (!part.value.IsScalar()) {
+    if (!part.value.is_scalar()) {
       type_error(part, "a prefix");
       ok = false;
       continue;
     }
     std::string why;
-    auto p = Prefix::parse(part.value.Scalar(), &why);
+    auto p = Prefix::parse(part.value.scalar(), &why);
     if (!p) {
       error(part, "invalid prefix in " + part.path + ": " + why);
       ok = false;

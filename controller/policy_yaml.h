@@ -1,7 +1,7 @@
-// YamlReader: typed reading of a yaml-cpp document with positioned errors, the
-// base the policy parser (controller/policy_parse.h) builds its schema on.
-// Internal to the policy files (controller/policy*.cpp): it exposes yaml-cpp,
-// which controller/policy.h never does.
+// YamlReader: typed reading of a YAML document (controller/yaml_doc.h) with
+// positioned errors, the base the policy parser (controller/policy_parse.h)
+// builds its schema on. Internal to the policy files (controller/policy*.cpp):
+// it exposes the YAML tree, which controller/policy.h never does.
 //
 // Contract:
 // * A check that fails records a PolicyError per offending key or value,
@@ -9,12 +9,9 @@
 //   when the value is null or absent) and its dotted path; it returns false
 //   or nullopt and never throws for malformed input. Errors are kept in the order they
 //   were found; sorting them is the caller's business.
-// * Node access may still throw YAML::Exception (yaml-cpp's edge); the owner
-//   of the reader catches it around the whole walk.
+// * The nodes load() returns live as long as the reader.
 // * Not thread-safe; one reader per document.
 #pragma once
-
-#include <yaml-cpp/yaml.h>
 
 #include <cstdint>
 #include <limits>
@@ -27,6 +24,7 @@
 
 #include "common/net.h"
 #include "controller/policy.h"
+#include "controller/yaml_doc.h"
 
 namespace pathsteer {
 
@@ -42,26 +40,21 @@ std::string hex32(uint32_t v);
 // The shortest spelling of v ("2.5", "100").
 std::string format_number(double v);
 // "a list", "a map", "'value'" or "nothing".
-std::string describe(const YAML::Node& n);
+std::string describe(const yaml::Node& n);
 // "invalid value 'marc' for datapath.mode (expected one of: mark, redirect;
 // did you mean 'mark'?)": the hint when `value` is within two edits of a
 // `known` word.
 std::string invalid_value(std::string_view value, const std::string& path,
                           std::string_view expected, Keys known);
 
-// A value in the document with the key that introduced it (undefined for the
+// A value in the document with the key that introduced it (absent for the
 // root and for list items) and its dotted path, e.g. "wans.wan1.health".
-// Not assignable: YAML::Node's operator= writes through into the document.
 struct Field {
-  Field(const YAML::Node& k, const YAML::Node& v, std::string p)
+  Field(const yaml::Node& k, const yaml::Node& v, std::string p)
       : key(k), value(v), path(std::move(p)) {}
-  Field(const Field&) = default;
-  Field(Field&&) = default;
-  Field& operator=(const Field&) = delete;
-  Field& operator=(Field&&) = delete;
 
-  YAML::Node key;
-  YAML::Node value;
+  yaml::Node key;
+  yaml::Node value;
   std::string path;
 };
 
@@ -74,12 +67,12 @@ class YamlReader {
   // The first document of `text`. nullopt after recording why there is none
   // to read (a syntax error, an empty text); a second document is recorded as
   // an error and the first still returned.
-  std::optional<YAML::Node> load(const std::string& text);
+  std::optional<yaml::Node> load(const std::string& text);
 
   // --- reporting ---
-  void error_at(const YAML::Mark& m, std::string message);
-  // At the value, or at its key when the value is null (yaml-cpp gives a null
-  // the mark of the next token).
+  void error_at(const yaml::Mark& m, std::string message);
+  // At the value, or at its key when the value is null (an empty value has
+  // no text of its own to point at).
   void error(const Field& f, std::string message);
   // "expected <expected> for <path>, got <what it is>"
   void type_error(const Field& f, std::string_view expected);
@@ -130,11 +123,12 @@ class YamlReader {
   std::optional<std::vector<Prefix>> prefixes(const Field& f);
 
  private:
-  static YAML::Mark mark_of(const Field& f);
+  static yaml::Mark mark_of(const Field& f);
   // The key's mark; the value's for the root and list items.
-  static YAML::Mark key_mark(const Field& f);
+  static yaml::Mark key_mark(const Field& f);
 
   std::string file_;
+  yaml::Stream stream_;  // what load() returned points into it
   std::vector<PolicyError> errors_;
 };
 

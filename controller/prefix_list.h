@@ -1,7 +1,7 @@
 // Prefix-list files: a match entry's `src_file` / `dst_file` (DESIGN §7,
 // docs/man/pathsteer-policy.5), the plain lists network engineers keep for
-// ipset, mwan3/pbr and BGP tooling. Read by a line parser of our own, not
-// yaml-cpp: a million prefixes must parse in well under a second.
+// ipset, mwan3/pbr and BGP tooling. Read by a line parser of our own, not as
+// YAML: a million prefixes must parse in well under a second.
 //
 // Format: one IPv4 or IPv6 prefix or address per line, spelled as
 // Prefix::parse() takes it (a bare address is a full-length prefix; host bits

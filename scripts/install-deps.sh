@@ -9,7 +9,7 @@ packages=(
   libbpf-dev bpftool linux-libc-dev
   libmnl-dev
   libboost-graph-dev libcpprest-dev libssl-dev
-  libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev
+  libyaml-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   # lab and tests
   iproute2 nftables conntrack iperf3 procps python3 curl openssl
   prometheus  # promtool, to check GET /metrics and the Grafana dashboard's PromQL
