@@ -9,6 +9,8 @@
 #include <ctime>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <string_view>
 #include <tuple>
 
 #include "common/fd.h"
@@ -47,6 +49,9 @@ FileStamp stamp_of(const struct stat& st, size_t max_prefixes) {
 
 struct Remembered {
   FileStamp stamp;
+  bool racy = false;  // changed within kRacyFileS of its reading: the stamp proves nothing
+  size_t text_size = 0;
+  size_t text_hash = 0;
   PrefixList list;
 };
 
@@ -84,32 +89,48 @@ Result<PrefixList> load_prefix_list(const std::string& path, size_t max_prefixes
   if (!fd)
     return fd.take_error();
   const FileStamp stamp = stamp_of(st, max_prefixes);
+  std::optional<Remembered> known;
   {
     std::lock_guard lock(remembered_mu);
-    if (auto it = remembered.find(path); it != remembered.end() && it->second.stamp == stamp)
-      return it->second.list;
+    if (auto it = remembered.find(path); it != remembered.end()) {
+      if (it->second.stamp == stamp && !it->second.racy)
+        return it->second.list;
+      known = it->second;
+    }
   }
   auto text = read_open_file(path, *fd, st);
   if (!text)
     return text.take_error();
-  auto parsed = parse_prefix_list(*text, path, max_prefixes);
-  if (!parsed)
-    return parsed.take_error();
-  PrefixList list(std::move(*parsed));
+  // A new stamp, or one too fresh to trust: the text decides.
+  const size_t hash = std::hash<std::string_view>{}(*text);
+  PrefixList list;
+  if (known && known->stamp.max_prefixes == max_prefixes && known->text_size == text->size() &&
+      known->text_hash == hash) {
+    list = known->list;
+  } else {
+    auto parsed = parse_prefix_list(*text, path, max_prefixes);
+    if (!parsed)
+      return parsed.take_error();
+    list = PrefixList(std::move(*parsed));
+  }
   struct timespec now {};
   ::clock_gettime(CLOCK_REALTIME, &now);
   const int64_t newest = std::max(stamp.mtime_ns, stamp.ctime_ns);
   std::lock_guard lock(remembered_mu);
   remembered.erase(path);
-  if (ns_of(now) - newest < int64_t{kRacyFileS} * 1'000'000'000)
-    return list;  // too fresh to tell a later rewrite by its stamp
   size_t held = list.size();
   for (const auto& [p, r] : remembered)
     held += r.list.size();
   if (held > kMaxRememberedPrefixes)
     remembered.clear();
-  if (list.size() <= kMaxRememberedPrefixes)
-    remembered.emplace(path, Remembered{.stamp = stamp, .list = list});
+  if (list.size() <= kMaxRememberedPrefixes) {
+    remembered.emplace(path,
+                       Remembered{.stamp = stamp,
+                                  .racy = ns_of(now) - newest < int64_t{kRacyFileS} * 1'000'000'000,
+                                  .text_size = text->size(),
+                                  .text_hash = hash,
+                                  .list = list});
+  }
   return list;
 }
 

@@ -26,10 +26,12 @@
 //   their errors, remembered per path: while the file keeps its device,
 //   inode, size, mtime and ctime, the next load returns the same shared list
 //   without reading it (a reload that changes one class does not parse a
-//   million prefixes again). A file changed less than kRacyFileS before it was
-//   read is not remembered (a rewrite within the filesystem's timestamp
-//   granularity could keep all five). At most kMaxRememberedPrefixes are
-//   remembered, all files together.
+//   million prefixes again). A file whose stamp changed, or that was changed
+//   less than kRacyFileS before it was read (a rewrite within the
+//   filesystem's timestamp granularity could keep all five), is read again,
+//   and its text decides: the same size and hash give the same list, without
+//   parsing. At most kMaxRememberedPrefixes are remembered, all files
+//   together; errors are never remembered.
 // * Pure apart from read_prefix_file() and load_prefix_list(); thread-safe.
 #pragma once
 
