@@ -3,8 +3,9 @@
 
 Against the real daemon in the GW namespace, listening on loopback TCP and on a unix socket:
 * bad UTF-8: GET /%FF and /v1/wans/%FF/history answer 400; a Latin-1 byte in the policy file
-  and one inside a rejected reload's error text still give JSON (GET /v1/policy, /v1/status);
-  the daemon stays alive and steering;
+  is refused at its line (the policy must be UTF-8), and one inside a rejected reload's error
+  text (a prefix file's token) still gives JSON (GET /v1/policy, /v1/status); the daemon
+  stays alive and steering;
 * big bodies: 4 concurrent 300 MB bodies and 4 chunked 300 MB bodies, unauthenticated, are each
   refused (401 before the body), an authenticated one of each kind gets 413; the daemon's RSS,
   sampled every 100 ms, stays within its start + 32 MB;
@@ -101,20 +102,34 @@ class HostileClients(NetnsTestCase):
         for path in (b"/%FF", b"/v1/wans/%FF/history", b"/v1/status?x=%C3"):
             self.assertEqual(self.raw(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n"), 400, path)
             self.topo.daemon.check_alive()
-        # A Latin-1 byte in the policy file (a comment: the policy itself is valid).
+        # A Latin-1 byte in the policy file (in a comment): the policy is no UTF-8 text, and
+        # the reload is refused at that byte; the policy in force is still served as JSON.
+        before = self.topo.status()["policy_rejections"]
         with open(self.policy, "wb") as f:
             f.write(self.text.encode() + b"# caf\xe9\n")
-        wait_until(lambda: "caf" in self.topo.http("GET", "/v1/policy")[1]["text"], 10,
-                   "the policy with a Latin-1 comment in force")
+        lines = self.text.count("\n") + 1
+        wait_until(lambda: self.topo.status()["policy_rejections"] > before, 10,
+                   "the Latin-1 policy refused")
+        st = self.topo.status()
+        self.assertEqual(len(st["policy_errors"]), 1, st["policy_errors"])
+        self.assertRegex(st["policy_errors"][0],
+                         rf"policy\.yaml:{lines}:\d+: YAML syntax error: .*UTF-8")
         code, got, raw = self.topo.http("GET", "/v1/policy")
         self.assertEqual(code, 200, raw)
-        self.assertIn("caf\ufffd", got["text"])  # replaced, not thrown
-        # A rejected reload whose error names a key with a Latin-1 byte.
-        with open(self.policy, "wb") as f:
-            f.write(self.text.encode() + b"extr\xe9: 1\n")
-        wait_until(lambda: self.topo.status()["policy_errors"], 10, "the bad policy rejected")
+        self.assertEqual(got["text"], self.text)
+        # A rejected reload whose error carries a Latin-1 byte (a prefix file's bad token,
+        # quoted in the error): replaced in the JSON, not thrown.
+        bad = os.path.join(self.topo.tmpdir, "bad.txt")
+        with open(bad, "wb") as f:
+            f.write(b"192.0.2.0/24\ncaf\xe9\n")
+        with open(self.policy, "w") as f:
+            f.write(self.text.replace("      - { proto: udp, dport: 5001 }\n",
+                                      "      - { proto: udp, dport: 5001 }\n"
+                                      "      - { dst_file: bad.txt }\n"))
+        wait_until(lambda: any("bad.txt" in e for e in self.topo.status()["policy_errors"]), 10,
+                   "the policy with a bad prefix file rejected")
         st = self.topo.status()
-        self.assertTrue(any("extr" in e for e in st["policy_errors"]), st["policy_errors"])
+        self.assertTrue(any("caf\ufffd" in e for e in st["policy_errors"]), st["policy_errors"])
         self.assertEqual(self.topo.http("GET", "/v1/policy")[0], 200)
         self.assertEqual(self.topo.http("GET", "/metrics")[0], 200)
         self.alive_and_steering()
