@@ -207,13 +207,19 @@ Result<void> delete_keys(const bpf_map* map, const std::vector<Key>& keys) {
   return ok();
 }
 
-// Writes the trie's keys of generation gen: `ps` where it held `before`
-// (both sorted by address and length, as compile_rules() emits them): only
-// keys that are new or changed are written, and those no longer listed are
-// deleted, so a small policy change costs little whatever the trie's size.
+// Writes the trie's keys of generation gen: `ps` where it held `*was`
+// (null: nothing; both sorted by address and length, as compile_rules() emits
+// them): only keys that are new or changed are written, and those no longer
+// listed are deleted, so a small policy change costs little whatever the
+// trie's size; a trie the generation was written from (shared) is skipped
+// without a look at its keys.
 template <typename Key>
-Result<void> write_trie(const bpf_map* map, uint32_t gen, const std::vector<CompiledPrefix>& ps,
-                        const std::vector<CompiledPrefix>& before) {
+Result<void> write_trie(const bpf_map* map, uint32_t gen, const SharedList<CompiledPrefix>& ps,
+                        const SharedList<CompiledPrefix>* was) {
+  if (was != nullptr && was->same(ps))
+    return ok();
+  const std::vector<CompiledPrefix>& before =
+      was != nullptr ? was->vec() : SharedList<CompiledPrefix>().vec();
   auto key_of = [gen](const CompiledPrefix& p) {
     Key k{};
     k.prefixlen = 32 + p.len;
@@ -434,27 +440,24 @@ Result<void> Datapath::write_rules(uint32_t gen, const CompiledRules& rules,
   if (auto r = update_array(m.ps_iifa_v4, gen * PS_IIF_SLOTS, iif_slots); !r) {
     return r;
   }
-  // A trie the generation already holds (shared with what it was written
-  // from) is skipped without a look at its keys.
-  static const SharedList<CompiledPrefix> kNone;
-  auto before = [previous](SharedList<CompiledPrefix> CompiledRules::*trie) {
-    return previous ? previous->*trie : kNone;
+  auto was = [previous](const SharedList<CompiledPrefix> CompiledRules::*trie) {
+    return previous ? &(previous->*trie) : nullptr;
   };
-  for (auto [map, trie] : {std::pair{m.ps_src4_v4, &CompiledRules::src4},
-                           std::pair{m.ps_dst4_v4, &CompiledRules::dst4}}) {
-    const SharedList<CompiledPrefix> was = before(trie);
-    if (previous && was.same(rules.*trie))
-      continue;
-    if (auto r = write_trie<ps_lpm4_key>(map, gen, rules.*trie, was); !r)
-      return r;
+  if (auto r = write_trie<ps_lpm4_key>(m.ps_src4_v4, gen, rules.src4, was(&CompiledRules::src4));
+      !r) {
+    return r;
   }
-  for (auto [map, trie] : {std::pair{m.ps_src6_v4, &CompiledRules::src6},
-                           std::pair{m.ps_dst6_v4, &CompiledRules::dst6}}) {
-    const SharedList<CompiledPrefix> was = before(trie);
-    if (previous && was.same(rules.*trie))
-      continue;
-    if (auto r = write_trie<ps_lpm6_key>(map, gen, rules.*trie, was); !r)
-      return r;
+  if (auto r = write_trie<ps_lpm4_key>(m.ps_dst4_v4, gen, rules.dst4, was(&CompiledRules::dst4));
+      !r) {
+    return r;
+  }
+  if (auto r = write_trie<ps_lpm6_key>(m.ps_src6_v4, gen, rules.src6, was(&CompiledRules::src6));
+      !r) {
+    return r;
+  }
+  if (auto r = write_trie<ps_lpm6_key>(m.ps_dst6_v4, gen, rules.dst6, was(&CompiledRules::dst6));
+      !r) {
+    return r;
   }
   return write_domain_rules(gen, rules);
 }
