@@ -6,7 +6,6 @@
 #include <mutex>
 #include <optional>
 #include <set>
-#include <tuple>
 #include <unordered_map>
 
 #include "bpf/dns_names.h"
@@ -388,9 +387,6 @@ Result<CompiledRules> compile_rules(const DatapathPlan& plan) {
       for (size_t i = 0; i < tries.size(); ++i)
         *tries[i].out = trie_memo->tries[i];
       pool = trie_memo->pool;
-      // Equal lists that were not shared: share the new ones, so that the
-      // next comparison is a pointer's.
-      trie_memo->input = std::move(input);
       remembered = true;
     }
   }
@@ -403,6 +399,10 @@ Result<CompiledRules> compile_rules(const DatapathPlan& plan) {
         return compiled.take_error();
       *t.out = std::move(*compiled);
     }
+  }
+  {
+    // Remembered with the newest lists (a hit too: equal lists that were not
+    // shared are shared from now on, so the next comparison is a pointer's).
     std::lock_guard lock(trie_memo_mu);
     trie_memo = TrieMemo{
         .input = std::move(input), .tries = {out.src4, out.dst4, out.src6, out.dst6}, .pool = pool};

@@ -7,11 +7,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <ctime>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string_view>
-#include <tuple>
 
 #include "common/fd.h"
 
