@@ -89,6 +89,10 @@ TEST(Prefix, ParsesBothFamiliesAndRejectsHostBits) {
   EXPECT_NE(why.find("out of range"), std::string::npos);
   EXPECT_FALSE(Prefix::parse("banana/8", &why));
   EXPECT_FALSE(Prefix::parse("10.0.0.0/", &why));
+  // A NUL inside is no address (inet_pton would stop there and take the part before).
+  EXPECT_FALSE(IpAddr::parse(std::string_view("10.0.0.1\0junk", 13)));
+  EXPECT_FALSE(IpAddr::parse(std::string_view("::1\0", 4)));
+  EXPECT_FALSE(Prefix::parse(std::string_view("10.0.0.0\0/8", 11), &why));
 }
 
 // Work posted from another thread runs on the loop; a periodic timer keeps

@@ -10,6 +10,9 @@
 namespace pathsteer {
 
 std::optional<IpAddr> IpAddr::parse(std::string_view s) {
+  // inet_pton reads a C string: "10.0.0.1\0junk" would be 10.0.0.1.
+  if (s.find('\0') != std::string_view::npos)
+    return std::nullopt;
   std::string str(s);
   IpAddr a;
   if (inet_pton(AF_INET, str.c_str(), a.bytes.data()) == 1) {
