@@ -111,9 +111,7 @@ StatusSnapshot Controller::status() const {
     ClassStatus cs{.planned = c, .traffic = counters_of(s.datapath.counters, i)};
     if (auto ov = overrides.find(c.name); ov != overrides.end() && ov->second.sla)
       cs.sla = ov->second.sla;
-    else if (i < policy_.classes.size() && policy_.classes[i].name == c.name)
-      cs.sla = policy_.classes[i].sla;  // policy order: no O(n) lookup per class
-    else if (const ClassSpec* spec = policy_.find_class(c.name))
+    else if (const ClassSpec* spec = policy_.find_class(c.name, i))  // policy order
       cs.sla = spec->sla;
     s.classes.push_back(std::move(cs));
   }

@@ -29,7 +29,9 @@ const Overlay* Policy::find_overlay(const std::string& name) const {
   return nullptr;
 }
 
-const ClassSpec* Policy::find_class(const std::string& name) const {
+const ClassSpec* Policy::find_class(const std::string& name, size_t hint) const {
+  if (hint < classes.size() && classes[hint].name == name)
+    return &classes[hint];
   for (const auto& c : classes) {
     if (c.name == name)
       return &c;

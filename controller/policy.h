@@ -192,7 +192,9 @@ struct Policy {
 
   const Wan* find_wan(const std::string& name) const;
   const Overlay* find_overlay(const std::string& name) const;
-  const ClassSpec* find_class(const std::string& name) const;
+  // `hint`: where the class probably is in `classes`, checked first (a caller
+  // walking classes in policy order finds each without a scan).
+  const ClassSpec* find_class(const std::string& name, size_t hint = SIZE_MAX) const;
   // Every wan's and overlay's name (they share one namespace), wans first.
   std::vector<std::string> path_names() const;
   friend bool operator==(const Policy&, const Policy&) = default;

@@ -71,17 +71,11 @@ Result<Fd> open_prefix_file(const std::string& path, struct stat* st) {
   return fd;
 }
 
-Result<std::string> read_open_file(const std::string& path, const Fd& fd, const struct stat& st);
+// The text of an open prefix file (open_prefix_file()), at most
+// kMaxPrefixFileBytes of it.
+Result<std::string> read_text(const std::string& path, const Fd& fd, const struct stat& st);
 
 }  // namespace
-
-Result<std::string> read_prefix_file(const std::string& path) {
-  struct stat st {};
-  auto fd = open_prefix_file(path, &st);
-  if (!fd)
-    return fd.take_error();
-  return read_open_file(path, *fd, st);
-}
 
 Result<PrefixList> load_prefix_list(const std::string& path, size_t max_prefixes) {
   struct stat st {};
@@ -98,7 +92,7 @@ Result<PrefixList> load_prefix_list(const std::string& path, size_t max_prefixes
       known = it->second;
     }
   }
-  auto text = read_open_file(path, *fd, st);
+  auto text = read_text(path, *fd, st);
   if (!text)
     return text.take_error();
   // A new stamp, or one too fresh to trust: the text decides.
@@ -136,9 +130,7 @@ Result<PrefixList> load_prefix_list(const std::string& path, size_t max_prefixes
 
 namespace {
 
-Result<std::string> read_open_file(const std::string& path, const Fd& fd, const struct stat& st) {
-  if (!S_ISREG(st.st_mode))
-    return policy_error(path + " is not a regular file");
+Result<std::string> read_text(const std::string& path, const Fd& fd, const struct stat& st) {
   auto too_big = [&] {
     return policy_error(path + " is larger than " + std::to_string(kMaxPrefixFileBytes >> 20) +
                         " MiB, the most a prefix file may hold");

@@ -11,19 +11,19 @@
 // error.
 //
 // Contract:
-// * read_prefix_file() returns the file's text, or a kSystem error (errno
-//   set) when it cannot be opened or read, and a kInvalidPolicy error with no
-//   details when it is not a regular file or holds more than
-//   kMaxPrefixFileBytes; the caller puts either at the policy's key. It never
-//   reads more than kMaxPrefixFileBytes + 1 bytes.
 // * parse_prefix_list() returns the prefixes in file order (duplicates kept:
 //   the data plane's compiler merges them), or a kInvalidPolicy error whose
 //   details name `file` with the 1-based line and column of each offending
 //   token. It reports at most kMaxPrefixFileErrors bad lines, then one finding
 //   saying where it stopped; more than `max_prefixes` prefixes is one finding
 //   at the first line beyond. A NUL byte is an error (not a text file).
-// * load_prefix_list() is read_prefix_file() then parse_prefix_list(), with
-//   their errors, remembered per path: while the file keeps its device,
+// * load_prefix_list() reads the file and parses it with
+//   parse_prefix_list() (whose error it returns as is), or returns a kSystem
+//   error (errno set) when the file cannot be opened or read, and a
+//   kInvalidPolicy error with no details when it is not a regular file or
+//   holds more than kMaxPrefixFileBytes (it never reads more than
+//   kMaxPrefixFileBytes + 1 bytes); the caller puts either at the policy's
+//   key. Each list is remembered per path: while the file keeps its device,
 //   inode, size, mtime and ctime, the next load returns the same shared list
 //   without reading it (a reload that changes one class does not parse a
 //   million prefixes again). A file whose stamp changed, or that was changed
@@ -32,7 +32,7 @@
 //   and its text decides: the same size and hash give the same list, without
 //   parsing. At most kMaxRememberedPrefixes are remembered, all files
 //   together; errors are never remembered.
-// * Pure apart from read_prefix_file() and load_prefix_list(); thread-safe.
+// * Pure apart from load_prefix_list(); thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -50,8 +50,6 @@ inline constexpr size_t kMaxPrefixFileBytes = size_t{64} << 20;  // 64 MiB
 inline constexpr size_t kMaxPrefixFileErrors = 20;
 inline constexpr int kRacyFileS = 2;
 inline constexpr size_t kMaxRememberedPrefixes = size_t{4} << 20;
-
-Result<std::string> read_prefix_file(const std::string& path);
 
 Result<std::vector<Prefix>> parse_prefix_list(std::string_view text, const std::string& file,
                                               size_t max_prefixes);
